@@ -1,0 +1,44 @@
+//! The one error type of the domain. Each surface maps it to its own codes in one place.
+
+/// A domain error. Messages are meant for API clients: they name the field and the rule.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// Bad input: `field` names the offending field (e.g. `memories[3].tags[0]`).
+    #[error("{field}: {rule}")]
+    InvalidArgument { field: String, rule: String },
+    #[error("{what} not found: {id}")]
+    NotFound { what: &'static str, id: String },
+    /// A duplicate; `existing_id` is the id of what already exists.
+    #[error("{what} already exists: {existing_id}")]
+    AlreadyExists { what: &'static str, existing_id: String },
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// Unavailable: the store does not answer (yet). Safe to retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or a storage failure. The message is logged, clients see a generic text.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self::InvalidArgument { field: field.into(), rule: rule.into() }
+    }
+
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound { what, id: id.into() }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+}

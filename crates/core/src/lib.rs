@@ -1,0 +1,13 @@
+//! Engram's domain: the types every surface shares, their validation, time specs and errors.
+//!
+//! This crate does no I/O and knows nothing of gRPC, HTTP or SQL.
+
+pub mod error;
+pub mod ids;
+pub mod time;
+pub mod types;
+pub mod validate;
+
+pub use error::{Error, Result};
+pub use types::*;
+pub use validate::Limits;

@@ -1,0 +1,114 @@
+//! Time specs: `since`/`until` as relative durations (`45s`, `90m`, `2h`, `7d`, `2w` ago) or
+//! RFC 3339 timestamps. Times are kept with microsecond precision.
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+
+use crate::error::{Error, Result};
+
+pub type Timestamp = DateTime<Utc>;
+
+/// Now, truncated to microseconds (what every store keeps).
+pub fn now() -> Timestamp {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Parses a time spec given in `field`. Empty means "not set".
+pub fn parse_spec(field: &str, spec: &str, now: Timestamp) -> Result<Option<Timestamp>> {
+    let spec = spec.trim();
+    if spec.is_empty() {
+        return Ok(None);
+    }
+    if let Some(ago) = parse_relative(spec) {
+        let ago = ago.ok_or_else(|| Error::invalid(field, "relative time is too large"))?;
+        return Ok(Some(now - ago));
+    }
+    match DateTime::parse_from_rfc3339(spec) {
+        Ok(t) => Ok(Some(t.with_timezone(&Utc).trunc_subsecs(6))),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!(
+                "{spec:?} is not a time: use a duration ago like 45s, 90m, 2h, 7d, 2w or an RFC 3339 timestamp"
+            ),
+        )),
+    }
+}
+
+/// `Some(None)` when the spec has the relative form but overflows.
+fn parse_relative(spec: &str) -> Option<Option<Duration>> {
+    let unit = spec.chars().last()?;
+    let digits = &spec[..spec.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seconds_per_unit: i64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return None,
+    };
+    // Ten thousand years is plenty and keeps every later computation in range.
+    const MAX_SECONDS: i64 = 10_000 * 366 * 86_400;
+    let amount = digits.parse::<i64>().ok();
+    Some(amount.and_then(|n| n.checked_mul(seconds_per_unit)).filter(|s| *s <= MAX_SECONDS).map(Duration::seconds))
+}
+
+/// Microseconds since the Unix epoch (the stored form).
+pub fn to_micros(t: Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+pub fn from_micros(us: i64) -> Timestamp {
+    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// RFC 3339 in UTC with exactly 6 fractional digits, e.g. `2026-02-08T12:00:00.123456Z`.
+pub fn format_rfc3339(t: Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at() -> Timestamp {
+        parse_spec("t", "2026-02-08T12:00:00Z", now()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn relative_units() {
+        let now = at();
+        for (spec, secs) in [("45s", 45), ("90m", 5_400), ("2h", 7_200), ("7d", 604_800), ("2w", 1_209_600)] {
+            assert_eq!(parse_spec("since", spec, now).unwrap(), Some(now - Duration::seconds(secs)));
+        }
+    }
+
+    #[test]
+    fn rfc3339_with_offset_becomes_utc() {
+        let t = parse_spec("since", "2026-02-08T13:00:00.1234567+01:00", now()).unwrap().unwrap();
+        assert_eq!(format_rfc3339(t), "2026-02-08T12:00:00.123456Z");
+    }
+
+    #[test]
+    fn bad_specs_name_the_field() {
+        for spec in ["yesterday", "5y", "h", "-5h", "1.5h", "99999999999999999999d", "2026-13-01"] {
+            let err = parse_spec("until", spec, now()).unwrap_err();
+            assert!(matches!(&err, Error::InvalidArgument { field, .. } if field == "until"), "{spec}: {err}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,24}") {
+            let _ = parse_spec("since", &s, now());
+        }
+
+        #[test]
+        fn any_count_of_any_unit(n in 0u32..1_000_000, unit in prop::sample::select(vec!['s', 'm', 'h', 'd', 'w'])) {
+            let spec = format!("{n}{unit}");
+            prop_assert!(parse_spec("since", &spec, now()).unwrap().is_some());
+        }
+    }
+}

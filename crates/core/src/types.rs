@@ -1,0 +1,417 @@
+//! Domain types shared by every surface and every store backend.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::time::Timestamp;
+
+/// A JSON object (metadata, agent config, session metadata).
+pub type Metadata = serde_json::Map<String, Value>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MemoryType {
+    Episodic,
+    Decision,
+    Entity,
+    Session,
+    Semantic,
+    State,
+    Action,
+    Interaction,
+}
+
+impl MemoryType {
+    pub const ALL: [MemoryType; 8] = [
+        Self::Episodic,
+        Self::Decision,
+        Self::Entity,
+        Self::Session,
+        Self::Semantic,
+        Self::State,
+        Self::Action,
+        Self::Interaction,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Episodic => "episodic",
+            Self::Decision => "decision",
+            Self::Entity => "entity",
+            Self::Session => "session",
+            Self::Semantic => "semantic",
+            Self::State => "state",
+            Self::Action => "action",
+            Self::Interaction => "interaction",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
+            Error::invalid(
+                field,
+                format!(
+                    "{s:?} is not a memory type (episodic, decision, entity, session, semantic, state, action, interaction)"
+                ),
+            )
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Position {
+    pub x: f64,
+    pub y: f64,
+    pub z: Option<f64>,
+}
+
+/// Which agent a request means: its generated id, or its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentRef {
+    Id(String),
+    Name(String),
+}
+
+impl AgentRef {
+    /// `agent_` + 24 lowercase hex is an id; anything else a name.
+    pub fn parse(s: &str) -> Self {
+        if is_agent_id(s) { Self::Id(s.to_owned()) } else { Self::Name(s.to_owned()) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Id(s) | Self::Name(s) => s,
+        }
+    }
+}
+
+pub fn is_agent_id(s: &str) -> bool {
+    s.strip_prefix("agent_")
+        .is_some_and(|hex| hex.len() == 24 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Memory {
+    pub id: String,
+    pub org_id: String,
+    pub agent_id: String,
+    pub session_id: Option<String>,
+    pub memory_type: MemoryType,
+    pub event_type: String,
+    pub content: String,
+    pub metadata: Metadata,
+    pub tags: Vec<String>,
+    pub importance: f64,
+    pub parent_id: Option<String>,
+    pub dedup_key: String,
+    pub time: Timestamp,
+    pub created_at: Timestamp,
+    pub step: Option<i64>,
+    pub position: Option<Position>,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Memory {
+    /// A decision's reasoning, kept as `metadata.reasoning`.
+    pub fn reasoning(&self) -> Option<&str> {
+        self.metadata.get(REASONING_KEY).and_then(Value::as_str)
+    }
+}
+
+/// Where decisions keep their reasoning (Memtrace's convention).
+pub const REASONING_KEY: &str = "reasoning";
+
+/// The event type a memory gets when none is given.
+pub const DEFAULT_EVENT_TYPE: &str = "general";
+
+/// The importance a memory gets when none is given.
+pub const DEFAULT_IMPORTANCE: f64 = 0.5;
+
+/// A memory to create, as a client sent it. [`crate::Limits::check_new_memory`] validates and
+/// normalizes it in place.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewMemory {
+    pub agent: String,
+    pub session_id: Option<String>,
+    pub memory_type: Option<MemoryType>,
+    pub event_type: String,
+    pub content: String,
+    pub metadata: Metadata,
+    pub tags: Vec<String>,
+    pub importance: Option<f64>,
+    pub parent_id: Option<String>,
+    pub dedup_key: Option<String>,
+    pub time: Option<Timestamp>,
+    pub step: Option<i64>,
+    pub position: Option<Position>,
+    pub expires_at: Option<Timestamp>,
+    /// Stored as `metadata.reasoning`.
+    pub reasoning: Option<String>,
+}
+
+/// Memtrace's automatic dedup key: hex(sha256(agent_id|event_type|first 200 bytes of content))[..32].
+pub fn derived_dedup_key(agent_id: &str, event_type: &str, content: &str) -> String {
+    use sha2::Digest;
+    let head = &content.as_bytes()[..content.len().min(200)];
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(agent_id.as_bytes());
+    hasher.update(b"|");
+    hasher.update(event_type.as_bytes());
+    hasher.update(b"|");
+    hasher.update(head);
+    let mut key = hex::encode(hasher.finalize());
+    key.truncate(32);
+    key
+}
+
+/// What happened to one memory of a write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AddOutcome {
+    Created(Memory),
+    Duplicate { existing_id: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Desc,
+    Asc,
+}
+
+/// Validated memory filter. Strings are exact; `content_contains` is already lowercased.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryFilter {
+    pub agent: Option<AgentRef>,
+    pub session_id: Option<String>,
+    pub memory_types: Vec<MemoryType>,
+    pub event_types: Vec<String>,
+    pub tags_all: Vec<String>,
+    pub tags_any: Vec<String>,
+    pub content_contains: Option<String>,
+    pub min_importance: Option<f64>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub step_min: Option<i64>,
+    pub step_max: Option<i64>,
+}
+
+/// A position in a time-ordered listing: the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub time_us: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", self.time_us, self.id))
+    }
+
+    pub fn decode(field: &str, token: &str) -> Result<Self> {
+        use base64::Engine;
+        let bad = || Error::invalid(field, "malformed page token: pass next_page_token back unchanged");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+        let raw = String::from_utf8(raw).map_err(|_| bad())?;
+        let (time, id) = raw.split_once(':').ok_or_else(bad)?;
+        let time_us = time.parse().map_err(|_| bad())?;
+        if id.is_empty() || id.len() > 128 {
+            return Err(bad());
+        }
+        Ok(Self { time_us, id: id.to_owned() })
+    }
+}
+
+/// A page request over memories.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryQuery {
+    pub filter: MemoryFilter,
+    pub limit: u32,
+    pub order: Order,
+    pub cursor: Option<Cursor>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryPage {
+    pub memories: Vec<Memory>,
+    /// Set when `has_more`.
+    pub next_cursor: Option<Cursor>,
+    pub has_more: bool,
+}
+
+/// A change to a memory; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryPatch {
+    pub importance: Option<f64>,
+    pub tags: Option<Vec<String>>,
+    pub metadata: Option<Metadata>,
+    /// `Some(None)` clears the expiry.
+    pub expires_at: Option<Option<Timestamp>>,
+}
+
+/// Which memories DeleteMemories removes (all given fields apply).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeleteFilter {
+    pub agent: Option<AgentRef>,
+    pub session_id: Option<String>,
+    pub memory_types: Vec<MemoryType>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub description: String,
+    pub config: Metadata,
+    pub created_at: Timestamp,
+    pub last_active_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAgent {
+    pub name: String,
+    pub description: String,
+    pub config: Metadata,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentStats {
+    pub agent_id: String,
+    pub memory_count: u64,
+    pub memories_24h: u64,
+    pub errors_24h: u64,
+    pub session_count: u64,
+    pub active_sessions: u64,
+    pub last_active_at: Option<Timestamp>,
+    pub memory_types: Vec<(MemoryType, u64)>,
+}
+
+/// Event types counted as errors (stats, and the "Errors and failures" context section).
+pub const ERROR_EVENT_TYPES: &[&str] = &["error", "test_failure", "failure", "exception", "crash"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    Active,
+    Closed,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self> {
+        match s {
+            "active" => Ok(Self::Active),
+            "closed" => Ok(Self::Closed),
+            _ => Err(Error::invalid(field, format!("{s:?} is not a session status (active, closed)"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id: String,
+    pub org_id: String,
+    pub agent_id: String,
+    pub status: SessionStatus,
+    pub metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataMode {
+    Merge,
+    Replace,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionPatch {
+    pub status: Option<SessionStatus>,
+    pub metadata: Option<(Metadata, MetadataMode)>,
+}
+
+/// A page over agents or sessions, ordered by creation (id breaks ties).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub permissions: Vec<Permission>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiKey {
+    /// ADMIN implies READ and WRITE; READ and WRITE are independent (an ingest-only key is WRITE).
+    pub fn allows(&self, needed: Permission) -> bool {
+        self.permissions.iter().any(|p| *p == needed || *p == Permission::Admin)
+    }
+}
+
+/// Who is calling: resolved from an API key (or `--no-auth`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub org_id: String,
+    pub key_id: Option<String>,
+    pub permissions: Vec<Permission>,
+}
+
+impl Principal {
+    pub fn allows(&self, needed: Permission) -> bool {
+        self.permissions.iter().any(|p| *p == needed || *p == Permission::Admin)
+    }
+
+    /// Admin of the operator org: may administer every org.
+    pub fn is_operator(&self) -> bool {
+        self.org_id == crate::ids::DEFAULT_ORG_ID && self.allows(Permission::Admin)
+    }
+}

@@ -1,0 +1,371 @@
+//! Input limits and the checks that enforce them. Every violation is an
+//! [`Error::InvalidArgument`] naming the field (with its index in a batch) and the rule.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::time::Timestamp;
+use crate::types::*;
+
+/// Input limits. The defaults are the documented ones; the server can change them (see README).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub max_content_bytes: usize,
+    pub max_tags: usize,
+    pub max_tag_chars: usize,
+    pub max_metadata_bytes: usize,
+    pub max_id_chars: usize,
+    pub max_batch: usize,
+    pub max_page: u32,
+    pub max_name_chars: usize,
+    pub max_description_bytes: usize,
+    pub max_event_type_chars: usize,
+    pub max_context_tokens: u32,
+    pub max_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_content_bytes: 64 * 1024,
+            max_tags: 32,
+            max_tag_chars: 64,
+            max_metadata_bytes: 16 * 1024,
+            max_id_chars: 128,
+            max_batch: 1_000,
+            max_page: 1_000,
+            max_name_chars: 128,
+            max_description_bytes: 4 * 1024,
+            max_event_type_chars: 64,
+            max_context_tokens: 200_000,
+            max_message_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Default page size of listings.
+pub const DEFAULT_PAGE: u32 = 100;
+/// Default token budget of context assembly.
+pub const DEFAULT_CONTEXT_TOKENS: u32 = 4_000;
+
+/// The tag alphabet: ASCII letters, digits and `_ . : / = @ + -`.
+pub fn is_tag_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_.:/=@+-".contains(c)
+}
+
+/// The event type alphabet: ASCII letters, digits and `_ . : -`.
+pub fn is_event_type_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_.:-".contains(c)
+}
+
+fn at(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() { field.to_owned() } else { format!("{prefix}.{field}") }
+}
+
+impl Limits {
+    /// Validates and normalizes a new memory: defaults applied, tags de-duplicated and sorted,
+    /// reasoning moved into metadata. `prefix` locates it in the request (e.g. `memories[3]`).
+    pub fn check_new_memory(&self, prefix: &str, m: &mut NewMemory, now: Timestamp) -> Result<()> {
+        let f = |name: &str| at(prefix, name);
+        if m.agent.trim().is_empty() {
+            return Err(Error::invalid(f("agent"), "is required (an agent id or name)"));
+        }
+        self.check_name(&f("agent"), &m.agent)?;
+        if let Some(session_id) = &m.session_id {
+            self.check_id(&f("session_id"), session_id)?;
+        }
+        if m.event_type.is_empty() {
+            m.event_type = DEFAULT_EVENT_TYPE.to_owned();
+        }
+        self.check_event_type(&f("event_type"), &m.event_type)?;
+        self.check_content(&f("content"), &m.content)?;
+        if let Some(reasoning) = m.reasoning.take().filter(|r| !r.is_empty()) {
+            check_text(&f("reasoning"), &reasoning)?;
+            m.metadata.insert(REASONING_KEY.to_owned(), Value::String(reasoning));
+        }
+        self.check_metadata(&f("metadata"), &m.metadata)?;
+        self.normalize_tags(&f("tags"), &mut m.tags)?;
+        if let Some(importance) = m.importance {
+            check_importance(&f("importance"), importance)?;
+        }
+        if let Some(parent_id) = &m.parent_id {
+            self.check_id(&f("parent_id"), parent_id)?;
+        }
+        if let Some(key) = &m.dedup_key {
+            if key.is_empty() {
+                m.dedup_key = None;
+            } else {
+                self.check_id(&f("dedup_key"), key)?;
+            }
+        }
+        if let Some(position) = &m.position {
+            let finite = position.x.is_finite() && position.y.is_finite() && position.z.is_none_or(f64::is_finite);
+            if !finite {
+                return Err(Error::invalid(f("position"), "coordinates must be finite numbers"));
+            }
+        }
+        if let Some(expires_at) = m.expires_at {
+            if expires_at <= now {
+                return Err(Error::invalid(f("expires_at"), "must be in the future"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn check_batch_size(&self, field: &str, len: usize) -> Result<()> {
+        if len == 0 {
+            return Err(Error::invalid(field, "must hold at least one item"));
+        }
+        if len > self.max_batch {
+            return Err(Error::invalid(field, format!("holds {len} items; at most {} per batch", self.max_batch)));
+        }
+        Ok(())
+    }
+
+    pub fn check_content(&self, field: &str, content: &str) -> Result<()> {
+        if content.trim().is_empty() {
+            return Err(Error::invalid(field, "is required and must not be blank"));
+        }
+        if content.len() > self.max_content_bytes {
+            return Err(Error::invalid(
+                field,
+                format!("is {} bytes; at most {} bytes", content.len(), self.max_content_bytes),
+            ));
+        }
+        check_text(field, content)
+    }
+
+    /// An id given by a client (session, parent, memory, key, dedup key): 1..=max chars, printable.
+    pub fn check_id(&self, field: &str, id: &str) -> Result<()> {
+        if id.is_empty() {
+            return Err(Error::invalid(field, "must not be empty"));
+        }
+        let chars = id.chars().count();
+        if chars > self.max_id_chars {
+            return Err(Error::invalid(field, format!("is {chars} characters; at most {}", self.max_id_chars)));
+        }
+        if id.chars().any(char::is_control) {
+            return Err(Error::invalid(field, "must not contain control characters"));
+        }
+        Ok(())
+    }
+
+    /// An agent or org name: 1..=max chars, no control characters, not blank.
+    pub fn check_name(&self, field: &str, name: &str) -> Result<()> {
+        if name.trim().is_empty() {
+            return Err(Error::invalid(field, "is required and must not be blank"));
+        }
+        let chars = name.chars().count();
+        if chars > self.max_name_chars {
+            return Err(Error::invalid(field, format!("is {chars} characters; at most {}", self.max_name_chars)));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(Error::invalid(field, "must not contain control characters"));
+        }
+        Ok(())
+    }
+
+    pub fn check_description(&self, field: &str, text: &str) -> Result<()> {
+        if text.len() > self.max_description_bytes {
+            return Err(Error::invalid(field, format!("is {} bytes; at most {}", text.len(), self.max_description_bytes)));
+        }
+        check_text(field, text)
+    }
+
+    pub fn check_event_type(&self, field: &str, event_type: &str) -> Result<()> {
+        if event_type.is_empty() {
+            return Err(Error::invalid(field, "must not be empty"));
+        }
+        if event_type.len() > self.max_event_type_chars {
+            return Err(Error::invalid(
+                field,
+                format!("is {} characters; at most {}", event_type.len(), self.max_event_type_chars),
+            ));
+        }
+        if let Some(bad) = event_type.chars().find(|c| !is_event_type_char(*c)) {
+            return Err(Error::invalid(
+                field,
+                format!("{bad:?} is not allowed; use ASCII letters, digits and _ . : -"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks each tag; de-duplicates and sorts the list (tags are a set).
+    pub fn normalize_tags(&self, field: &str, tags: &mut Vec<String>) -> Result<()> {
+        for (i, tag) in tags.iter().enumerate() {
+            self.check_tag(&format!("{field}[{i}]"), tag)?;
+        }
+        tags.sort_unstable();
+        tags.dedup();
+        if tags.len() > self.max_tags {
+            return Err(Error::invalid(field, format!("has {} tags; at most {}", tags.len(), self.max_tags)));
+        }
+        Ok(())
+    }
+
+    pub fn check_tag(&self, field: &str, tag: &str) -> Result<()> {
+        if tag.is_empty() {
+            return Err(Error::invalid(field, "must not be empty"));
+        }
+        let chars = tag.chars().count();
+        if chars > self.max_tag_chars {
+            return Err(Error::invalid(field, format!("is {chars} characters; at most {}", self.max_tag_chars)));
+        }
+        if let Some(bad) = tag.chars().find(|c| !is_tag_char(*c)) {
+            return Err(Error::invalid(
+                field,
+                format!("{bad:?} is not allowed in a tag; use ASCII letters, digits and _ . : / = @ + -"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A JSON object of at most `max_metadata_bytes` when serialized, without NUL characters.
+    pub fn check_metadata(&self, field: &str, metadata: &Metadata) -> Result<()> {
+        let json = serde_json::to_string(metadata).map_err(|e| Error::invalid(field, e.to_string()))?;
+        if json.len() > self.max_metadata_bytes {
+            return Err(Error::invalid(
+                field,
+                format!("is {} bytes as JSON; at most {}", json.len(), self.max_metadata_bytes),
+            ));
+        }
+        if json.contains("\\u0000") {
+            return Err(Error::invalid(field, "must not contain NUL characters"));
+        }
+        Ok(())
+    }
+
+    /// A page size: 0 means the default; above the maximum is an error (not a silent clamp).
+    pub fn page_size(&self, field: &str, requested: u32) -> Result<u32> {
+        match requested {
+            0 => Ok(DEFAULT_PAGE.min(self.max_page)),
+            n if n > self.max_page => Err(Error::invalid(field, format!("is {n}; at most {}", self.max_page))),
+            n => Ok(n),
+        }
+    }
+
+    pub fn context_tokens(&self, field: &str, requested: u32) -> Result<u32> {
+        match requested {
+            0 => Ok(DEFAULT_CONTEXT_TOKENS),
+            n if n > self.max_context_tokens => {
+                Err(Error::invalid(field, format!("is {n}; at most {}", self.max_context_tokens)))
+            }
+            n => Ok(n),
+        }
+    }
+
+    /// Checks the filter's strings and lowercases `content_contains`.
+    pub fn check_filter(&self, prefix: &str, filter: &mut MemoryFilter) -> Result<()> {
+        let f = |name: &str| at(prefix, name);
+        if let Some(agent) = &filter.agent {
+            self.check_name(&f("agent"), agent.as_str())?;
+        }
+        if let Some(session_id) = &filter.session_id {
+            self.check_id(&f("session_id"), session_id)?;
+        }
+        for (i, event_type) in filter.event_types.iter().enumerate() {
+            self.check_event_type(&format!("{}[{i}]", f("event_types")), event_type)?;
+        }
+        self.normalize_tags(&f("tags"), &mut filter.tags_all)?;
+        self.normalize_tags(&f("any_tags"), &mut filter.tags_any)?;
+        if let Some(needle) = filter.content_contains.take().filter(|s| !s.is_empty()) {
+            if needle.len() > 1024 {
+                return Err(Error::invalid(f("content_contains"), "is longer than 1024 bytes"));
+            }
+            check_text(&f("content_contains"), &needle)?;
+            filter.content_contains = Some(needle.to_lowercase());
+        }
+        if let Some(min) = filter.min_importance {
+            check_importance(&f("min_importance"), min)?;
+        }
+        if let (Some(since), Some(until)) = (filter.since, filter.until) {
+            if since > until {
+                return Err(Error::invalid(f("since"), "is after until"));
+            }
+        }
+        if let (Some(min), Some(max)) = (filter.step_min, filter.step_max) {
+            if min > max {
+                return Err(Error::invalid(f("step_min"), "is greater than step_max"));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn check_importance(field: &str, importance: f64) -> Result<()> {
+    if !(0.0..=1.0).contains(&importance) {
+        return Err(Error::invalid(field, format!("is {importance}; must be between 0 and 1")));
+    }
+    Ok(())
+}
+
+/// Text every backend can store: no NUL characters (PostgreSQL rejects them).
+pub fn check_text(field: &str, text: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(Error::invalid(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::now;
+
+    fn memory() -> NewMemory {
+        NewMemory { agent: "coder".into(), content: "did a thing".into(), ..Default::default() }
+    }
+
+    fn field_of(err: Error) -> String {
+        match err {
+            Error::InvalidArgument { field, .. } => field,
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_normalization() {
+        let mut m = memory();
+        m.tags = vec!["b".into(), "a".into(), "b".into()];
+        m.reasoning = Some("because".into());
+        Limits::default().check_new_memory("", &mut m, now()).unwrap();
+        assert_eq!(m.event_type, "general");
+        assert_eq!(m.tags, vec!["a", "b"]);
+        assert_eq!(m.metadata["reasoning"], "because");
+    }
+
+    #[test]
+    fn violations_name_the_field() {
+        let limits = Limits::default();
+        let cases: Vec<(Box<dyn Fn(&mut NewMemory)>, &str)> = vec![
+            (Box::new(|m| m.content = String::new()), "memories[2].content"),
+            (Box::new(|m| m.content = "x".repeat(64 * 1024 + 1)), "memories[2].content"),
+            (Box::new(|m| m.tags = vec!["ok".into(), "no space".into()]), "memories[2].tags[1]"),
+            (Box::new(|m| m.importance = Some(1.5)), "memories[2].importance"),
+            (Box::new(|m| m.importance = Some(f64::NAN)), "memories[2].importance"),
+            (Box::new(|m| m.event_type = "has space".into()), "memories[2].event_type"),
+            (Box::new(|m| m.agent = " ".into()), "memories[2].agent"),
+        ];
+        for (mutate, field) in cases {
+            let mut m = memory();
+            mutate(&mut m);
+            assert_eq!(field_of(limits.check_new_memory("memories[2]", &mut m, now()).unwrap_err()), field);
+        }
+    }
+
+    #[test]
+    fn page_size_rules() {
+        let limits = Limits::default();
+        assert_eq!(limits.page_size("limit", 0).unwrap(), 100);
+        assert_eq!(limits.page_size("limit", 1000).unwrap(), 1000);
+        assert_eq!(field_of(limits.page_size("limit", 1001).unwrap_err()), "limit");
+    }
+
+    #[test]
+    fn content_contains_is_lowercased() {
+        let mut filter = MemoryFilter { content_contains: Some("ÉCOLE Auth".into()), ..Default::default() };
+        Limits::default().check_filter("filter", &mut filter).unwrap();
+        assert_eq!(filter.content_contains.as_deref(), Some("école auth"));
+    }
+}

@@ -1,0 +1,415 @@
+//! Memories: batched inserts with dedup, filtered time-ordered listing, updates, deletes.
+
+use std::collections::{HashMap, HashSet};
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use serde_json::Value;
+
+use engram_core::time::{Timestamp, to_micros};
+use engram_core::*;
+
+use super::{SqlStore, agents, convert, db_err};
+use crate::entity::{memories as mem, memory_tags as tags, sessions};
+
+/// Rows per multi-row INSERT: keeps every statement under SQLite's and PostgreSQL's bind limits.
+const INSERT_CHUNK: usize = 500;
+
+fn not_expired(now: Timestamp) -> Condition {
+    Condition::any().add(mem::Column::ExpiresAt.is_null()).add(mem::Column::ExpiresAt.gt(to_micros(now)))
+}
+
+pub(super) async fn add(
+    store: &SqlStore,
+    org: &str,
+    items: Vec<NewMemory>,
+    window: chrono::Duration,
+    now: Timestamp,
+) -> Result<Vec<AddOutcome>> {
+    let org = org.to_owned();
+    store.writer.write(move |txn| Box::pin(insert_batch(txn, org, items, window, now))).await
+}
+
+async fn insert_batch(
+    txn: &DatabaseTransaction,
+    org: String,
+    items: Vec<NewMemory>,
+    window: chrono::Duration,
+    now: Timestamp,
+) -> Result<Vec<AddOutcome>> {
+    let prefix = |i: usize| if items.len() == 1 { String::new() } else { format!("memories[{i}].") };
+
+    // Agents: by id or name; unknown names are registered.
+    let mut agent_ids: HashMap<String, String> = HashMap::new();
+    for item in &items {
+        if !agent_ids.contains_key(&item.agent) {
+            let agent = agents::find_or_register(txn, &org, &AgentRef::parse(&item.agent), now).await?;
+            agent_ids.insert(item.agent.clone(), agent.id);
+        }
+    }
+    let agent_of = |item: &NewMemory| agent_ids[item.agent.as_str()].clone();
+
+    // Sessions must exist in the org and belong to the memory's agent.
+    let session_ids: HashSet<String> = items.iter().filter_map(|m| m.session_id.clone()).collect();
+    if !session_ids.is_empty() {
+        let found: HashMap<String, String> = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Id)
+            .column(sessions::Column::AgentId)
+            .filter(sessions::Column::OrgId.eq(&org))
+            .filter(sessions::Column::Id.is_in(session_ids))
+            .into_tuple::<(String, String)>()
+            .all(txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .collect();
+        for (i, item) in items.iter().enumerate() {
+            let Some(session_id) = &item.session_id else { continue };
+            match found.get(session_id) {
+                None => return Err(Error::not_found("session", session_id)),
+                Some(owner) if *owner != agent_of(item) => {
+                    return Err(Error::invalid(
+                        format!("{}session_id", prefix(i)),
+                        format!("session {session_id} belongs to agent {owner}, not to {}", item.agent),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    // Parents must exist in the org.
+    let parent_ids: HashSet<String> = items.iter().filter_map(|m| m.parent_id.clone()).collect();
+    if !parent_ids.is_empty() {
+        let found: HashSet<String> = mem::Entity::find()
+            .select_only()
+            .column(mem::Column::Id)
+            .filter(mem::Column::OrgId.eq(&org))
+            .filter(mem::Column::Id.is_in(parent_ids.iter().map(String::as_str)))
+            .into_tuple::<String>()
+            .all(txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .collect();
+        if let Some(missing) = parent_ids.iter().find(|id| !found.contains(*id)) {
+            return Err(Error::not_found("parent memory", missing));
+        }
+    }
+
+    // Dedup: keys already stored within the window, then earlier items of this batch.
+    let keys: Vec<(String, String)> = items
+        .iter()
+        .map(|m| {
+            let agent_id = agent_of(m);
+            let key = m.dedup_key.clone().unwrap_or_else(|| derived_dedup_key(&agent_id, &m.event_type, &m.content));
+            (agent_id, key)
+        })
+        .collect();
+    let mut seen: HashMap<(String, String), String> = HashMap::new();
+    let distinct_keys: Vec<String> = keys.iter().map(|(_, k)| k.clone()).collect::<HashSet<_>>().into_iter().collect();
+    for chunk in distinct_keys.chunks(INSERT_CHUNK) {
+        let rows: Vec<(String, String, String)> = mem::Entity::find()
+            .select_only()
+            .column(mem::Column::Id)
+            .column(mem::Column::AgentId)
+            .column(mem::Column::DedupKey)
+            .filter(mem::Column::OrgId.eq(&org))
+            .filter(mem::Column::DedupKey.is_in(chunk.iter().map(String::as_str)))
+            .filter(mem::Column::CreatedAt.gte(to_micros(now - window)))
+            .filter(not_expired(now))
+            .order_by_asc(mem::Column::Id)
+            .into_tuple()
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        for (id, agent_id, key) in rows {
+            seen.entry((agent_id, key)).or_insert(id);
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut rows = Vec::new();
+    let mut tag_rows = Vec::new();
+    for (item, (agent_id, key)) in items.into_iter().zip(keys) {
+        if let Some(existing_id) = seen.get(&(agent_id.clone(), key.clone())) {
+            outcomes.push(AddOutcome::Duplicate { existing_id: existing_id.clone() });
+            continue;
+        }
+        let memory = Memory {
+            id: ids::memory_id(),
+            org_id: org.clone(),
+            agent_id: agent_id.clone(),
+            session_id: item.session_id,
+            memory_type: item.memory_type.unwrap_or(MemoryType::Episodic),
+            event_type: item.event_type,
+            content: item.content,
+            metadata: item.metadata,
+            tags: item.tags,
+            importance: item.importance.unwrap_or(DEFAULT_IMPORTANCE),
+            parent_id: item.parent_id,
+            dedup_key: key.clone(),
+            time: item.time.unwrap_or(now),
+            created_at: now,
+            step: item.step,
+            position: item.position,
+            expires_at: item.expires_at,
+        };
+        seen.insert((agent_id, key), memory.id.clone());
+        rows.push(convert::memory_row(&memory));
+        tag_rows.extend(memory.tags.iter().map(|tag| tags::ActiveModel {
+            memory_id: Set(memory.id.clone()),
+            tag: Set(tag.clone()),
+            org_id: Set(org.clone()),
+        }));
+        outcomes.push(AddOutcome::Created(memory));
+    }
+    insert_chunks(txn, rows).await?;
+    for chunk in chunked(tag_rows, INSERT_CHUNK) {
+        tags::Entity::insert_many(chunk).exec_without_returning(txn).await.map_err(db_err)?;
+    }
+    agents::touch(txn, &org, agent_ids.into_values().collect(), now).await?;
+    Ok(outcomes)
+}
+
+async fn insert_chunks(txn: &DatabaseTransaction, rows: Vec<mem::ActiveModel>) -> Result<()> {
+    // 20 columns a row: 100 rows stay far below every bind-parameter limit.
+    for chunk in chunked(rows, 100) {
+        mem::Entity::insert_many(chunk).exec_without_returning(txn).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut chunks = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(size).collect());
+    }
+    chunks
+}
+
+pub(super) async fn get(store: &SqlStore, org: &str, id: &str, now: Timestamp) -> Result<Memory> {
+    let row = mem::Entity::find_by_id(id.to_owned())
+        .filter(mem::Column::OrgId.eq(org))
+        .filter(not_expired(now))
+        .one(store.db())
+        .await
+        .map_err(db_err)?;
+    convert::memory(row.ok_or_else(|| Error::not_found("memory", id))?)
+}
+
+/// `EXISTS (SELECT 1 FROM memory_tags WHERE memory_id = memories.id AND <tag condition>)`.
+fn has_tag(tag_condition: Condition) -> Condition {
+    let subquery = Query::select()
+        .expr(Expr::val(1))
+        .from(tags::Entity)
+        .and_where(Expr::col((tags::Entity, tags::Column::MemoryId)).equals((mem::Entity, mem::Column::Id)))
+        .cond_where(tag_condition)
+        .to_owned();
+    Condition::all().add(Expr::exists(subquery))
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as the escape character.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The WHERE clause of a filter for a resolved agent id (None: any agent).
+fn filter_condition(org: &str, filter: &MemoryFilter, agent_id: Option<String>, now: Timestamp) -> Condition {
+    let mut cond = Condition::all().add(mem::Column::OrgId.eq(org)).add(not_expired(now));
+    if let Some(agent_id) = agent_id {
+        cond = cond.add(mem::Column::AgentId.eq(agent_id));
+    }
+    if let Some(session_id) = &filter.session_id {
+        cond = cond.add(mem::Column::SessionId.eq(session_id.as_str()));
+    }
+    if !filter.memory_types.is_empty() {
+        cond = cond.add(mem::Column::MemoryType.is_in(filter.memory_types.iter().map(|t| t.as_str())));
+    }
+    if !filter.event_types.is_empty() {
+        cond = cond.add(mem::Column::EventType.is_in(filter.event_types.iter().map(String::as_str)));
+    }
+    for tag in &filter.tags_all {
+        cond = cond.add(has_tag(Condition::all().add(tags::Column::Tag.eq(tag.as_str()))));
+    }
+    if !filter.tags_any.is_empty() {
+        cond = cond.add(has_tag(Condition::all().add(tags::Column::Tag.is_in(filter.tags_any.iter().map(String::as_str)))));
+    }
+    if let Some(needle) = &filter.content_contains {
+        let pattern = format!("%{}%", like_escape(needle));
+        cond = cond.add(Expr::col(mem::Column::ContentLower).like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')));
+    }
+    if let Some(min) = filter.min_importance {
+        cond = cond.add(mem::Column::Importance.gte(min));
+    }
+    if let Some(since) = filter.since {
+        cond = cond.add(mem::Column::Time.gte(to_micros(since)));
+    }
+    if let Some(until) = filter.until {
+        cond = cond.add(mem::Column::Time.lt(to_micros(until)));
+    }
+    if let Some(min) = filter.step_min {
+        cond = cond.add(mem::Column::Step.gte(min));
+    }
+    if let Some(max) = filter.step_max {
+        cond = cond.add(mem::Column::Step.lte(max));
+    }
+    cond
+}
+
+pub(super) async fn list(store: &SqlStore, org: &str, query: &MemoryQuery, now: Timestamp) -> Result<MemoryPage> {
+    let empty = MemoryPage { memories: Vec::new(), next_cursor: None, has_more: false };
+    let agent_id = match &query.filter.agent {
+        None => None,
+        Some(agent) => match agents::find(store.db(), org, agent).await? {
+            Some(found) => Some(found.id),
+            None => return Ok(empty),
+        },
+    };
+    let mut cond = filter_condition(org, &query.filter, agent_id, now);
+    if let Some(cursor) = &query.cursor {
+        let (time, id) = (mem::Column::Time, mem::Column::Id);
+        cond = cond.add(match query.order {
+            Order::Desc => Condition::any()
+                .add(time.lt(cursor.time_us))
+                .add(Condition::all().add(time.eq(cursor.time_us)).add(id.lt(cursor.id.as_str()))),
+            Order::Asc => Condition::any()
+                .add(time.gt(cursor.time_us))
+                .add(Condition::all().add(time.eq(cursor.time_us)).add(id.gt(cursor.id.as_str()))),
+        });
+    }
+    let direction = match query.order {
+        Order::Desc => sea_orm::Order::Desc,
+        Order::Asc => sea_orm::Order::Asc,
+    };
+    let mut rows = mem::Entity::find()
+        .filter(cond)
+        .order_by(mem::Column::Time, direction.clone())
+        .order_by(mem::Column::Id, direction)
+        .offset(u64::from(query.offset))
+        .limit(u64::from(query.limit) + 1)
+        .all(store.db())
+        .await
+        .map_err(db_err)?;
+    let has_more = rows.len() > query.limit as usize;
+    rows.truncate(query.limit as usize);
+    let next_cursor =
+        has_more.then(|| rows.last().map(|r| Cursor { time_us: r.time, id: r.id.clone() })).flatten();
+    let memories = rows.into_iter().map(convert::memory).collect::<Result<_>>()?;
+    Ok(MemoryPage { memories, next_cursor, has_more })
+}
+
+pub(super) async fn update(store: &SqlStore, org: &str, id: &str, patch: MemoryPatch, now: Timestamp) -> Result<Memory> {
+    let (org, id) = (org.to_owned(), id.to_owned());
+    store
+        .writer
+        .write(move |txn| {
+            Box::pin(async move {
+                let row = mem::Entity::find_by_id(id.clone())
+                    .filter(mem::Column::OrgId.eq(&org))
+                    .filter(not_expired(now))
+                    .one(txn)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| Error::not_found("memory", &id))?;
+                let agent_id = row.agent_id.clone();
+                let mut active: mem::ActiveModel = row.into();
+                if let Some(importance) = patch.importance {
+                    active.importance = Set(importance);
+                }
+                if let Some(metadata) = patch.metadata {
+                    active.metadata = Set(Value::Object(metadata));
+                }
+                if let Some(expires_at) = patch.expires_at {
+                    active.expires_at = Set(expires_at.map(to_micros));
+                }
+                if let Some(new_tags) = &patch.tags {
+                    active.tags = Set(Value::Array(new_tags.iter().cloned().map(Value::String).collect()));
+                    tags::Entity::delete_many().filter(tags::Column::MemoryId.eq(&id)).exec(txn).await.map_err(db_err)?;
+                    let rows: Vec<tags::ActiveModel> = new_tags
+                        .iter()
+                        .map(|tag| tags::ActiveModel {
+                            memory_id: Set(id.clone()),
+                            tag: Set(tag.clone()),
+                            org_id: Set(org.clone()),
+                        })
+                        .collect();
+                    if !rows.is_empty() {
+                        tags::Entity::insert_many(rows).exec_without_returning(txn).await.map_err(db_err)?;
+                    }
+                }
+                let memory = convert::memory(active.update(txn).await.map_err(db_err)?)?;
+                agents::touch(txn, &org, vec![agent_id], now).await?;
+                Ok(memory)
+            })
+        })
+        .await
+}
+
+/// Deletes the memories matching `cond` and their tag rows; returns how many memories went.
+pub(super) async fn delete_where<C: ConnectionTrait>(conn: &C, cond: Condition) -> Result<u64> {
+    let ids = Query::select().column(mem::Column::Id).from(mem::Entity).cond_where(cond.clone()).to_owned();
+    tags::Entity::delete_many()
+        .filter(Expr::col(tags::Column::MemoryId).in_subquery(ids))
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(mem::Entity::delete_many().filter(cond).exec(conn).await.map_err(db_err)?.rows_affected)
+}
+
+pub(super) async fn delete_one(store: &SqlStore, org: &str, id: &str) -> Result<()> {
+    let (org, id) = (org.to_owned(), id.to_owned());
+    store
+        .writer
+        .write(move |txn| {
+            Box::pin(async move {
+                let cond = Condition::all().add(mem::Column::OrgId.eq(&org)).add(mem::Column::Id.eq(&id));
+                match delete_where(txn, cond).await? {
+                    0 => Err(Error::not_found("memory", &id)),
+                    _ => Ok(()),
+                }
+            })
+        })
+        .await
+}
+
+pub(super) async fn delete_many(store: &SqlStore, org: &str, filter: &DeleteFilter) -> Result<u64> {
+    let (org, filter) = (org.to_owned(), filter.clone());
+    store
+        .writer
+        .write(move |txn| {
+            Box::pin(async move {
+                let mut cond = Condition::all().add(mem::Column::OrgId.eq(&org));
+                if let Some(agent) = &filter.agent {
+                    let Some(agent) = agents::find(txn, &org, agent).await? else { return Ok(0) };
+                    cond = cond.add(mem::Column::AgentId.eq(agent.id));
+                }
+                if let Some(session_id) = &filter.session_id {
+                    cond = cond.add(mem::Column::SessionId.eq(session_id.as_str()));
+                }
+                if !filter.memory_types.is_empty() {
+                    cond = cond.add(mem::Column::MemoryType.is_in(filter.memory_types.iter().map(|t| t.as_str())));
+                }
+                if let Some(since) = filter.since {
+                    cond = cond.add(mem::Column::Time.gte(to_micros(since)));
+                }
+                if let Some(until) = filter.until {
+                    cond = cond.add(mem::Column::Time.lt(to_micros(until)));
+                }
+                delete_where(txn, cond).await
+            })
+        })
+        .await
+}

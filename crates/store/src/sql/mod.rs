@@ -1,0 +1,259 @@
+//! The sea-orm implementation of [`Store`] for SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+use engram_core::{Error, Result};
+
+use crate::migration::Migrator;
+
+mod agents;
+mod convert;
+mod keys;
+mod memories;
+mod sessions;
+mod writer;
+
+use writer::Writer;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(Error::invalid("database_url", "must start with sqlite: or postgres://"))
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections for reads (and the writer's one).
+    pub max_connections: u32,
+    /// Most writes grouped into one transaction.
+    pub max_group: usize,
+    /// SQLite `synchronous=FULL` (fsync on every commit). NORMAL survives a process crash but can
+    /// lose the last commits on power loss.
+    pub sqlite_sync_full: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_connections: 8, max_group: 256, sqlite_sync_full: true }
+    }
+}
+
+/// The sea-orm store. Reads go to the pool; writes go through the group-commit [`Writer`].
+#[derive(Clone)]
+pub struct SqlStore {
+    db: DatabaseConnection,
+    writer: Writer,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Connects without migrating.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        let backend = Backend::of_url(url)?;
+        let mut connect = ConnectOptions::new(url.to_owned());
+        connect
+            .max_connections(options.max_connections.max(2))
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false);
+        if backend == Backend::Sqlite {
+            let full = options.sqlite_sync_full;
+            connect.map_sqlx_sqlite_opts(move |opts| {
+                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(if full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+                    .busy_timeout(Duration::from_secs(10))
+                    .pragma("cache_size", "-32768")
+                    .pragma("temp_store", "memory")
+            });
+        }
+        let db = Database::connect(connect).await.map_err(|e| Error::Unavailable(format!("cannot open database: {e}")))?;
+        let writer = Writer::spawn(db.clone(), options.max_group);
+        Ok(Self { db, writer, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize> {
+        let pending = Migrator::get_pending_migrations(&self.db).await.map_err(db_err)?.len();
+        Migrator::up(&self.db, None).await.map_err(db_err)?;
+        Ok(pending)
+    }
+
+    /// Migrations not yet applied (by name).
+    pub async fn pending_migrations(&self) -> Result<Vec<String>> {
+        let pending = Migrator::get_pending_migrations(&self.db).await.map_err(db_err)?;
+        Ok(pending.iter().map(|m| m.name().to_owned()).collect())
+    }
+
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub(crate) async fn ping_db(&self) -> Result<()> {
+        self.db.execute_unprepared("SELECT 1").await.map_err(db_err)?;
+        Ok(())
+    }
+}
+
+/// Storage failures are internal errors; the message goes to the log, not to clients.
+pub(crate) fn db_err(err: DbErr) -> Error {
+    Error::Internal(err.to_string())
+}
+
+#[async_trait::async_trait]
+impl crate::Store for SqlStore {
+    async fn ping(&self) -> Result<()> {
+        self.ping_db().await
+    }
+
+    async fn create_org(&self, id: &str, name: &str, now: engram_core::time::Timestamp) -> Result<engram_core::Org> {
+        keys::create_org(self, id, name, now).await
+    }
+    async fn get_org(&self, id: &str) -> Result<engram_core::Org> {
+        keys::get_org(self, id).await
+    }
+    async fn list_orgs(&self) -> Result<Vec<engram_core::Org>> {
+        keys::list_orgs(self).await
+    }
+    async fn create_api_key(&self, key: &engram_core::ApiKey, digest: &[u8]) -> Result<()> {
+        keys::create_api_key(self, key, digest).await
+    }
+    async fn list_api_keys(&self, org: &str) -> Result<Vec<engram_core::ApiKey>> {
+        keys::list_api_keys(self, org).await
+    }
+    async fn find_api_key(&self, key_id: &str) -> Result<Option<(engram_core::ApiKey, Vec<u8>)>> {
+        keys::find_api_key(self, key_id).await
+    }
+    async fn revoke_api_key(
+        &self,
+        org: Option<&str>,
+        key_id: &str,
+        now: engram_core::time::Timestamp,
+    ) -> Result<engram_core::ApiKey> {
+        keys::revoke_api_key(self, org, key_id, now).await
+    }
+    async fn count_api_keys(&self) -> Result<u64> {
+        keys::count_api_keys(self).await
+    }
+
+    async fn register_agent(
+        &self,
+        org: &str,
+        agent: engram_core::NewAgent,
+        now: engram_core::time::Timestamp,
+    ) -> Result<engram_core::Agent> {
+        agents::register(self, org, agent, now).await
+    }
+    async fn get_agent(&self, org: &str, agent: &engram_core::AgentRef) -> Result<engram_core::Agent> {
+        agents::get(self, org, agent).await
+    }
+    async fn list_agents(
+        &self,
+        org: &str,
+        limit: u32,
+        after: Option<engram_core::Cursor>,
+    ) -> Result<engram_core::Page<engram_core::Agent>> {
+        agents::list(self, org, limit, after).await
+    }
+    async fn delete_agent(&self, org: &str, agent: &engram_core::AgentRef, cascade: bool) -> Result<(u64, u64)> {
+        agents::delete(self, org, agent, cascade).await
+    }
+    async fn agent_stats(
+        &self,
+        org: &str,
+        agent: &engram_core::AgentRef,
+        now: engram_core::time::Timestamp,
+    ) -> Result<engram_core::AgentStats> {
+        agents::stats(self, org, agent, now).await
+    }
+
+    async fn create_session(
+        &self,
+        org: &str,
+        agent: &engram_core::AgentRef,
+        metadata: engram_core::Metadata,
+        now: engram_core::time::Timestamp,
+    ) -> Result<engram_core::Session> {
+        sessions::create(self, org, agent, metadata, now).await
+    }
+    async fn get_session(&self, org: &str, id: &str) -> Result<engram_core::Session> {
+        sessions::get(self, org, id).await
+    }
+    async fn list_sessions(
+        &self,
+        org: &str,
+        agent: Option<&engram_core::AgentRef>,
+        status: Option<engram_core::SessionStatus>,
+        limit: u32,
+        after: Option<engram_core::Cursor>,
+    ) -> Result<engram_core::Page<engram_core::Session>> {
+        sessions::list(self, org, agent, status, limit, after).await
+    }
+    async fn update_session(
+        &self,
+        org: &str,
+        id: &str,
+        patch: engram_core::SessionPatch,
+        now: engram_core::time::Timestamp,
+    ) -> Result<engram_core::Session> {
+        sessions::update(self, org, id, patch, now).await
+    }
+
+    async fn add_memories(
+        &self,
+        org: &str,
+        memories: Vec<engram_core::NewMemory>,
+        dedup_window: chrono::Duration,
+        now: engram_core::time::Timestamp,
+    ) -> Result<Vec<engram_core::AddOutcome>> {
+        memories::add(self, org, memories, dedup_window, now).await
+    }
+    async fn get_memory(&self, org: &str, id: &str, now: engram_core::time::Timestamp) -> Result<engram_core::Memory> {
+        memories::get(self, org, id, now).await
+    }
+    async fn list_memories(
+        &self,
+        org: &str,
+        query: &engram_core::MemoryQuery,
+        now: engram_core::time::Timestamp,
+    ) -> Result<engram_core::MemoryPage> {
+        memories::list(self, org, query, now).await
+    }
+    async fn update_memory(
+        &self,
+        org: &str,
+        id: &str,
+        patch: engram_core::MemoryPatch,
+        now: engram_core::time::Timestamp,
+    ) -> Result<engram_core::Memory> {
+        memories::update(self, org, id, patch, now).await
+    }
+    async fn delete_memory(&self, org: &str, id: &str) -> Result<()> {
+        memories::delete_one(self, org, id).await
+    }
+    async fn delete_memories(&self, org: &str, filter: &engram_core::DeleteFilter) -> Result<u64> {
+        memories::delete_many(self, org, filter).await
+    }
+}

@@ -1,0 +1,1 @@
+//! Helpers to run the real engram binary.
