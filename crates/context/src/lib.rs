@@ -140,7 +140,12 @@ pub fn assemble(req: &ContextRequest<'_>) -> AssembledContext {
     let header = format!("## {}\n", one_line(&req.title));
     let header_cost = tok.count(&header);
     if header_cost > max {
-        return AssembledContext { text: String::new(), token_count: 0, memory_ids: Vec::new(), omitted: candidates.len() };
+        return AssembledContext {
+            text: String::new(),
+            token_count: 0,
+            memory_ids: Vec::new(),
+            omitted: candidates.len(),
+        };
     }
 
     // Priority order, without tokenizing anything.
@@ -475,11 +480,8 @@ impl Part {
         let tokens = bpe.encode_ordinary(source);
         let mut k = tokens.len().min(budget - fixed);
         loop {
-            let bytes = if k == tokens.len() {
-                source.len()
-            } else {
-                bpe.decode_bytes(&tokens[..k]).map_or(0, |b| b.len())
-            };
+            let bytes =
+                if k == tokens.len() { source.len() } else { bpe.decode_bytes(&tokens[..k]).map_or(0, |b| b.len()) };
             let cut = cut_point(source, bytes);
             let cost = if cut == 0 { fixed } else { line(&source[..cut]) };
             if cost <= budget {
@@ -501,7 +503,7 @@ fn cut_point(s: &str, at: usize) -> usize {
     let mut cut = (0..=at).rev().find(|&b| s.is_char_boundary(b)).unwrap_or(0);
     while cut > 0 {
         let next_extends = s[cut..].chars().next().is_some_and(extends_previous);
-        let prev_joins = s[..cut].chars().next_back() == Some('\u{200D}');
+        let prev_joins = s[..cut].ends_with('\u{200D}');
         if !(next_extends || prev_joins) {
             break;
         }

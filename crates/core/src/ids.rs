@@ -43,9 +43,8 @@ pub fn api_key() -> (String, String) {
 pub fn key_id_of_secret(secret: &str) -> Option<String> {
     let rest = secret.strip_prefix("ek_")?;
     let (id_hex, random) = rest.split_once('_')?;
-    let well_formed = id_hex.len() == 16
-        && random.len() == 64
-        && id_hex.bytes().chain(random.bytes()).all(|b| b.is_ascii_hexdigit());
+    let well_formed =
+        id_hex.len() == 16 && random.len() == 64 && id_hex.bytes().chain(random.bytes()).all(|b| b.is_ascii_hexdigit());
     well_formed.then(|| format!("key_{id_hex}"))
 }
 

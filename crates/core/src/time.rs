@@ -26,9 +26,7 @@ pub fn parse_spec(field: &str, spec: &str, now: Timestamp) -> Result<Option<Time
         Ok(t) => Ok(Some(t.with_timezone(&Utc).trunc_subsecs(6))),
         Err(_) => Err(Error::invalid(
             field,
-            format!(
-                "{spec:?} is not a time: use a duration ago like 45s, 90m, 2h, 7d, 2w or an RFC 3339 timestamp"
-            ),
+            format!("{spec:?} is not a time: use a duration ago like 45s, 90m, 2h, 7d, 2w or an RFC 3339 timestamp"),
         )),
     }
 }

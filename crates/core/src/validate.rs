@@ -167,7 +167,10 @@ impl Limits {
 
     pub fn check_description(&self, field: &str, text: &str) -> Result<()> {
         if text.len() > self.max_description_bytes {
-            return Err(Error::invalid(field, format!("is {} bytes; at most {}", text.len(), self.max_description_bytes)));
+            return Err(Error::invalid(
+                field,
+                format!("is {} bytes; at most {}", text.len(), self.max_description_bytes),
+            ));
         }
         check_text(field, text)
     }

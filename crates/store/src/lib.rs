@@ -45,8 +45,7 @@ pub trait Store: Send + Sync + 'static {
 
     // Sessions.
     /// An unknown agent name registers the agent; an unknown id is NotFound.
-    async fn create_session(&self, org: &str, agent: &AgentRef, metadata: Metadata, now: Timestamp)
-    -> Result<Session>;
+    async fn create_session(&self, org: &str, agent: &AgentRef, metadata: Metadata, now: Timestamp) -> Result<Session>;
     async fn get_session(&self, org: &str, id: &str) -> Result<Session>;
     async fn list_sessions(
         &self,
@@ -73,6 +72,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_memory(&self, org: &str, id: &str, now: Timestamp) -> Result<Memory>;
     /// Never returns expired memories.
     async fn list_memories(&self, org: &str, query: &MemoryQuery, now: Timestamp) -> Result<MemoryPage>;
+    /// How many memories match (expired ones excluded).
+    async fn count_memories(&self, org: &str, filter: &MemoryFilter, now: Timestamp) -> Result<u64>;
     async fn update_memory(&self, org: &str, id: &str, patch: MemoryPatch, now: Timestamp) -> Result<Memory>;
     async fn delete_memory(&self, org: &str, id: &str) -> Result<()>;
     async fn delete_memories(&self, org: &str, filter: &DeleteFilter) -> Result<u64>;

@@ -153,8 +153,14 @@ impl MigrationTrait for Migration {
             false,
         )
         .await?;
-        index(manager, "idx_sessions_org_created", Sessions::Table, &[Sessions::OrgId, Sessions::CreatedAt, Sessions::Id], false)
-            .await?;
+        index(
+            manager,
+            "idx_sessions_org_created",
+            Sessions::Table,
+            &[Sessions::OrgId, Sessions::CreatedAt, Sessions::Id],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -185,8 +191,14 @@ impl MigrationTrait for Migration {
             .await?;
         // The hot paths: recall by agent or session over time, org-wide listing, type filters, dedup.
         let m = Memories::Table;
-        index(manager, "idx_memories_agent_time", m, &[Memories::OrgId, Memories::AgentId, Memories::Time, Memories::Id], false)
-            .await?;
+        index(
+            manager,
+            "idx_memories_agent_time",
+            m,
+            &[Memories::OrgId, Memories::AgentId, Memories::Time, Memories::Id],
+            false,
+        )
+        .await?;
         index(
             manager,
             "idx_memories_session_time",
@@ -218,8 +230,14 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "idx_memory_tags_tag", MemoryTags::Table, &[MemoryTags::OrgId, MemoryTags::Tag, MemoryTags::MemoryId], false)
-            .await
+        index(
+            manager,
+            "idx_memory_tags_tag",
+            MemoryTags::Table,
+            &[MemoryTags::OrgId, MemoryTags::Tag, MemoryTags::MemoryId],
+            false,
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

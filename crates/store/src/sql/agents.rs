@@ -40,7 +40,10 @@ pub(super) async fn find_or_register<C: ConnectionTrait>(
     }
     match agent {
         AgentRef::Id(id) => Err(Error::not_found("agent", id)),
-        AgentRef::Name(name) => insert(conn, org, NewAgent { name: name.clone(), description: String::new(), config: Metadata::new() }, now).await,
+        AgentRef::Name(name) => {
+            insert(conn, org, NewAgent { name: name.clone(), description: String::new(), config: Metadata::new() }, now)
+                .await
+        }
     }
 }
 
@@ -58,7 +61,12 @@ async fn insert<C: ConnectionTrait>(conn: &C, org: &str, agent: NewAgent, now: T
 }
 
 /// Marks agents active now.
-pub(super) async fn touch<C: ConnectionTrait>(conn: &C, org: &str, agent_ids: Vec<String>, now: Timestamp) -> Result<()> {
+pub(super) async fn touch<C: ConnectionTrait>(
+    conn: &C,
+    org: &str,
+    agent_ids: Vec<String>,
+    now: Timestamp,
+) -> Result<()> {
     agents::Entity::update_many()
         .col_expr(agents::Column::LastActiveAt, Expr::value(to_micros(now)))
         .filter(agents::Column::OrgId.eq(org))
@@ -92,11 +100,9 @@ pub(super) async fn get(store: &SqlStore, org: &str, agent: &AgentRef) -> Result
 pub(super) async fn list(store: &SqlStore, org: &str, limit: u32, after: Option<Cursor>) -> Result<Page<Agent>> {
     let mut query = agents::Entity::find().filter(agents::Column::OrgId.eq(org));
     if let Some(after) = after {
-        query = query.filter(
-            Condition::any().add(agents::Column::CreatedAt.gt(after.time_us)).add(
-                Condition::all().add(agents::Column::CreatedAt.eq(after.time_us)).add(agents::Column::Id.gt(after.id)),
-            ),
-        );
+        query = query.filter(Condition::any().add(agents::Column::CreatedAt.gt(after.time_us)).add(
+            Condition::all().add(agents::Column::CreatedAt.eq(after.time_us)).add(agents::Column::Id.gt(after.id)),
+        ));
     }
     let mut rows = query
         .order_by_asc(agents::Column::CreatedAt)
@@ -119,7 +125,8 @@ pub(super) async fn delete(store: &SqlStore, org: &str, agent: &AgentRef, cascad
         .write(move |txn| {
             Box::pin(async move {
                 let row = find(txn, &org, &agent).await?.ok_or_else(|| Error::not_found("agent", agent.as_str()))?;
-                let memory_cond = Condition::all().add(mem::Column::OrgId.eq(&org)).add(mem::Column::AgentId.eq(&row.id));
+                let memory_cond =
+                    Condition::all().add(mem::Column::OrgId.eq(&org)).add(mem::Column::AgentId.eq(&row.id));
                 let session_cond =
                     Condition::all().add(sessions::Column::OrgId.eq(&org)).add(sessions::Column::AgentId.eq(&row.id));
                 if !cascade {
@@ -164,8 +171,12 @@ pub(super) async fn stats(store: &SqlStore, org: &str, agent: &AgentRef, now: Ti
         .all(db)
         .await
         .map_err(db_err)?;
-    let memories_24h =
-        mem::Entity::find().filter(live.clone()).filter(mem::Column::Time.gte(day_ago)).count(db).await.map_err(db_err)?;
+    let memories_24h = mem::Entity::find()
+        .filter(live.clone())
+        .filter(mem::Column::Time.gte(day_ago))
+        .count(db)
+        .await
+        .map_err(db_err)?;
     let errors_24h = mem::Entity::find()
         .filter(live)
         .filter(mem::Column::Time.gte(day_ago))
@@ -173,7 +184,8 @@ pub(super) async fn stats(store: &SqlStore, org: &str, agent: &AgentRef, now: Ti
         .count(db)
         .await
         .map_err(db_err)?;
-    let session_filter = Condition::all().add(sessions::Column::OrgId.eq(org)).add(sessions::Column::AgentId.eq(&row.id));
+    let session_filter =
+        Condition::all().add(sessions::Column::OrgId.eq(org)).add(sessions::Column::AgentId.eq(&row.id));
     let session_count = sessions::Entity::find().filter(session_filter.clone()).count(db).await.map_err(db_err)?;
     let active_sessions = sessions::Entity::find()
         .filter(session_filter)

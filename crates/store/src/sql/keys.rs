@@ -81,7 +81,12 @@ pub(super) async fn find_api_key(store: &SqlStore, key_id: &str) -> Result<Optio
     Ok(row.map(|row| (convert::api_key(&row), hex_decode(&row.digest))))
 }
 
-pub(super) async fn revoke_api_key(store: &SqlStore, org: Option<&str>, key_id: &str, now: Timestamp) -> Result<ApiKey> {
+pub(super) async fn revoke_api_key(
+    store: &SqlStore,
+    org: Option<&str>,
+    key_id: &str,
+    now: Timestamp,
+) -> Result<ApiKey> {
     let (org, key_id) = (org.map(str::to_owned), key_id.to_owned());
     store
         .writer

@@ -245,11 +245,13 @@ fn filter_condition(org: &str, filter: &MemoryFilter, agent_id: Option<String>, 
         cond = cond.add(has_tag(Condition::all().add(tags::Column::Tag.eq(tag.as_str()))));
     }
     if !filter.tags_any.is_empty() {
-        cond = cond.add(has_tag(Condition::all().add(tags::Column::Tag.is_in(filter.tags_any.iter().map(String::as_str)))));
+        cond = cond
+            .add(has_tag(Condition::all().add(tags::Column::Tag.is_in(filter.tags_any.iter().map(String::as_str)))));
     }
     if let Some(needle) = &filter.content_contains {
         let pattern = format!("%{}%", like_escape(needle));
-        cond = cond.add(Expr::col(mem::Column::ContentLower).like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')));
+        cond = cond
+            .add(Expr::col(mem::Column::ContentLower).like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')));
     }
     if let Some(min) = filter.min_importance {
         cond = cond.add(mem::Column::Importance.gte(min));
@@ -305,13 +307,30 @@ pub(super) async fn list(store: &SqlStore, org: &str, query: &MemoryQuery, now: 
         .map_err(db_err)?;
     let has_more = rows.len() > query.limit as usize;
     rows.truncate(query.limit as usize);
-    let next_cursor =
-        has_more.then(|| rows.last().map(|r| Cursor { time_us: r.time, id: r.id.clone() })).flatten();
+    let next_cursor = has_more.then(|| rows.last().map(|r| Cursor { time_us: r.time, id: r.id.clone() })).flatten();
     let memories = rows.into_iter().map(convert::memory).collect::<Result<_>>()?;
     Ok(MemoryPage { memories, next_cursor, has_more })
 }
 
-pub(super) async fn update(store: &SqlStore, org: &str, id: &str, patch: MemoryPatch, now: Timestamp) -> Result<Memory> {
+pub(super) async fn count(store: &SqlStore, org: &str, filter: &MemoryFilter, now: Timestamp) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    let agent_id = match &filter.agent {
+        None => None,
+        Some(agent) => match agents::find(store.db(), org, agent).await? {
+            Some(found) => Some(found.id),
+            None => return Ok(0),
+        },
+    };
+    mem::Entity::find().filter(filter_condition(org, filter, agent_id, now)).count(store.db()).await.map_err(db_err)
+}
+
+pub(super) async fn update(
+    store: &SqlStore,
+    org: &str,
+    id: &str,
+    patch: MemoryPatch,
+    now: Timestamp,
+) -> Result<Memory> {
     let (org, id) = (org.to_owned(), id.to_owned());
     store
         .writer
@@ -337,7 +356,11 @@ pub(super) async fn update(store: &SqlStore, org: &str, id: &str, patch: MemoryP
                 }
                 if let Some(new_tags) = &patch.tags {
                     active.tags = Set(Value::Array(new_tags.iter().cloned().map(Value::String).collect()));
-                    tags::Entity::delete_many().filter(tags::Column::MemoryId.eq(&id)).exec(txn).await.map_err(db_err)?;
+                    tags::Entity::delete_many()
+                        .filter(tags::Column::MemoryId.eq(&id))
+                        .exec(txn)
+                        .await
+                        .map_err(db_err)?;
                     let rows: Vec<tags::ActiveModel> = new_tags
                         .iter()
                         .map(|tag| tags::ActiveModel {

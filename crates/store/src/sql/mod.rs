@@ -85,7 +85,8 @@ impl SqlStore {
                     .pragma("temp_store", "memory")
             });
         }
-        let db = Database::connect(connect).await.map_err(|e| Error::Unavailable(format!("cannot open database: {e}")))?;
+        let db =
+            Database::connect(connect).await.map_err(|e| Error::Unavailable(format!("cannot open database: {e}")))?;
         let writer = Writer::spawn(db.clone(), options.max_group);
         Ok(Self { db, writer, backend })
     }
@@ -240,6 +241,14 @@ impl crate::Store for SqlStore {
         now: engram_core::time::Timestamp,
     ) -> Result<engram_core::MemoryPage> {
         memories::list(self, org, query, now).await
+    }
+    async fn count_memories(
+        &self,
+        org: &str,
+        filter: &engram_core::MemoryFilter,
+        now: engram_core::time::Timestamp,
+    ) -> Result<u64> {
+        memories::count(self, org, filter, now).await
     }
     async fn update_memory(
         &self,

@@ -1,6 +1,8 @@
 //! Sessions.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::Value;
 
 use engram_core::time::{Timestamp, to_micros};
@@ -9,7 +11,13 @@ use engram_core::*;
 use super::{SqlStore, agents, convert, db_err};
 use crate::entity::sessions;
 
-pub(super) async fn create(store: &SqlStore, org: &str, agent: &AgentRef, metadata: Metadata, now: Timestamp) -> Result<Session> {
+pub(super) async fn create(
+    store: &SqlStore,
+    org: &str,
+    agent: &AgentRef,
+    metadata: Metadata,
+    now: Timestamp,
+) -> Result<Session> {
     let (org, agent) = (org.to_owned(), agent.clone());
     store
         .writer
@@ -62,13 +70,9 @@ pub(super) async fn list(
         query = query.filter(sessions::Column::Status.eq(status.as_str()));
     }
     if let Some(after) = after {
-        query = query.filter(
-            Condition::any().add(sessions::Column::CreatedAt.gt(after.time_us)).add(
-                Condition::all()
-                    .add(sessions::Column::CreatedAt.eq(after.time_us))
-                    .add(sessions::Column::Id.gt(after.id)),
-            ),
-        );
+        query = query.filter(Condition::any().add(sessions::Column::CreatedAt.gt(after.time_us)).add(
+            Condition::all().add(sessions::Column::CreatedAt.eq(after.time_us)).add(sessions::Column::Id.gt(after.id)),
+        ));
     }
     let mut rows = query
         .order_by_asc(sessions::Column::CreatedAt)
@@ -84,7 +88,13 @@ pub(super) async fn list(
     Ok(Page { items: rows.into_iter().map(convert::session).collect::<Result<_>>()?, next_cursor })
 }
 
-pub(super) async fn update(store: &SqlStore, org: &str, id: &str, patch: SessionPatch, now: Timestamp) -> Result<Session> {
+pub(super) async fn update(
+    store: &SqlStore,
+    org: &str,
+    id: &str,
+    patch: SessionPatch,
+    now: Timestamp,
+) -> Result<Session> {
     let (org, id) = (org.to_owned(), id.to_owned());
     store
         .writer

@@ -1,0 +1,276 @@
+//! Command line: `engram serve | migrate | org create|list | key create|list|revoke`.
+//! Every setting is a flag with an `ENGRAM_*` (or `DATABASE_URL`) environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use engram_core::{Limits, Permission, ids, time};
+use engram_store::{DynStore, StoreOptions};
+
+use crate::server::{self, StoreSettings};
+
+#[derive(Debug, Parser)]
+#[command(name = "engram", version, about = "Engram: a memory service for AI agents")]
+pub struct Cli {
+    /// Log level or tracing filter (e.g. `debug`, `info,engram_store=debug`).
+    #[arg(long, env = "ENGRAM_LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+    /// Log format.
+    #[arg(long, env = "ENGRAM_LOG_FORMAT", default_value = "pretty", global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (migrates an embedded SQLite store first).
+    Serve(ServeArgs),
+    /// Apply pending schema migrations and exit.
+    Migrate(StoreArgs),
+    /// Manage orgs (tenants) directly in the store.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Manage API keys directly in the store.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory of the embedded SQLite file and of admin.key.
+    #[arg(long, env = "ENGRAM_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://...`. Default: `<data dir>/engram.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Database connections in the pool.
+    #[arg(long, env = "ENGRAM_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// SQLite synchronous mode: `full` fsyncs every commit (durable on power loss); `normal`
+    /// survives a process crash only.
+    #[arg(long, env = "ENGRAM_SQLITE_SYNC", default_value = "full")]
+    pub sqlite_sync: SqliteSync,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SqliteSync {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (gRPC). Port 0 picks a free port; the chosen address is printed.
+    #[arg(long, env = "ENGRAM_LISTEN", default_value = "0.0.0.0:9100")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Development only: no API keys; every request acts as an admin of org_default.
+    #[arg(long, env = "ENGRAM_NO_AUTH")]
+    pub no_auth: bool,
+    /// Largest memory content in bytes.
+    #[arg(long, env = "ENGRAM_MAX_CONTENT_BYTES", default_value_t = Limits::default().max_content_bytes)]
+    pub max_content_bytes: usize,
+    /// Most tags on one memory.
+    #[arg(long, env = "ENGRAM_MAX_TAGS", default_value_t = Limits::default().max_tags)]
+    pub max_tags: usize,
+    /// Largest metadata object, in bytes of JSON.
+    #[arg(long, env = "ENGRAM_MAX_METADATA_BYTES", default_value_t = Limits::default().max_metadata_bytes)]
+    pub max_metadata_bytes: usize,
+    /// Most memories in one AddMemories batch.
+    #[arg(long, env = "ENGRAM_MAX_BATCH", default_value_t = Limits::default().max_batch)]
+    pub max_batch: usize,
+    /// Largest gRPC request message in bytes.
+    #[arg(long, env = "ENGRAM_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
+    pub max_message_bytes: usize,
+}
+
+impl ServeArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_content_bytes: self.max_content_bytes,
+            max_tags: self.max_tags,
+            max_metadata_bytes: self.max_metadata_bytes,
+            max_batch: self.max_batch,
+            max_message_bytes: self.max_message_bytes,
+            ..Limits::default()
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an org; prints its id.
+    Create {
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List orgs.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key; prints the secret once.
+    Create {
+        /// Org id (default org_default).
+        #[arg(long, default_value = ids::DEFAULT_ORG_ID)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: read, write, admin.
+        #[arg(long, value_delimiter = ',', default_value = "read,write")]
+        permissions: Vec<String>,
+        /// Expiry as a duration from now (`30d`, `12h`) or an RFC 3339 time.
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the keys of an org (never their secrets).
+    List {
+        #[arg(long, default_value = ids::DEFAULT_ORG_ID)]
+        org: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a key by id (`key_...`); effective on the next request.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+impl StoreArgs {
+    pub fn settings(&self) -> StoreSettings {
+        let url = self
+            .database_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("engram.db").display()));
+        StoreSettings {
+            data_dir: self.data_dir.clone(),
+            database_url: url,
+            options: StoreOptions {
+                max_connections: self.db_max_connections,
+                sqlite_sync_full: matches!(self.sqlite_sync, SqliteSync::Full),
+                ..StoreOptions::default()
+            },
+        }
+    }
+}
+
+pub fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    // sqlx logs every statement at info; keep it (and sea-orm) quiet unless asked.
+    let filter = format!("{},sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,tower=warn", cli.log_level);
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.listen))?;
+            server::serve(&args, listener, server::shutdown_signal()).await
+        }
+        Command::Migrate(store) => {
+            let settings = store.settings();
+            let applied = server::migrate(&settings).await?;
+            println!("applied {applied} migration(s)");
+            Ok(())
+        }
+        Command::Org { command } => org(command).await,
+        Command::Key { command } => key(command).await,
+    }
+}
+
+async fn open(store: &StoreArgs) -> anyhow::Result<DynStore> {
+    server::open_store(&store.settings()).await
+}
+
+async fn org(command: OrgCommand) -> anyhow::Result<()> {
+    match command {
+        OrgCommand::Create { name, store } => {
+            let store = open(&store).await?;
+            Limits::default().check_name("name", &name)?;
+            let org = store.create_org(&ids::org_id(), &name, time::now()).await?;
+            println!("{}\t{}", org.id, org.name);
+        }
+        OrgCommand::List { store } => {
+            for org in open(&store).await?.list_orgs().await? {
+                println!("{}\t{}\t{}", org.id, org.name, time::format_rfc3339(org.created_at));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn key(command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Create { org, name, permissions, expires, store } => {
+            let store = open(&store).await?;
+            let permissions = permissions
+                .iter()
+                .map(|p| {
+                    Permission::parse(p.trim())
+                        .with_context(|| format!("permissions: {p:?} is not read, write or admin"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let expires_at = match expires {
+                None => None,
+                Some(spec) => {
+                    let now = time::now();
+                    let parsed = time::parse_spec("expires", &spec, now)?.context("expires: empty")?;
+                    // A relative spec means "from now" here, not "ago".
+                    Some(if parsed < now { now + (now - parsed) } else { parsed })
+                }
+            };
+            let (key, secret) =
+                crate::app::create_api_key(&store, &Limits::default(), &org, &name, permissions, expires_at).await?;
+            eprintln!("created {} in {} (the secret is shown once):", key.id, key.org_id);
+            println!("{secret}");
+        }
+        KeyCommand::List { org, store } => {
+            for key in open(&store).await?.list_api_keys(&org).await? {
+                let permissions: Vec<&str> = key.permissions.iter().map(|p| p.as_str()).collect();
+                let state = match (key.revoked_at, key.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(t)) if t <= time::now() => "expired",
+                    _ => "active",
+                };
+                println!("{}\t{}\t{}\t{}", key.id, key.name, permissions.join(","), state);
+            }
+        }
+        KeyCommand::Revoke { id, store } => {
+            let key = open(&store).await?.revoke_api_key(None, &id, time::now()).await?;
+            println!("revoked {}", key.id);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The `engram` server: configuration, auth, gRPC services and the CLI behind the binary.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod grpc;
+pub mod server;

@@ -1,0 +1,230 @@
+//! Start-up and shutdown: open and migrate the store, bootstrap the first admin key, serve gRPC
+//! (engram.v1 services, health, reflection) until SIGTERM/SIGINT, then drain.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use engram_core::{Limits, Permission, ids, time};
+use engram_proto::v1::{
+    admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
+    context_service_server::ContextServiceServer, memory_service_server::MemoryServiceServer,
+    session_service_server::SessionServiceServer,
+};
+use engram_store::{Backend, DynStore, SqlStore, StoreOptions};
+
+use crate::app::Engram;
+use crate::auth::{AuthLayer, Authenticator};
+use crate::cli::ServeArgs;
+use crate::grpc;
+
+/// Where the store lives.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub options: StoreOptions,
+}
+
+/// Every engram.v1 service name, as health reports them.
+const SERVICES: &[&str] = &[
+    "engram.v1.AgentService",
+    "engram.v1.SessionService",
+    "engram.v1.MemoryService",
+    "engram.v1.ContextService",
+    "engram.v1.AdminService",
+];
+
+async fn connect(settings: &StoreSettings) -> anyhow::Result<SqlStore> {
+    if Backend::of_url(&settings.database_url)? == Backend::Sqlite {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
+    }
+    Ok(SqlStore::connect(&settings.database_url, &settings.options).await?)
+}
+
+/// Opens the store ready for use. The embedded SQLite store migrates itself; PostgreSQL must have
+/// been migrated with `engram migrate` (replicas never race to change the schema).
+pub async fn open_store(settings: &StoreSettings) -> anyhow::Result<DynStore> {
+    let store = connect(settings).await?;
+    match store.backend() {
+        Backend::Sqlite => {
+            let applied = store.migrate().await?;
+            if applied > 0 {
+                tracing::info!(applied, "migrated the embedded store");
+            }
+        }
+        Backend::Postgres => {
+            let pending = store.pending_migrations().await?;
+            anyhow::ensure!(
+                pending.is_empty(),
+                "the database schema is not migrated ({} pending: {}); run `engram migrate` first",
+                pending.len(),
+                pending.join(", ")
+            );
+        }
+    }
+    Ok(Arc::new(store))
+}
+
+pub async fn migrate(settings: &StoreSettings) -> anyhow::Result<usize> {
+    Ok(connect(settings).await?.migrate().await?)
+}
+
+/// On a store without any API key: creates org_default (if missing) and an admin key, prints the
+/// secret once and writes it to `<data dir>/admin.key` (mode 0600).
+pub async fn bootstrap(store: &DynStore, data_dir: &Path) -> anyhow::Result<()> {
+    if store.count_api_keys().await? > 0 {
+        return Ok(());
+    }
+    if store.get_org(ids::DEFAULT_ORG_ID).await.is_err() {
+        store.create_org(ids::DEFAULT_ORG_ID, "default", time::now()).await?;
+    }
+    let (key, secret) = crate::app::create_api_key(
+        store,
+        &Limits::default(),
+        ids::DEFAULT_ORG_ID,
+        "bootstrap admin",
+        vec![Permission::Admin],
+        None,
+    )
+    .await?;
+    let path = data_dir.join("admin.key");
+    match write_secret(&path, &secret) {
+        Ok(()) => println!("engram: created admin API key {} (also in {}): {secret}", key.id, path.display()),
+        Err(err) => {
+            println!("engram: created admin API key {} (could not write {}: {err}): {secret}", key.id, path.display())
+        }
+    }
+    Ok(())
+}
+
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests and returns.
+pub async fn serve(
+    args: &ServeArgs,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let settings = args.store.settings();
+    let limits = args.limits();
+    let store = open_store(&settings).await?;
+    bootstrap(&store, &settings.data_dir).await?;
+    let app = Engram::new(store.clone(), limits.clone());
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in std::iter::once("").chain(SERVICES.iter().copied()) {
+        health.set_service_status(name, ServingStatus::NotServing).await;
+    }
+    let ready = {
+        let (health, store) = (health.clone(), store.clone());
+        tokio::spawn(async move {
+            // Readiness: SERVING once the store answers.
+            while let Err(err) = store.ping().await {
+                tracing::warn!(error = %err, "store not answering yet");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            for name in std::iter::once("").chain(SERVICES.iter().copied()) {
+                health.set_service_status(name, ServingStatus::Serving).await;
+            }
+        })
+    };
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(engram_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(engram_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let max = limits.max_message_bytes;
+    let auth = AuthLayer::new(Authenticator::new(store.clone(), args.no_auth));
+    let addr = listener.local_addr()?;
+    if args.no_auth {
+        tracing::warn!("authentication is disabled (--no-auth): every request acts as an admin of org_default");
+    }
+    tracing::info!(%addr, backend = ?Backend::of_url(&settings.database_url)?, "engram serving");
+    println!("engram: listening on {addr}");
+
+    let drain = {
+        let health = health.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            for name in std::iter::once("").chain(SERVICES.iter().copied()) {
+                health.set_service_status(name, ServingStatus::NotServing).await;
+            }
+        }
+    };
+    Server::builder()
+        .layer(auth)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            AgentServiceServer::new(grpc::agents::AgentApi { app: app.clone() }).max_decoding_message_size(max),
+        )
+        .add_service(
+            SessionServiceServer::new(grpc::sessions::SessionApi { app: app.clone() }).max_decoding_message_size(max),
+        )
+        .add_service(
+            MemoryServiceServer::new(grpc::memories::MemoryApi { app: app.clone() }).max_decoding_message_size(max),
+        )
+        .add_service(
+            ContextServiceServer::new(grpc::context::ContextApi { app: app.clone() }).max_decoding_message_size(max),
+        )
+        .add_service(AdminServiceServer::new(grpc::admin::AdminApi { app }).max_decoding_message_size(max))
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), drain)
+        .await
+        .context("gRPC server failed")?;
+    ready.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
