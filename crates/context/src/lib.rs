@@ -44,7 +44,8 @@
 //! 3. **Greedy fill.** Candidates are taken in priority order. Each one considered is rendered
 //!    and its lines counted (only considered candidates are ever tokenized). An item whose lines
 //!    exceed the per-item cap `max(max_tokens / 4, 32)` is cut to the cap (see below); an item
-//!    that cannot be cut that small (e.g. enormous tags) is skipped. A new section also costs its
+//!    whose fixed parts alone exceed the cap may use the remaining room instead, and one that
+//!    cannot fit even that (e.g. enormous tags) is skipped. A new section also costs its
 //!    heading. An item that fits is kept. The first item that does not fit is cut to fill the
 //!    remaining room when at least 16 tokens remain, and the scan stops there: everything of
 //!    lower priority is omitted without being tokenized, which keeps the cost proportional to
@@ -184,7 +185,12 @@ pub fn assemble(req: &ContextRequest<'_>) -> AssembledContext {
         }
         let mut item = Item::new(memory, section, precut, tok);
         if item.cost() > cap && !item.fit(tok, cap) {
-            continue; // cannot be shown within the per-item cap (e.g. enormous tags)
+            // Its fixed parts (time, event type, tags, a reasoning line) alone exceed the cap: a
+            // decision or failure must not be lost to the cap, so let it use what room is left.
+            item = Item::new(memory, section, precut, tok);
+            if item.cost() > room && !item.fit(tok, room) {
+                continue; // cannot be shown at all (e.g. enormous tags)
+            }
         }
         if item.cost() <= room {
             used += heading_cost + item.cost();
