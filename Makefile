@@ -1,0 +1,31 @@
+# One task runner for local work, CI (.ci/run) and the image build.
+CARGO ?= cargo
+
+.PHONY: run test bench lint fmt build proto
+
+## run: the server on the embedded SQLite store in ./data (gRPC on 0.0.0.0:9100)
+run:
+	$(CARGO) run --release -p engram-server -- serve
+
+## test: every test suite (unit, store conformance, end to end through the real binary)
+test:
+	bash scripts/test.sh
+
+## bench: the gRPC load generator at 10^5 and 10^6 memories (see bench/README.md)
+bench:
+	bash bench/run.sh
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+build:
+	$(CARGO) build --release -p engram-server
+
+## proto: regenerate the engram.v1 code (the build does this when a .proto changes)
+proto:
+	touch crates/proto/build.rs && $(CARGO) build -p engram-proto

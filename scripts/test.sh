@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test suite. Used by `make test` and CI (.ci/run).
+# The end-to-end tests start the real `engram` binary, so it is built first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null || { echo "test.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
+
+echo "==> building the engram binary for the end-to-end tests"
+cargo build -p engram-server --bin engram
+
+if cargo nextest --version >/dev/null 2>&1; then
+    echo "==> cargo nextest run --workspace"
+    cargo nextest run --workspace --no-fail-fast
+    # nextest does not run doctests
+    cargo test --workspace --doc
+else
+    echo "==> cargo test --workspace (install cargo-nextest for a faster run)"
+    cargo test --workspace --no-fail-fast
+fi
