@@ -165,6 +165,7 @@ pub fn derived_dedup_key(agent_id: &str, event_type: &str, content: &str) -> Str
 
 /// What happened to one memory of a write.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // built once per item and consumed at once
 pub enum AddOutcome {
     Created(Memory),
     Duplicate { existing_id: String },

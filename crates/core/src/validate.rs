@@ -104,10 +104,10 @@ impl Limits {
                 return Err(Error::invalid(f("position"), "coordinates must be finite numbers"));
             }
         }
-        if let Some(expires_at) = m.expires_at {
-            if expires_at <= now {
-                return Err(Error::invalid(f("expires_at"), "must be in the future"));
-            }
+        if let Some(expires_at) = m.expires_at
+            && expires_at <= now
+        {
+            return Err(Error::invalid(f("expires_at"), "must be in the future"));
         }
         Ok(())
     }
@@ -282,15 +282,15 @@ impl Limits {
         if let Some(min) = filter.min_importance {
             check_importance(&f("min_importance"), min)?;
         }
-        if let (Some(since), Some(until)) = (filter.since, filter.until) {
-            if since > until {
-                return Err(Error::invalid(f("since"), "is after until"));
-            }
+        if let (Some(since), Some(until)) = (filter.since, filter.until)
+            && since > until
+        {
+            return Err(Error::invalid(f("since"), "is after until"));
         }
-        if let (Some(min), Some(max)) = (filter.step_min, filter.step_max) {
-            if min > max {
-                return Err(Error::invalid(f("step_min"), "is greater than step_max"));
-            }
+        if let (Some(min), Some(max)) = (filter.step_min, filter.step_max)
+            && min > max
+        {
+            return Err(Error::invalid(f("step_min"), "is greater than step_max"));
         }
         Ok(())
     }
@@ -341,7 +341,8 @@ mod tests {
     #[test]
     fn violations_name_the_field() {
         let limits = Limits::default();
-        let cases: Vec<(Box<dyn Fn(&mut NewMemory)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut NewMemory)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|m| m.content = String::new()), "memories[2].content"),
             (Box::new(|m| m.content = "x".repeat(64 * 1024 + 1)), "memories[2].content"),
             (Box::new(|m| m.tags = vec!["ok".into(), "no space".into()]), "memories[2].tags[1]"),

@@ -153,10 +153,10 @@ impl Engram {
         if let Some(metadata) = &patch.metadata {
             self.limits.check_metadata("metadata", metadata)?;
         }
-        if let Some(Some(expires_at)) = patch.expires_at {
-            if expires_at <= now {
-                return Err(Error::invalid("expires_at", "must be in the future"));
-            }
+        if let Some(Some(expires_at)) = patch.expires_at
+            && expires_at <= now
+        {
+            return Err(Error::invalid("expires_at", "must be in the future"));
         }
         self.store.update_memory(&p.org_id, id, patch, now).await
     }

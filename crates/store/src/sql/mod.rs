@@ -81,7 +81,7 @@ impl SqlStore {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(if full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
                     .busy_timeout(Duration::from_secs(10))
-                    .pragma("cache_size", "-32768")
+                    .pragma("cache_size", "-8192")
                     .pragma("temp_store", "memory")
             });
         }
