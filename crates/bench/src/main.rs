@@ -1,1 +1,417 @@
-fn main() {}
+//! `engram-bench`: load generator for the engram gRPC API.
+//!
+//! Drives a running server (`--addr` + `--api-key`) or starts one (`--server-bin` + `--data-dir`:
+//! `engram serve --listen 127.0.0.1:0` on that data dir, stopped at the end). Subcommands:
+//!
+//! * `load --memories N`: fill the store up to N memories with AddMemories batches.
+//! * `run`: the scenarios (batch-ingest, unary-add, recall, search, context) for a duration or a
+//!   request count each.
+//! * `all --memories N`: `load`, then `run`.
+//!
+//! Prints a table; `--json FILE` appends one JSON object per phase (line) to FILE.
+
+mod data;
+mod runner;
+mod server;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use runner::{Ctx, Scenario, Stats, Stop, Work};
+use server::{Pool, Rss, Spawned};
+
+#[derive(Debug, Parser)]
+#[command(name = "engram-bench", version, about = "Load generator for the engram gRPC API")]
+struct Cli {
+    /// Server to drive, e.g. `http://127.0.0.1:9100` (instead of starting one with --server-bin).
+    #[arg(long, env = "ENGRAM_BENCH_ADDR", global = true, conflicts_with = "server_bin")]
+    addr: Option<String>,
+    /// API key (read+write) for --addr. A started server uses its bootstrap admin key.
+    #[arg(long, env = "ENGRAM_API_KEY", global = true, hide_env_values = true)]
+    api_key: Option<String>,
+    /// Pid of the --addr server, to report its memory use (RSS) like for a started server.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// Start this `engram` binary for the run (needs --data-dir) and stop it at the end.
+    #[arg(long, global = true, requires = "data_dir")]
+    server_bin: Option<PathBuf>,
+    /// Data directory of the started server (created if missing; its stderr goes to server.log there).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Extra argument for `engram serve` (repeatable), e.g. `--server-arg=--sqlite-sync=normal`.
+    #[arg(long = "server-arg", global = true, allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// ENGRAM_LOG_LEVEL of the started server.
+    #[arg(long, global = true, default_value = "warn")]
+    server_log_level: String,
+    /// HTTP/2 connections (tonic Channels) shared round robin by every request of every phase.
+    #[arg(long, global = true, default_value_t = 4)]
+    connections: usize,
+    /// Per-request timeout in seconds.
+    #[arg(long, global = true, default_value_t = 120)]
+    timeout: u64,
+    /// Append one JSON object per phase (a line each) to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Scale label of the results (default: --memories of load/all, else the memories in the store).
+    #[arg(long, global = true)]
+    scale: Option<u64>,
+    /// Random seed (default: random).
+    #[arg(long, global = true)]
+    seed: Option<u64>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fill the store up to --memories memories with AddMemories batches.
+    Load(LoadArgs),
+    /// Run the scenarios against the store as it is.
+    Run(RunArgs),
+    /// `load`, then `run`.
+    All {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+struct LoadArgs {
+    /// Target number of memories in the store (of the key's org); only the missing ones are added.
+    #[arg(long)]
+    memories: u64,
+    /// Memories per AddMemories request (load and batch-ingest).
+    #[arg(long, default_value_t = 500)]
+    batch_size: usize,
+    /// Concurrent clients of the load.
+    #[arg(long, default_value_t = 4)]
+    load_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    /// Scenarios to run, comma-separated (default: all, in this order).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
+    scenarios: Vec<Scenario>,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Requests per scenario instead of a duration.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Unmeasured warm-up seconds before each scenario.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Concurrency: `N` for every scenario, or `SCENARIO=N` (repeatable or comma-separated).
+    /// Defaults: batch-ingest 4, unary-add 32, recall 8, search 8, context 8.
+    #[arg(long, value_delimiter = ',')]
+    concurrency: Vec<String>,
+    /// Memories per batch-ingest request.
+    #[arg(long = "ingest-batch-size", default_value_t = 500)]
+    ingest_batch_size: usize,
+}
+
+impl RunArgs {
+    fn concurrency_of(&self, scenario: Scenario) -> anyhow::Result<usize> {
+        let mut result = scenario.default_concurrency();
+        for spec in &self.concurrency {
+            let (name, value) = match spec.split_once('=') {
+                Some((name, value)) => (Some(name.trim()), value),
+                None => (None, spec.as_str()),
+            };
+            if let Some(name) = name
+                && !Scenario::ALL.iter().any(|s| s.name() == name)
+            {
+                bail!("--concurrency {spec:?}: unknown scenario {name:?}");
+            }
+            let n: usize = value.trim().parse().with_context(|| format!("--concurrency {spec:?}: not a number"))?;
+            if n == 0 {
+                bail!("--concurrency {spec:?}: must be at least 1");
+            }
+            if name.is_none_or(|name| name == scenario.name()) {
+                result = n;
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// One row of the report.
+struct Row {
+    scenario: String,
+    concurrency: usize,
+    stats: Stats,
+    /// Memories per request (batch phases) or None (one request, one operation).
+    batch: Option<usize>,
+    rss: Option<Rss>,
+}
+
+struct Bench {
+    cli_scale: Option<u64>,
+    ctx: Arc<Ctx>,
+    pid: Option<u32>,
+    json: Option<PathBuf>,
+    seed: u64,
+    phase: u64,
+    rows: Vec<Row>,
+}
+
+impl Bench {
+    fn rss(&self) -> Option<Rss> {
+        self.pid.and_then(server::rss)
+    }
+
+    async fn phase(&mut self, work: Work, concurrency: usize, stop: Stop, warmup: Duration) -> Stats {
+        self.phase += 1;
+        runner::run(self.ctx.clone(), work, concurrency, stop, warmup, self.seed.wrapping_add(self.phase << 32)).await
+    }
+
+    fn record(&mut self, scale: u64, row: Row) -> anyhow::Result<()> {
+        let s = &row.stats;
+        eprintln!(
+            "  {:<13} c={:<3} {:>8} ok {:>5} err in {:>6.1}s  {:>9.1} req/s{}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms{}",
+            row.scenario,
+            row.concurrency,
+            s.ok,
+            s.errors,
+            s.elapsed.as_secs_f64(),
+            s.requests_per_s(),
+            if row.batch.is_some() { format!(" {:>9.0} mem/s", s.memories_per_s()) } else { String::new() },
+            s.ms(0.5),
+            s.ms(0.99),
+            s.max_ms(),
+            row.rss.map(|r| format!("  rss {:.0} MB (hwm {:.0})", r.rss_mb, r.hwm_mb)).unwrap_or_default(),
+        );
+        for (code, (count, message)) in &s.error_kinds {
+            eprintln!("    {count} x {code}: {message}");
+        }
+        if s.duplicates > 0 {
+            eprintln!("    {} memories were reported as duplicates", s.duplicates);
+        }
+        if let Some(path) = &self.json {
+            let round = |x: f64| (x * 1000.0).round() / 1000.0;
+            let line = serde_json::json!({
+                "scale": scale,
+                "scenario": row.scenario,
+                "concurrency": row.concurrency,
+                "connections": self.ctx.pool_size(),
+                "requests": s.ok,
+                "errors": s.errors,
+                "error_kinds": s.error_kinds.iter().map(|(k, (n, m))| (k.clone(), serde_json::json!({"count": n, "first": m}))).collect::<serde_json::Map<_, _>>(),
+                "duration_s": round(s.elapsed.as_secs_f64()),
+                "batch_size": row.batch,
+                // requests/s, or memories/s for the batch phases
+                "throughput": round(if row.batch.is_some() { s.memories_per_s() } else { s.requests_per_s() }),
+                "throughput_unit": if row.batch.is_some() { "memories/s" } else { "requests/s" },
+                "requests_per_s": round(s.requests_per_s()),
+                "memories_per_s": if row.batch.is_some() || row.scenario == "unary-add" { Some(round(s.memories_per_s())) } else { None },
+                "created": s.created,
+                "duplicates": s.duplicates,
+                "mean_results": round(s.mean_results()),
+                "p50_ms": s.ms(0.5),
+                "p90_ms": s.ms(0.9),
+                "p99_ms": s.ms(0.99),
+                "max_ms": s.max_ms(),
+                "rss_mb": row.rss.map(|r| round(r.rss_mb)),
+                "hwm_mb": row.rss.map(|r| round(r.hwm_mb)),
+                "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+            });
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        self.rows.push(row);
+        Ok(())
+    }
+
+    async fn load(&mut self, args: &LoadArgs) -> anyhow::Result<u64> {
+        if args.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        let existing = self.ctx.pool.memory_count().await?;
+        let scale = self.cli_scale.unwrap_or(args.memories);
+        if existing >= args.memories {
+            eprintln!("load: the store already holds {existing} memories (target {})", args.memories);
+            return Ok(scale);
+        }
+        let total = args.memories - existing;
+        let batches = total.div_ceil(args.batch_size as u64);
+        eprintln!(
+            "load: {existing} memories in the store, adding {total} in {batches} batches of {} with {} clients",
+            args.batch_size, args.load_concurrency
+        );
+        let work = Work::Load { total, batch: args.batch_size };
+        let stats = self.phase(work, args.load_concurrency, Stop::Requests(batches), Duration::ZERO).await;
+        let row = Row {
+            scenario: "load".into(),
+            concurrency: args.load_concurrency,
+            stats,
+            batch: Some(args.batch_size),
+            rss: self.rss(),
+        };
+        self.record(scale, row)?;
+        Ok(scale)
+    }
+
+    async fn run(&mut self, args: &RunArgs, scale: u64) -> anyhow::Result<()> {
+        let stop = match args.requests {
+            Some(n) => Stop::Requests(n),
+            None => Stop::After(Duration::from_secs_f64(args.duration)),
+        };
+        let warmup = Duration::from_secs_f64(args.warmup);
+        for &scenario in &args.scenarios {
+            let concurrency = args.concurrency_of(scenario)?;
+            let (work, batch) = match scenario {
+                Scenario::BatchIngest => {
+                    (Work::Scenario(scenario, args.ingest_batch_size), Some(args.ingest_batch_size))
+                }
+                _ => (Work::Scenario(scenario, 1), None),
+            };
+            let stats = self.phase(work, concurrency, stop, warmup).await;
+            let row = Row { scenario: scenario.name().into(), concurrency, stats, batch, rss: self.rss() };
+            self.record(scale, row)?;
+        }
+        Ok(())
+    }
+
+    fn print_table(&self, scale: u64) {
+        println!();
+        println!("engram-bench: scale {scale} memories, {} connections", self.ctx.pool_size());
+        println!(
+            "| {:<12} | {:>4} | {:>8} | {:>6} | {:>10} | {:>10} | {:>8} | {:>8} | {:>8} | {:>9} | {:>7} | {:>7} |",
+            "scenario", "conc", "requests", "errors", "req/s", "mem/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
+            "RSS MB", "HWM MB"
+        );
+        println!(
+            "|{:-<14}|{:->6}|{:->10}|{:->8}|{:->12}|{:->12}|{:->10}|{:->10}|{:->10}|{:->11}|{:->9}|{:->9}|",
+            "", "", "", "", "", "", "", "", "", "", "", ""
+        );
+        for row in &self.rows {
+            let s = &row.stats;
+            let writes = row.batch.is_some() || row.scenario == "unary-add";
+            let mb = |x: Option<f64>| x.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
+            println!(
+                "| {:<12} | {:>4} | {:>8} | {:>6} | {:>10.1} | {:>10} | {:>8.2} | {:>8.2} | {:>8.2} | {:>9.2} | {:>7} | {:>7} |",
+                row.scenario,
+                row.concurrency,
+                s.ok,
+                s.errors,
+                s.requests_per_s(),
+                if writes { format!("{:.0}", s.memories_per_s()) } else { "-".into() },
+                s.ms(0.5),
+                s.ms(0.9),
+                s.ms(0.99),
+                s.max_ms(),
+                mb(row.rss.map(|r| r.rss_mb)),
+                mb(row.rss.map(|r| r.hwm_mb)),
+            );
+        }
+        let reads: Vec<_> =
+            self.rows.iter().filter(|r| matches!(r.scenario.as_str(), "recall" | "search" | "context")).collect();
+        if !reads.is_empty() {
+            let means: Vec<String> =
+                reads.iter().map(|r| format!("{} {:.1}", r.scenario, r.stats.mean_results())).collect();
+            println!("mean memories returned per request: {}", means.join(", "));
+        }
+    }
+}
+
+impl Ctx {
+    fn pool_size(&self) -> usize {
+        self.pool.size()
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async_main(cli))
+}
+
+async fn async_main(cli: Cli) -> anyhow::Result<()> {
+    let mut spawned = match (&cli.server_bin, &cli.addr) {
+        (Some(bin), _) => {
+            let dir = cli.data_dir.as_ref().context("--server-bin needs --data-dir")?;
+            let s = Spawned::start(bin, dir, &cli.server_args, &cli.server_log_level)?;
+            eprintln!("started {} (pid {}) on {} with data dir {}", bin.display(), s.pid(), s.addr, dir.display());
+            Some(s)
+        }
+        (None, Some(_)) => None,
+        (None, None) => bail!("give --addr (and --api-key) of a running server, or --server-bin and --data-dir"),
+    };
+    let result = bench(&cli, spawned.as_ref()).await;
+    if let Some(s) = spawned.as_mut() {
+        let status = s.stop();
+        match status {
+            Some(st) if st.success() => {}
+            other => eprintln!("warning: engram exited with {other:?}"),
+        }
+        report_server_log(&s.log);
+    }
+    result
+}
+
+async fn bench(cli: &Cli, spawned: Option<&Spawned>) -> anyhow::Result<()> {
+    let (url, key, pid) = match spawned {
+        Some(s) => (format!("http://{}", s.addr), Some(s.admin_key.clone()), Some(s.pid())),
+        None => {
+            let addr = cli.addr.clone().context("--addr")?;
+            let url = if addr.contains("://") { addr } else { format!("http://{addr}") };
+            (url, cli.api_key.clone(), cli.server_pid)
+        }
+    };
+    let pool = Pool::connect(&url, key.as_deref(), cli.connections, Duration::from_secs(cli.timeout)).await?;
+    let seed = cli.seed.unwrap_or_else(|| rand::rng().random());
+    let mut rng = StdRng::seed_from_u64(seed);
+    let ctx = Arc::new(Ctx { pool, generator: data::Generator::new(&mut rng), vocabulary: data::vocabulary() });
+    let mut bench = Bench { cli_scale: cli.scale, ctx, pid, json: cli.json.clone(), seed, phase: 0, rows: Vec::new() };
+    if let Some(rss) = bench.rss() {
+        eprintln!("server memory before the run: rss {:.0} MB, hwm {:.0} MB", rss.rss_mb, rss.hwm_mb);
+    }
+    let scale = match &cli.command {
+        Command::Load(load) => bench.load(load).await?,
+        Command::Run(run) => {
+            let scale = match cli.scale {
+                Some(s) => s,
+                None => bench.ctx.pool.memory_count().await?,
+            };
+            eprintln!("run: {scale} memories in the store, seed {seed}");
+            bench.run(run, scale).await?;
+            scale
+        }
+        Command::All { load, run } => {
+            let scale = bench.load(load).await?;
+            eprintln!("run: seed {seed}");
+            bench.run(run, scale).await?;
+            scale
+        }
+    };
+    bench.print_table(scale);
+    Ok(())
+}
+
+/// Warns about the lines the started server logged (at --server-log-level, warn by default).
+fn report_server_log(path: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return;
+    }
+    eprintln!("server log {} has {} line(s); the last ones:", path.display(), lines.len());
+    for line in lines.iter().skip(lines.len().saturating_sub(10)) {
+        eprintln!("  {line}");
+    }
+}

@@ -104,7 +104,7 @@ mod tests {
         }
 
         #[test]
-        fn any_count_of_any_unit(n in 0u32..1_000_000, unit in prop::sample::select(vec!['s', 'm', 'h', 'd', 'w'])) {
+        fn any_count_of_any_unit(n in 0u32..100_000, unit in prop::sample::select(vec!['s', 'm', 'h', 'd', 'w'])) {
             let spec = format!("{n}{unit}");
             prop_assert!(parse_spec("since", &spec, now()).unwrap().is_some());
         }
