@@ -87,7 +87,16 @@ impl Engram {
         require(p, Permission::Write)?;
         let now = time::now();
         self.limits.check_new_memory("memory", &mut memory, now)?;
-        let outcome = self.store.add_memories(&p.org_id, vec![memory], self.dedup_window(), now).await?;
+        let outcome = self.store.add_memories(&p.org_id, vec![memory], self.dedup_window(), now).await.map_err(|err| {
+            // The store names batch items `memories[0].…`; this request has one `memory`.
+            match err {
+                Error::InvalidArgument { field, rule } => Error::InvalidArgument {
+                    field: field.strip_prefix("memories[0]").map_or(field.clone(), |rest| format!("memory{rest}")),
+                    rule,
+                },
+                other => other,
+            }
+        })?;
         match outcome.into_iter().next() {
             Some(AddOutcome::Created(memory)) => Ok(memory),
             Some(AddOutcome::Duplicate { existing_id }) => Err(Error::AlreadyExists { what: "memory", existing_id }),

@@ -61,7 +61,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores validated memories in one transaction, committed before it returns. Each item is
     /// created or a duplicate of a memory with the same agent and dedup key created within
     /// `dedup_window` (earlier items of the same batch count). A missing agent id, session or parent
-    /// fails the whole batch.
+    /// fails the whole batch; InvalidArgument fields are named `memories[i].<field>`.
     async fn add_memories(
         &self,
         org: &str,

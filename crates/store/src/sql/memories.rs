@@ -40,7 +40,7 @@ async fn insert_batch(
     window: chrono::Duration,
     now: Timestamp,
 ) -> Result<Vec<AddOutcome>> {
-    let prefix = |i: usize| if items.len() == 1 { String::new() } else { format!("memories[{i}].") };
+    let prefix = |i: usize| format!("memories[{i}].");
 
     // Agents: by id or name; unknown names are registered.
     let mut agent_ids: HashMap<String, String> = HashMap::new();
