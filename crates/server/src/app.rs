@@ -387,6 +387,7 @@ impl Engram {
     pub async fn list_api_keys(&self, p: &Principal, org: &str) -> Result<Vec<ApiKey>> {
         let org = if org.is_empty() { p.org_id.as_str() } else { org };
         self.require_admin_of(p, org)?;
+        self.store.get_org(org).await?; // an unknown org is NotFound, not an empty list
         self.store.list_api_keys(org).await
     }
 
