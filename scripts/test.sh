@@ -10,10 +10,10 @@ echo "==> building the engram binary for the end-to-end tests"
 cargo build -p engram-server --bin engram
 
 if cargo nextest --version >/dev/null 2>&1; then
+    # nextest does not run doctests; run them first so the nextest summary closes the output.
+    cargo test --workspace --doc --quiet
     echo "==> cargo nextest run --workspace"
     cargo nextest run --workspace --no-fail-fast
-    # nextest does not run doctests
-    cargo test --workspace --doc
 else
     echo "==> cargo test --workspace (install cargo-nextest for a faster run)"
     cargo test --workspace --no-fail-fast
