@@ -203,6 +203,8 @@ pub async fn serve(
             }
         }
     };
+    // Small request/response messages: without TCP_NODELAY, Nagle adds ~40 ms to each of them.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
         .layer(auth)
         .add_service(health_service)
@@ -221,7 +223,7 @@ pub async fn serve(
             ContextServiceServer::new(grpc::context::ContextApi { app: app.clone() }).max_decoding_message_size(max),
         )
         .add_service(AdminServiceServer::new(grpc::admin::AdminApi { app }).max_decoding_message_size(max))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), drain)
+        .serve_with_incoming_shutdown(incoming, drain)
         .await
         .context("gRPC server failed")?;
     ready.abort();

@@ -214,7 +214,7 @@ impl MigrationTrait for Migration {
             manager,
             "idx_memories_dedup",
             m,
-            &[Memories::OrgId, Memories::AgentId, Memories::DedupKey, Memories::CreatedAt],
+            &[Memories::OrgId, Memories::DedupKey, Memories::CreatedAt],
             false,
         )
         .await?;
