@@ -4,7 +4,7 @@
 //! `engram serve --listen 127.0.0.1:0` on that data dir, stopped at the end). Subcommands:
 //!
 //! * `load --memories N`: fill the store up to N memories with AddMemories batches.
-//! * `run`: the scenarios (batch-ingest, unary-add, recall, search, context) for a duration or a
+//! * `run`: the scenarios (recall, search, context, batch-ingest, unary-add) for a duration or a
 //!   request count each.
 //! * `all --memories N`: `load`, then `run`.
 //!
@@ -100,7 +100,8 @@ struct LoadArgs {
 
 #[derive(Debug, Clone, Args)]
 struct RunArgs {
-    /// Scenarios to run, comma-separated (default: all, in this order).
+    /// Scenarios to run in this order, comma-separated (default: all; reads first, on the store as
+    /// loaded, then the writes, which grow it).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
     scenarios: Vec<Scenario>,
     /// Measured seconds per scenario.
@@ -149,6 +150,8 @@ impl RunArgs {
 /// One row of the report.
 struct Row {
     scenario: String,
+    /// Memories in the store when the phase started.
+    store_memories: u64,
     concurrency: usize,
     stats: Stats,
     /// Memories per request (batch phases) or None (one request, one operation).
@@ -202,6 +205,7 @@ impl Bench {
             let round = |x: f64| (x * 1000.0).round() / 1000.0;
             let line = serde_json::json!({
                 "scale": scale,
+                "store_memories": row.store_memories,
                 "scenario": row.scenario,
                 "concurrency": row.concurrency,
                 "connections": self.ctx.pool_size(),
@@ -254,9 +258,25 @@ impl Bench {
             args.batch_size, args.load_concurrency
         );
         let work = Work::Load { total, batch: args.batch_size };
+        let progress = {
+            let ctx = self.ctx.clone();
+            let (base, started) = (ctx.generator.generated(), std::time::Instant::now());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(15));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let sent = ctx.generator.generated() - base;
+                    let rate = sent as f64 / started.elapsed().as_secs_f64();
+                    eprintln!("load: {sent}/{total} memories generated ({rate:.0}/s so far)");
+                }
+            })
+        };
         let stats = self.phase(work, args.load_concurrency, Stop::Requests(batches), Duration::ZERO).await;
+        progress.abort();
         let row = Row {
             scenario: "load".into(),
+            store_memories: existing,
             concurrency: args.load_concurrency,
             stats,
             batch: Some(args.batch_size),
@@ -280,8 +300,10 @@ impl Bench {
                 }
                 _ => (Work::Scenario(scenario, 1), None),
             };
+            let store_memories = self.ctx.pool.memory_count().await?;
             let stats = self.phase(work, concurrency, stop, warmup).await;
-            let row = Row { scenario: scenario.name().into(), concurrency, stats, batch, rss: self.rss() };
+            let row =
+                Row { scenario: scenario.name().into(), store_memories, concurrency, stats, batch, rss: self.rss() };
             self.record(scale, row)?;
         }
         Ok(())
@@ -289,23 +311,38 @@ impl Bench {
 
     fn print_table(&self, scale: u64) {
         println!();
-        println!("engram-bench: scale {scale} memories, {} connections", self.ctx.pool_size());
         println!(
-            "| {:<12} | {:>4} | {:>8} | {:>6} | {:>10} | {:>10} | {:>8} | {:>8} | {:>8} | {:>9} | {:>7} | {:>7} |",
-            "scenario", "conc", "requests", "errors", "req/s", "mem/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
-            "RSS MB", "HWM MB"
+            "engram-bench: scale {scale} memories, {} connections (store: memories when the phase started)",
+            self.ctx.pool_size()
         );
         println!(
-            "|{:-<14}|{:->6}|{:->10}|{:->8}|{:->12}|{:->12}|{:->10}|{:->10}|{:->10}|{:->11}|{:->9}|{:->9}|",
-            "", "", "", "", "", "", "", "", "", "", "", ""
+            "| {:<12} | {:>9} | {:>4} | {:>8} | {:>6} | {:>9} | {:>9} | {:>8} | {:>8} | {:>8} | {:>9} | {:>6} | {:>6} |",
+            "scenario",
+            "store",
+            "conc",
+            "requests",
+            "errors",
+            "req/s",
+            "mem/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "RSS MB",
+            "HWM MB"
+        );
+        println!(
+            "|{:-<14}|{:->11}|{:->6}|{:->10}|{:->8}|{:->11}|{:->11}|{:->10}|{:->10}|{:->10}|{:->11}|{:->8}|{:->8}|",
+            "", "", "", "", "", "", "", "", "", "", "", "", ""
         );
         for row in &self.rows {
             let s = &row.stats;
             let writes = row.batch.is_some() || row.scenario == "unary-add";
             let mb = |x: Option<f64>| x.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
             println!(
-                "| {:<12} | {:>4} | {:>8} | {:>6} | {:>10.1} | {:>10} | {:>8.2} | {:>8.2} | {:>8.2} | {:>9.2} | {:>7} | {:>7} |",
+                "| {:<12} | {:>9} | {:>4} | {:>8} | {:>6} | {:>9.1} | {:>9} | {:>8.2} | {:>8.2} | {:>8.2} | {:>9.2} | {:>6} | {:>6} |",
                 row.scenario,
+                row.store_memories,
                 row.concurrency,
                 s.ok,
                 s.errors,
@@ -342,6 +379,15 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn async_main(cli: Cli) -> anyhow::Result<()> {
+    // Bad flags fail before a server is started.
+    if let Command::Run(run) | Command::All { run, .. } = &cli.command {
+        for scenario in Scenario::ALL {
+            run.concurrency_of(scenario)?;
+        }
+        if !(run.duration > 0.0 && run.warmup >= 0.0 && run.ingest_batch_size > 0) {
+            bail!("--duration must be positive, --warmup not negative, --ingest-batch-size at least 1");
+        }
+    }
     let mut spawned = match (&cli.server_bin, &cli.addr) {
         (Some(bin), _) => {
             let dir = cli.data_dir.as_ref().context("--server-bin needs --data-dir")?;
@@ -378,6 +424,7 @@ async fn bench(cli: &Cli, spawned: Option<&Spawned>) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let ctx = Arc::new(Ctx { pool, generator: data::Generator::new(&mut rng), vocabulary: data::vocabulary() });
     let mut bench = Bench { cli_scale: cli.scale, ctx, pid, json: cli.json.clone(), seed, phase: 0, rows: Vec::new() };
+    bench.ctx.pool.ensure_agents((0..data::AGENTS).map(data::agent_name)).await?;
     if let Some(rss) = bench.rss() {
         eprintln!("server memory before the run: rss {:.0} MB, hwm {:.0} MB", rss.rss_mb, rss.hwm_mb);
     }
