@@ -47,6 +47,36 @@ pub(super) async fn find_or_register<C: ConnectionTrait>(
     }
 }
 
+/// The agents that exist among `refs` (two queries, whatever their number): maps each found
+/// reference's text to its agent id.
+pub(super) async fn find_many<C: ConnectionTrait>(
+    conn: &C,
+    org: &str,
+    refs: &[AgentRef],
+) -> Result<std::collections::HashMap<String, String>> {
+    let (ids, names): (Vec<&AgentRef>, Vec<&AgentRef>) = refs.iter().partition(|r| matches!(r, AgentRef::Id(_)));
+    let mut found = std::collections::HashMap::with_capacity(refs.len());
+    for (by_id, column, wanted) in [(true, agents::Column::Id, &ids), (false, agents::Column::Name, &names)] {
+        for chunk in wanted.chunks(500) {
+            let rows: Vec<(String, String)> = agents::Entity::find()
+                .select_only()
+                .column(agents::Column::Id)
+                .column(agents::Column::Name)
+                .filter(agents::Column::OrgId.eq(org))
+                .filter(column.is_in(chunk.iter().map(|r| r.as_str())))
+                .into_tuple()
+                .all(conn)
+                .await
+                .map_err(db_err)?;
+            for (id, name) in rows {
+                let key = if by_id { id.clone() } else { name };
+                found.insert(key, id);
+            }
+        }
+    }
+    Ok(found)
+}
+
 async fn insert<C: ConnectionTrait>(conn: &C, org: &str, agent: NewAgent, now: Timestamp) -> Result<agents::Model> {
     let row = agents::ActiveModel {
         id: Set(ids::agent_id()),

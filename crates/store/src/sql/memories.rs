@@ -1,11 +1,9 @@
-//! Memories: batched inserts with dedup, filtered time-ordered listing, updates, deletes.
-
-use std::collections::{HashMap, HashSet};
+//! Memories: filtered time-ordered listing, updates, deletes (inserts are in `ingest`).
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde_json::Value;
 
@@ -13,12 +11,9 @@ use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
 use super::{SqlStore, agents, convert, db_err};
-use crate::entity::{memories as mem, memory_tags as tags, sessions};
+use crate::entity::{memories as mem, memory_tags as tags};
 
-/// Rows per multi-row INSERT: keeps every statement under SQLite's and PostgreSQL's bind limits.
-const INSERT_CHUNK: usize = 500;
-
-fn not_expired(now: Timestamp) -> Condition {
+pub(super) fn not_expired(now: Timestamp) -> Condition {
     Condition::any().add(mem::Column::ExpiresAt.is_null()).add(mem::Column::ExpiresAt.gt(to_micros(now)))
 }
 
@@ -29,168 +24,7 @@ pub(super) async fn add(
     window: chrono::Duration,
     now: Timestamp,
 ) -> Result<Vec<AddOutcome>> {
-    let org = org.to_owned();
-    store.writer.write(move |txn| Box::pin(insert_batch(txn, org, items, window, now))).await
-}
-
-async fn insert_batch(
-    txn: &DatabaseTransaction,
-    org: String,
-    items: Vec<NewMemory>,
-    window: chrono::Duration,
-    now: Timestamp,
-) -> Result<Vec<AddOutcome>> {
-    let prefix = |i: usize| format!("memories[{i}].");
-
-    // Agents: by id or name; unknown names are registered.
-    let mut agent_ids: HashMap<String, String> = HashMap::new();
-    for item in &items {
-        if !agent_ids.contains_key(&item.agent) {
-            let agent = agents::find_or_register(txn, &org, &AgentRef::parse(&item.agent), now).await?;
-            agent_ids.insert(item.agent.clone(), agent.id);
-        }
-    }
-    let agent_of = |item: &NewMemory| agent_ids[item.agent.as_str()].clone();
-
-    // Sessions must exist in the org and belong to the memory's agent.
-    let session_ids: HashSet<String> = items.iter().filter_map(|m| m.session_id.clone()).collect();
-    if !session_ids.is_empty() {
-        let found: HashMap<String, String> = sessions::Entity::find()
-            .select_only()
-            .column(sessions::Column::Id)
-            .column(sessions::Column::AgentId)
-            .filter(sessions::Column::OrgId.eq(&org))
-            .filter(sessions::Column::Id.is_in(session_ids))
-            .into_tuple::<(String, String)>()
-            .all(txn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .collect();
-        for (i, item) in items.iter().enumerate() {
-            let Some(session_id) = &item.session_id else { continue };
-            match found.get(session_id) {
-                None => return Err(Error::not_found("session", session_id)),
-                Some(owner) if *owner != agent_of(item) => {
-                    return Err(Error::invalid(
-                        format!("{}session_id", prefix(i)),
-                        format!("session {session_id} belongs to agent {owner}, not to {}", item.agent),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-    }
-
-    // Parents must exist in the org.
-    let parent_ids: HashSet<String> = items.iter().filter_map(|m| m.parent_id.clone()).collect();
-    if !parent_ids.is_empty() {
-        let found: HashSet<String> = mem::Entity::find()
-            .select_only()
-            .column(mem::Column::Id)
-            .filter(mem::Column::OrgId.eq(&org))
-            .filter(mem::Column::Id.is_in(parent_ids.iter().map(String::as_str)))
-            .into_tuple::<String>()
-            .all(txn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .collect();
-        if let Some(missing) = parent_ids.iter().find(|id| !found.contains(*id)) {
-            return Err(Error::not_found("parent memory", missing));
-        }
-    }
-
-    // Dedup: keys already stored within the window, then earlier items of this batch.
-    let keys: Vec<(String, String)> = items
-        .iter()
-        .map(|m| {
-            let agent_id = agent_of(m);
-            let key = m.dedup_key.clone().unwrap_or_else(|| derived_dedup_key(&agent_id, &m.event_type, &m.content));
-            (agent_id, key)
-        })
-        .collect();
-    let mut seen: HashMap<(String, String), String> = HashMap::new();
-    let distinct_keys: Vec<String> = keys.iter().map(|(_, k)| k.clone()).collect::<HashSet<_>>().into_iter().collect();
-    for chunk in distinct_keys.chunks(INSERT_CHUNK) {
-        let rows: Vec<(String, String, String)> = mem::Entity::find()
-            .select_only()
-            .column(mem::Column::Id)
-            .column(mem::Column::AgentId)
-            .column(mem::Column::DedupKey)
-            .filter(mem::Column::OrgId.eq(&org))
-            .filter(mem::Column::DedupKey.is_in(chunk.iter().map(String::as_str)))
-            .filter(mem::Column::CreatedAt.gte(to_micros(now - window)))
-            .filter(not_expired(now))
-            .order_by_asc(mem::Column::Id)
-            .into_tuple()
-            .all(txn)
-            .await
-            .map_err(db_err)?;
-        for (id, agent_id, key) in rows {
-            seen.entry((agent_id, key)).or_insert(id);
-        }
-    }
-
-    let mut outcomes = Vec::with_capacity(items.len());
-    let mut rows = Vec::new();
-    let mut tag_rows = Vec::new();
-    for (item, (agent_id, key)) in items.into_iter().zip(keys) {
-        if let Some(existing_id) = seen.get(&(agent_id.clone(), key.clone())) {
-            outcomes.push(AddOutcome::Duplicate { existing_id: existing_id.clone() });
-            continue;
-        }
-        let memory = Memory {
-            id: ids::memory_id(),
-            org_id: org.clone(),
-            agent_id: agent_id.clone(),
-            session_id: item.session_id,
-            memory_type: item.memory_type.unwrap_or(MemoryType::Episodic),
-            event_type: item.event_type,
-            content: item.content,
-            metadata: item.metadata,
-            tags: item.tags,
-            importance: item.importance.unwrap_or(DEFAULT_IMPORTANCE),
-            parent_id: item.parent_id,
-            dedup_key: key.clone(),
-            time: item.time.unwrap_or(now),
-            created_at: now,
-            step: item.step,
-            position: item.position,
-            expires_at: item.expires_at,
-        };
-        seen.insert((agent_id, key), memory.id.clone());
-        rows.push(convert::memory_row(&memory));
-        tag_rows.extend(memory.tags.iter().map(|tag| tags::ActiveModel {
-            memory_id: Set(memory.id.clone()),
-            tag: Set(tag.clone()),
-            org_id: Set(org.clone()),
-        }));
-        outcomes.push(AddOutcome::Created(memory));
-    }
-    insert_chunks(txn, rows).await?;
-    for chunk in chunked(tag_rows, INSERT_CHUNK) {
-        tags::Entity::insert_many(chunk).exec_without_returning(txn).await.map_err(db_err)?;
-    }
-    agents::touch(txn, &org, agent_ids.into_values().collect(), now).await?;
-    Ok(outcomes)
-}
-
-async fn insert_chunks(txn: &DatabaseTransaction, rows: Vec<mem::ActiveModel>) -> Result<()> {
-    // 20 columns a row: 100 rows stay far below every bind-parameter limit.
-    for chunk in chunked(rows, 100) {
-        mem::Entity::insert_many(chunk).exec_without_returning(txn).await.map_err(db_err)?;
-    }
-    Ok(())
-}
-
-fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
-    let mut chunks = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        chunks.push(items.by_ref().take(size).collect());
-    }
-    chunks
+    store.writer.add(org.to_owned(), items, window, now).await
 }
 
 pub(super) async fn get(store: &SqlStore, org: &str, id: &str, now: Timestamp) -> Result<Memory> {

@@ -11,6 +11,7 @@ use crate::migration::Migrator;
 
 mod agents;
 mod convert;
+mod ingest;
 mod keys;
 mod memories;
 mod sessions;
@@ -81,7 +82,10 @@ impl SqlStore {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(if full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
                     .busy_timeout(Duration::from_secs(10))
+                    // 8 MiB of page cache and at most 32 prepared statements per connection keep
+                    // the server's memory flat as the store grows.
                     .pragma("cache_size", "-8192")
+                    .statement_cache_capacity(32)
                     .pragma("temp_store", "memory")
             });
         }
