@@ -90,7 +90,7 @@ pub const MIN_ITEM_CAP: usize = 32;
 pub const MIN_FILL_TOKENS: usize = 16;
 
 /// Items at or above this importance are kept before routine items.
-pub const HIGH_IMPORTANCE: f64 = 0.7;
+pub const HIGH_IMPORTANCE: f64 = engram_core::HIGH_IMPORTANCE;
 
 /// Routine items below this importance are dropped first.
 pub const LOW_IMPORTANCE: f64 = 0.3;

@@ -184,6 +184,8 @@ pub struct MemoryFilter {
     pub agent: Option<AgentRef>,
     pub session_id: Option<String>,
     pub memory_types: Vec<MemoryType>,
+    /// Types left out (the REST surface hides types Memtrace does not know unless asked).
+    pub exclude_types: Vec<MemoryType>,
     pub event_types: Vec<String>,
     pub tags_all: Vec<String>,
     pub tags_any: Vec<String>,
@@ -193,7 +195,13 @@ pub struct MemoryFilter {
     pub until: Option<Timestamp>,
     pub step_min: Option<i64>,
     pub step_max: Option<i64>,
+    /// Only what context assembly keeps first: decisions, error event types ([`ERROR_EVENT_TYPES`])
+    /// and importance ≥ [`HIGH_IMPORTANCE`].
+    pub important_only: bool,
 }
+
+/// Importance from which a memory counts as important (kept first in a tight context budget).
+pub const HIGH_IMPORTANCE: f64 = 0.7;
 
 /// A position in a time-ordered listing: the last row of the previous page.
 #[derive(Debug, Clone, PartialEq, Eq)]

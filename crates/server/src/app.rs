@@ -12,8 +12,11 @@ use engram_store::DynStore;
 
 /// How far back a duplicate counts.
 pub const DEDUP_WINDOW_HOURS: i64 = 24;
-/// Most memories considered for one context.
-pub const CONTEXT_CANDIDATES: u32 = 2_000;
+/// Most memories considered for one context: the newest that match. A 4,000-token budget holds
+/// about 50 typical memories, so this leaves the assembler ample choice at a bounded cost.
+pub const CONTEXT_CANDIDATES: u32 = 300;
+/// Most important memories added to the candidates when older than the newest ones.
+pub const CONTEXT_IMPORTANT_CANDIDATES: u32 = 100;
 
 #[derive(Clone)]
 pub struct Engram {
@@ -87,16 +90,17 @@ impl Engram {
         require(p, Permission::Write)?;
         let now = time::now();
         self.limits.check_new_memory("memory", &mut memory, now)?;
-        let outcome = self.store.add_memories(&p.org_id, vec![memory], self.dedup_window(), now).await.map_err(|err| {
-            // The store names batch items `memories[0].…`; this request has one `memory`.
-            match err {
-                Error::InvalidArgument { field, rule } => Error::InvalidArgument {
-                    field: field.strip_prefix("memories[0]").map_or(field.clone(), |rest| format!("memory{rest}")),
-                    rule,
-                },
-                other => other,
-            }
-        })?;
+        let outcome =
+            self.store.add_memories(&p.org_id, vec![memory], self.dedup_window(), now).await.map_err(|err| {
+                // The store names batch items `memories[0].…`; this request has one `memory`.
+                match err {
+                    Error::InvalidArgument { field, rule } => Error::InvalidArgument {
+                        field: field.strip_prefix("memories[0]").map_or(field.clone(), |rest| format!("memory{rest}")),
+                        rule,
+                    },
+                    other => other,
+                }
+            })?;
         match outcome.into_iter().next() {
             Some(AddOutcome::Created(memory)) => Ok(memory),
             Some(AddOutcome::Duplicate { existing_id }) => Err(Error::AlreadyExists { what: "memory", existing_id }),
@@ -332,16 +336,27 @@ impl Engram {
             cursor: None,
             offset: 0,
         };
+        // Candidates: the newest matching memories, plus the newest important ones (decisions,
+        // failures, high importance) that routine items pushed out of the first set.
         let page = self.store.list_memories(&p.org_id, &query, now).await?;
-        let beyond = if page.has_more {
-            self.store.count_memories(&p.org_id, &filter, now).await?.saturating_sub(page.memories.len() as u64)
-        } else {
-            0
-        };
-        let request = ContextRequest { title, memories: &page.memories, max_tokens: max_tokens as usize, tokenizer };
+        let mut candidates = page.memories;
+        let mut total = candidates.len() as u64;
+        if page.has_more {
+            let important = MemoryQuery {
+                filter: MemoryFilter { important_only: true, ..filter.clone() },
+                limit: CONTEXT_IMPORTANT_CANDIDATES,
+                ..query
+            };
+            let seen: std::collections::HashSet<String> = candidates.iter().map(|m| m.id.clone()).collect();
+            let extra = self.store.list_memories(&p.org_id, &important, now).await?.memories;
+            candidates.extend(extra.into_iter().filter(|m| !seen.contains(&m.id)));
+            candidates.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.id.cmp(&a.id)));
+            total = self.store.count_memories(&p.org_id, &filter, now).await?;
+        }
+        let request = ContextRequest { title, memories: &candidates, max_tokens: max_tokens as usize, tokenizer };
         // Tokenizing is CPU work: keep it off the async workers.
         let mut assembled = tokio::task::block_in_place(|| engram_context::assemble(&request));
-        assembled.omitted += usize::try_from(beyond).unwrap_or(usize::MAX);
+        assembled.omitted = usize::try_from(total).unwrap_or(usize::MAX).saturating_sub(assembled.memory_ids.len());
         Ok(ContextResult { assembled, tokenizer })
     }
 

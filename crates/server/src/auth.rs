@@ -94,11 +94,12 @@ pub struct AuthService<S> {
     auth: Arc<Authenticator>,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
+impl<S, B, R> tower::Service<http::Request<B>> for AuthService<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
+    R: Default,
 {
     type Response = S::Response;
     type Error = S::Error;

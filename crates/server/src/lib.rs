@@ -4,4 +4,5 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod grpc;
+pub mod rest;
 pub mod server;

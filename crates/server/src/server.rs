@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
-use tonic::transport::Server;
+
+use axum::serve::ListenerExt;
+use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
 use engram_core::{Limits, Permission, ids, time};
@@ -22,7 +25,7 @@ use engram_store::{Backend, DynStore, SqlStore, StoreOptions};
 use crate::app::Engram;
 use crate::auth::{AuthLayer, Authenticator};
 use crate::cli::ServeArgs;
-use crate::grpc;
+use crate::{grpc, rest};
 
 /// Where the store lives.
 #[derive(Debug, Clone)]
@@ -149,7 +152,7 @@ pub async fn shutdown_signal() {
 pub async fn serve(
     args: &ServeArgs,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let settings = args.store.settings();
     let limits = args.limits();
@@ -161,10 +164,11 @@ pub async fn serve(
     for name in std::iter::once("").chain(SERVICES.iter().copied()) {
         health.set_service_status(name, ServingStatus::NotServing).await;
     }
+    let ready_flag = Arc::new(AtomicBool::new(false));
     let ready = {
-        let (health, store) = (health.clone(), store.clone());
+        let (health, store, flag) = (health.clone(), store.clone(), ready_flag.clone());
         tokio::spawn(async move {
-            // Readiness: SERVING once the store answers.
+            // Readiness: SERVING (and /ready 200) once the store answers.
             while let Err(err) = store.ping().await {
                 tracing::warn!(error = %err, "store not answering yet");
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -172,6 +176,7 @@ pub async fn serve(
             for name in std::iter::once("").chain(SERVICES.iter().copied()) {
                 health.set_service_status(name, ServingStatus::Serving).await;
             }
+            flag.store(true, Ordering::Release);
         })
     };
 
@@ -185,29 +190,8 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let max = limits.max_message_bytes;
-    let auth = AuthLayer::new(Authenticator::new(store.clone(), args.no_auth));
-    let addr = listener.local_addr()?;
-    if args.no_auth {
-        tracing::warn!("authentication is disabled (--no-auth): every request acts as an admin of org_default");
-    }
-    tracing::info!(%addr, backend = ?Backend::of_url(&settings.database_url)?, "engram serving");
-    println!("engram: listening on {addr}");
-
-    let drain = {
-        let health = health.clone();
-        async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            for name in std::iter::once("").chain(SERVICES.iter().copied()) {
-                health.set_service_status(name, ServingStatus::NotServing).await;
-            }
-        }
-    };
-    // Small request/response messages: without TCP_NODELAY, Nagle adds ~40 ms to each of them.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
-        .layer(auth)
-        .add_service(health_service)
+    let authenticator = Authenticator::new(store.clone(), args.no_auth);
+    let grpc = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
@@ -222,10 +206,42 @@ pub async fn serve(
         .add_service(
             ContextServiceServer::new(grpc::context::ContextApi { app: app.clone() }).max_decoding_message_size(max),
         )
-        .add_service(AdminServiceServer::new(grpc::admin::AdminApi { app }).max_decoding_message_size(max))
-        .serve_with_incoming_shutdown(incoming, drain)
-        .await
-        .context("gRPC server failed")?;
+        .add_service(AdminServiceServer::new(grpc::admin::AdminApi { app: app.clone() }).max_decoding_message_size(max))
+        .into_axum_router()
+        .layer(AuthLayer::new(authenticator.clone()));
+    let rest = rest::router(
+        rest::RestState { app, auth: Arc::new(authenticator), ready: ready_flag.clone() },
+        limits.max_message_bytes,
+    );
+    // One port: gRPC (HTTP/2) and REST (HTTP/1.1 and 2) share it; the auth layer wraps gRPC only
+    // (REST answers its own JSON errors).
+    let router = grpc.merge(rest);
+
+    let addr = listener.local_addr()?;
+    if args.no_auth {
+        tracing::warn!("authentication is disabled (--no-auth): every request acts as an admin of org_default");
+    }
+    tracing::info!(%addr, backend = ?Backend::of_url(&settings.database_url)?, "engram serving");
+    println!("engram: listening on {addr}");
+
+    let drain = {
+        let health = health.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            ready_flag.store(false, Ordering::Release);
+            for name in std::iter::once("").chain(SERVICES.iter().copied()) {
+                health.set_service_status(name, ServingStatus::NotServing).await;
+            }
+        }
+    };
+    // Small request/response messages: without TCP_NODELAY, Nagle adds ~40 ms to each of them.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router).with_graceful_shutdown(drain).await.context("server failed")?;
     ready.abort();
     tracing::info!("stopped");
     Ok(())

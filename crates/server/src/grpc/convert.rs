@@ -248,6 +248,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<(MemoryFilter, String, Stri
         agent: (!agent.is_empty()).then(|| AgentRef::parse(&agent)),
         session_id: (!session_id.is_empty()).then_some(session_id),
         memory_types: memory_types("filter.memory_types", &types)?,
+        exclude_types: Vec::new(),
         event_types,
         tags_all: tags,
         tags_any: any_tags,
@@ -257,6 +258,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<(MemoryFilter, String, Stri
         until: None,
         step_min,
         step_max,
+        important_only: false,
     };
     Ok((filter, since, until))
 }

@@ -208,16 +208,16 @@ impl MigrationTrait for Migration {
         )
         .await?;
         index(manager, "idx_memories_org_time", m, &[Memories::OrgId, Memories::Time, Memories::Id], false).await?;
-        index(manager, "idx_memories_type_time", m, &[Memories::OrgId, Memories::MemoryType, Memories::Time], false)
-            .await?;
         index(
             manager,
-            "idx_memories_dedup",
+            "idx_memories_type_time",
             m,
-            &[Memories::OrgId, Memories::DedupKey, Memories::CreatedAt],
+            &[Memories::OrgId, Memories::MemoryType, Memories::Time, Memories::Id],
             false,
         )
         .await?;
+        index(manager, "idx_memories_dedup", m, &[Memories::OrgId, Memories::DedupKey, Memories::CreatedAt], false)
+            .await?;
 
         manager
             .create_table(

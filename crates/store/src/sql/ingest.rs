@@ -47,8 +47,12 @@ pub(crate) async fn insert_jobs(txn: &DatabaseTransaction, org: &str, jobs: &mut
     let mut agent_ids = agents::find_many(txn, org, &refs).await?;
 
     // 2. References, checked per job before anything is written.
-    let session_ids: Vec<String> =
-        jobs.iter().flat_map(|j| j.items.iter().filter_map(|m| m.session_id.clone())).collect::<HashSet<_>>().into_iter().collect();
+    let session_ids: Vec<String> = jobs
+        .iter()
+        .flat_map(|j| j.items.iter().filter_map(|m| m.session_id.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let mut session_owner: HashMap<String, String> = HashMap::new();
     for chunk in session_ids.chunks(IN_CHUNK) {
         let rows: Vec<(String, String)> = sessions::Entity::find()
@@ -63,8 +67,12 @@ pub(crate) async fn insert_jobs(txn: &DatabaseTransaction, org: &str, jobs: &mut
             .map_err(db_err)?;
         session_owner.extend(rows);
     }
-    let parent_ids: Vec<String> =
-        jobs.iter().flat_map(|j| j.items.iter().filter_map(|m| m.parent_id.clone())).collect::<HashSet<_>>().into_iter().collect();
+    let parent_ids: Vec<String> = jobs
+        .iter()
+        .flat_map(|j| j.items.iter().filter_map(|m| m.parent_id.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let mut parents: HashSet<String> = HashSet::new();
     for chunk in parent_ids.chunks(IN_CHUNK) {
         let rows: Vec<String> = mem::Entity::find()

@@ -72,6 +72,17 @@ fn filter_condition(org: &str, filter: &MemoryFilter, agent_id: Option<String>, 
     if !filter.memory_types.is_empty() {
         cond = cond.add(mem::Column::MemoryType.is_in(filter.memory_types.iter().map(|t| t.as_str())));
     }
+    if filter.important_only {
+        cond = cond.add(
+            Condition::any()
+                .add(mem::Column::MemoryType.eq(MemoryType::Decision.as_str()))
+                .add(mem::Column::EventType.is_in(ERROR_EVENT_TYPES.iter().copied()))
+                .add(mem::Column::Importance.gte(HIGH_IMPORTANCE)),
+        );
+    }
+    if !filter.exclude_types.is_empty() {
+        cond = cond.add(mem::Column::MemoryType.is_not_in(filter.exclude_types.iter().map(|t| t.as_str())));
+    }
     if !filter.event_types.is_empty() {
         cond = cond.add(mem::Column::EventType.is_in(filter.event_types.iter().map(String::as_str)));
     }

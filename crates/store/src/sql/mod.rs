@@ -97,10 +97,14 @@ impl SqlStore {
         self.backend
     }
 
-    /// Applies pending migrations; returns how many ran.
+    /// Applies pending migrations; returns how many ran. On SQLite also refreshes the query
+    /// planner's statistics (bounded work), so it picks the right index for each filter.
     pub async fn migrate(&self) -> Result<usize> {
         let pending = Migrator::get_pending_migrations(&self.db).await.map_err(db_err)?.len();
         Migrator::up(&self.db, None).await.map_err(db_err)?;
+        if self.backend == Backend::Sqlite {
+            self.db.execute_unprepared("PRAGMA analysis_limit=1000; PRAGMA optimize;").await.map_err(db_err)?;
+        }
         Ok(pending)
     }
 

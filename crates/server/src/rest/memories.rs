@@ -1,0 +1,216 @@
+//! `/api/v1/memories` and `/api/v1/search`.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use engram_core::*;
+
+use super::json::*;
+use super::{Body, Caller, Params, RestResult, RestState};
+use crate::app::ListRequest;
+
+/// The body of `POST /memories`: one memory, or `{"memories": [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum CreateBody {
+    Batch { memories: Vec<NewMemoryJson> },
+    One(NewMemoryJson),
+}
+
+impl Default for CreateBody {
+    fn default() -> Self {
+        Self::One(NewMemoryJson::default())
+    }
+}
+
+pub async fn create(
+    State(state): State<RestState>,
+    Caller(p): Caller,
+    Body(body): Body<CreateBody>,
+) -> RestResult<Response> {
+    match body {
+        CreateBody::One(memory) => {
+            let memory = memory.into_domain("memory")?;
+            let created = state.app.add_memory(&p, memory).await?;
+            Ok((StatusCode::CREATED, Json(MemoryJson::from(created))).into_response())
+        }
+        CreateBody::Batch { memories } => {
+            let memories = memories
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| m.into_domain(&format!("memories[{i}]")))
+                .collect::<Result<Vec<_>>>()?;
+            let outcomes = state.app.add_memories(&p, memories).await?;
+            // Memtrace returns the created memories; Engram adds a per-item report.
+            let mut created = Vec::new();
+            let mut results = Vec::new();
+            for outcome in outcomes {
+                match outcome {
+                    AddOutcome::Created(memory) => {
+                        results.push(serde_json::json!({"status": "created", "id": memory.id}));
+                        created.push(MemoryJson::from(memory));
+                    }
+                    AddOutcome::Duplicate { existing_id } => {
+                        results.push(serde_json::json!({"status": "duplicate", "id": existing_id}));
+                    }
+                }
+            }
+            let body = serde_json::json!({
+                "count": created.len(),
+                "duplicates": results.len() - created.len(),
+                "memories": created,
+                "results": results,
+            });
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+    }
+}
+
+pub async fn get_one(
+    State(state): State<RestState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> RestResult<Json<MemoryJson>> {
+    Ok(Json(state.app.get_memory(&p, &id).await?.into()))
+}
+
+/// Memtrace's four memory types: the REST listings return only these unless a filter names a type.
+const MEMTRACE_TYPES: [MemoryType; 4] =
+    [MemoryType::Episodic, MemoryType::Session, MemoryType::Decision, MemoryType::Entity];
+
+/// (types asked for, types left out): without a type filter, the types Memtrace does not know are
+/// left out, since the Memtrace SDK rejects them.
+fn parse_types(field: &str, names: &[String]) -> Result<(Vec<MemoryType>, Vec<MemoryType>)> {
+    let types = names
+        .iter()
+        .enumerate()
+        .map(|(i, t)| MemoryType::parse(&format!("{field}[{i}]"), t.trim()))
+        .collect::<Result<Vec<_>>>()?;
+    if types.is_empty() {
+        let hidden = MemoryType::ALL.into_iter().filter(|t| !MEMTRACE_TYPES.contains(t)).collect();
+        return Ok((Vec::new(), hidden));
+    }
+    Ok((types, Vec::new()))
+}
+
+fn parse_order(value: Option<&str>) -> Result<Order> {
+    match value {
+        None | Some("") | Some("desc") => Ok(Order::Desc),
+        Some("asc") => Ok(Order::Asc),
+        Some(other) => Err(Error::invalid("order", format!("{other:?} is not asc or desc"))),
+    }
+}
+
+fn non_negative(field: &str, value: Option<i64>) -> Result<u32> {
+    match value {
+        None => Ok(0),
+        Some(n) => {
+            u32::try_from(n).map_err(|_| Error::invalid(field, format!("{n} must be between 0 and {}", u32::MAX)))
+        }
+    }
+}
+
+fn comma_list(value: Option<&str>) -> Vec<String> {
+    value
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// A `GET .../memories` query (ListOptions), with `agent` or `session` possibly fixed by the path.
+pub fn list_request(
+    params: &Params,
+    agent: Option<&str>,
+    session: Option<&str>,
+    default_since: &str,
+) -> Result<ListRequest> {
+    let text = |name: &str| params.text(name).map(str::to_owned);
+    let agent = agent.map(str::to_owned).or_else(|| text("agent_id"));
+    let session = session.map(str::to_owned).or_else(|| text("session_id"));
+    let (memory_types, exclude_types) = parse_types("memory_type", &comma_list(params.text("memory_type")))?;
+    let filter = MemoryFilter {
+        agent: agent.map(|a| AgentRef::parse(&a)),
+        session_id: session,
+        memory_types,
+        exclude_types,
+        event_types: comma_list(params.text("event_type")),
+        tags_all: comma_list(params.text("tags")),
+        tags_any: comma_list(params.text("any_tags")),
+        content_contains: text("content_contains"),
+        min_importance: params.number("min_importance")?,
+        step_min: params.number("step_min")?,
+        step_max: params.number("step_max")?,
+        ..Default::default()
+    };
+    Ok(ListRequest {
+        filter,
+        since: text("since").unwrap_or_else(|| default_since.to_owned()),
+        until: text("until").unwrap_or_default(),
+        limit: non_negative("limit", params.number("limit")?)?,
+        order: parse_order(params.text("order"))?,
+        page_token: text("page_token").unwrap_or_default(),
+        offset: non_negative("offset", params.number("offset")?)?,
+    })
+}
+
+pub fn page_json(page: MemoryPage) -> MemoryListJson {
+    MemoryListJson {
+        count: page.memories.len(),
+        has_more: page.has_more,
+        next_page_token: page.next_cursor.map(|c| c.encode()),
+        memories: page.memories.into_iter().map(MemoryJson::from).collect(),
+    }
+}
+
+pub async fn list(
+    State(state): State<RestState>,
+    Caller(p): Caller,
+    params: Params,
+) -> RestResult<Json<MemoryListJson>> {
+    let request = list_request(&params, None, None, "")?;
+    Ok(Json(page_json(state.app.list_memories(&p, request).await?)))
+}
+
+pub async fn search(
+    State(state): State<RestState>,
+    Caller(p): Caller,
+    Body(q): Body<SearchJson>,
+) -> RestResult<Json<SearchResultJson>> {
+    let started = Instant::now();
+    let (memory_types, exclude_types) = parse_types("memory_types", &q.memory_types.unwrap_or_default())?;
+    let filter = MemoryFilter {
+        agent: q.agent_id.filter(|a| !a.is_empty()).map(|a| AgentRef::parse(&a)),
+        session_id: q.session_id.filter(|s| !s.is_empty()),
+        memory_types,
+        exclude_types,
+        event_types: q.event_types.unwrap_or_default(),
+        tags_all: q.tags.unwrap_or_default(),
+        tags_any: q.any_tags.unwrap_or_default(),
+        content_contains: q.content_contains,
+        min_importance: q.min_importance,
+        step_min: q.step_min,
+        step_max: q.step_max,
+        ..Default::default()
+    };
+    let request = ListRequest {
+        filter,
+        since: q.since.unwrap_or_default(),
+        until: q.until.unwrap_or_default(),
+        limit: non_negative("limit", q.limit)?,
+        order: parse_order(q.order.as_deref())?,
+        page_token: q.page_token.unwrap_or_default(),
+        offset: non_negative("offset", q.offset)?,
+    };
+    let page = state.app.list_memories(&p, request).await?;
+    Ok(Json(SearchResultJson {
+        count: page.memories.len(),
+        has_more: page.has_more,
+        next_page_token: page.next_cursor.map(|c| c.encode()),
+        results: page.memories.into_iter().map(MemoryJson::from).collect(),
+        query_time_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }))
+}
