@@ -69,6 +69,8 @@ macro_rules! conformance_suite {
                 expired_memories_hidden,
                 list_order_by_time_then_id,
                 pagination,
+                pagination_by_tag,
+                important_and_excluded_types,
                 count_matches_list,
                 update_memory,
                 delete_memory,
@@ -1445,6 +1447,81 @@ pub mod checks {
             assert_eq!(ids_of(&page.memories), expected[20..].to_vec(), "{order:?}: offset 20");
             assert_eq!((page.has_more, page.next_cursor), (false, None));
         }
+    }
+
+    /// The same pagination guarantees when a tag filter drives the query (the tag index path),
+    /// combined with an agent filter, a time window and a second tag.
+    pub async fn pagination_by_tag(store: &dyn Store) {
+        let now = time::now();
+        let org = new_org(store).await;
+        let item = |i: i64, agent: &str, tags: &[&str]| NewMemory {
+            time: Some(secs(now, -(i % 6) * 60)),
+            tags: strings(tags),
+            ..mem(agent, "note", &format!("{agent} tagged {i}"))
+        };
+        let mut tagged = Vec::new();
+        for batch in [0..10, 10..22] {
+            tagged.extend(add_all(store, &org, batch.map(|i| item(i, "tagger", &["hot", "x"])).collect(), now).await);
+        }
+        // Noise: other tags, another agent with the same tag, and an old memory outside the window.
+        add_all(store, &org, (0..5).map(|i| item(100 + i, "tagger", &["cold"])).collect(), now).await;
+        add_all(store, &org, (0..5).map(|i| item(200 + i, "other", &["hot", "x"])).collect(), now).await;
+        let old =
+            NewMemory { time: Some(secs(now, -7200)), tags: strings(&["hot", "x"]), ..mem("tagger", "note", "old") };
+        add_all(store, &org, vec![old], now).await;
+
+        let filter = MemoryFilter {
+            agent: Some(AgentRef::Name("tagger".into())),
+            tags_all: strings(&["hot", "x"]),
+            since: Some(secs(now, -3600)),
+            ..Default::default()
+        };
+        for order in [Order::Desc, Order::Asc] {
+            let expected = sorted(&tagged, order);
+            for limit in [1, 5, 7, 22, 100] {
+                let (listed, _) = all_pages(store, &org, &filter, limit, order, now).await;
+                assert_eq!(ids_of(&listed), expected, "{order:?} limit {limit}: every match once, in order");
+            }
+        }
+        assert_eq!(count(store, &org, filter.clone(), now).await, 22);
+        let until = MemoryFilter { until: Some(secs(now, -60)), ..filter.clone() };
+        let expected: Vec<String> = sorted(&tagged, Order::Desc)
+            .into_iter()
+            .filter(|id| tagged.iter().any(|m| &m.id == id && m.time < secs(now, -60)))
+            .collect();
+        assert_eq!(find(store, &org, until, now).await, expected, "until is exclusive on the tag path too");
+    }
+
+    /// `important_only` keeps decisions, error event types and importance >= 0.7;
+    /// `exclude_types` leaves types out.
+    pub async fn important_and_excluded_types(store: &dyn Store) {
+        let now = time::now();
+        let org = new_org(store).await;
+        let decision = NewMemory { memory_type: Some(MemoryType::Decision), ..mem("imp", "decision", "chose A") };
+        let error = mem("imp", ERROR_EVENT_TYPES[0], "it broke");
+        let high = NewMemory { importance: Some(HIGH_IMPORTANCE), ..mem("imp", "note", "important note") };
+        let low = NewMemory { importance: Some(0.2), ..mem("imp", "note", "routine") };
+        let fact = NewMemory {
+            memory_type: Some(MemoryType::Semantic),
+            importance: Some(0.1),
+            ..mem("imp", "fact", "likes tea")
+        };
+        let stored = add_all(store, &org, vec![decision, error, high, low, fact], now).await;
+        let ids = ids_of(&stored);
+
+        let important = MemoryFilter { important_only: true, ..Default::default() };
+        let mut got = find(store, &org, important, now).await;
+        got.sort();
+        let mut want = ids[..3].to_vec();
+        want.sort();
+        assert_eq!(got, want);
+
+        let hidden =
+            MemoryFilter { exclude_types: vec![MemoryType::Semantic, MemoryType::State], ..Default::default() };
+        let got = find(store, &org, hidden.clone(), now).await;
+        assert_eq!(got.len(), 4);
+        assert!(!got.contains(&ids[4]));
+        assert_eq!(count(store, &org, hidden, now).await, 4);
     }
 
     pub async fn count_matches_list(store: &dyn Store) {

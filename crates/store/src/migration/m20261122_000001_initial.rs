@@ -80,6 +80,7 @@ enum MemoryTags {
     MemoryId,
     OrgId,
     Tag,
+    Time,
 }
 
 #[async_trait::async_trait]
@@ -226,6 +227,8 @@ impl MigrationTrait for Migration {
                     .col(string(MemoryTags::MemoryId))
                     .col(string(MemoryTags::OrgId))
                     .col(string(MemoryTags::Tag))
+                    // The memory's time, so a tag query walks this index in time order.
+                    .col(big_integer(MemoryTags::Time))
                     .primary_key(Index::create().col(MemoryTags::MemoryId).col(MemoryTags::Tag))
                     .to_owned(),
             )
@@ -234,7 +237,7 @@ impl MigrationTrait for Migration {
             manager,
             "idx_memory_tags_tag",
             MemoryTags::Table,
-            &[MemoryTags::OrgId, MemoryTags::Tag, MemoryTags::MemoryId],
+            &[MemoryTags::OrgId, MemoryTags::Tag, MemoryTags::Time, MemoryTags::MemoryId],
             false,
         )
         .await

@@ -195,6 +195,7 @@ pub(crate) async fn insert_jobs(txn: &DatabaseTransaction, org: &str, jobs: &mut
                 memory_id: Set(memory.id.clone()),
                 tag: Set(tag.clone()),
                 org_id: Set(org.to_owned()),
+                time: Set(to_micros(memory.time)),
             }));
             outcomes.push(AddOutcome::Created(memory));
         }

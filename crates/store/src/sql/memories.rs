@@ -126,25 +126,45 @@ pub(super) async fn list(store: &SqlStore, org: &str, query: &MemoryQuery, now: 
         },
     };
     let mut cond = filter_condition(org, &query.filter, agent_id, now);
+    // With a tag filter, walk the tag index (org, tag, time, memory) in time order and look each
+    // memory up by id: a rare tag costs its matches, not a scan of every memory in the window.
+    let by_tag = query.filter.tags_all.first();
+    let (time, id) = match by_tag {
+        Some(_) => (Expr::col((tags::Entity, tags::Column::Time)), Expr::col((tags::Entity, tags::Column::MemoryId))),
+        None => (Expr::col((mem::Entity, mem::Column::Time)), Expr::col((mem::Entity, mem::Column::Id))),
+    };
+    if let Some(tag) = by_tag {
+        cond = cond.add(tags::Column::OrgId.eq(org)).add(tags::Column::Tag.eq(tag.as_str()));
+        if let Some(since) = query.filter.since {
+            cond = cond.add(time.clone().gte(to_micros(since)));
+        }
+        if let Some(until) = query.filter.until {
+            cond = cond.add(time.clone().lt(to_micros(until)));
+        }
+    }
     if let Some(cursor) = &query.cursor {
-        let (time, id) = (mem::Column::Time, mem::Column::Id);
         cond = cond.add(match query.order {
             Order::Desc => Condition::any()
-                .add(time.lt(cursor.time_us))
-                .add(Condition::all().add(time.eq(cursor.time_us)).add(id.lt(cursor.id.as_str()))),
+                .add(time.clone().lt(cursor.time_us))
+                .add(Condition::all().add(time.clone().eq(cursor.time_us)).add(id.clone().lt(cursor.id.as_str()))),
             Order::Asc => Condition::any()
-                .add(time.gt(cursor.time_us))
-                .add(Condition::all().add(time.eq(cursor.time_us)).add(id.gt(cursor.id.as_str()))),
+                .add(time.clone().gt(cursor.time_us))
+                .add(Condition::all().add(time.clone().eq(cursor.time_us)).add(id.clone().gt(cursor.id.as_str()))),
         });
     }
     let direction = match query.order {
         Order::Desc => sea_orm::Order::Desc,
         Order::Asc => sea_orm::Order::Asc,
     };
-    let mut rows = mem::Entity::find()
+    let mut select = mem::Entity::find();
+    if by_tag.is_some() {
+        use sea_orm::RelationTrait;
+        select = select.join_rev(sea_orm::JoinType::InnerJoin, tags::Relation::Memory.def());
+    }
+    let mut rows = select
         .filter(cond)
-        .order_by(mem::Column::Time, direction.clone())
-        .order_by(mem::Column::Id, direction)
+        .order_by(time, direction.clone())
+        .order_by(id, direction)
         .offset(u64::from(query.offset))
         .limit(u64::from(query.limit) + 1)
         .all(store.db())
@@ -188,7 +208,7 @@ pub(super) async fn update(
                     .await
                     .map_err(db_err)?
                     .ok_or_else(|| Error::not_found("memory", &id))?;
-                let agent_id = row.agent_id.clone();
+                let (agent_id, time) = (row.agent_id.clone(), row.time);
                 let mut active: mem::ActiveModel = row.into();
                 if let Some(importance) = patch.importance {
                     active.importance = Set(importance);
@@ -212,6 +232,7 @@ pub(super) async fn update(
                             memory_id: Set(id.clone()),
                             tag: Set(tag.clone()),
                             org_id: Set(org.clone()),
+                            time: Set(time),
                         })
                         .collect();
                     if !rows.is_empty() {
