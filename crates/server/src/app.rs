@@ -14,9 +14,9 @@ use engram_store::DynStore;
 pub const DEDUP_WINDOW_HOURS: i64 = 24;
 /// Most memories considered for one context: the newest that match. A 4,000-token budget holds
 /// about 50 typical memories, so this leaves the assembler ample choice at a bounded cost.
-pub const CONTEXT_CANDIDATES: u32 = 300;
+pub const CONTEXT_CANDIDATES: u32 = 150;
 /// Most important memories added to the candidates when older than the newest ones.
-pub const CONTEXT_IMPORTANT_CANDIDATES: u32 = 100;
+pub const CONTEXT_IMPORTANT_CANDIDATES: u32 = 50;
 
 #[derive(Clone)]
 pub struct Engram {

@@ -191,12 +191,14 @@ impl MigrationTrait for Migration {
             )
             .await?;
         // The hot paths: recall by agent or session over time, org-wide listing, type filters, dedup.
+        // Each time index ends with id (stable order for cursors) and expires_at (so the "not
+        // expired" test and counts need no table lookup).
         let m = Memories::Table;
         index(
             manager,
             "idx_memories_agent_time",
             m,
-            &[Memories::OrgId, Memories::AgentId, Memories::Time, Memories::Id],
+            &[Memories::OrgId, Memories::AgentId, Memories::Time, Memories::Id, Memories::ExpiresAt],
             false,
         )
         .await?;
@@ -204,16 +206,23 @@ impl MigrationTrait for Migration {
             manager,
             "idx_memories_session_time",
             m,
-            &[Memories::OrgId, Memories::SessionId, Memories::Time, Memories::Id],
+            &[Memories::OrgId, Memories::SessionId, Memories::Time, Memories::Id, Memories::ExpiresAt],
             false,
         )
         .await?;
-        index(manager, "idx_memories_org_time", m, &[Memories::OrgId, Memories::Time, Memories::Id], false).await?;
+        index(
+            manager,
+            "idx_memories_org_time",
+            m,
+            &[Memories::OrgId, Memories::Time, Memories::Id, Memories::ExpiresAt],
+            false,
+        )
+        .await?;
         index(
             manager,
             "idx_memories_type_time",
             m,
-            &[Memories::OrgId, Memories::MemoryType, Memories::Time, Memories::Id],
+            &[Memories::OrgId, Memories::MemoryType, Memories::Time, Memories::Id, Memories::ExpiresAt],
             false,
         )
         .await?;
