@@ -21,6 +21,7 @@
 #   BENCH_SERVER_ARGS       extra `engram serve` flags, space-separated, e.g. "--sqlite-sync=normal"
 #   BENCH_RESULTS           results directory                             (default bench/results)
 #   BENCH_KEEP_DATA         1: keep the data dirs afterwards              (default: delete them)
+#   BENCH_LATENCY_PASS      0: skip the second pass of recall/search/context at concurrency 1
 #   BENCH_SKIP_BUILD        1: use the binaries already built             (default: build)
 #   CARGO_TARGET_DIR        honoured to find the binaries
 set -euo pipefail
@@ -80,6 +81,15 @@ for scale in $SCALES; do
             --duration "$SECONDS_PER_SCENARIO" --warmup "$WARMUP" \
             ${extra[@]+"${extra[@]}"}
     } | tee "$table"
+    # Latency without queueing: the read scenarios again at concurrency 1 on the same store.
+    if [[ "${BENCH_LATENCY_PASS:-1}" == 1 ]]; then
+        echo "# latency pass: concurrency 1" | tee -a "$table"
+        "$BENCH" \
+            --server-bin "$ENGRAM" --data-dir "$data" \
+            --connections 1 --json "$json" \
+            run --scenarios recall,search,context --concurrency 1 \
+            --duration "$SECONDS_PER_SCENARIO" --warmup "$WARMUP" | tee -a "$table"
+    fi
     if [[ "${BENCH_KEEP_DATA:-0}" != 1 ]]; then
         rm -rf -- "$data"
     fi
