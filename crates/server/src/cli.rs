@@ -57,8 +57,8 @@ pub struct StoreArgs {
     /// Database URL: `sqlite://path?mode=rwc` or `postgres://...`. Default: `<data dir>/engram.db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Database connections in the pool.
-    #[arg(long, env = "ENGRAM_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    /// Database connections in the read pool (SQLite adds one writer connection).
+    #[arg(long, env = "ENGRAM_DB_MAX_CONNECTIONS", default_value_t = 4)]
     pub db_max_connections: u32,
     /// SQLite synchronous mode: `full` fsyncs every commit (durable on power loss); `normal`
     /// survives a process crash only.

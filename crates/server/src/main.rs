@@ -1,5 +1,10 @@
 use clap::Parser;
 
+/// mimalloc returns freed memory to the system promptly; glibc's per-thread arenas kept the
+/// server's RSS growing with the number of SQLite worker threads (measured: 341 MB at 10^5).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = engram_server::cli::Cli::parse();
     engram_server::cli::init_logging(&cli);
