@@ -9,6 +9,11 @@ command -v cargo >/dev/null || { echo "test.sh: cargo is required (https://rustu
 echo "==> building the engram binary for the end-to-end tests"
 cargo build -p engram-server --bin engram
 
+echo "==> REST compatibility: memtrace-sdk from PyPI against the real binary (tests/python)"
+venv=$(bash scripts/py-env.sh)
+py_status=0
+"$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider || py_status=$?
+
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doctests; run them first so the nextest summary closes the output.
     cargo test --workspace --doc --quiet
@@ -17,4 +22,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     echo "==> cargo test --workspace (install cargo-nextest for a faster run)"
     cargo test --workspace --no-fail-fast
+fi
+
+if [ "$py_status" -ne 0 ]; then
+    echo "test.sh: the Python REST compatibility suite failed (exit $py_status)" >&2
+    exit "$py_status"
 fi

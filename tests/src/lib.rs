@@ -170,7 +170,8 @@ impl Clients {
 
 /// Creates an org and a key in it with the given permissions; returns (org id, secret).
 pub async fn org_with_key(admin: &mut Clients, name: &str, permissions: &[pb::Permission]) -> (String, String) {
-    let org = admin.admin.create_org(pb::CreateOrgRequest { name: name.into() }).await.expect("create org").into_inner();
+    let org =
+        admin.admin.create_org(pb::CreateOrgRequest { name: name.into() }).await.expect("create org").into_inner();
     let secret = api_key(admin, &org.id, permissions).await;
     (org.id, secret)
 }
@@ -205,7 +206,9 @@ pub fn json_struct(value: serde_json::Value) -> prost_types::Struct {
             serde_json::Value::Bool(b) => Kind::BoolValue(*b),
             serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
             serde_json::Value::String(s) => Kind::StringValue(s.clone()),
-            serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue { values: a.iter().map(to_value).collect() }),
+            serde_json::Value::Array(a) => {
+                Kind::ListValue(prost_types::ListValue { values: a.iter().map(to_value).collect() })
+            }
             serde_json::Value::Object(_) => Kind::StructValue(json_struct(v.clone())),
         };
         prost_types::Value { kind: Some(kind) }

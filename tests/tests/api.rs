@@ -36,7 +36,8 @@ async fn agents_rpcs() {
     let by_id = c.agents.get_agent(pb::GetAgentRequest { agent: Some(Sel::Id(agent.id.clone())) }).await.unwrap();
     let by_name = c.agents.get_agent(pb::GetAgentRequest { agent: Some(Sel::Name("coder".into())) }).await.unwrap();
     assert_eq!(by_id.into_inner(), by_name.into_inner());
-    let missing = c.agents.get_agent(pb::GetAgentRequest { agent: Some(Sel::Name("nobody".into())) }).await.unwrap_err();
+    let missing =
+        c.agents.get_agent(pb::GetAgentRequest { agent: Some(Sel::Name("nobody".into())) }).await.unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 
     for i in 0..4 {
@@ -81,7 +82,8 @@ async fn agents_rpcs() {
         ..memory("coder", "old news")
     });
     c.memories.add_memories(pb::AddMemoriesRequest { memories: items }).await.unwrap();
-    let stats = c.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "coder".into() }).await.unwrap().into_inner();
+    let stats =
+        c.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "coder".into() }).await.unwrap().into_inner();
     assert_eq!(stats.agent_id, agent.id);
     assert_eq!(stats.memory_count, 5);
     assert_eq!(stats.memories_24h, 4);
@@ -93,14 +95,20 @@ async fn agents_rpcs() {
     assert_eq!(stats.memory_types.get("decision"), Some(&1));
 
     // Delete: refused while memories exist, then cascade.
-    let refused = c.agents.delete_agent(pb::DeleteAgentRequest { agent: "coder".into(), cascade: false }).await.unwrap_err();
+    let refused =
+        c.agents.delete_agent(pb::DeleteAgentRequest { agent: "coder".into(), cascade: false }).await.unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
-    let deleted =
-        c.agents.delete_agent(pb::DeleteAgentRequest { agent: agent.id.clone(), cascade: true }).await.unwrap().into_inner();
+    let deleted = c
+        .agents
+        .delete_agent(pb::DeleteAgentRequest { agent: agent.id.clone(), cascade: true })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((deleted.deleted_sessions, deleted.deleted_memories), (1, 5));
     let gone = c.sessions.get_session(pb::GetSessionRequest { id: session.id }).await.unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
-    let empty = c.agents.delete_agent(pb::DeleteAgentRequest { agent: "helper-0".into(), cascade: false }).await.unwrap();
+    let empty =
+        c.agents.delete_agent(pb::DeleteAgentRequest { agent: "helper-0".into(), cascade: false }).await.unwrap();
     assert_eq!(empty.into_inner().deleted_memories, 0);
 }
 
@@ -156,7 +164,8 @@ async fn sessions_rpcs() {
         .unwrap()
         .into_inner();
     assert_eq!(replaced.metadata.as_ref().map(|m| m.fields.len()), Some(1));
-    let micros = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds * 1_000_000 + i64::from(t.nanos / 1000));
+    let micros =
+        |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds * 1_000_000 + i64::from(t.nanos / 1000));
     assert!(micros(&replaced.updated_at) >= micros(&session.updated_at));
 
     let other = c
@@ -165,7 +174,8 @@ async fn sessions_rpcs() {
         .await
         .unwrap()
         .into_inner();
-    let closed = c.sessions.close_session(pb::CloseSessionRequest { id: session.id.clone() }).await.unwrap().into_inner();
+    let closed =
+        c.sessions.close_session(pb::CloseSessionRequest { id: session.id.clone() }).await.unwrap().into_inner();
     assert_eq!(closed.status, pb::SessionStatus::Closed as i32);
     assert!(closed.closed_at.is_some());
 
@@ -205,11 +215,17 @@ async fn sessions_rpcs() {
     // Session context is scoped to the session.
     c.memories
         .add_memory(pb::AddMemoryRequest {
-            memory: Some(pb::NewMemory { session_id: Some(other.id.clone()), ..memory("planner", "inside the session") }),
+            memory: Some(pb::NewMemory {
+                session_id: Some(other.id.clone()),
+                ..memory("planner", "inside the session")
+            }),
         })
         .await
         .unwrap();
-    c.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory("planner", "outside any session")) }).await.unwrap();
+    c.memories
+        .add_memory(pb::AddMemoryRequest { memory: Some(memory("planner", "outside any session")) })
+        .await
+        .unwrap();
     let ctx = c
         .sessions
         .get_session_context(pb::GetSessionContextRequest {
@@ -376,7 +392,10 @@ async fn memories_rpcs() {
         .update_memory(pb::UpdateMemoryRequest {
             id: created.id.clone(),
             update_mask: Some(FieldMask { paths: vec!["expires_at".into()] }),
-            expires_at: Some(prost_types::Timestamp { seconds: soon.timestamp(), nanos: soon.timestamp_subsec_nanos() as i32 }),
+            expires_at: Some(prost_types::Timestamp {
+                seconds: soon.timestamp(),
+                nanos: soon.timestamp_subsec_nanos() as i32,
+            }),
             ..Default::default()
         })
         .await
@@ -401,11 +420,18 @@ async fn memories_rpcs() {
     let again = c.memories.delete_memory(pb::DeleteMemoryRequest { id: one.clone() }).await.unwrap_err();
     assert_eq!(again.code(), Code::NotFound);
     for i in 0..5 {
-        c.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory("cleaner", &format!("log {i}"))) }).await.unwrap();
+        c.memories
+            .add_memory(pb::AddMemoryRequest { memory: Some(memory("cleaner", &format!("log {i}"))) })
+            .await
+            .unwrap();
     }
     let deleted = c
         .memories
-        .delete_memories(pb::DeleteMemoriesRequest { agent: "cleaner".into(), since: "1h".into(), ..Default::default() })
+        .delete_memories(pb::DeleteMemoriesRequest {
+            agent: "cleaner".into(),
+            since: "1h".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -438,7 +464,11 @@ async fn context_and_admin_rpcs() {
                     ..memory("crawler", "Skip pagination")
                 },
                 pb::NewMemory { event_type: "error".into(), ..memory("crawler", "Rate limited (429)") },
-                pb::NewMemory { memory_type: pb::MemoryType::Semantic as i32, event_type: "fact".into(), ..memory("crawler", "Customer prefers email") },
+                pb::NewMemory {
+                    memory_type: pb::MemoryType::Semantic as i32,
+                    event_type: "fact".into(),
+                    ..memory("crawler", "Customer prefers email")
+                },
             ],
         })
         .await
@@ -448,7 +478,12 @@ async fn context_and_admin_rpcs() {
         .build_context(pb::BuildContextRequest {
             agent: "crawler".into(),
             session_id: String::new(),
-            options: Some(pb::ContextOptions { since: "1h".into(), max_tokens: 1000, tokenizer: "o200k_base".into(), ..Default::default() }),
+            options: Some(pb::ContextOptions {
+                since: "1h".into(),
+                max_tokens: 1000,
+                tokenizer: "o200k_base".into(),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
@@ -456,7 +491,14 @@ async fn context_and_admin_rpcs() {
     assert_eq!(ctx.tokenizer, "o200k_base");
     assert_eq!(ctx.memory_ids.len(), 4);
     assert_eq!(ctx.omitted_count, 0);
-    for needle in ["## Agent Context (crawler)", "### Recent Actions (1)", "### Decisions Made (1)", "Reasoning: only 2 pages deep", "### Errors and Failures (1)", "### Other (1)"] {
+    for needle in [
+        "## Agent Context (crawler)",
+        "### Recent Actions (1)",
+        "### Decisions Made (1)",
+        "Reasoning: only 2 pages deep",
+        "### Errors and Failures (1)",
+        "### Other (1)",
+    ] {
         assert!(ctx.context.contains(needle), "missing {needle:?} in\n{}", ctx.context);
     }
     let only_decisions = c
@@ -464,7 +506,10 @@ async fn context_and_admin_rpcs() {
         .build_context(pb::BuildContextRequest {
             agent: "crawler".into(),
             session_id: String::new(),
-            options: Some(pb::ContextOptions { include_types: vec![pb::MemoryType::Decision as i32], ..Default::default() }),
+            options: Some(pb::ContextOptions {
+                include_types: vec![pb::MemoryType::Decision as i32],
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
@@ -493,7 +538,8 @@ async fn context_and_admin_rpcs() {
     assert!(created.secret.starts_with("ek_"));
     let key = created.key.unwrap();
     assert_eq!(key.permissions, [pb::Permission::Read as i32, pb::Permission::Write as i32]);
-    let keys = c.admin.list_api_keys(pb::ListApiKeysRequest { org_id: org.id.clone() }).await.unwrap().into_inner().keys;
+    let keys =
+        c.admin.list_api_keys(pb::ListApiKeysRequest { org_id: org.id.clone() }).await.unwrap().into_inner().keys;
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].id, key.id);
 
@@ -501,7 +547,8 @@ async fn context_and_admin_rpcs() {
     acme.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory("bot", "hello from acme")) }).await.unwrap();
     let revoked = c.admin.revoke_api_key(pb::RevokeApiKeyRequest { id: key.id.clone() }).await.unwrap().into_inner();
     assert!(revoked.revoked_at.is_some());
-    let rejected = acme.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory("bot", "again")) }).await.unwrap_err();
+    let rejected =
+        acme.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory("bot", "again")) }).await.unwrap_err();
     assert_eq!(rejected.code(), Code::Unauthenticated);
 }
 
@@ -535,12 +582,21 @@ async fn health_reflection_and_graceful_shutdown() {
             server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
         };
         let mut client = ServerReflectionClient::new(channel.clone());
-        let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
         let mut stream = client.server_reflection_info(tokio_stream::iter(vec![request])).await.unwrap().into_inner();
         let response = stream.message().await.unwrap().unwrap();
         let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else { panic!("no list") };
         let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        for service in ["engram.v1.MemoryService", "engram.v1.AgentService", "engram.v1.SessionService", "engram.v1.ContextService", "engram.v1.AdminService"] {
+        for service in [
+            "engram.v1.MemoryService",
+            "engram.v1.AgentService",
+            "engram.v1.SessionService",
+            "engram.v1.ContextService",
+            "engram.v1.AdminService",
+        ] {
             assert!(names.iter().any(|n| n == service), "{service} missing from {names:?}");
         }
     }
@@ -582,7 +638,9 @@ async fn health_reflection_and_graceful_shutdown() {
                 ok += 1;
             }
             // Requests that arrive after the listener closed are refused, never half-done.
-            Err(status) => assert!(matches!(status.code(), Code::Unavailable | Code::Cancelled | Code::Unknown), "{status:?}"),
+            Err(status) => {
+                assert!(matches!(status.code(), Code::Unavailable | Code::Cancelled | Code::Unknown), "{status:?}")
+            }
         }
     }
     let (exit, server) = status.await.unwrap();
@@ -592,7 +650,8 @@ async fn health_reflection_and_graceful_shutdown() {
     // Everything acknowledged is there after a restart.
     let server = Server::start_in(&server.data_dir.clone(), &[]);
     let mut c = server.admin().await;
-    let stats = c.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "drainer".into() }).await.unwrap().into_inner();
+    let stats =
+        c.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "drainer".into() }).await.unwrap().into_inner();
     assert!(stats.memory_count >= ok * 200, "{} < {}", stats.memory_count, ok * 200);
     assert_eq!(stats.memory_count % 200, 0, "a batch was half-stored");
 }

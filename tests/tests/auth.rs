@@ -52,7 +52,10 @@ impl Interceptor for Headers {
     }
 }
 
-fn raw_memories(channel: Channel, headers: &[(&'static str, String)]) -> MemoryServiceClient<InterceptedService<Channel, Headers>> {
+fn raw_memories(
+    channel: Channel,
+    headers: &[(&'static str, String)],
+) -> MemoryServiceClient<InterceptedService<Channel, Headers>> {
     let headers = headers.iter().map(|(k, v)| (*k, v.parse().expect("ascii header value"))).collect();
     MemoryServiceClient::with_interceptor(channel, Headers(headers))
 }
@@ -111,11 +114,7 @@ async fn assert_rejected(c: &mut Clients, what: &str) {
         code,
         &format!("{what}: AddMemory"),
     );
-    assert_code(
-        c.agents.list_agents(pb::ListAgentsRequest::default()).await,
-        code,
-        &format!("{what}: ListAgents"),
-    );
+    assert_code(c.agents.list_agents(pb::ListAgentsRequest::default()).await, code, &format!("{what}: ListAgents"));
     assert_code(
         c.agents.register_agent(pb::RegisterAgentRequest { name: "intruder".into(), ..Default::default() }).await,
         code,
@@ -127,9 +126,7 @@ async fn assert_rejected(c: &mut Clients, what: &str) {
         &format!("{what}: ListSessions"),
     );
     assert_code(
-        c.context
-            .build_context(pb::BuildContextRequest { agent: "someone".into(), ..Default::default() })
-            .await,
+        c.context.build_context(pb::BuildContextRequest { agent: "someone".into(), ..Default::default() }).await,
         code,
         &format!("{what}: BuildContext"),
     );
@@ -237,12 +234,17 @@ async fn revoked_key_is_unauthenticated_on_the_next_request() {
     // Revoked with the CLI while the server runs: the next request is rejected too.
     let (stdout, _) = cli(&server.data_dir, &["key", "revoke", &other_id], true);
     assert!(stdout.contains(&other_id), "revoke output {stdout:?}");
-    assert_code(other.memories.list_memories(list_all()).await, Code::Unauthenticated, "first request after CLI revoke");
+    assert_code(
+        other.memories.list_memories(list_all()).await,
+        Code::Unauthenticated,
+        "first request after CLI revoke",
+    );
     assert_rejected(&mut other, "key revoked by the CLI").await;
 
     let (list, _) = cli(&server.data_dir, &["key", "list"], true);
     for key_id in [&id, &other_id] {
-        let line = list.lines().find(|l| l.starts_with(key_id.as_str())).unwrap_or_else(|| panic!("{key_id} in {list:?}"));
+        let line =
+            list.lines().find(|l| l.starts_with(key_id.as_str())).unwrap_or_else(|| panic!("{key_id} in {list:?}"));
         assert!(line.ends_with("revoked"), "key list line {line:?}");
     }
     let keys = admin.admin.list_api_keys(pb::ListApiKeysRequest::default()).await.expect("keys").into_inner().keys;
@@ -322,7 +324,11 @@ async fn seed(admin: &mut Clients) -> (String, String, pb::Memory) {
 /// Every AdminService RPC is PermissionDenied for `c`.
 async fn assert_no_admin(c: &mut Clients, some_key_id: &str, what: &str) {
     let denied = Code::PermissionDenied;
-    assert_code(c.admin.create_org(pb::CreateOrgRequest { name: "nope".into() }).await, denied, &format!("{what}: CreateOrg"));
+    assert_code(
+        c.admin.create_org(pb::CreateOrgRequest { name: "nope".into() }).await,
+        denied,
+        &format!("{what}: CreateOrg"),
+    );
     assert_code(c.admin.list_orgs(pb::ListOrgsRequest {}).await, denied, &format!("{what}: ListOrgs"));
     assert_code(
         c.admin
@@ -372,10 +378,15 @@ async fn permissions_are_enforced() {
     let agents = assert_ok(r.agents.list_agents(pb::ListAgentsRequest::default()).await, "read: ListAgents").agents;
     assert_eq!(agents.len(), 1);
     assert_ok(
-        r.agents.get_agent(pb::GetAgentRequest { agent: Some(pb::get_agent_request::Agent::Id(agent_id.clone())) }).await,
+        r.agents
+            .get_agent(pb::GetAgentRequest { agent: Some(pb::get_agent_request::Agent::Id(agent_id.clone())) })
+            .await,
         "read: GetAgent",
     );
-    assert_ok(r.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: agent_id.clone() }).await, "read: GetAgentStats");
+    assert_ok(
+        r.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: agent_id.clone() }).await,
+        "read: GetAgentStats",
+    );
     assert_ok(r.sessions.get_session(pb::GetSessionRequest { id: session_id.clone() }).await, "read: GetSession");
     assert_ok(r.sessions.list_sessions(pb::ListSessionsRequest::default()).await, "read: ListSessions");
     let ctx = assert_ok(
@@ -391,7 +402,11 @@ async fn permissions_are_enforced() {
     );
     // ... and every write is PermissionDenied.
     assert_code(r.memories.add_memory(add(memory("seeded", "read key write"))).await, denied, "read: AddMemory");
-    assert_code(r.memories.add_memory(add(memory("new-agent", "read key write"))).await, denied, "read: AddMemory new agent");
+    assert_code(
+        r.memories.add_memory(add(memory("new-agent", "read key write"))).await,
+        denied,
+        "read: AddMemory new agent",
+    );
     assert_code(
         r.memories.add_memories(pb::AddMemoriesRequest { memories: vec![memory("seeded", "batch")] }).await,
         denied,
@@ -409,11 +424,13 @@ async fn permissions_are_enforced() {
         denied,
         "read: UpdateMemory",
     );
-    assert_code(r.memories.delete_memory(pb::DeleteMemoryRequest { id: seeded.id.clone() }).await, denied, "read: DeleteMemory");
     assert_code(
-        r.memories
-            .delete_memories(pb::DeleteMemoriesRequest { agent: agent_id.clone(), ..Default::default() })
-            .await,
+        r.memories.delete_memory(pb::DeleteMemoryRequest { id: seeded.id.clone() }).await,
+        denied,
+        "read: DeleteMemory",
+    );
+    assert_code(
+        r.memories.delete_memories(pb::DeleteMemoriesRequest { agent: agent_id.clone(), ..Default::default() }).await,
         denied,
         "read: DeleteMemories",
     );
@@ -439,22 +456,39 @@ async fn permissions_are_enforced() {
         denied,
         "read: UpdateSession",
     );
-    assert_code(r.sessions.close_session(pb::CloseSessionRequest { id: session_id.clone() }).await, denied, "read: CloseSession");
+    assert_code(
+        r.sessions.close_session(pb::CloseSessionRequest { id: session_id.clone() }).await,
+        denied,
+        "read: CloseSession",
+    );
     assert_no_admin(&mut r, &rw_id, "read key").await;
 
     // Write-only: reads are PermissionDenied, writes work.
     let mut w = server.clients(Some(&write_secret)).await;
     assert_code(w.memories.list_memories(list_all()).await, denied, "write: ListMemories");
-    assert_code(w.memories.get_memory(pb::GetMemoryRequest { id: seeded.id.clone() }).await, denied, "write: GetMemory");
-    assert_code(w.memories.search_memories(pb::SearchMemoriesRequest::default()).await, denied, "write: SearchMemories");
+    assert_code(
+        w.memories.get_memory(pb::GetMemoryRequest { id: seeded.id.clone() }).await,
+        denied,
+        "write: GetMemory",
+    );
+    assert_code(
+        w.memories.search_memories(pb::SearchMemoriesRequest::default()).await,
+        denied,
+        "write: SearchMemories",
+    );
     assert_code(w.agents.list_agents(pb::ListAgentsRequest::default()).await, denied, "write: ListAgents");
-    assert_code(w.sessions.get_session(pb::GetSessionRequest { id: session_id.clone() }).await, denied, "write: GetSession");
+    assert_code(
+        w.sessions.get_session(pb::GetSessionRequest { id: session_id.clone() }).await,
+        denied,
+        "write: GetSession",
+    );
     assert_code(
         w.context.build_context(pb::BuildContextRequest { agent: agent_id.clone(), ..Default::default() }).await,
         denied,
         "write: BuildContext",
     );
-    let written = assert_ok(w.memories.add_memory(add(memory("writer", "from the write key"))).await, "write: AddMemory");
+    let written =
+        assert_ok(w.memories.add_memory(add(memory("writer", "from the write key"))).await, "write: AddMemory");
     let written = written.memory.expect("memory");
     assert_ok(
         w.agents.register_agent(pb::RegisterAgentRequest { name: "by-writer".into(), ..Default::default() }).await,
@@ -487,7 +521,8 @@ async fn permissions_are_enforced() {
         .collect();
     names.sort();
     assert_eq!(names, vec!["by-writer", "seeded", "writer"]);
-    let session = admin.sessions.get_session(pb::GetSessionRequest { id: session_id }).await.expect("session").into_inner();
+    let session =
+        admin.sessions.get_session(pb::GetSessionRequest { id: session_id }).await.expect("session").into_inner();
     assert_eq!(session.status, pb::SessionStatus::Active as i32, "a denied call closed the session");
     let orgs = admin.admin.list_orgs(pb::ListOrgsRequest {}).await.expect("orgs").into_inner().orgs;
     assert_eq!(orgs.len(), 1, "{orgs:?}");
@@ -510,7 +545,8 @@ async fn org_admin_is_confined_to_its_org() {
         let (id, secret) = key_with(&mut x, org, &[Read, Write], None).await;
         assert!(id.starts_with("key_"), "{id}");
         let mut k = server.clients(Some(&secret)).await;
-        let m = assert_ok(k.memories.add_memory(add(memory("x-agent", &format!("x memory via {org:?}")))).await, "new key");
+        let m =
+            assert_ok(k.memories.add_memory(add(memory("x-agent", &format!("x memory via {org:?}")))).await, "new key");
         assert_eq!(m.memory.expect("memory").org_id, org_x, "a key created by the org-x admin writes elsewhere");
     }
     let keys = assert_ok(x.admin.list_api_keys(pb::ListApiKeysRequest::default()).await, "ListApiKeys own org").keys;
@@ -539,10 +575,9 @@ async fn org_admin_is_confined_to_its_org() {
     let revoke = x.admin.revoke_api_key(pb::RevokeApiKeyRequest { id: default_key_id.clone() }).await;
     match revoke {
         Ok(key) => panic!("the org-x admin revoked a key of org_default: {:?}", key.into_inner()),
-        Err(s) => assert!(
-            matches!(s.code(), Code::NotFound | Code::PermissionDenied),
-            "revoking another org's key: {s:?}"
-        ),
+        Err(s) => {
+            assert!(matches!(s.code(), Code::NotFound | Code::PermissionDenied), "revoking another org's key: {s:?}")
+        }
     }
     let mut d = server.clients(Some(&default_key_secret)).await;
     assert_ok(d.memories.list_memories(list_all()).await, "the org_default key after the cross-org revoke attempt");
@@ -627,7 +662,10 @@ async fn cli_orgs_and_keys_work_against_a_running_server() {
     assert!(orgs.lines().any(|l| l.starts_with(&format!("{org_id}\tacme\t"))), "org list: {orgs:?}");
     assert!(orgs.lines().any(|l| l.starts_with("org_default\t")), "org list: {orgs:?}");
     let api_orgs = root.admin.list_orgs(pb::ListOrgsRequest {}).await.expect("orgs").into_inner().orgs;
-    assert!(api_orgs.iter().any(|o| o.id == org_id && o.name == "acme"), "the server does not see the org: {api_orgs:?}");
+    assert!(
+        api_orgs.iter().any(|o| o.id == org_id && o.name == "acme"),
+        "the server does not see the org: {api_orgs:?}"
+    );
 
     let (read_secret, read_err) =
         cli(&dir, &["key", "create", "--org", org_id, "--name", "reader", "--permissions", "read"], true);
@@ -694,6 +732,7 @@ async fn no_auth_server_accepts_requests_without_a_key() {
     assert_eq!(agent.org_id, "org_default");
     // The bootstrap admin key of org_default sees the same memory.
     let mut admin = server.admin().await;
-    let seen = admin.memories.get_memory(pb::GetMemoryRequest { id: added.id.clone() }).await.expect("get").into_inner();
+    let seen =
+        admin.memories.get_memory(pb::GetMemoryRequest { id: added.id.clone() }).await.expect("get").into_inner();
     assert_eq!(seen, added);
 }

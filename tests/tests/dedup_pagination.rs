@@ -19,7 +19,11 @@ async fn dedup_single_batch_and_in_batch() {
         .memory
         .unwrap();
     // Same agent, event type and content: a duplicate, reported with the existing id.
-    let dup = c.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory("a", "disk is 91% full")) }).await.unwrap_err();
+    let dup = c
+        .memories
+        .add_memory(pb::AddMemoryRequest { memory: Some(memory("a", "disk is 91% full")) })
+        .await
+        .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
     assert!(dup.message().contains(&first.id), "{}", dup.message());
     assert_eq!(dup.metadata().get("x-engram-existing-id").unwrap().to_str().unwrap(), first.id);
@@ -34,7 +38,8 @@ async fn dedup_single_batch_and_in_batch() {
     // An explicit key wins over content.
     let keyed = |content: &str| pb::NewMemory { dedup_key: "job-42".into(), ..memory("a", content) };
     let k1 = c.memories.add_memory(pb::AddMemoryRequest { memory: Some(keyed("job 42 started")) }).await.unwrap();
-    let k2 = c.memories.add_memory(pb::AddMemoryRequest { memory: Some(keyed("job 42 started again")) }).await.unwrap_err();
+    let k2 =
+        c.memories.add_memory(pb::AddMemoryRequest { memory: Some(keyed("job 42 started again")) }).await.unwrap_err();
     assert_eq!(k2.code(), Code::AlreadyExists);
     assert!(k2.message().contains(&k1.into_inner().memory.unwrap().id));
 
@@ -42,7 +47,12 @@ async fn dedup_single_batch_and_in_batch() {
     let batch = c
         .memories
         .add_memories(pb::AddMemoriesRequest {
-            memories: vec![memory("a", "disk is 91% full"), memory("a", "new one"), memory("a", "new one"), memory("a", "another")],
+            memories: vec![
+                memory("a", "disk is 91% full"),
+                memory("a", "new one"),
+                memory("a", "new one"),
+                memory("a", "another"),
+            ],
         })
         .await
         .unwrap()
@@ -115,10 +125,7 @@ async fn pagination_while_writing_has_no_duplicates_and_no_gaps() {
     // 300 memories, many sharing one timestamp (back-filled), so ties on time are exercised.
     let same_time = prost_types::Timestamp { seconds: chrono::Utc::now().timestamp() - 60, nanos: 0 };
     let batch: Vec<_> = (0..300)
-        .map(|i| pb::NewMemory {
-            time: (i % 3 == 0).then_some(same_time),
-            ..memory("pager", &format!("existing {i}"))
-        })
+        .map(|i| pb::NewMemory { time: (i % 3 == 0).then_some(same_time), ..memory("pager", &format!("existing {i}")) })
         .collect();
     c.memories.add_memories(pb::AddMemoriesRequest { memories: batch }).await.unwrap();
     let before: HashSet<String> = page_all(&mut c, "pager", pb::Order::Desc, 1000).await.into_iter().collect();
@@ -128,7 +135,11 @@ async fn pagination_while_writing_has_no_duplicates_and_no_gaps() {
     let mut writer = c.clone();
     let writing = tokio::spawn(async move {
         for i in 0..100 {
-            writer.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory("pager", &format!("new {i}"))) }).await.unwrap();
+            writer
+                .memories
+                .add_memory(pb::AddMemoryRequest { memory: Some(memory("pager", &format!("new {i}"))) })
+                .await
+                .unwrap();
         }
     });
     for order in [pb::Order::Desc, pb::Order::Asc] {
@@ -203,16 +214,26 @@ async fn context_never_exceeds_the_budget_and_keeps_what_matters() {
             1 => format!("日志 {i}: 处理完成 ✅ — {}", "données ".repeat(40)),
             _ => format!("polled queue {i} {}", "x".repeat(3000)),
         };
-        items.push(s(pb::NewMemory { importance: Some(0.1), event_type: "heartbeat".into(), ..memory("busy", &content) }));
+        items.push(s(pb::NewMemory {
+            importance: Some(0.1),
+            event_type: "heartbeat".into(),
+            ..memory("busy", &content)
+        }));
     }
     c.memories.add_memories(pb::AddMemoriesRequest { memories: items }).await.unwrap();
 
-    for (max_tokens, tokenizer) in [(120u32, Tokenizer::Cl100kBase), (300, Tokenizer::O200kBase), (4000, Tokenizer::Cl100kBase)] {
+    for (max_tokens, tokenizer) in
+        [(120u32, Tokenizer::Cl100kBase), (300, Tokenizer::O200kBase), (4000, Tokenizer::Cl100kBase)]
+    {
         let ctx = c
             .sessions
             .get_session_context(pb::GetSessionContextRequest {
                 session_id: session.id.clone(),
-                options: Some(pb::ContextOptions { max_tokens, tokenizer: tokenizer.name().into(), ..Default::default() }),
+                options: Some(pb::ContextOptions {
+                    max_tokens,
+                    tokenizer: tokenizer.name().into(),
+                    ..Default::default()
+                }),
             })
             .await
             .unwrap()
@@ -221,7 +242,11 @@ async fn context_never_exceeds_the_budget_and_keeps_what_matters() {
         assert_eq!(counted, ctx.token_count as usize, "reported token count is exact");
         assert!(counted <= max_tokens as usize, "{counted} > {max_tokens}");
         assert_eq!(ctx.memory_ids.len() + ctx.omitted_count as usize, 402);
-        assert!(ctx.context.contains("Migrate to the v2 API"), "budget {max_tokens}: the decision was dropped:\n{}", ctx.context);
+        assert!(
+            ctx.context.contains("Migrate to the v2 API"),
+            "budget {max_tokens}: the decision was dropped:\n{}",
+            ctx.context
+        );
         assert!(ctx.context.contains("Deploy failed"), "budget {max_tokens}: the failure was dropped");
     }
 }

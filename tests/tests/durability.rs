@@ -27,7 +27,12 @@ async fn ingest_until_killed(server: &Server, round: usize) -> (HashSet<String>,
                     }
                 } else {
                     let batch = (0..50)
-                        .map(|j| memory(&format!("agent-{worker}"), &format!("round {round} worker {worker} batch {i} item {j}")))
+                        .map(|j| {
+                            memory(
+                                &format!("agent-{worker}"),
+                                &format!("round {round} worker {worker} batch {i} item {j}"),
+                            )
+                        })
                         .collect();
                     match c.memories.add_memories(pb::AddMemoriesRequest { memories: batch }).await {
                         Ok(r) => {
@@ -69,7 +74,12 @@ async fn kill_dash_nine_loses_no_acknowledged_memory() {
         loop {
             let page = c
                 .memories
-                .list_memories(pb::ListMemoriesRequest { filter: Some(filter()), limit: 1000, page_token: token, ..Default::default() })
+                .list_memories(pb::ListMemoriesRequest {
+                    filter: Some(filter()),
+                    limit: 1000,
+                    page_token: token,
+                    ..Default::default()
+                })
                 .await
                 .unwrap()
                 .into_inner();
@@ -80,7 +90,12 @@ async fn kill_dash_nine_loses_no_acknowledged_memory() {
             token = page.next_page_token;
         }
         let missing: Vec<_> = single.iter().filter(|id| !stored.contains(*id)).collect();
-        assert!(missing.is_empty(), "round {round}: {} acknowledged memories lost, e.g. {:?}", missing.len(), missing.first());
+        assert!(
+            missing.is_empty(),
+            "round {round}: {} acknowledged memories lost, e.g. {:?}",
+            missing.len(),
+            missing.first()
+        );
         for batch in &batches {
             assert!(batch.iter().all(|id| stored.contains(id)), "round {round}: an acknowledged batch was lost");
         }

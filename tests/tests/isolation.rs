@@ -220,12 +220,20 @@ async fn tenants_are_isolated() {
         ("ListMemories agent = A's name", pb::MemoryFilter { agent: SHARED_NAME.into(), ..Default::default() }),
         ("ListMemories session = A's", pb::MemoryFilter { session_id: a_sid.clone(), ..Default::default() }),
         ("ListMemories tag of A", pb::MemoryFilter { tags: vec!["a-secret-tag".into()], ..Default::default() }),
-        ("ListMemories A's words", pb::MemoryFilter { content_contains: "secret content".into(), ..Default::default() }),
+        (
+            "ListMemories A's words",
+            pb::MemoryFilter { content_contains: "secret content".into(), ..Default::default() },
+        ),
     ] {
         let req = by_filter(filter.clone());
         s.not_found_or_empty(what, &req, b.memories.list_memories(req.clone()).await, no_memories);
         let req = pb::SearchMemoriesRequest { filter: Some(filter), limit: 1000, ..Default::default() };
-        s.not_found_or_empty(&format!("Search: {what}"), &req, b.memories.search_memories(req.clone()).await, no_results);
+        s.not_found_or_empty(
+            &format!("Search: {what}"),
+            &req,
+            b.memories.search_memories(req.clone()).await,
+            no_results,
+        );
     }
     let all = s.clean_ok("B: ListMemories", b.memories.list_memories(list_all()).await);
     assert!(all.memories.is_empty(), "B sees memories: {all:?}");
@@ -279,7 +287,10 @@ async fn tenants_are_isolated() {
     let nothing_deleted = |r: &pb::DeleteMemoriesResponse| r.deleted == 0;
     for (what, req) in [
         ("DeleteMemories agent = A's id", pb::DeleteMemoriesRequest { agent: a_aid.clone(), ..Default::default() }),
-        ("DeleteMemories agent = A's name", pb::DeleteMemoriesRequest { agent: SHARED_NAME.into(), ..Default::default() }),
+        (
+            "DeleteMemories agent = A's name",
+            pb::DeleteMemoriesRequest { agent: SHARED_NAME.into(), ..Default::default() },
+        ),
         ("DeleteMemories session = A's", pb::DeleteMemoriesRequest { session_id: a_sid.clone(), ..Default::default() }),
         (
             "DeleteMemories agent + session of A",

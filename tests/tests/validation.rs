@@ -72,8 +72,11 @@ fn nested_number_struct(n: f64) -> Option<Struct> {
     let list = prost_types::ListValue {
         values: vec![Value { kind: Some(Kind::NumberValue(1.0)) }, Value { kind: Some(Kind::NumberValue(n)) }],
     };
-    let vals = Struct { fields: [("vals".to_owned(), Value { kind: Some(Kind::ListValue(list)) })].into_iter().collect() };
-    Some(Struct { fields: [("nested".to_owned(), Value { kind: Some(Kind::StructValue(vals)) })].into_iter().collect() })
+    let vals =
+        Struct { fields: [("vals".to_owned(), Value { kind: Some(Kind::ListValue(list)) })].into_iter().collect() };
+    Some(Struct {
+        fields: [("nested".to_owned(), Value { kind: Some(Kind::StructValue(vals)) })].into_iter().collect(),
+    })
 }
 
 /// `{"blob":"<n chars>"}` is n + 11 bytes of JSON: this n makes exactly 16 KiB.
@@ -230,10 +233,9 @@ async fn bad_inputs_are_invalid_argument_and_change_nothing() {
     row!(rows, c, "AddMemory: agent name of 129 chars", "memory.agent", |c| c
         .memories
         .add_memory(add(pb::NewMemory { agent: "a".repeat(129), ..good() })));
-    row!(rows, c, "AddMemory: NaN position", "memory.position", |c| c.memories.add_memory(add(pb::NewMemory {
-        position: Some(pb::Position { x: f64::NAN, y: 1.0, z: None }),
-        ..good()
-    })));
+    row!(rows, c, "AddMemory: NaN position", "memory.position", |c| c
+        .memories
+        .add_memory(add(pb::NewMemory { position: Some(pb::Position { x: f64::NAN, y: 1.0, z: None }), ..good() })));
     row!(rows, c, "AddMemory: session_id of 129 chars", "memory.session_id", |c| c
         .memories
         .add_memory(add(pb::NewMemory { session_id: Some("s".repeat(129)), ..good() })));
@@ -355,24 +357,29 @@ async fn bad_inputs_are_invalid_argument_and_change_nothing() {
 
     // ---- UpdateMemory (on the stored memory: a wrong success would change it) -------------
     let m = mid.clone();
-    row!(rows, c, "UpdateMemory: no update_mask", "update_mask", |c| c.memories.update_memory(
-        pb::UpdateMemoryRequest { id: m, update_mask: None, importance: 0.1, ..Default::default() }
-    ));
+    row!(rows, c, "UpdateMemory: no update_mask", "update_mask", |c| c
+        .memories
+        .update_memory(pb::UpdateMemoryRequest { id: m, update_mask: None, importance: 0.1, ..Default::default() }));
     let m = mid.clone();
     row!(rows, c, "UpdateMemory: empty update_mask", "update_mask", |c| c.memories.update_memory(
         pb::UpdateMemoryRequest { id: m, update_mask: mask(&[]), importance: 0.1, ..Default::default() }
     ));
     let m = mid.clone();
-    row!(rows, c, "UpdateMemory: unknown mask path", "update_mask", |c| c.memories.update_memory(
-        pb::UpdateMemoryRequest { id: m, update_mask: mask(&["content"]), ..Default::default() }
-    ));
+    row!(rows, c, "UpdateMemory: unknown mask path", "update_mask", |c| c
+        .memories
+        .update_memory(pb::UpdateMemoryRequest { id: m, update_mask: mask(&["content"]), ..Default::default() }));
     let m = mid.clone();
     row!(rows, c, "UpdateMemory: importance 1.5", "importance", |c| c.memories.update_memory(
         pb::UpdateMemoryRequest { id: m, update_mask: mask(&["importance"]), importance: 1.5, ..Default::default() }
     ));
     let m = mid.clone();
     row!(rows, c, "UpdateMemory: importance NaN", "importance", |c| c.memories.update_memory(
-        pb::UpdateMemoryRequest { id: m, update_mask: mask(&["importance"]), importance: f64::NAN, ..Default::default() }
+        pb::UpdateMemoryRequest {
+            id: m,
+            update_mask: mask(&["importance"]),
+            importance: f64::NAN,
+            ..Default::default()
+        }
     ));
     let m = mid.clone();
     row!(rows, c, "UpdateMemory: bad tag", "tags[1]", |c| c.memories.update_memory(pb::UpdateMemoryRequest {
@@ -445,9 +452,11 @@ async fn bad_inputs_are_invalid_argument_and_change_nothing() {
     row!(rows, c, "DeleteMemories: since \"bogus\"", "since", |c| c.memories.delete_memories(
         pb::DeleteMemoriesRequest { agent: AGENT.into(), since: "bogus".into(), ..Default::default() }
     ));
-    row!(rows, c, "DeleteMemories: until \"3x\"", "until", |c| c.memories.delete_memories(
-        pb::DeleteMemoriesRequest { agent: AGENT.into(), until: "3x".into(), ..Default::default() }
-    ));
+    row!(rows, c, "DeleteMemories: until \"3x\"", "until", |c| c.memories.delete_memories(pb::DeleteMemoriesRequest {
+        agent: AGENT.into(),
+        until: "3x".into(),
+        ..Default::default()
+    }));
     row!(rows, c, "DeleteMemories: memory_types [99]", "memory_types[0]", |c| c.memories.delete_memories(
         pb::DeleteMemoriesRequest { agent: AGENT.into(), memory_types: vec![99], ..Default::default() }
     ));
@@ -511,14 +520,14 @@ async fn bad_inputs_are_invalid_argument_and_change_nothing() {
         .sessions
         .create_session(pb::CreateSessionRequest { agent: AGENT.into(), metadata: number_struct("n", f64::NAN) }));
     let s = sid.clone();
-    row!(rows, c, "UpdateSession: metadata without metadata_mode", "metadata_mode", |c| c
-        .sessions
-        .update_session(pb::UpdateSessionRequest {
+    row!(rows, c, "UpdateSession: metadata without metadata_mode", "metadata_mode", |c| c.sessions.update_session(
+        pb::UpdateSessionRequest {
             id: s,
             status: 0,
             metadata: Some(json_struct(serde_json::json!({ "x": 1 }))),
             metadata_mode: 0,
-        }));
+        }
+    ));
     let s = sid.clone();
     row!(rows, c, "UpdateSession: metadata_mode 9", "metadata_mode", |c| c.sessions.update_session(
         pb::UpdateSessionRequest {
@@ -529,9 +538,12 @@ async fn bad_inputs_are_invalid_argument_and_change_nothing() {
         }
     ));
     let s = sid.clone();
-    row!(rows, c, "UpdateSession: status 9", "status", |c| c
-        .sessions
-        .update_session(pb::UpdateSessionRequest { id: s, status: 9, metadata: None, metadata_mode: 0 }));
+    row!(rows, c, "UpdateSession: status 9", "status", |c| c.sessions.update_session(pb::UpdateSessionRequest {
+        id: s,
+        status: 9,
+        metadata: None,
+        metadata_mode: 0
+    }));
     let s = sid.clone();
     row!(rows, c, "UpdateSession: metadata above 16 KiB", "metadata", |c| c.sessions.update_session(
         pb::UpdateSessionRequest { id: s, status: 0, metadata: big_struct(17 * 1024), metadata_mode: 1 }
@@ -566,20 +578,20 @@ async fn bad_inputs_are_invalid_argument_and_change_nothing() {
         .sessions
         .get_session_context(pb::GetSessionContextRequest { session_id: s, options: context(0, "gpt2") }));
     let s = sid.clone();
-    row!(rows, c, "GetSessionContext: since \"last week\"", "options.since", |c| c
-        .sessions
-        .get_session_context(pb::GetSessionContextRequest {
+    row!(rows, c, "GetSessionContext: since \"last week\"", "options.since", |c| c.sessions.get_session_context(
+        pb::GetSessionContextRequest {
             session_id: s,
             options: Some(pb::ContextOptions { since: "last week".into(), ..Default::default() }),
-        }));
+        }
+    ));
 
     // ---- BuildContext -------------------------------------------------------------------
     row!(rows, c, "BuildContext: neither agent nor session", "agent", |c| c
         .context
         .build_context(pb::BuildContextRequest { agent: String::new(), session_id: String::new(), options: None }));
-    row!(rows, c, "BuildContext: session_id of 129 chars", "session_id", |c| c.context.build_context(
-        pb::BuildContextRequest { agent: String::new(), session_id: "s".repeat(129), options: None }
-    ));
+    row!(rows, c, "BuildContext: session_id of 129 chars", "session_id", |c| c
+        .context
+        .build_context(pb::BuildContextRequest { agent: String::new(), session_id: "s".repeat(129), options: None }));
     row!(rows, c, "BuildContext: max_tokens 200001", "options.max_tokens", |c| c.context.build_context(
         pb::BuildContextRequest { agent: AGENT.into(), session_id: String::new(), options: context(200_001, "") }
     ));
@@ -602,9 +614,12 @@ async fn bad_inputs_are_invalid_argument_and_change_nothing() {
     ));
 
     // ---- AdminService -------------------------------------------------------------------
-    row!(rows, c, "CreateApiKey: no permissions", "permissions", |c| c.admin.create_api_key(
-        pb::CreateApiKeyRequest { org_id: String::new(), name: "k".into(), permissions: vec![], expires_at: None }
-    ));
+    row!(rows, c, "CreateApiKey: no permissions", "permissions", |c| c.admin.create_api_key(pb::CreateApiKeyRequest {
+        org_id: String::new(),
+        name: "k".into(),
+        permissions: vec![],
+        expires_at: None
+    }));
     row!(rows, c, "CreateApiKey: PERMISSION_UNSPECIFIED", "permissions[1]", |c| c.admin.create_api_key(
         pb::CreateApiKeyRequest { org_id: String::new(), name: "k".into(), permissions: vec![1, 0], expires_at: None }
     ));
@@ -721,11 +736,7 @@ async fn invalid_batch_item_rejects_the_whole_batch() {
         ("memory_type 99", Box::new(|m| m.memory_type = 99), "memories[3].memory_type"),
         ("empty content", Box::new(|m| m.content = String::new()), "memories[3].content"),
         ("importance NaN", Box::new(|m| m.importance = Some(f64::NAN)), "memories[3].importance"),
-        (
-            "expires_at in the past",
-            Box::new(|m| m.expires_at = ts(now_secs() - 5, 0)),
-            "memories[3].expires_at",
-        ),
+        ("expires_at in the past", Box::new(|m| m.expires_at = ts(now_secs() - 5, 0)), "memories[3].expires_at"),
     ];
     for (name, bad, field) in &cases {
         let err = admin.memories.add_memories(batch(bad.as_ref())).await.expect_err(name);
@@ -826,7 +837,10 @@ async fn limits_are_inclusive() {
             .build_context(pb::BuildContextRequest {
                 agent: name.clone(),
                 session_id: String::new(),
-                options: Some(pb::ContextOptions { since: "1w".into(), ..context(tokens, tokenizer).expect("options") }),
+                options: Some(pb::ContextOptions {
+                    since: "1w".into(),
+                    ..context(tokens, tokenizer).expect("options")
+                }),
             })
             .await;
         let ctx = ctx.unwrap_or_else(|e| panic!("max_tokens {tokens} with {tokenizer}: {e:?}")).into_inner();

@@ -8,9 +8,17 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// `mem_` + a ULID: lexicographic order is creation order (millisecond resolution).
+/// `mem_` + a ULID from a monotonic generator: lexicographic order is creation order, also
+/// within one millisecond (so the items of one batch keep their order).
 pub fn memory_id() -> String {
-    format!("mem_{}", ulid::Ulid::new())
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut generator = GENERATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ulid = generator
+        .get_or_insert_with(ulid::Generator::new)
+        .generate()
+        // Only after 2^80 ids in one millisecond: fall back to a random one.
+        .unwrap_or_else(|_| ulid::Ulid::new());
+    format!("mem_{ulid}")
 }
 
 /// `agent_` + 24 hex.
@@ -64,6 +72,12 @@ mod tests {
         assert_eq!(key_id_of_secret(&secret), Some(id));
         assert_eq!(key_id_of_secret("ek_zz_00"), None);
         assert_eq!(key_id_of_secret("nope"), None);
+    }
+
+    #[test]
+    fn memory_ids_are_monotonic_within_a_millisecond() {
+        let ids: Vec<String> = (0..1000).map(|_| memory_id()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

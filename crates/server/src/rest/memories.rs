@@ -6,69 +6,59 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use engram_core::*;
 
 use super::json::*;
-use super::{Body, Caller, Params, RestResult, RestState};
+use super::{Body, Caller, Params, RestResult, RestState, from_json};
 use crate::app::ListRequest;
 
-/// The body of `POST /memories`: one memory, or `{"memories": [...]}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum CreateBody {
-    Batch { memories: Vec<NewMemoryJson> },
-    One(NewMemoryJson),
-}
-
-impl Default for CreateBody {
-    fn default() -> Self {
-        Self::One(NewMemoryJson::default())
-    }
-}
-
+/// `POST /memories`: one memory, or `{"memories": [...]}` (told apart by the `memories` key, so
+/// errors can name the exact field).
 pub async fn create(
     State(state): State<RestState>,
     Caller(p): Caller,
-    Body(body): Body<CreateBody>,
+    Body(body): Body<serde_json::Value>,
 ) -> RestResult<Response> {
-    match body {
-        CreateBody::One(memory) => {
-            let memory = memory.into_domain("memory")?;
-            let created = state.app.add_memory(&p, memory).await?;
-            Ok((StatusCode::CREATED, Json(MemoryJson::from(created))).into_response())
+    let batch = match body {
+        serde_json::Value::Object(mut map) if map.contains_key("memories") => map.remove("memories"),
+        serde_json::Value::Null => {
+            return Err(Error::invalid("body", "a memory or {\"memories\": [...]} is required").into());
         }
-        CreateBody::Batch { memories } => {
-            let memories = memories
-                .into_iter()
-                .enumerate()
-                .map(|(i, m)| m.into_domain(&format!("memories[{i}]")))
-                .collect::<Result<Vec<_>>>()?;
-            let outcomes = state.app.add_memories(&p, memories).await?;
-            // Memtrace returns the created memories; Engram adds a per-item report.
-            let mut created = Vec::new();
-            let mut results = Vec::new();
-            for outcome in outcomes {
-                match outcome {
-                    AddOutcome::Created(memory) => {
-                        results.push(serde_json::json!({"status": "created", "id": memory.id}));
-                        created.push(MemoryJson::from(memory));
-                    }
-                    AddOutcome::Duplicate { existing_id } => {
-                        results.push(serde_json::json!({"status": "duplicate", "id": existing_id}));
-                    }
-                }
+        other => {
+            let memory: NewMemoryJson = from_json("memory", other)?;
+            let created = state.app.add_memory(&p, memory.into_domain("memory")?).await?;
+            return Ok((StatusCode::CREATED, Json(MemoryJson::from(created))).into_response());
+        }
+    };
+    let memories: Vec<NewMemoryJson> = from_json("memories", batch.unwrap_or_default())?;
+    let memories = memories
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| m.into_domain(&format!("memories[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+    let outcomes = state.app.add_memories(&p, memories).await?;
+    // Memtrace returns the created memories; Engram adds a per-item report.
+    let mut created = Vec::new();
+    let mut results = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            AddOutcome::Created(memory) => {
+                results.push(serde_json::json!({"status": "created", "id": memory.id}));
+                created.push(MemoryJson::from(memory));
             }
-            let body = serde_json::json!({
-                "count": created.len(),
-                "duplicates": results.len() - created.len(),
-                "memories": created,
-                "results": results,
-            });
-            Ok((StatusCode::CREATED, Json(body)).into_response())
+            AddOutcome::Duplicate { existing_id } => {
+                results.push(serde_json::json!({"status": "duplicate", "id": existing_id}));
+            }
         }
     }
+    let body = serde_json::json!({
+        "count": created.len(),
+        "duplicates": results.len() - created.len(),
+        "memories": created,
+        "results": results,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 pub async fn get_one(

@@ -180,6 +180,20 @@ impl<T: DeserializeOwned + Default> FromRequest<RestState> for Body<T> {
     }
 }
 
+/// Deserializes a JSON value; the error names the field under `prefix` (e.g. `memories[2].tags`).
+pub fn from_json<T: DeserializeOwned>(prefix: &str, value: serde_json::Value) -> Result<T, RestError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let field = match path.as_str() {
+            "." | "" => prefix.to_owned(),
+            p if p.starts_with('[') => format!("{prefix}{p}"),
+            p => format!("{prefix}.{p}"),
+        };
+        RestError::new(StatusCode::BAD_REQUEST, format!("{field}: {inner}"))
+    })
+}
+
 /// Query parameters; every value is text, parsed by the handler so errors name the parameter.
 pub struct Params(pub std::collections::HashMap<String, String>);
 

@@ -1,0 +1,80 @@
+"""The product's three agent workflows, written with memtrace-sdk against the real engram binary."""
+
+import datetime as dt
+
+import httpx
+import pytest
+from memtrace import AddMemoryRequest, ConflictError, ContextOptions, CreateSessionRequest, ListOptions, SearchQuery
+
+
+def test_coding_agent(client, name):
+    s = client.create_session(CreateSessionRequest(agent_id=name, metadata={"task": "login"}))
+    log = lambda content, **kw: client.add_memory(AddMemoryRequest(
+        agent_id=name, session_id=s.id, memory_type=kw.pop("memory_type", "episodic"),
+        event_type=kw.pop("event_type", "progress"), content=content, **kw))
+    log("Implemented hashing in auth.go", tags=["file:auth.go", "status:done"], importance=0.6)
+    log("Started session.go", tags=["file:session.go", "status:in_progress"], importance=0.4)
+    log("TestLogin failed: got 401", event_type="test_failure", tags=["test"], importance=0.8)
+    log("Fixed TestLogin", event_type="fix", tags=["file:auth.go", "test"], importance=0.7)
+    client.decide(name, "Use argon2id", "bcrypt truncates at 72 bytes")
+
+    # Resume after a crash: session context of the last 24h.
+    ctx = client.get_session_context(s.id, ContextOptions(since="24h", max_tokens=2000))
+    assert ctx.memory_count == 4, "the decision was logged without the session"
+    for needle in ["TestLogin failed", "Fixed TestLogin", "### Errors and Failures (1)"]:
+        assert needle in ctx.context
+    recent = client.recall(name, since="24h")
+    assert recent.count == 5
+    assert recent.memories[0].memory_type == "decision" and recent.memories[0].metadata["reasoning"].startswith("bcrypt")
+
+    # "Is auth.go already done?"
+    done = client.search_memories(SearchQuery(agent_id=name, tags=["file:auth.go", "status:done"], content_contains="AUTH.GO"))
+    assert [m.content for m in done.results] == ["Implemented hashing in auth.go"]
+    not_done = client.search_memories(SearchQuery(agent_id=name, tags=["file:session.go", "status:done"]))
+    assert not_done.count == 0
+    stats = client.get_agent_stats(name)
+    assert (stats.memory_count, stats.errors_24h, stats.active_sessions) == (5, 1, 1)
+    assert client.close_session(s.id).status == "closed"
+    assert client.get_agent_stats(name).active_sessions == 0
+
+
+def test_infrastructure_agent(client, name):
+    three_hours_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)).isoformat()
+    httpx.post(f"{client._client.base_url}/api/v1/memories", headers=client._client.headers, json={
+        "agent_id": name, "event_type": "service_restarted", "content": "Restarted redis on prod-web-01 (old)",
+        "tags": ["host:prod-web-01", "service:redis"], "time": three_hours_ago}).raise_for_status()
+    client.add_memory(AddMemoryRequest(agent_id=name, memory_type="episodic", event_type="service_restarted",
+                                       content="Restarted redis on prod-web-02", tags=["host:prod-web-02", "service:redis"]))
+
+    def restarted_recently():
+        r = client.search_memories(SearchQuery(agent_id=name, event_types=["service_restarted"],
+                                               tags=["host:prod-web-01", "service:redis"], since="2h", limit=1))
+        return r.results
+
+    assert restarted_recently() == []
+    client.add_memory(AddMemoryRequest(agent_id=name, memory_type="episodic", event_type="service_restarted",
+                                       content="Restarted redis on prod-web-01", tags=["host:prod-web-01", "service:redis"]))
+    found = restarted_recently()
+    assert [m.content for m in found] == ["Restarted redis on prod-web-01"]
+    # Tags match exactly, not as substrings.
+    assert client.list_memories(ListOptions(agent_id=name, tags="host:prod-web-0")).count == 0
+
+
+def test_research_agent(client, name):
+    frontier = ["https://example.com/", "https://example.com/a", "https://example.com/", "https://example.com/b",
+                "https://example.com/a"]
+    crawled = []
+    for url in frontier:
+        try:
+            client.add_memory(AddMemoryRequest(agent_id=name, memory_type="episodic", event_type="page_crawled",
+                                               content=f"Crawled {url}", dedup_key=url, metadata={"url": url}))
+            crawled.append(url)
+        except ConflictError:
+            pass  # already crawled: skip
+    assert crawled == ["https://example.com/", "https://example.com/a", "https://example.com/b"]
+    pages = client.list_memories(ListOptions(agent_id=name, event_type="page_crawled", order="asc"))
+    assert [m.metadata["url"] for m in pages.memories] == crawled
+    assert {m.dedup_key for m in pages.memories} == set(crawled)
+    # Before crawling, the agent can also ask whether a URL is known.
+    known = client.search_memories(SearchQuery(agent_id=name, event_types=["page_crawled"], content_contains="example.com/b"))
+    assert known.count == 1
