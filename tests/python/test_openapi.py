@@ -48,7 +48,9 @@ def test_json_errors_for_unknown_routes_malformed_json_and_large_bodies(server):
 
 
 def test_schemathesis_finds_no_server_errors(server):
-    """Bounded fuzz of every operation in the document (examples and time capped)."""
+    """Bounded fuzz of every operation in the document (examples and time capped). One worker:
+    with several, CPython 3.11 sometimes fails inside schemathesis' own code generation
+    ("AST constructor recursion depth mismatch"), which is not a finding about the server."""
     venv_bin = pathlib.Path(sys.executable).parent
     cmd = [
         str(venv_bin / "schemathesis"), "run", str(ROOT / "crates" / "server" / "openapi.json"),
@@ -57,7 +59,7 @@ def test_schemathesis_finds_no_server_errors(server):
         "--phases", "examples,coverage,fuzzing",
         "--max-examples", os.environ.get("ENGRAM_FUZZ_EXAMPLES", "25"),
         "--max-time", os.environ.get("ENGRAM_FUZZ_SECONDS", "60"),
-        "--workers", "2", "--seed", "42",
+        "--workers", "1", "--seed", "42",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     tail = (result.stdout + result.stderr)[-6000:]
