@@ -121,17 +121,28 @@ impl Generator {
         self.memory_of(rng, agent)
     }
 
+    /// A new episodic memory of a random agent (the REST scenario rest-add).
+    pub fn episodic(&self, rng: &mut StdRng) -> pb::NewMemory {
+        let agent = rng.random_range(0..AGENTS);
+        self.generate(rng, agent, Some(pb::MemoryType::Episodic))
+    }
+
     /// A new memory of agent `agent-NN`. Agents are coding (NN % 3 == 0), infrastructure (1) or
     /// research (2) agents.
     pub fn memory_of(&self, rng: &mut StdRng, agent: usize) -> pb::NewMemory {
+        self.generate(rng, agent, None)
+    }
+
+    /// A new memory of agent `agent-NN`, of a random type (80 % episodic, 10 % decision, 10 %
+    /// entity) unless `memory_type` is given.
+    fn generate(&self, rng: &mut StdRng, agent: usize, memory_type: Option<pb::MemoryType>) -> pb::NewMemory {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let reference = format!("ref {}-{n:08}", self.nonce);
-        let kind: u32 = rng.random_range(0..100);
-        let memory_type = match kind {
+        let memory_type = memory_type.unwrap_or_else(|| match rng.random_range(0..100u32) {
             0..80 => pb::MemoryType::Episodic,
             80..90 => pb::MemoryType::Decision,
             _ => pb::MemoryType::Entity,
-        };
+        });
         let (event_type, content, reasoning, tags) = match agent % 3 {
             0 => coding(rng, memory_type, &reference),
             1 => infra(rng, memory_type, &reference),

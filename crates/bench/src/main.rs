@@ -1,16 +1,19 @@
-//! `engram-bench`: load generator for the engram gRPC API.
+//! `engram-bench`: load generator for the engram gRPC API (and its REST/JSON twin).
 //!
 //! Drives a running server (`--addr` + `--api-key`) or starts one (`--server-bin` + `--data-dir`:
 //! `engram serve --listen 127.0.0.1:0` on that data dir, stopped at the end). Subcommands:
 //!
 //! * `load --memories N`: fill the store up to N memories with AddMemories batches.
-//! * `run`: the scenarios (recall, search, context, batch-ingest, unary-add) for a duration or a
-//!   request count each.
+//! * `run`: the scenarios (recall, search, context, rest-recall, rest-search, batch-ingest,
+//!   unary-add, rest-add) for a duration or a request count each. The `rest-*` ones are the twins of
+//!   recall, search and unary-add over the REST/JSON API (HTTP/1.1 keep-alive, same port).
 //! * `all --memories N`: `load`, then `run`.
 //!
-//! Prints a table; `--json FILE` appends one JSON object per phase (line) to FILE.
+//! Prints a table and the REST overhead versus gRPC of the twins that ran; `--json FILE` appends one
+//! JSON object per phase (line) to FILE, and one `rest-overhead` object.
 
 mod data;
+mod rest;
 mod runner;
 mod server;
 
@@ -24,6 +27,7 @@ use clap::{Args, Parser, Subcommand};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use rest::RestPool;
 use runner::{Ctx, Scenario, Stats, Stop, Work};
 use server::{Pool, Rss, Spawned};
 
@@ -51,7 +55,9 @@ struct Cli {
     /// ENGRAM_LOG_LEVEL of the started server.
     #[arg(long, global = true, default_value = "warn")]
     server_log_level: String,
-    /// HTTP/2 connections (tonic Channels) shared round robin by every request of every phase.
+    /// HTTP/2 connections (tonic Channels) shared round robin by every request of every phase; also
+    /// the number of HTTP/1.1 clients of the rest-* scenarios (each keeps one keep-alive connection
+    /// per request in flight).
     #[arg(long, global = true, default_value_t = 4)]
     connections: usize,
     /// Per-request timeout in seconds.
@@ -114,7 +120,8 @@ struct RunArgs {
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
     /// Concurrency: `N` for every scenario, or `SCENARIO=N` (repeatable or comma-separated).
-    /// Defaults: batch-ingest 4, unary-add 32, recall 8, search 8, context 8.
+    /// Defaults: batch-ingest 4, unary-add 32, rest-add 32, recall 8, search 8, context 8,
+    /// rest-recall 8, rest-search 8.
     #[arg(long, value_delimiter = ',')]
     concurrency: Vec<String>,
     /// Memories per batch-ingest request.
@@ -145,6 +152,11 @@ impl RunArgs {
         }
         Ok(result)
     }
+}
+
+/// Writes one memory per request (shown in memories/s too).
+fn adds_one(scenario: &str) -> bool {
+    Scenario::ALL.iter().any(|s| s.adds_one() && s.name() == scenario)
 }
 
 /// One row of the report.
@@ -201,8 +213,7 @@ impl Bench {
         if s.duplicates > 0 {
             eprintln!("    {} memories were reported as duplicates", s.duplicates);
         }
-        if let Some(path) = &self.json {
-            let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        if self.json.is_some() {
             let line = serde_json::json!({
                 "scale": scale,
                 "store_memories": row.store_memories,
@@ -218,7 +229,7 @@ impl Bench {
                 "throughput": round(if row.batch.is_some() { s.memories_per_s() } else { s.requests_per_s() }),
                 "throughput_unit": if row.batch.is_some() { "memories/s" } else { "requests/s" },
                 "requests_per_s": round(s.requests_per_s()),
-                "memories_per_s": if row.batch.is_some() || row.scenario == "unary-add" { Some(round(s.memories_per_s())) } else { None },
+                "memories_per_s": if row.batch.is_some() || adds_one(&row.scenario) { Some(round(s.memories_per_s())) } else { None },
                 "created": s.created,
                 "duplicates": s.duplicates,
                 "mean_results": round(s.mean_results()),
@@ -228,17 +239,23 @@ impl Bench {
                 "max_ms": s.max_ms(),
                 "rss_mb": row.rss.map(|r| round(r.rss_mb)),
                 "hwm_mb": row.rss.map(|r| round(r.hwm_mb)),
-                "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+                "unix_time": unix_time(),
             });
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
+            self.append_json(&line)?;
         }
         self.rows.push(row);
         Ok(())
+    }
+
+    /// Appends one line to --json, if given.
+    fn append_json(&self, line: &serde_json::Value) -> anyhow::Result<()> {
+        let Some(path) = &self.json else { return Ok(()) };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))
     }
 
     async fn load(&mut self, args: &LoadArgs) -> anyhow::Result<u64> {
@@ -337,7 +354,7 @@ impl Bench {
         );
         for row in &self.rows {
             let s = &row.stats;
-            let writes = row.batch.is_some() || row.scenario == "unary-add";
+            let writes = row.batch.is_some() || adds_one(&row.scenario);
             let mb = |x: Option<f64>| x.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
             println!(
                 "| {:<12} | {:>9} | {:>4} | {:>8} | {:>6} | {:>9.1} | {:>9} | {:>8.2} | {:>8.2} | {:>8.2} | {:>9.2} | {:>6} | {:>6} |",
@@ -356,14 +373,92 @@ impl Bench {
                 mb(row.rss.map(|r| r.hwm_mb)),
             );
         }
-        let reads: Vec<_> =
-            self.rows.iter().filter(|r| matches!(r.scenario.as_str(), "recall" | "search" | "context")).collect();
+        let reads: Vec<_> = self
+            .rows
+            .iter()
+            .filter(|r| matches!(r.scenario.as_str(), "recall" | "search" | "context" | "rest-recall" | "rest-search"))
+            .collect();
         if !reads.is_empty() {
             let means: Vec<String> =
                 reads.iter().map(|r| format!("{} {:.1}", r.scenario, r.stats.mean_results())).collect();
             println!("mean memories returned per request: {}", means.join(", "));
         }
     }
+
+    /// The REST overhead versus gRPC of each twin pair that ran (the last row of each, with
+    /// successes): printed after the table and appended to --json as scenario `rest-overhead`.
+    fn rest_overhead(&self, scale: u64) -> anyhow::Result<()> {
+        let last = |s: Scenario| self.rows.iter().rev().find(|r| r.scenario == s.name() && r.stats.ok > 0);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        let mut pairs = Vec::new();
+        let mut lines = Vec::new();
+        for (rest, grpc) in Scenario::REST_TWINS {
+            let (Some(r), Some(g)) = (last(rest), last(grpc)) else { continue };
+            let (rest_rps, grpc_rps) = (r.stats.requests_per_s(), g.stats.requests_per_s());
+            let overhead = (grpc_rps / rest_rps - 1.0) * 100.0;
+            let p50 = ratio(r.stats.ms(0.5), g.stats.ms(0.5));
+            let p99 = ratio(r.stats.ms(0.99), g.stats.ms(0.99));
+            lines.push(format!(
+                "  {:<11} vs {:<9}  overhead {:>+7.1} %  ({:.1} vs {:.1} req/s)  p50 x{:.2} ({:.2} vs {:.2} ms)  \
+                 p99 x{:.2}  c={}/{}{}",
+                rest.name(),
+                grpc.name(),
+                overhead,
+                rest_rps,
+                grpc_rps,
+                p50,
+                r.stats.ms(0.5),
+                g.stats.ms(0.5),
+                p99,
+                r.concurrency,
+                g.concurrency,
+                if r.concurrency == g.concurrency { "" } else { "  (different concurrency!)" },
+            ));
+            pairs.push(serde_json::json!({
+                "rest": rest.name(),
+                "grpc": grpc.name(),
+                "rest_concurrency": r.concurrency,
+                "grpc_concurrency": g.concurrency,
+                "rest_req_per_s": round(rest_rps),
+                "grpc_req_per_s": round(grpc_rps),
+                "overhead_pct": round(overhead),
+                "rest_p50_ms": r.stats.ms(0.5),
+                "grpc_p50_ms": g.stats.ms(0.5),
+                "p50_ratio": round(p50),
+                "rest_p99_ms": r.stats.ms(0.99),
+                "grpc_p99_ms": g.stats.ms(0.99),
+                "p99_ratio": round(p99),
+                "rest_errors": r.stats.errors,
+                "grpc_errors": g.stats.errors,
+            }));
+        }
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        println!(
+            "REST overhead vs gRPC: (gRPC req/s / REST req/s - 1) x 100 %; p50/p99 x = REST / gRPC latency; \
+             figures REST vs gRPC; c=REST/gRPC concurrency"
+        );
+        for line in lines {
+            println!("{line}");
+        }
+        self.append_json(&serde_json::json!({
+            "scale": scale,
+            "scenario": "rest-overhead",
+            "connections": self.ctx.pool_size(),
+            "pairs": pairs,
+            "unix_time": unix_time(),
+        }))
+    }
+}
+
+/// Rounds to 3 decimals for the JSON output.
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn unix_time() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 impl Ctx {
@@ -420,9 +515,15 @@ async fn bench(cli: &Cli, spawned: Option<&Spawned>) -> anyhow::Result<()> {
         }
     };
     let pool = Pool::connect(&url, key.as_deref(), cli.connections, Duration::from_secs(cli.timeout)).await?;
+    let rest = RestPool::new(&url, key.as_deref(), cli.connections, Duration::from_secs(cli.timeout))?;
+    if let Command::Run(run) | Command::All { run, .. } = &cli.command
+        && run.scenarios.iter().any(|s| s.is_rest())
+    {
+        rest.check_url()?;
+    }
     let seed = cli.seed.unwrap_or_else(|| rand::rng().random());
     let mut rng = StdRng::seed_from_u64(seed);
-    let ctx = Arc::new(Ctx { pool, generator: data::Generator::new(&mut rng), vocabulary: data::vocabulary() });
+    let ctx = Arc::new(Ctx { pool, rest, generator: data::Generator::new(&mut rng), vocabulary: data::vocabulary() });
     let mut bench = Bench { cli_scale: cli.scale, ctx, pid, json: cli.json.clone(), seed, phase: 0, rows: Vec::new() };
     bench.ctx.pool.ensure_agents((0..data::AGENTS).map(data::agent_name)).await?;
     if let Some(rss) = bench.rss() {
@@ -447,7 +548,7 @@ async fn bench(cli: &Cli, spawned: Option<&Spawned>) -> anyhow::Result<()> {
         }
     };
     bench.print_table(scale);
-    Ok(())
+    bench.rest_overhead(scale)
 }
 
 /// Warns about the lines the started server logged (at --server-log-level, warn by default).

@@ -1,6 +1,6 @@
 //! Closed-loop load: C workers, each sending its next request as soon as the previous one answers,
 //! for a duration or a total request count. Latencies of successful requests go to an hdrhistogram
-//! in microseconds.
+//! in microseconds. The `rest-*` scenarios are the REST/JSON twins (HTTP/1.1) of gRPC ones.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use hyper::Method;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -16,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use engram_proto::v1 as pb;
 
 use crate::data::{AGENTS, Generator, agent_name};
+use crate::rest::{self, RestPool};
 use crate::server::Pool;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -30,12 +32,35 @@ pub enum Scenario {
     Search,
     /// BuildContext of a random agent, since 7d, max_tokens 4000 (default concurrency 8).
     Context,
+    /// REST twin of unary-add: POST /api/v1/memories, one new episodic memory (default concurrency 32).
+    RestAdd,
+    /// REST twin of recall: GET /api/v1/memories?agent_id=..&since=24h&limit=100&order=desc (default
+    /// concurrency 8).
+    RestRecall,
+    /// REST twin of search: POST /api/v1/search, one random tag, episodic, since 7d, limit 100
+    /// (default concurrency 8).
+    RestSearch,
 }
 
 impl Scenario {
     /// The default order: reads first, on the store exactly as loaded, then the writes (which grow it).
-    pub const ALL: [Scenario; 5] =
-        [Scenario::Recall, Scenario::Search, Scenario::Context, Scenario::BatchIngest, Scenario::UnaryAdd];
+    pub const ALL: [Scenario; 8] = [
+        Scenario::Recall,
+        Scenario::Search,
+        Scenario::Context,
+        Scenario::RestRecall,
+        Scenario::RestSearch,
+        Scenario::BatchIngest,
+        Scenario::UnaryAdd,
+        Scenario::RestAdd,
+    ];
+
+    /// (REST scenario, its gRPC twin), for the REST overhead report.
+    pub const REST_TWINS: [(Scenario, Scenario); 3] = [
+        (Scenario::RestAdd, Scenario::UnaryAdd),
+        (Scenario::RestRecall, Scenario::Recall),
+        (Scenario::RestSearch, Scenario::Search),
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -44,14 +69,26 @@ impl Scenario {
             Scenario::Recall => "recall",
             Scenario::Search => "search",
             Scenario::Context => "context",
+            Scenario::RestAdd => "rest-add",
+            Scenario::RestRecall => "rest-recall",
+            Scenario::RestSearch => "rest-search",
         }
+    }
+
+    /// Scenarios that write one memory per request (reported in memories/s too).
+    pub fn adds_one(self) -> bool {
+        matches!(self, Scenario::UnaryAdd | Scenario::RestAdd)
+    }
+
+    pub fn is_rest(self) -> bool {
+        matches!(self, Scenario::RestAdd | Scenario::RestRecall | Scenario::RestSearch)
     }
 
     pub fn default_concurrency(self) -> usize {
         match self {
             Scenario::BatchIngest => 4,
-            Scenario::UnaryAdd => 32,
-            Scenario::Recall | Scenario::Search | Scenario::Context => 8,
+            Scenario::UnaryAdd | Scenario::RestAdd => 32,
+            Scenario::Recall | Scenario::Search | Scenario::Context | Scenario::RestRecall | Scenario::RestSearch => 8,
         }
     }
 }
@@ -83,8 +120,23 @@ pub enum Stop {
 /// Shared state of the workers.
 pub struct Ctx {
     pub pool: Pool,
+    pub rest: RestPool,
     pub generator: Generator,
     pub vocabulary: Vec<String>,
+}
+
+/// Why a request failed: `kind` keys the error counts (the gRPC code, the HTTP status, `transport`,
+/// `timeout`...), `message` is kept for the first one of each kind.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: String,
+    pub message: String,
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(status: tonic::Status) -> Self {
+        Failure { kind: format!("{:?}", status.code()), message: status.message().to_owned() }
+    }
 }
 
 /// What a successful request produced.
@@ -98,25 +150,30 @@ struct Outcome {
     results: u64,
 }
 
-async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Outcome, tonic::Status> {
-    let mut clients = ctx.pool.get();
+async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Outcome, Failure> {
     let batch = |rng: &mut StdRng, n: usize| pb::AddMemoriesRequest {
         memories: (0..n).map(|_| ctx.generator.memory(rng)).collect(),
     };
     match work {
         Work::Load { total, batch: size } => {
             let n = (total - seq * size as u64).min(size as u64) as usize;
-            let r = clients.memories.add_memories(batch(rng, n)).await?.into_inner();
+            let r = ctx.pool.get().memories.add_memories(batch(rng, n)).await?.into_inner();
             Ok(Outcome { created: r.created.into(), duplicates: r.duplicates.into(), results: 0 })
         }
         Work::Scenario(Scenario::BatchIngest, size) => {
-            let r = clients.memories.add_memories(batch(rng, size)).await?.into_inner();
+            let r = ctx.pool.get().memories.add_memories(batch(rng, size)).await?.into_inner();
             Ok(Outcome { created: r.created.into(), duplicates: r.duplicates.into(), results: 0 })
         }
         Work::Scenario(Scenario::UnaryAdd, _) => {
             let memory = ctx.generator.memory(rng);
-            clients.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory) }).await?;
-            Ok(Outcome { created: 1, ..Outcome::default() })
+            match ctx.pool.get().memories.add_memory(pb::AddMemoryRequest { memory: Some(memory) }).await {
+                Ok(_) => Ok(Outcome { created: 1, ..Outcome::default() }),
+                // A duplicate is an answer, counted apart (like AddMemories' duplicates).
+                Err(status) if status.code() == tonic::Code::AlreadyExists => {
+                    Ok(Outcome { duplicates: 1, ..Outcome::default() })
+                }
+                Err(status) => Err(status.into()),
+            }
         }
         Work::Scenario(Scenario::Recall, _) => {
             let request = pb::ListMemoriesRequest {
@@ -128,7 +185,7 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
                 limit: 100,
                 ..Default::default()
             };
-            let r = clients.memories.list_memories(request).await?.into_inner();
+            let r = ctx.pool.get().memories.list_memories(request).await?.into_inner();
             Ok(Outcome { results: r.memories.len() as u64, ..Outcome::default() })
         }
         Work::Scenario(Scenario::Search, _) => {
@@ -143,7 +200,7 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
                 limit: 100,
                 ..Default::default()
             };
-            let r = clients.memories.search_memories(request).await?.into_inner();
+            let r = ctx.pool.get().memories.search_memories(request).await?.into_inner();
             Ok(Outcome { results: r.results.len() as u64, ..Outcome::default() })
         }
         Work::Scenario(Scenario::Context, _) => {
@@ -152,9 +209,70 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
                 session_id: String::new(),
                 options: Some(pb::ContextOptions { since: "7d".into(), max_tokens: 4000, ..Default::default() }),
             };
-            let r = clients.context.build_context(request).await?.into_inner();
+            let r = ctx.pool.get().context.build_context(request).await?.into_inner();
             Ok(Outcome { results: r.memory_ids.len() as u64, ..Outcome::default() })
         }
+        Work::Scenario(Scenario::RestAdd, _) => {
+            let m = ctx.generator.episodic(rng);
+            let mut body = serde_json::json!({
+                "agent_id": m.agent,
+                "memory_type": "episodic",
+                "event_type": m.event_type,
+                "content": m.content,
+                "tags": m.tags,
+                "importance": m.importance,
+            });
+            // Engram's `time` extension: spread over the last 7 days like unary-add's memories.
+            if let Some(time) = &m.time {
+                body["time"] = rest::rfc3339(time).into();
+            }
+            let (status, body) = ctx.rest.send(Method::POST, "/api/v1/memories", Some(body.to_string().into())).await?;
+            match status.as_u16() {
+                201 => Ok(Outcome { created: 1, ..Outcome::default() }),
+                409 if is_duplicate(&body) => Ok(Outcome { duplicates: 1, ..Outcome::default() }),
+                _ => Err(rest::status_failure(status, &body)),
+            }
+        }
+        Work::Scenario(Scenario::RestRecall, _) => {
+            let path = format!(
+                "/api/v1/memories?agent_id={}&since=24h&limit=100&order=desc",
+                agent_name(rng.random_range(0..AGENTS))
+            );
+            let (status, body) = ctx.rest.send(Method::GET, &path, None).await?;
+            if status.as_u16() != 200 {
+                return Err(rest::status_failure(status, &body));
+            }
+            Ok(Outcome { results: json_count(&body, "memories")?, ..Outcome::default() })
+        }
+        Work::Scenario(Scenario::RestSearch, _) => {
+            let tag = ctx.vocabulary.choose(rng).cloned().unwrap_or_default();
+            let query = serde_json::json!({
+                "tags": [tag],
+                "memory_types": ["episodic"],
+                "since": "7d",
+                "limit": 100,
+            });
+            let (status, body) = ctx.rest.send(Method::POST, "/api/v1/search", Some(query.to_string().into())).await?;
+            if status.as_u16() != 200 {
+                return Err(rest::status_failure(status, &body));
+            }
+            Ok(Outcome { results: json_count(&body, "results")?, ..Outcome::default() })
+        }
+    }
+}
+
+/// A 409 body of a duplicate memory: `{"error": "duplicate memory: ..", "existing_id": ".."}`.
+fn is_duplicate(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.get("existing_id").is_some())
+}
+
+/// Parses a 200 body (as a client would) and returns the length of its array `field`.
+fn json_count(body: &[u8], field: &str) -> Result<u64, Failure> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|err| Failure { kind: "bad json".into(), message: format!("{err} in a 200 answer") })?;
+    match value.get(field).and_then(serde_json::Value::as_array) {
+        Some(items) => Ok(items.len() as u64),
+        None => Err(Failure { kind: "bad json".into(), message: format!("no {field:?} array in a 200 answer") }),
     }
 }
 
@@ -163,7 +281,7 @@ pub struct Stats {
     pub histogram: Histogram<u64>,
     pub ok: u64,
     pub errors: u64,
-    /// gRPC code -> (count, first message).
+    /// Failure kind (gRPC code, HTTP status...) -> (count, first message).
     pub error_kinds: BTreeMap<String, (u64, String)>,
     pub created: u64,
     pub duplicates: u64,
@@ -266,12 +384,12 @@ pub async fn run(ctx: Arc<Ctx>, work: Work, concurrency: usize, stop: Stop, warm
                         stats.duplicates += outcome.duplicates;
                         stats.results += outcome.results;
                     }
-                    Err(status) => {
+                    Err(failure) => {
                         stats.errors += 1;
                         let entry = stats
                             .error_kinds
-                            .entry(format!("{:?}", status.code()))
-                            .or_insert_with(|| (0, status.message().chars().take(200).collect()));
+                            .entry(failure.kind)
+                            .or_insert_with(|| (0, failure.message.chars().take(200).collect()));
                         entry.0 += 1;
                     }
                 }

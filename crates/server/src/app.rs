@@ -318,40 +318,47 @@ impl Engram {
             return Err(Error::invalid("agent", "agent or session_id is required"));
         }
         self.limits.check_filter("", &mut filter)?;
-        let title = match (&filter.session_id, agent) {
-            (Some(session_id), _) => {
+        let title = async {
+            match (&filter.session_id, agent) {
                 // A session that does not exist is NotFound, not an empty context.
-                self.store.get_session(&p.org_id, session_id).await?;
-                format!("Session Context ({session_id})")
-            }
-            (None, agent) => {
-                let agent = self.store.get_agent(&p.org_id, &AgentRef::parse(agent)).await?;
-                format!("Agent Context ({})", agent.name)
+                (Some(session_id), _) => self
+                    .store
+                    .get_session(&p.org_id, session_id)
+                    .await
+                    .map(|_| format!("Session Context ({session_id})")),
+                (None, agent) => self
+                    .store
+                    .get_agent(&p.org_id, &AgentRef::parse(agent))
+                    .await
+                    .map(|agent| format!("Agent Context ({})", agent.name)),
             }
         };
-        let query = MemoryQuery {
+        // Candidates: the newest matching memories, plus the newest important ones (decisions,
+        // failures, high importance) that routine items may have pushed out of the first set.
+        // The four reads are independent: they run at once on the read pool.
+        let newest = MemoryQuery {
             filter: filter.clone(),
             limit: CONTEXT_CANDIDATES,
             order: Order::Desc,
             cursor: None,
             offset: 0,
         };
-        // Candidates: the newest matching memories, plus the newest important ones (decisions,
-        // failures, high importance) that routine items pushed out of the first set.
-        let page = self.store.list_memories(&p.org_id, &query, now).await?;
-        let mut candidates = page.memories;
-        let mut total = candidates.len() as u64;
-        if page.has_more {
-            let important = MemoryQuery {
-                filter: MemoryFilter { important_only: true, ..filter.clone() },
-                limit: CONTEXT_IMPORTANT_CANDIDATES,
-                ..query
-            };
+        let important = MemoryQuery {
+            filter: MemoryFilter { important_only: true, ..filter.clone() },
+            limit: CONTEXT_IMPORTANT_CANDIDATES,
+            ..newest.clone()
+        };
+        let (title, newest, important, total) = tokio::try_join!(
+            title,
+            self.store.list_memories(&p.org_id, &newest, now),
+            self.store.list_memories(&p.org_id, &important, now),
+            self.store.count_memories(&p.org_id, &filter, now),
+        )?;
+        let mut candidates = newest.memories;
+        if newest.has_more {
             let seen: std::collections::HashSet<String> = candidates.iter().map(|m| m.id.clone()).collect();
-            let extra = self.store.list_memories(&p.org_id, &important, now).await?.memories;
-            candidates.extend(extra.into_iter().filter(|m| !seen.contains(&m.id)));
+            candidates.extend(important.memories.into_iter().filter(|m| !seen.contains(&m.id)));
             candidates.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.id.cmp(&a.id)));
-            total = self.store.count_memories(&p.org_id, &filter, now).await?;
         }
         let request = ContextRequest { title, memories: &candidates, max_tokens: max_tokens as usize, tokenizer };
         // Tokenizing is CPU work: keep it off the async workers.

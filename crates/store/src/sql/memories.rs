@@ -156,20 +156,43 @@ pub(super) async fn list(store: &SqlStore, org: &str, query: &MemoryQuery, now: 
         Order::Desc => sea_orm::Order::Desc,
         Order::Asc => sea_orm::Order::Asc,
     };
-    let mut select = mem::Entity::find();
-    if by_tag.is_some() {
-        use sea_orm::RelationTrait;
-        select = select.join_rev(sea_orm::JoinType::InnerJoin, tags::Relation::Memory.def());
-    }
-    let mut rows = select
-        .filter(cond)
-        .order_by(time, direction.clone())
-        .order_by(id, direction)
-        .offset(u64::from(query.offset))
-        .limit(u64::from(query.limit) + 1)
-        .all(store.db())
-        .await
-        .map_err(db_err)?;
+    let mut rows = match by_tag {
+        None => mem::Entity::find()
+            .filter(cond)
+            .order_by(time, direction.clone())
+            .order_by(id, direction)
+            .offset(u64::from(query.offset))
+            .limit(u64::from(query.limit) + 1)
+            .all(store.db())
+            .await
+            .map_err(db_err)?,
+        Some(_) => {
+            use sea_orm::{Iterable, RelationTrait};
+            // FROM memory_tags, then each memory by id. SQLite's planner would rather walk a
+            // memories index and sort everything (minutes at 10^6); CROSS JOIN fixes the order.
+            let join = match store.backend() {
+                super::Backend::Sqlite => sea_orm::JoinType::CrossJoin,
+                super::Backend::Postgres => sea_orm::JoinType::InnerJoin,
+            };
+            let mut select = tags::Entity::find().select_only();
+            for column in mem::Column::iter() {
+                select = select.column(column);
+            }
+            // sea-query renders CROSS JOIN without its ON clause: the link goes in WHERE.
+            let link = Expr::col((tags::Entity, tags::Column::MemoryId)).equals((mem::Entity, mem::Column::Id));
+            select
+                .join(join, tags::Relation::Memory.def())
+                .filter(cond.add(link))
+                .order_by(time, direction.clone())
+                .order_by(id, direction)
+                .offset(u64::from(query.offset))
+                .limit(u64::from(query.limit) + 1)
+                .into_model::<mem::Model>()
+                .all(store.db())
+                .await
+                .map_err(db_err)?
+        }
+    };
     let has_more = rows.len() > query.limit as usize;
     rows.truncate(query.limit as usize);
     let next_cursor = has_more.then(|| rows.last().map(|r| Cursor { time_us: r.time, id: r.id.clone() })).flatten();
