@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
 # Engram benchmark (`make bench`): builds the release server and engram-bench, then for each scale
 # starts a fresh `engram serve` (embedded SQLite, default settings) through engram-bench, loads the
-# store to that many memories (AddMemories x 500, 4 clients), runs every scenario
-# (recall, search, context, batch-ingest, unary-add) and prints the table.
+# store to that many memories (AddMemories x 500, 4 clients), runs every scenario and prints the
+# table, then the REST overhead versus gRPC of the twin pairs. Scenarios, in this order (reads on the
+# store as loaded, then the writes, which grow it):
+#   recall        gRPC ListMemories of a random agent, since 24h, limit 100
+#   search        gRPC SearchMemories, one random tag, EPISODIC, since 7d, limit 100
+#   context       gRPC BuildContext of a random agent, since 7d, max_tokens 4000
+#   rest-recall   REST twin of recall: GET /api/v1/memories?agent_id=..&since=24h&limit=100&order=desc
+#   rest-search   REST twin of search: POST /api/v1/search {"tags": [tag], "memory_types": ["episodic"],
+#                 "since": "7d", "limit": 100}
+#   batch-ingest  gRPC AddMemories, 500 new memories per request
+#   unary-add     gRPC AddMemory, one new memory per request
+#   rest-add      REST twin of unary-add: POST /api/v1/memories, one new episodic memory per request
+# The REST ones use HTTP/1.1 keep-alive connections to the same port (one per request in flight) and
+# read the whole JSON answer. REST overhead = (gRPC req/s / REST req/s - 1) x 100 %, for rest-add vs
+# unary-add, rest-recall vs recall, rest-search vs search, with the p50 latency ratio (REST / gRPC);
+# also a JSON line with scenario "rest-overhead".
 #
-# Results: bench/results/<scale>.json  one JSON object per line (load + each scenario), overwritten
+# Results: bench/results/<scale>.json  one JSON object per line (load, each scenario, rest-overhead),
+#                                      overwritten
 #          bench/results/<scale>.txt   the printed table
 #
 # Environment (all optional):
@@ -13,15 +28,18 @@
 #                           scale                                         (default /tmp/engram-bench)
 #   BENCH_SECONDS           measured seconds per scenario                 (default 10)
 #   BENCH_WARMUP            unmeasured warm-up seconds per scenario       (default 1)
-#   BENCH_CONNECTIONS       gRPC connections (tonic Channels), round robin (default 4)
+#   BENCH_CONNECTIONS       gRPC connections (tonic Channels), round robin; also the number of
+#                           HTTP/1.1 clients of the REST scenarios        (default 4)
 #   BENCH_LOAD_CONCURRENCY  concurrent AddMemories clients of the load    (default 4)
 #   BENCH_CONCURRENCY       --concurrency overrides, e.g. "unary-add=64,recall=16" or "8"
-#                           (default: batch-ingest 4, unary-add 32, recall/search/context 8)
+#                           (default: batch-ingest 4, unary-add/rest-add 32, recall/search/context/
+#                           rest-recall/rest-search 8)
 #   BENCH_SCENARIOS         comma-separated subset of the scenarios       (default: all)
 #   BENCH_SERVER_ARGS       extra `engram serve` flags, space-separated, e.g. "--sqlite-sync=normal"
 #   BENCH_RESULTS           results directory                             (default bench/results)
 #   BENCH_KEEP_DATA         1: keep the data dirs afterwards              (default: delete them)
-#   BENCH_LATENCY_PASS      0: skip the second pass of recall/search/context at concurrency 1
+#   BENCH_LATENCY_PASS      0: skip the second pass of the read scenarios (recall, search, context,
+#                           rest-recall, rest-search) at concurrency 1
 #   BENCH_SKIP_BUILD        1: use the binaries already built             (default: build)
 #   CARGO_TARGET_DIR        honoured to find the binaries
 set -euo pipefail
@@ -87,7 +105,7 @@ for scale in $SCALES; do
         "$BENCH" \
             --server-bin "$ENGRAM" --data-dir "$data" \
             --connections 1 --json "$json" \
-            run --scenarios recall,search,context --concurrency 1 \
+            run --scenarios recall,search,context,rest-recall,rest-search --concurrency 1 \
             --duration "$SECONDS_PER_SCENARIO" --warmup "$WARMUP" | tee -a "$table"
     fi
     if [[ "${BENCH_KEEP_DATA:-0}" != 1 ]]; then
