@@ -156,7 +156,7 @@ pub(super) async fn list(store: &SqlStore, org: &str, query: &MemoryQuery, now: 
         Order::Desc => sea_orm::Order::Desc,
         Order::Asc => sea_orm::Order::Asc,
     };
-    let mut rows = match by_tag {
+    let rows = match by_tag {
         None => mem::Entity::find()
             .filter(cond)
             .order_by(time, direction.clone())
@@ -193,11 +193,9 @@ pub(super) async fn list(store: &SqlStore, org: &str, query: &MemoryQuery, now: 
                 .map_err(db_err)?
         }
     };
-    let has_more = rows.len() > query.limit as usize;
-    rows.truncate(query.limit as usize);
-    let next_cursor = has_more.then(|| rows.last().map(|r| Cursor { time_us: r.time, id: r.id.clone() })).flatten();
+    let (rows, next_cursor) = super::finish_page(rows, query.limit, |r| Cursor { time_us: r.time, id: r.id.clone() });
     let memories = rows.into_iter().map(convert::memory).collect::<Result<_>>()?;
-    Ok(MemoryPage { memories, next_cursor, has_more })
+    Ok(MemoryPage { memories, has_more: next_cursor.is_some(), next_cursor })
 }
 
 pub(super) async fn count(store: &SqlStore, org: &str, filter: &MemoryFilter, now: Timestamp) -> Result<u64> {

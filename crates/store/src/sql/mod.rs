@@ -153,6 +153,19 @@ fn sqlite_options(
     }
 }
 
+/// Trims rows fetched with `limit + 1` to `limit`; the cursor (the last row kept) is set only when
+/// the extra row proved that more exist.
+pub(crate) fn finish_page<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor_of: impl Fn(&T) -> engram_core::Cursor,
+) -> (Vec<T>, Option<engram_core::Cursor>) {
+    let has_more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if has_more { rows.last().map(cursor_of) } else { None };
+    (rows, next)
+}
+
 /// Storage failures are internal errors; the message goes to the log, not to clients.
 pub(crate) fn db_err(err: DbErr) -> Error {
     Error::Internal(err.to_string())

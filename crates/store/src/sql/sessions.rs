@@ -74,17 +74,14 @@ pub(super) async fn list(
             Condition::all().add(sessions::Column::CreatedAt.eq(after.time_us)).add(sessions::Column::Id.gt(after.id)),
         ));
     }
-    let mut rows = query
+    let rows = query
         .order_by_asc(sessions::Column::CreatedAt)
         .order_by_asc(sessions::Column::Id)
         .limit(u64::from(limit) + 1)
         .all(store.db())
         .await
         .map_err(db_err)?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor =
-        has_more.then(|| rows.last().map(|r| Cursor { time_us: r.created_at, id: r.id.clone() })).flatten();
+    let (rows, next_cursor) = super::finish_page(rows, limit, |r| Cursor { time_us: r.created_at, id: r.id.clone() });
     Ok(Page { items: rows.into_iter().map(convert::session).collect::<Result<_>>()?, next_cursor })
 }
 
