@@ -9,6 +9,9 @@ command -v cargo >/dev/null || { echo "test.sh: cargo is required (https://rustu
 echo "==> building the engram binary for the end-to-end tests"
 cargo build -p engram-server --bin engram
 
+echo "==> PostgreSQL for the store conformance suite"
+bash scripts/postgres.sh
+
 echo "==> REST compatibility: memtrace-sdk from PyPI against the real binary (tests/python)"
 venv=$(bash scripts/py-env.sh)
 py_status=0
