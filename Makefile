@@ -1,7 +1,7 @@
 # One task runner for local work, CI (.ci/run) and the image build.
 CARGO ?= cargo
 
-.PHONY: run test bench lint fmt build proto
+.PHONY: run test bench lint fmt build proto deploy-check
 
 ## run: the server on the embedded SQLite store in ./data (gRPC on 0.0.0.0:9100)
 run:
@@ -14,6 +14,10 @@ test:
 ## bench: the gRPC load generator at 10^5 and 10^6 memories (see bench/README.md)
 bench:
 	bash bench/run.sh
+
+## deploy-check: render deploy/ overlays and validate them against the Kubernetes schemas (part of test)
+deploy-check:
+	bash scripts/k8s-validate.sh
 
 ## lint: formatting and clippy, warnings are errors
 lint:

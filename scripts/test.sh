@@ -9,8 +9,12 @@ command -v cargo >/dev/null || { echo "test.sh: cargo is required (https://rustu
 echo "==> building the engram binary for the end-to-end tests"
 cargo build -p engram-server --bin engram
 
-echo "==> PostgreSQL for the store conformance suite"
+echo "==> PostgreSQL for the store conformance, replica and durability suites"
 bash scripts/postgres.sh
+
+echo "==> Kubernetes manifests (deploy/): render with kustomize, validate against the 1.33 schemas"
+k8s_status=0
+bash scripts/k8s-validate.sh || k8s_status=$?
 
 echo "==> REST compatibility: memtrace-sdk from PyPI against the real binary (tests/python)"
 venv=$(bash scripts/py-env.sh)
@@ -27,7 +31,11 @@ else
     cargo test --workspace --no-fail-fast
 fi
 
+if [ "$k8s_status" -ne 0 ]; then
+    echo "test.sh: the Kubernetes manifest check (scripts/k8s-validate.sh) failed (exit $k8s_status)" >&2
+fi
 if [ "$py_status" -ne 0 ]; then
     echo "test.sh: the Python REST compatibility suite failed (exit $py_status)" >&2
     exit "$py_status"
 fi
+[ "$k8s_status" -eq 0 ] || exit "$k8s_status"

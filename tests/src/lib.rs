@@ -54,19 +54,39 @@ impl Server {
         server
     }
 
-    /// A server on `data_dir` (kept after the server stops).
+    /// A server on `data_dir` (kept after the server stops), on its embedded SQLite store.
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Server {
-        let mut child = Command::new(engram_bin())
+        let mut server = Self::launch(data_dir, None, extra_args);
+        server.admin_key = std::fs::read_to_string(data_dir.join("admin.key")).expect("admin.key").trim().to_owned();
+        server
+    }
+
+    /// A server on the PostgreSQL database `db` (migrated with [`PgDatabase::migrate`]), with a
+    /// data directory of its own; `admin_key` is the key `engram migrate` printed.
+    pub fn start_on(db: &PgDatabase, extra_args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::launch(tmp.path(), Some(&db.url), extra_args);
+        server.admin_key = db.admin_key.clone().expect("the database was not migrated with PgDatabase::migrate");
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Spawns `engram serve` and waits for the address it prints.
+    fn launch(data_dir: &Path, database_url: Option<&str>, extra_args: &[&str]) -> Server {
+        let mut command = Command::new(engram_bin());
+        command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
-            .env_remove("DATABASE_URL")
             .env("ENGRAM_LOG_LEVEL", std::env::var("ENGRAM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn engram");
+            .stderr(Stdio::inherit());
+        match database_url {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        let mut child = command.spawn().expect("spawn engram");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -80,8 +100,13 @@ impl Server {
         let addr = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("engram did not report its address within 60 s"));
-        let admin_key = std::fs::read_to_string(data_dir.join("admin.key")).expect("admin.key").trim().to_owned();
-        Server { child, addr: addr.parse().expect("address"), admin_key, data_dir: data_dir.to_owned(), _tmp: None }
+        Server {
+            child,
+            addr: addr.parse().expect("address"),
+            admin_key: String::new(),
+            data_dir: data_dir.to_owned(),
+            _tmp: None,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -126,6 +151,99 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// The PostgreSQL server of the tests: `ENGRAM_TEST_DATABASE_URL` (a URL whose database the tests
+/// may connect to and create databases from), else the local server that `scripts/test.sh` makes
+/// sure is running.
+pub fn postgres_admin_url() -> String {
+    std::env::var("ENGRAM_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, database: &str) -> String {
+    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
+    let base = match head.rfind('/') {
+        Some(i) if i > "postgres://".len() => &head[..i],
+        _ => head,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// A database created for one test on the tests' PostgreSQL server, dropped (with its
+/// connections) when this is dropped.
+pub struct PgDatabase {
+    /// The URL `engram` gets as DATABASE_URL.
+    pub url: String,
+    /// The admin key `engram migrate` printed, once [`PgDatabase::migrate`] ran.
+    pub admin_key: Option<String>,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// A new empty database. Panics with a clear message when no PostgreSQL answers.
+    pub async fn create() -> PgDatabase {
+        use sea_orm::ConnectionTrait;
+        let admin_url = postgres_admin_url();
+        let admin = sea_orm::Database::connect(admin_url.as_str()).await.unwrap_or_else(|err| {
+            panic!(
+                "PostgreSQL at {admin_url} does not answer ({err}); start it (scripts/test.sh does) or set \
+                 ENGRAM_TEST_DATABASE_URL"
+            )
+        });
+        let name = format!("engram_e2e_{}_{}", std::process::id(), rand::random::<u64>());
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
+        PgDatabase { url: with_database(&admin_url, &name), admin_key: None, admin_url, name }
+    }
+
+    /// Runs `engram migrate` on it and keeps the admin key it prints; returns its whole output.
+    pub fn migrate(&mut self) -> std::process::Output {
+        let output = self.engram(&["migrate"]);
+        assert!(output.status.success(), "engram migrate failed: {}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if let Some(key) = stdout.lines().find_map(|l| l.split("(shown once): ").nth(1)) {
+            self.admin_key = Some(key.trim().to_owned());
+        }
+        output
+    }
+
+    /// Runs `engram <args>` with DATABASE_URL set to this database and waits for it.
+    pub fn engram(&self, args: &[&str]) -> std::process::Output {
+        Command::new(engram_bin())
+            .args(args)
+            .env("DATABASE_URL", &self.url)
+            .env("ENGRAM_LOG_LEVEL", "warn")
+            .output()
+            .expect("run engram")
+    }
+
+    /// Runs one SQL statement on it.
+    pub async fn execute(&self, sql: &str) {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(self.url.as_str()).await.expect("connect to the test database");
+        db.execute_unprepared(sql).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
+        db.close().await.expect("close");
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop may run inside a test's runtime: do the async work on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                use sea_orm::ConnectionTrait;
+                let admin = sea_orm::Database::connect(url.as_str()).await.ok()?;
+                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()
+            })
+        });
+        let _ = dropped.join();
     }
 }
 

@@ -1,11 +1,12 @@
 //! Durability: concurrent clients ingest while the server is killed with SIGKILL at a random
 //! moment; after a restart every acknowledged memory is there, and no batch is half-stored.
+//! Run on the embedded SQLite store and on PostgreSQL.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engram_tests::{Server, filter, memory, pb};
+use engram_tests::{PgDatabase, Server, filter, memory, pb};
 use rand::Rng;
 
 async fn ingest_until_killed(server: &Server, round: usize) -> (HashSet<String>, Vec<Vec<String>>) {
@@ -58,16 +59,15 @@ async fn ingest_until_killed(server: &Server, round: usize) -> (HashSet<String>,
     (single, batches)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_dash_nine_loses_no_acknowledged_memory() {
-    let dir = tempfile::tempdir().unwrap();
+/// Three rounds of: ingest, SIGKILL, restart (`start` starts a server on the same store), check.
+async fn kill_dash_nine_rounds(start: impl Fn() -> Server) {
     for round in 0..3 {
-        let mut server = Server::start_in(dir.path(), &[]);
+        let mut server = start();
         let (single, batches) = ingest_until_killed(&server, round).await;
         server.kill9();
         assert!(!single.is_empty() && !batches.is_empty(), "round {round}: nothing was acknowledged before the kill");
 
-        let server = Server::start_in(dir.path(), &[]);
+        let server = start();
         let mut c = server.admin().await;
         let mut stored = HashSet::new();
         let mut token = String::new();
@@ -111,4 +111,17 @@ async fn kill_dash_nine_loses_no_acknowledged_memory() {
         }
         eprintln!("round {round}: {} single + {} batches acknowledged, all present", single.len(), batches.len());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_loses_no_acknowledged_memory_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    kill_dash_nine_rounds(|| Server::start_in(dir.path(), &[])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_loses_no_acknowledged_memory_postgres() {
+    let mut db = PgDatabase::create().await;
+    db.migrate();
+    kill_dash_nine_rounds(|| Server::start_on(&db, &[])).await;
 }

@@ -35,7 +35,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the gRPC server (migrates an embedded SQLite store first).
     Serve(ServeArgs),
-    /// Apply pending schema migrations and exit.
+    /// Apply pending schema migrations, create the first admin API key if there is none, and exit.
     Migrate(StoreArgs),
     /// Manage orgs (tenants) directly in the store.
     Org {
@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// Largest gRPC request message in bytes.
     #[arg(long, env = "ENGRAM_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
     pub max_message_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before the server stops
+    /// anyway (keep it below Kubernetes' terminationGracePeriodSeconds).
+    #[arg(long, env = "ENGRAM_SHUTDOWN_TIMEOUT", default_value = "20", value_parser = parse_seconds)]
+    pub shutdown_timeout: std::time::Duration,
 }
 
 impl ServeArgs {
@@ -110,6 +114,12 @@ impl ServeArgs {
             ..Limits::default()
         }
     }
+}
+
+/// A non-negative number of seconds (fractions allowed).
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?}: must be between 0 and 2^64 seconds"))
 }
 
 #[derive(Debug, Subcommand)]

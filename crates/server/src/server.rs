@@ -53,7 +53,8 @@ async fn connect(settings: &StoreSettings) -> anyhow::Result<SqlStore> {
 }
 
 /// Opens the store ready for use. The embedded SQLite store migrates itself; PostgreSQL must have
-/// been migrated with `engram migrate` (replicas never race to change the schema).
+/// been migrated with `engram migrate` (replicas never race to change the schema). Either refuses
+/// a schema newer than this build.
 pub async fn open_store(settings: &StoreSettings) -> anyhow::Result<DynStore> {
     let store = connect(settings).await?;
     match store.backend() {
@@ -63,26 +64,26 @@ pub async fn open_store(settings: &StoreSettings) -> anyhow::Result<DynStore> {
                 tracing::info!(applied, "migrated the embedded store");
             }
         }
-        Backend::Postgres => {
-            let pending = store.pending_migrations().await?;
-            anyhow::ensure!(
-                pending.is_empty(),
-                "the database schema is not migrated ({} pending: {}); run `engram migrate` first",
-                pending.len(),
-                pending.join(", ")
-            );
-        }
+        Backend::Postgres => store.schema_status().await?.require_current()?,
     }
     Ok(Arc::new(store))
 }
 
+/// `engram migrate`: applies pending migrations, then bootstraps the first admin key (see
+/// [`bootstrap`]); returns how many migrations ran.
 pub async fn migrate(settings: &StoreSettings) -> anyhow::Result<usize> {
-    Ok(connect(settings).await?.migrate().await?)
+    let store = connect(settings).await?;
+    let applied = store.migrate().await?;
+    let store: DynStore = Arc::new(store);
+    bootstrap(&store, settings).await?;
+    Ok(applied)
 }
 
-/// On a store without any API key: creates org_default (if missing) and an admin key, prints the
-/// secret once and writes it to `<data dir>/admin.key` (mode 0600).
-pub async fn bootstrap(store: &DynStore, data_dir: &Path) -> anyhow::Result<()> {
+/// On a store without any API key: creates org_default (if missing) and an admin key and prints
+/// the secret once. The embedded store also writes it to `<data dir>/admin.key` (mode 0600); on
+/// PostgreSQL it is only printed (by `engram migrate`: replicas never bootstrap, and their root
+/// file system is read-only).
+pub async fn bootstrap(store: &DynStore, settings: &StoreSettings) -> anyhow::Result<()> {
     if store.count_api_keys().await? > 0 {
         return Ok(());
     }
@@ -98,7 +99,11 @@ pub async fn bootstrap(store: &DynStore, data_dir: &Path) -> anyhow::Result<()> 
         None,
     )
     .await?;
-    let path = data_dir.join("admin.key");
+    if Backend::of_url(&settings.database_url)? == Backend::Postgres {
+        println!("engram: created admin API key {} (shown once): {secret}", key.id);
+        return Ok(());
+    }
+    let path = settings.data_dir.join("admin.key");
     match write_secret(&path, &secret) {
         Ok(()) => println!("engram: created admin API key {} (also in {}): {secret}", key.id, path.display()),
         Err(err) => {
@@ -157,7 +162,9 @@ pub async fn serve(
     let settings = args.store.settings();
     let limits = args.limits();
     let store = open_store(&settings).await?;
-    bootstrap(&store, &settings.data_dir).await?;
+    if Backend::of_url(&settings.database_url)? == Backend::Sqlite {
+        bootstrap(&store, &settings).await?;
+    }
     let app = Engram::new(store.clone(), limits.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -241,7 +248,25 @@ pub async fn serve(
             tracing::warn!(error = %err, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router).with_graceful_shutdown(drain).await.context("server failed")?;
+    // In-flight requests get `shutdown_timeout` after the signal; then the server stops anyway, so
+    // it exits before an orchestrator's kill (Kubernetes: terminationGracePeriodSeconds).
+    let timeout = args.shutdown_timeout;
+    let (signalled, mut draining) = tokio::sync::watch::channel(false);
+    let drain = async move {
+        drain.await;
+        let _ = signalled.send(true);
+    };
+    let deadline = async move {
+        let _ = draining.wait_for(|signalled| *signalled).await;
+        tokio::time::sleep(timeout).await;
+    };
+    tokio::select! {
+        served = axum::serve(listener, router).with_graceful_shutdown(drain) => served.context("server failed")?,
+        () = deadline => tracing::warn!(
+            timeout_s = timeout.as_secs_f64(),
+            "shutdown timeout: stopping with requests still in flight"
+        ),
+    }
     ready.abort();
     tracing::info!("stopped");
     Ok(())

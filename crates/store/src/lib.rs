@@ -13,7 +13,7 @@ pub mod migration;
 mod entity;
 mod sql;
 
-pub use sql::{Backend, SqlStore, StoreOptions};
+pub use sql::{Backend, SchemaStatus, SqlStore, StoreOptions};
 
 /// The storage contract. Its behaviour is pinned by the conformance suite in
 /// `tests/conformance.rs`, which every backend runs unchanged.

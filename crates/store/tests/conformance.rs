@@ -123,63 +123,13 @@ async fn sqlite_fixture() -> Fixture {
 
 conformance_suite!(sqlite, sqlite_fixture());
 
-/// The PostgreSQL server the suite uses: `ENGRAM_TEST_DATABASE_URL` (a URL whose database the
-/// suite may connect to and create databases from), else the local server `scripts/test.sh`
-/// makes sure is running.
-fn postgres_admin_url() -> String {
-    std::env::var("ENGRAM_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, database: &str) -> String {
-    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
-    let base = match head.rfind('/') {
-        Some(i) if i > "postgres://".len() => &head[..i],
-        _ => head,
-    };
-    match query {
-        Some(q) => format!("{base}/{database}?{q}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
-/// A database created for one test and dropped (with its connections) after it.
-struct PostgresDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for PostgresDatabase {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime: do the async work on a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                use sea_orm::ConnectionTrait;
-                let admin = sea_orm::Database::connect(url.as_str()).await.ok()?;
-                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()
-            })
-        });
-        let _ = dropped.join();
-    }
-}
-
-/// A fresh database on the PostgreSQL server, migrated. Fails loudly when no server answers.
+/// A fresh database on the tests' PostgreSQL server (`ENGRAM_TEST_DATABASE_URL`, else the local
+/// one), migrated, dropped after the test. Fails loudly when no server answers.
 async fn postgres_fixture() -> Fixture {
-    use sea_orm::ConnectionTrait;
-    let admin_url = postgres_admin_url();
-    let admin = sea_orm::Database::connect(admin_url.as_str()).await.unwrap_or_else(|err| {
-        panic!("PostgreSQL at {admin_url} does not answer ({err}); start it (scripts/test.sh does) or set ENGRAM_TEST_DATABASE_URL")
-    });
-    let name = format!("engram_test_{}", ids::org_id().trim_start_matches("org_"));
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
-    let guard = PostgresDatabase { admin_url: admin_url.clone(), name: name.clone() };
-    let store = SqlStore::connect(&with_database(&admin_url, &name), &StoreOptions::default())
-        .await
-        .expect("connect to the test database");
+    let db = engram_tests::PgDatabase::create().await;
+    let store = SqlStore::connect(&db.url, &StoreOptions::default()).await.expect("connect to the test database");
     store.migrate().await.expect("migrate PostgreSQL");
-    Fixture { store: Arc::new(store), _guard: Box::new(guard) }
+    Fixture { store: Arc::new(store), _guard: Box::new(db) }
 }
 
 conformance_suite!(postgres, postgres_fixture());

@@ -10,6 +10,7 @@ use serde_json::Value;
 use engram_core::time::{Timestamp, from_micros, to_micros};
 use engram_core::*;
 
+use super::writer::org_lock;
 use super::{SqlStore, convert, db_err, memories};
 use crate::entity::{agents, memories as mem, sessions};
 
@@ -111,7 +112,7 @@ pub(super) async fn register(store: &SqlStore, org: &str, agent: NewAgent, now: 
     let org = org.to_owned();
     store
         .writer
-        .write(move |txn| {
+        .write(org_lock(&org), move |txn| {
             Box::pin(async move {
                 if let Some(existing) = find(txn, &org, &AgentRef::Name(agent.name.clone())).await? {
                     return Err(Error::AlreadyExists { what: "agent", existing_id: existing.id });
@@ -149,7 +150,7 @@ pub(super) async fn delete(store: &SqlStore, org: &str, agent: &AgentRef, cascad
     let (org, agent) = (org.to_owned(), agent.clone());
     store
         .writer
-        .write(move |txn| {
+        .write(org_lock(&org), move |txn| {
             Box::pin(async move {
                 let row = find(txn, &org, &agent).await?.ok_or_else(|| Error::not_found("agent", agent.as_str()))?;
                 let memory_cond =

@@ -6,6 +6,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Pagi
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
+use super::writer::orgs_lock;
 use super::{SqlStore, convert, db_err};
 use crate::entity::{api_keys, orgs};
 
@@ -13,7 +14,7 @@ pub(super) async fn create_org(store: &SqlStore, id: &str, name: &str, now: Time
     let (id, name) = (id.to_owned(), name.to_owned());
     store
         .writer
-        .write(move |txn| {
+        .write(orgs_lock(), move |txn| {
             Box::pin(async move {
                 let taken = orgs::Entity::find()
                     .filter(orgs::Column::Name.eq(&name).or(orgs::Column::Id.eq(&id)))
@@ -54,7 +55,7 @@ pub(super) async fn create_api_key(store: &SqlStore, key: &ApiKey, digest: &[u8]
     let org_id = key.org_id.clone();
     store
         .writer
-        .write(move |txn| {
+        .write(None, move |txn| {
             Box::pin(async move {
                 if orgs::Entity::find_by_id(org_id.clone()).one(txn).await.map_err(db_err)?.is_none() {
                     return Err(Error::not_found("org", org_id));
@@ -90,7 +91,7 @@ pub(super) async fn revoke_api_key(
     let (org, key_id) = (org.map(str::to_owned), key_id.to_owned());
     store
         .writer
-        .write(move |txn| {
+        .write(None, move |txn| {
             Box::pin(async move {
                 let mut find = api_keys::Entity::find_by_id(key_id.clone());
                 if let Some(org) = &org {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
+use super::writer::org_lock;
 use super::{SqlStore, agents, convert, db_err};
 use crate::entity::{memories as mem, memory_tags as tags};
 
@@ -220,7 +221,7 @@ pub(super) async fn update(
     let (org, id) = (org.to_owned(), id.to_owned());
     store
         .writer
-        .write(move |txn| {
+        .write(org_lock(&org), move |txn| {
             Box::pin(async move {
                 let row = mem::Entity::find_by_id(id.clone())
                     .filter(mem::Column::OrgId.eq(&org))
@@ -283,7 +284,7 @@ pub(super) async fn delete_one(store: &SqlStore, org: &str, id: &str) -> Result<
     let (org, id) = (org.to_owned(), id.to_owned());
     store
         .writer
-        .write(move |txn| {
+        .write(org_lock(&org), move |txn| {
             Box::pin(async move {
                 let cond = Condition::all().add(mem::Column::OrgId.eq(&org)).add(mem::Column::Id.eq(&id));
                 match delete_where(txn, cond).await? {
@@ -299,7 +300,7 @@ pub(super) async fn delete_many(store: &SqlStore, org: &str, filter: &DeleteFilt
     let (org, filter) = (org.to_owned(), filter.clone());
     store
         .writer
-        .write(move |txn| {
+        .write(org_lock(&org), move |txn| {
             Box::pin(async move {
                 let mut cond = Condition::all().add(mem::Column::OrgId.eq(&org));
                 if let Some(agent) = &filter.agent {

@@ -55,6 +55,42 @@ impl Default for StoreOptions {
     }
 }
 
+/// The schema of a database compared with this build's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Migrations of this build not applied yet.
+    pub pending: Vec<String>,
+    /// Migrations applied that this build does not know: the schema is newer than the binary.
+    pub unknown: Vec<String>,
+}
+
+impl SchemaStatus {
+    /// FailedPrecondition when the schema is newer than this build.
+    pub fn refuse_newer(&self) -> Result<()> {
+        if self.unknown.is_empty() {
+            return Ok(());
+        }
+        Err(Error::FailedPrecondition(format!(
+            "the database schema is newer than this engram build (applied migrations it does not know: {}); \
+             run an engram release that includes them",
+            self.unknown.join(", ")
+        )))
+    }
+
+    /// FailedPrecondition unless the schema is exactly this build's.
+    pub fn require_current(&self) -> Result<()> {
+        self.refuse_newer()?;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        Err(Error::FailedPrecondition(format!(
+            "the database schema is not migrated ({} pending: {}); run `engram migrate` first",
+            self.pending.len(),
+            self.pending.join(", ")
+        )))
+    }
+}
+
 /// The sea-orm store. Reads go to the pool; writes go through the group-commit [`Writer`].
 #[derive(Clone)]
 pub struct SqlStore {
@@ -76,9 +112,19 @@ impl SqlStore {
                 .connect_timeout(Duration::from_secs(10))
                 .acquire_timeout(Duration::from_secs(30))
                 .sqlx_logging(false);
-            if backend == Backend::Sqlite {
-                let full = options.sqlite_sync_full;
-                connect.map_sqlx_sqlite_opts(move |opts| sqlite_options(opts, full, role));
+            match backend {
+                Backend::Sqlite => {
+                    let full = options.sqlite_sync_full;
+                    connect.map_sqlx_sqlite_opts(move |opts| sqlite_options(opts, full, role));
+                }
+                Backend::Postgres => {
+                    // Connections are recycled so a replica follows a database fail-over or a
+                    // pooler's restart; the name shows them in pg_stat_activity.
+                    connect
+                        .idle_timeout(Duration::from_secs(600))
+                        .max_lifetime(Duration::from_secs(1800))
+                        .map_sqlx_postgres_opts(|opts| opts.application_name("engram"));
+                }
             }
             async move {
                 Database::connect(connect).await.map_err(|e| Error::Unavailable(format!("cannot open database: {e}")))
@@ -89,7 +135,7 @@ impl SqlStore {
             Backend::Sqlite => open(1, SqliteRole::Writer).await?,
             Backend::Postgres => db.clone(),
         };
-        let writer = Writer::spawn(write_db, options.max_group);
+        let writer = Writer::spawn(write_db, options.max_group, backend);
         Ok(Self { db, writer, backend })
     }
 
@@ -97,21 +143,44 @@ impl SqlStore {
         self.backend
     }
 
-    /// Applies pending migrations; returns how many ran.
+    /// Applies pending migrations; returns how many ran. Refuses a schema newer than this build
+    /// (migrations applied that it does not know) instead of running on it.
     ///
     /// SQLite runs without planner statistics on purpose: the indexes are shaped so the planner's
     /// defaults pick them, and with STAT4 statistics every statement with a range on an indexed
     /// column is re-prepared for each new set of bound values (measured: a fifth of the CPU).
     pub async fn migrate(&self) -> Result<usize> {
-        let pending = Migrator::get_pending_migrations(&self.db).await.map_err(db_err)?.len();
+        let status = self.schema_status().await?;
+        status.refuse_newer()?;
         Migrator::up(&self.db, None).await.map_err(db_err)?;
-        Ok(pending)
+        Ok(status.pending.len())
     }
 
-    /// Migrations not yet applied (by name).
-    pub async fn pending_migrations(&self) -> Result<Vec<String>> {
-        let pending = Migrator::get_pending_migrations(&self.db).await.map_err(db_err)?;
-        Ok(pending.iter().map(|m| m.name().to_owned()).collect())
+    /// How the database's schema compares with this build's migrations. Reads only: it neither
+    /// creates the migration table nor changes anything.
+    pub async fn schema_status(&self) -> Result<SchemaStatus> {
+        use sea_orm::EntityTrait;
+        use sea_orm_migration::{SchemaManager, seaql_migrations};
+        let known: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+        let has_table = SchemaManager::new(&self.db)
+            .has_table(Migrator::migration_table_name().to_string())
+            .await
+            .map_err(db_err)?;
+        let applied: Vec<String> = if has_table {
+            seaql_migrations::Entity::find()
+                .all(&self.db)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(|m| m.version)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(SchemaStatus {
+            pending: known.iter().filter(|m| !applied.contains(m)).cloned().collect(),
+            unknown: applied.into_iter().filter(|m| !known.contains(m)).collect(),
+        })
     }
 
     pub(crate) fn db(&self) -> &DatabaseConnection {

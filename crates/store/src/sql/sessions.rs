@@ -8,6 +8,7 @@ use serde_json::Value;
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
+use super::writer::org_lock;
 use super::{SqlStore, agents, convert, db_err};
 use crate::entity::sessions;
 
@@ -21,7 +22,7 @@ pub(super) async fn create(
     let (org, agent) = (org.to_owned(), agent.clone());
     store
         .writer
-        .write(move |txn| {
+        .write(org_lock(&org), move |txn| {
             Box::pin(async move {
                 let agent = agents::find_or_register(txn, &org, &agent, now).await?;
                 let row = sessions::ActiveModel {
@@ -95,7 +96,7 @@ pub(super) async fn update(
     let (org, id) = (org.to_owned(), id.to_owned());
     store
         .writer
-        .write(move |txn| {
+        .write(org_lock(&org), move |txn| {
             Box::pin(async move {
                 let row = sessions::Entity::find_by_id(id.clone())
                     .filter(sessions::Column::OrgId.eq(&org))

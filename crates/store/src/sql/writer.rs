@@ -6,23 +6,40 @@
 //! an org are inserted in one pass (see `ingest`), and a request that fails its checks writes
 //! nothing. Every other write is a closure run in its own savepoint, so one failing write does not
 //! undo the others. A storage error anywhere rolls the whole group back and fails all its callers.
+//!
+//! Replicas on PostgreSQL each have their own writer, so a group first takes a transaction-scoped
+//! advisory lock per org it writes to (all of them at once, in one global order, so two groups
+//! never wait on each other in a cycle). Writes of one org are therefore serialized across
+//! replicas: dedup and the check-then-insert of agent names stay exact, and a read-modify-write
+//! of a row never loses another replica's update. Writes of different orgs run in parallel.
 
 use futures::future::BoxFuture;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
 use engram_core::time::Timestamp;
 use engram_core::{AddOutcome, Error, NewMemory, Result};
 
-use super::db_err;
 use super::ingest::{self, AddJob};
+use super::{Backend, db_err};
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 type Closure = Box<dyn for<'a> FnOnce(&'a DatabaseTransaction) -> BoxFuture<'a, (bool, Completion)> + Send>;
 
 enum Job {
     Add(AddJob),
-    Other(Closure),
+    /// A closure and the lock it needs (see [`org_lock`]), if any.
+    Other(Closure, Option<String>),
+}
+
+/// The advisory-lock key of the writes of `org`.
+pub(crate) fn org_lock(org: &str) -> Option<String> {
+    Some(format!("engram/org/{org}"))
+}
+
+/// The advisory-lock key of writes that create orgs.
+pub(crate) fn orgs_lock() -> Option<String> {
+    Some("engram/orgs".to_owned())
 }
 
 #[derive(Clone)]
@@ -36,14 +53,15 @@ fn stopped() -> Error {
 
 impl Writer {
     /// Starts the writer task; it ends when every `Writer` clone is dropped.
-    pub(crate) fn spawn(db: DatabaseConnection, max_group: usize) -> Self {
+    pub(crate) fn spawn(db: DatabaseConnection, max_group: usize, backend: Backend) -> Self {
         let (jobs, rx) = mpsc::channel(4 * max_group.max(1));
-        tokio::spawn(run(db, rx, max_group.max(1)));
+        tokio::spawn(run(db, rx, max_group.max(1), backend));
         Self { jobs }
     }
 
-    /// Runs `work` inside the next group transaction; returns once that transaction committed.
-    pub(crate) async fn write<R, F>(&self, work: F) -> Result<R>
+    /// Runs `work` inside the next group transaction, holding `lock` (on PostgreSQL); returns once
+    /// that transaction committed.
+    pub(crate) async fn write<R, F>(&self, lock: Option<String>, work: F) -> Result<R>
     where
         R: Send + 'static,
         F: for<'a> FnOnce(&'a DatabaseTransaction) -> BoxFuture<'a, Result<R>> + Send + 'static,
@@ -59,7 +77,7 @@ impl Writer {
                 (ok, done)
             })
         });
-        self.jobs.send(Job::Other(job)).await.map_err(|_| stopped())?;
+        self.jobs.send(Job::Other(job, lock)).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| Error::Unavailable("the store writer failed; see the server log".into()))?
     }
 
@@ -78,7 +96,7 @@ impl Writer {
     }
 }
 
-async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, max_group: usize) {
+async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, max_group: usize, backend: Backend) {
     let mut group: Vec<Job> = Vec::with_capacity(max_group);
     while let Some(first) = rx.recv().await {
         group.push(first);
@@ -89,24 +107,34 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, max_group: usi
             }
         }
         let jobs = std::mem::take(&mut group);
-        if let Err(err) = run_group(&db, jobs).await {
+        if let Err(err) = run_group(&db, jobs, backend).await {
             // The callers' reply channels were dropped with their jobs: they get Unavailable.
             tracing::error!(error = %err, "group commit failed");
         }
     }
 }
 
-async fn run_group(db: &DatabaseConnection, jobs: Vec<Job>) -> Result<()> {
+async fn run_group(db: &DatabaseConnection, jobs: Vec<Job>, backend: Backend) -> Result<()> {
     let mut adds = Vec::new();
     let mut others = Vec::new();
+    let mut locks = Vec::new();
     for job in jobs {
         match job {
-            Job::Add(job) => adds.push(job),
-            Job::Other(job) => others.push(job),
+            Job::Add(job) => {
+                locks.extend(org_lock(&job.org));
+                adds.push(job);
+            }
+            Job::Other(job, lock) => {
+                locks.extend(lock);
+                others.push(job);
+            }
         }
     }
     let single = adds.is_empty() && others.len() == 1;
     let txn = db.begin().await.map_err(db_err)?;
+    if backend == Backend::Postgres && !locks.is_empty() {
+        lock_all(&txn, locks).await?;
+    }
     let mut completions = Vec::with_capacity(others.len());
     for job in others {
         if single {
@@ -155,3 +183,23 @@ async fn run_group(db: &DatabaseConnection, jobs: Vec<Job>) -> Result<()> {
     }
     Ok(())
 }
+
+/// Takes the advisory locks of `keys` until the transaction ends. The keys are hashed to lock ids
+/// by PostgreSQL and taken in ascending id order, one statement for all of them.
+async fn lock_all(txn: &DatabaseTransaction, mut keys: Vec<String>) -> Result<()> {
+    keys.sort_unstable();
+    keys.dedup();
+    let sql = "SELECT count(pg_advisory_xact_lock(id)) FROM \
+               (SELECT DISTINCT hashtextextended(key, 0) AS id FROM unnest(string_to_array($1, $2)) AS key ORDER BY id) ids";
+    let stmt = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [keys.join(LOCK_KEY_SEPARATOR).into(), LOCK_KEY_SEPARATOR.into()],
+    );
+    txn.execute_raw(stmt).await.map_err(db_err)?;
+    Ok(())
+}
+
+/// Separates the keys passed to [`lock_all`] in one parameter. A key containing it would be split
+/// the same way by every replica, so the lock set of a key is still the same everywhere.
+const LOCK_KEY_SEPARATOR: &str = "\u{1f}";
