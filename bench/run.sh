@@ -41,6 +41,12 @@
 #   BENCH_LATENCY_PASS      0: skip the second pass of the read scenarios (recall, search, context,
 #                           rest-recall, rest-search) at concurrency 1
 #   BENCH_SKIP_BUILD        1: use the binaries already built             (default: build)
+#   BENCH_PG_SCALES         store sizes of the PostgreSQL runs; "" skips them (default "100000")
+#   BENCH_PG_REPLICAS       replica counts of the PostgreSQL runs         (default "1 2")
+#   BENCH_PG_URL            a PostgreSQL URL where the bench may create and drop databases
+#                           engram_bench_* (default $ENGRAM_TEST_DATABASE_URL, else
+#                           postgres://postgres@127.0.0.1:5432/postgres, started by
+#                           scripts/postgres.sh when it is down)
 #   CARGO_TARGET_DIR        honoured to find the binaries
 set -euo pipefail
 
@@ -112,4 +118,50 @@ for scale in $SCALES; do
         rm -rf -- "$data"
     fi
 done
+
+# PostgreSQL: for each scale and replica count, a fresh database, `engram migrate`, N `engram serve`
+# on it (the bench's connections spread over them round robin), the same load and scenarios.
+PG_SCALES="${BENCH_PG_SCALES-100000}"
+PG_REPLICAS="${BENCH_PG_REPLICAS:-1 2}"
+if [[ -n "$PG_SCALES" ]]; then
+    PG_URL="${BENCH_PG_URL:-${ENGRAM_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
+    ENGRAM_TEST_DATABASE_URL="$PG_URL" bash scripts/postgres.sh
+    command -v psql >/dev/null || { echo "error: psql is needed to create the bench databases" >&2; exit 1; }
+    # postgres://user@host:port/db?params -> the same URL on database $1
+    on_database() { python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$PG_URL" "$1"; }
+    for scale in $PG_SCALES; do
+        [[ "$scale" =~ ^[0-9]+$ ]] || { echo "error: BENCH_PG_SCALES: $scale is not a number" >&2; exit 1; }
+        for replicas in $PG_REPLICAS; do
+            name="engram_bench_${scale}_r${replicas}"
+            psql -q -v ON_ERROR_STOP=1 "$PG_URL" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name"
+            db_url=$(on_database "$name")
+            data="$BENCH_DIR/pg-$scale-r$replicas"
+            rm -rf -- "$data"
+            json="$RESULTS/pg-r$replicas-$scale.json"
+            table="$RESULTS/pg-r$replicas-$scale.txt"
+            rm -f -- "$json"
+            echo "==> PostgreSQL, $replicas replica(s), scale $scale: database $name" >&2
+            pg=(--server-bin "$ENGRAM" --data-dir "$data" --database-url "$db_url" --replicas "$replicas")
+            {
+                echo "# engram-bench on PostgreSQL ($(psql -Atq "$PG_URL" -c 'SHOW server_version')), $replicas replica(s), scale $scale, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+                echo "# git $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)'), $(nproc) CPUs shared by PostgreSQL, the server(s) and the load generator"
+                "$BENCH" "${pg[@]}" --connections "$CONNECTIONS" --json "$json" \
+                    all --memories "$scale" --load-concurrency "$LOAD_CONCURRENCY" \
+                    --duration "$SECONDS_PER_SCENARIO" --warmup "$WARMUP" \
+                    ${extra[@]+"${extra[@]}"}
+            } | tee "$table"
+            if [[ "${BENCH_LATENCY_PASS:-1}" == 1 ]]; then
+                # One connection per replica, one request at a time.
+                echo "# latency pass: concurrency 1" | tee -a "$table"
+                "$BENCH" "${pg[@]}" --connections "$replicas" --json "$json" \
+                    run --scenarios recall,search,context,rest-recall,rest-search --concurrency 1 \
+                    --duration "$SECONDS_PER_SCENARIO" --warmup "$WARMUP" | tee -a "$table"
+            fi
+            if [[ "${BENCH_KEEP_DATA:-0}" != 1 ]]; then
+                rm -rf -- "$data"
+                psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"
+            fi
+        done
+    done
+fi
 echo "==> results in $RESULTS" >&2

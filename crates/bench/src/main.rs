@@ -34,21 +34,30 @@ use server::{Pool, Rss, Spawned};
 #[derive(Debug, Parser)]
 #[command(name = "engram-bench", version, about = "Load generator for the engram gRPC API")]
 struct Cli {
-    /// Server to drive, e.g. `http://127.0.0.1:9100` (instead of starting one with --server-bin).
-    #[arg(long, env = "ENGRAM_BENCH_ADDR", global = true, conflicts_with = "server_bin")]
-    addr: Option<String>,
+    /// Server(s) to drive, e.g. `http://127.0.0.1:9100` (instead of starting them with
+    /// --server-bin); several (comma-separated) replicas share the connections round robin.
+    #[arg(long, env = "ENGRAM_BENCH_ADDR", global = true, conflicts_with = "server_bin", value_delimiter = ',')]
+    addr: Vec<String>,
     /// API key (read+write) for --addr. A started server uses its bootstrap admin key.
     #[arg(long, env = "ENGRAM_API_KEY", global = true, hide_env_values = true)]
     api_key: Option<String>,
-    /// Pid of the --addr server, to report its memory use (RSS) like for a started server.
-    #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    /// Pid(s) of the --addr server(s), to report their memory use (RSS, summed) like for started ones.
+    #[arg(long, global = true, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Start this `engram` binary for the run (needs --data-dir) and stop it at the end.
     #[arg(long, global = true, requires = "data_dir")]
     server_bin: Option<PathBuf>,
     /// Data directory of the started server (created if missing; its stderr goes to server.log there).
+    /// With --replicas, replica i uses `<dir>/replica-<i>`.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Start the server(s) on this PostgreSQL database (migrated first with `engram migrate`)
+    /// instead of the embedded SQLite store.
+    #[arg(long, global = true, requires = "server_bin")]
+    database_url: Option<String>,
+    /// Servers to start on --database-url; the connections are spread over them round robin.
+    #[arg(long, global = true, default_value_t = 1, requires = "database_url")]
+    replicas: usize,
     /// Extra argument for `engram serve` (repeatable), e.g. `--server-arg=--sqlite-sync=normal`.
     #[arg(long = "server-arg", global = true, allow_hyphen_values = true)]
     server_args: Vec<String>,
@@ -174,7 +183,8 @@ struct Row {
 struct Bench {
     cli_scale: Option<u64>,
     ctx: Arc<Ctx>,
-    pid: Option<u32>,
+    /// Every server of the run (RSS is their sum).
+    pids: Vec<u32>,
     json: Option<PathBuf>,
     seed: u64,
     phase: u64,
@@ -183,7 +193,7 @@ struct Bench {
 
 impl Bench {
     fn rss(&self) -> Option<Rss> {
-        self.pid.and_then(server::rss)
+        server::rss_sum(&self.pids)
     }
 
     async fn phase(&mut self, work: Work, concurrency: usize, stop: Stop, warmup: Duration) -> Stats {
@@ -489,18 +499,50 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
             bail!("--duration must be positive, --warmup not negative, --ingest-batch-size at least 1");
         }
     }
-    let mut spawned = match (&cli.server_bin, &cli.addr) {
+    let mut spawned = Vec::new();
+    match (&cli.server_bin, cli.addr.is_empty()) {
         (Some(bin), _) => {
             let dir = cli.data_dir.as_ref().context("--server-bin needs --data-dir")?;
-            let s = Spawned::start(bin, dir, &cli.server_args, &cli.server_log_level)?;
-            eprintln!("started {} (pid {}) on {} with data dir {}", bin.display(), s.pid(), s.addr, dir.display());
-            Some(s)
+            // PostgreSQL: the key `engram migrate` prints on a fresh database is kept in
+            // <data dir>/admin.key, so later runs on the same database (the latency pass) find it.
+            let admin_key = match &cli.database_url {
+                Some(url) => {
+                    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                    let key_file = dir.join("admin.key");
+                    Some(match server::migrate(bin, url)? {
+                        Some(key) => {
+                            std::fs::write(&key_file, &key)
+                                .with_context(|| format!("cannot write {}", key_file.display()))?;
+                            key
+                        }
+                        None => std::fs::read_to_string(&key_file)
+                            .with_context(|| {
+                                format!("the database has API keys already and {} is missing", key_file.display())
+                            })?
+                            .trim()
+                            .to_owned(),
+                    })
+                }
+                None => None,
+            };
+            for replica in 0..cli.replicas.max(1) {
+                let (store, dir) = match (&cli.database_url, &admin_key) {
+                    (Some(url), Some(key)) => (
+                        server::StoreOf::Postgres { url, admin_key: key },
+                        if cli.replicas > 1 { dir.join(format!("replica-{replica}")) } else { dir.clone() },
+                    ),
+                    _ => (server::StoreOf::Embedded, dir.clone()),
+                };
+                let s = Spawned::start(bin, &dir, store, &cli.server_args, &cli.server_log_level)?;
+                eprintln!("started {} (pid {}) on {} with data dir {}", bin.display(), s.pid(), s.addr, dir.display());
+                spawned.push(s);
+            }
         }
-        (None, Some(_)) => None,
-        (None, None) => bail!("give --addr (and --api-key) of a running server, or --server-bin and --data-dir"),
-    };
-    let result = bench(&cli, spawned.as_ref()).await;
-    if let Some(s) = spawned.as_mut() {
+        (None, false) => {}
+        (None, true) => bail!("give --addr (and --api-key) of a running server, or --server-bin and --data-dir"),
+    }
+    let result = bench(&cli, &spawned).await;
+    for s in &mut spawned {
         let status = s.stop();
         match status {
             Some(st) if st.success() => {}
@@ -511,17 +553,21 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-async fn bench(cli: &Cli, spawned: Option<&Spawned>) -> anyhow::Result<()> {
-    let (url, key, pid) = match spawned {
-        Some(s) => (format!("http://{}", s.addr), Some(s.admin_key.clone()), Some(s.pid())),
-        None => {
-            let addr = cli.addr.clone().context("--addr")?;
-            let url = if addr.contains("://") { addr } else { format!("http://{addr}") };
-            (url, cli.api_key.clone(), cli.server_pid)
-        }
+async fn bench(cli: &Cli, spawned: &[Spawned]) -> anyhow::Result<()> {
+    let (urls, key, pids): (Vec<String>, _, Vec<u32>) = match spawned.first() {
+        Some(first) => (
+            spawned.iter().map(|s| format!("http://{}", s.addr)).collect(),
+            Some(first.admin_key.clone()),
+            spawned.iter().map(Spawned::pid).collect(),
+        ),
+        None => (
+            cli.addr.iter().map(|a| if a.contains("://") { a.clone() } else { format!("http://{a}") }).collect(),
+            cli.api_key.clone(),
+            cli.server_pid.clone(),
+        ),
     };
-    let pool = Pool::connect(&url, key.as_deref(), cli.connections, Duration::from_secs(cli.timeout)).await?;
-    let rest = RestPool::new(&url, key.as_deref(), cli.connections, Duration::from_secs(cli.timeout))?;
+    let pool = Pool::connect(&urls, key.as_deref(), cli.connections, Duration::from_secs(cli.timeout)).await?;
+    let rest = RestPool::new(&urls, key.as_deref(), cli.connections, Duration::from_secs(cli.timeout))?;
     if let Command::Run(run) | Command::All { run, .. } = &cli.command
         && run.scenarios.iter().any(|s| s.is_rest())
     {
@@ -530,7 +576,7 @@ async fn bench(cli: &Cli, spawned: Option<&Spawned>) -> anyhow::Result<()> {
     let seed = cli.seed.unwrap_or_else(|| rand::rng().random());
     let mut rng = StdRng::seed_from_u64(seed);
     let ctx = Arc::new(Ctx { pool, rest, generator: data::Generator::new(&mut rng), vocabulary: data::vocabulary() });
-    let mut bench = Bench { cli_scale: cli.scale, ctx, pid, json: cli.json.clone(), seed, phase: 0, rows: Vec::new() };
+    let mut bench = Bench { cli_scale: cli.scale, ctx, pids, json: cli.json.clone(), seed, phase: 0, rows: Vec::new() };
     bench.ctx.pool.ensure_agents((0..data::AGENTS).map(data::agent_name)).await?;
     if let Some(rss) = bench.rss() {
         eprintln!("server memory before the run: rss {:.0} MB, hwm {:.0} MB", rss.rss_mb, rss.hwm_mb);

@@ -25,20 +25,20 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 pub struct RestPool {
     clients: Arc<Vec<HttpClient>>,
     next: Arc<AtomicUsize>,
-    /// `http://host:port`, no trailing slash.
-    base: Arc<str>,
+    /// `http://host:port` of each server (no trailing slash); client i talks to `bases[i % n]`.
+    bases: Arc<Vec<String>>,
     key: Option<HeaderValue>,
     timeout: Duration,
 }
 
 impl RestPool {
     /// No connection is opened here: the first requests open them.
-    pub fn new(url: &str, key: Option<&str>, connections: usize, timeout: Duration) -> anyhow::Result<RestPool> {
+    pub fn new(urls: &[String], key: Option<&str>, connections: usize, timeout: Duration) -> anyhow::Result<RestPool> {
         let key = match key {
             Some(k) => Some(HeaderValue::from_str(k).context("the API key is not a valid HTTP header value")?),
             None => None,
         };
-        let clients = (0..connections.max(1))
+        let clients = (0..connections.max(urls.len()).max(1))
             .map(|_| {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
@@ -49,7 +49,7 @@ impl RestPool {
         Ok(RestPool {
             clients: Arc::new(clients),
             next: Arc::new(AtomicUsize::new(0)),
-            base: url.trim_end_matches('/').into(),
+            bases: Arc::new(urls.iter().map(|u| u.trim_end_matches('/').to_owned()).collect()),
             key,
             timeout,
         })
@@ -57,8 +57,8 @@ impl RestPool {
 
     /// The REST scenarios speak plain HTTP/1.1 (no TLS).
     pub fn check_url(&self) -> anyhow::Result<()> {
-        if !self.base.starts_with("http://") {
-            bail!("the REST scenarios need an http:// server address, not {:?}", self.base);
+        if let Some(base) = self.bases.iter().find(|b| !b.starts_with("http://")) {
+            bail!("the REST scenarios need an http:// server address, not {base:?}");
         }
         Ok(())
     }
@@ -73,7 +73,8 @@ impl RestPool {
     ) -> Result<(StatusCode, Bytes), Failure> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
         let client = &self.clients[i];
-        let mut request = Request::builder().method(method).uri(format!("{}{path_and_query}", self.base));
+        let base = &self.bases[i % self.bases.len()];
+        let mut request = Request::builder().method(method).uri(format!("{base}{path_and_query}"));
         if let Some(key) = &self.key {
             request = request.header("x-api-key", key.clone());
         }

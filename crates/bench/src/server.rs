@@ -28,9 +28,40 @@ pub struct Spawned {
     pub log: PathBuf,
 }
 
+/// Where a started server keeps its memories.
+#[derive(Debug, Clone, Copy)]
+pub enum StoreOf<'a> {
+    /// The embedded SQLite store in the data directory; the admin key is read from admin.key there.
+    Embedded,
+    /// A PostgreSQL database migrated with [`migrate`], and the admin key that printed.
+    Postgres { url: &'a str, admin_key: &'a str },
+}
+
+/// `BIN migrate` on `database_url`; returns the admin key it printed, if it created one.
+pub fn migrate(bin: &Path, database_url: &str) -> anyhow::Result<Option<String>> {
+    let output = Command::new(bin)
+        .arg("migrate")
+        .env("DATABASE_URL", database_url)
+        .env("ENGRAM_LOG_LEVEL", "warn")
+        .output()
+        .with_context(|| format!("cannot run {} migrate", bin.display()))?;
+    if !output.status.success() {
+        bail!("engram migrate failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(stdout.lines().find_map(|l| l.split("(shown once): ").nth(1)).map(|k| k.trim().to_owned()))
+}
+
 impl Spawned {
-    /// `BIN serve --listen 127.0.0.1:0 --data-dir DIR EXTRA...`; stderr goes to `DIR/server.log`.
-    pub fn start(bin: &Path, data_dir: &Path, extra: &[String], log_level: &str) -> anyhow::Result<Spawned> {
+    /// `BIN serve --listen 127.0.0.1:0 --data-dir DIR EXTRA...` on `store`; stderr goes to
+    /// `DIR/server.log`.
+    pub fn start(
+        bin: &Path,
+        data_dir: &Path,
+        store: StoreOf<'_>,
+        extra: &[String],
+        log_level: &str,
+    ) -> anyhow::Result<Spawned> {
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         let log = data_dir.join("server.log");
         let stderr = std::fs::OpenOptions::new()
@@ -38,18 +69,21 @@ impl Spawned {
             .append(true)
             .open(&log)
             .with_context(|| format!("cannot open {}", log.display()))?;
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
-            .env_remove("DATABASE_URL")
             .env("ENGRAM_LOG_LEVEL", log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
+            .stderr(stderr);
+        match store {
+            StoreOf::Embedded => command.env_remove("DATABASE_URL"),
+            StoreOf::Postgres { url, .. } => command.env("DATABASE_URL", url),
+        };
+        let mut child = command.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -73,11 +107,16 @@ impl Spawned {
             }
         };
         spawned.addr = addr.parse().with_context(|| format!("bad address {addr:?}"))?;
-        let key_file = data_dir.join("admin.key");
-        spawned.admin_key = std::fs::read_to_string(&key_file)
-            .with_context(|| format!("cannot read {}", key_file.display()))?
-            .trim()
-            .to_owned();
+        spawned.admin_key = match store {
+            StoreOf::Postgres { admin_key, .. } => admin_key.to_owned(),
+            StoreOf::Embedded => {
+                let key_file = data_dir.join("admin.key");
+                std::fs::read_to_string(&key_file)
+                    .with_context(|| format!("cannot read {}", key_file.display()))?
+                    .trim()
+                    .to_owned()
+            }
+        };
         Ok(spawned)
     }
 
@@ -119,6 +158,17 @@ pub struct Rss {
     pub hwm_mb: f64,
 }
 
+/// The summed RSS and HWM of `pids` (every server of the run); None if one cannot be read.
+pub fn rss_sum(pids: &[u32]) -> Option<Rss> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold(Rss { rss_mb: 0.0, hwm_mb: 0.0 }, |sum, pid| {
+        let one = rss(*pid)?;
+        Some(Rss { rss_mb: sum.rss_mb + one.rss_mb, hwm_mb: sum.hwm_mb + one.hwm_mb })
+    })
+}
+
 pub fn rss(pid: u32) -> Option<Rss> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<f64> {
@@ -152,7 +202,8 @@ pub struct Clients {
     pub context: ContextServiceClient<Authed>,
 }
 
-/// Several HTTP/2 connections; each request takes the next one (round robin). Every phase uses it.
+/// Several HTTP/2 connections, spread round robin over the servers (replicas); each request takes
+/// the next connection (round robin). Every phase uses it.
 #[derive(Clone)]
 pub struct Pool {
     clients: Arc<Vec<Clients>>,
@@ -160,18 +211,25 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub async fn connect(url: &str, key: Option<&str>, connections: usize, timeout: Duration) -> anyhow::Result<Pool> {
+    pub async fn connect(
+        urls: &[String],
+        key: Option<&str>,
+        connections: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Pool> {
         let key = KeyInterceptor(match key {
             Some(k) => Some(k.parse().context("the API key is not valid ASCII metadata")?),
             None => None,
         });
-        let endpoint = Endpoint::from_shared(url.to_owned())
-            .with_context(|| format!("bad server address {url:?}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .tcp_nodelay(true);
+        anyhow::ensure!(!urls.is_empty(), "no server address");
         let mut clients = Vec::new();
-        for _ in 0..connections.max(1) {
+        for i in 0..connections.max(urls.len()) {
+            let url = &urls[i % urls.len()];
+            let endpoint = Endpoint::from_shared(url.clone())
+                .with_context(|| format!("bad server address {url:?}"))?
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(timeout)
+                .tcp_nodelay(true);
             let deadline = Instant::now() + Duration::from_secs(20);
             let channel = loop {
                 match endpoint.connect().await {
