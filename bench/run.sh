@@ -23,7 +23,8 @@
 #          bench/results/<scale>.txt   the printed table
 #
 # Environment (all optional):
-#   BENCH_SCALES            store sizes to run, space-separated         (default "100000 1000000")
+#   BENCH_SCALES            SQLite store sizes, space-separated; "" skips SQLite
+#                                                                         (default "100000 1000000")
 #   BENCH_DIR               parent of the per-scale data dirs; <dir>/<scale> is wiped before each
 #                           scale                                         (default /tmp/engram-bench)
 #   BENCH_SECONDS           measured seconds per scenario                 (default 10)
@@ -53,7 +54,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-SCALES="${BENCH_SCALES:-100000 1000000}"
+SCALES="${BENCH_SCALES-100000 1000000}"
 BENCH_DIR="${BENCH_DIR:-/tmp/engram-bench}"
 SECONDS_PER_SCENARIO="${BENCH_SECONDS:-10}"
 WARMUP="${BENCH_WARMUP:-1}"
@@ -142,12 +143,28 @@ if [[ -n "$PG_SCALES" ]]; then
             rm -f -- "$json"
             echo "==> PostgreSQL, $replicas replica(s), scale $scale: database $name" >&2
             pg=(--server-bin "$ENGRAM" --data-dir "$data" --database-url "$db_url" --replicas "$replicas")
+            # Planner statistics: a production server's autovacuum analyzes a growing table every
+            # minute or so. Where autovacuum is off (this machine's test cluster is configured so),
+            # an ANALYZE every 15 s during the load and a VACUUM ANALYZE before the scenarios
+            # stand in for it; without statistics PostgreSQL plans tag queries as full scans.
+            autovacuum=$(psql -Atq "$db_url" -c 'SHOW autovacuum')
+            analyzer=
+            if [[ "$autovacuum" != on ]]; then
+                (while sleep 15; do psql -q "$db_url" -c ANALYZE 2>/dev/null || true; done) &
+                analyzer=$!
+            fi
             {
                 echo "# engram-bench on PostgreSQL ($(psql -Atq "$PG_URL" -c 'SHOW server_version')), $replicas replica(s), scale $scale, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
                 echo "# git $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)'), $(nproc) CPUs shared by PostgreSQL, the server(s) and the load generator"
+                echo "# autovacuum=$autovacuum$([[ -n "$analyzer" ]] && echo ': ANALYZE every 15 s during the load, VACUUM ANALYZE before the scenarios')"
                 "$BENCH" "${pg[@]}" --connections "$CONNECTIONS" --json "$json" \
-                    all --memories "$scale" --load-concurrency "$LOAD_CONCURRENCY" \
-                    --duration "$SECONDS_PER_SCENARIO" --warmup "$WARMUP" \
+                    load --memories "$scale" --load-concurrency "$LOAD_CONCURRENCY"
+                if [[ -n "$analyzer" ]]; then
+                    kill "$analyzer" 2>/dev/null || true
+                    psql -q "$db_url" -c 'VACUUM ANALYZE'
+                fi
+                "$BENCH" "${pg[@]}" --connections "$CONNECTIONS" --json "$json" --scale "$scale" \
+                    run --duration "$SECONDS_PER_SCENARIO" --warmup "$WARMUP" \
                     ${extra[@]+"${extra[@]}"}
             } | tee "$table"
             if [[ "${BENCH_LATENCY_PASS:-1}" == 1 ]]; then

@@ -655,3 +655,27 @@ async fn health_reflection_and_graceful_shutdown() {
     assert!(stats.memory_count >= ok * 200, "{} < {}", stats.memory_count, ok * 200);
     assert_eq!(stats.memory_count % 200, 0, "a batch was half-stored");
 }
+
+/// A request that never finishes (its body never arrives) holds the drain only for
+/// --shutdown-timeout: the process then exits 0 anyway, within an orchestrator's grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_timeout_bounds_the_drain() {
+    use std::io::Write;
+    let mut server = Server::start(&["--shutdown-timeout", "1.5"]);
+    let mut stalled = std::net::TcpStream::connect(server.addr).unwrap();
+    let head = format!(
+        "POST /api/v1/memories HTTP/1.1\r\nhost: engram\r\nx-api-key: {}\r\ncontent-type: application/json\r\n\
+         content-length: 1000\r\n\r\n{{\"agent_id\": ",
+        server.admin_key
+    );
+    stalled.write_all(head.as_bytes()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let started = std::time::Instant::now();
+    let exit = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    let took = started.elapsed();
+    assert!(exit.success(), "engram exited with {exit:?}");
+    assert!(took >= std::time::Duration::from_millis(1400), "the drain did not wait for the request: {took:?}");
+    assert!(took < std::time::Duration::from_secs(6), "the drain outlived --shutdown-timeout: {took:?}");
+    drop(stalled);
+}

@@ -61,8 +61,16 @@ fn like_escape(text: &str) -> String {
     out
 }
 
-/// The WHERE clause of a filter for a resolved agent id (None: any agent).
-fn filter_condition(org: &str, filter: &MemoryFilter, agent_id: Option<String>, now: Timestamp) -> Condition {
+/// The WHERE clause of a filter for a resolved agent id (None: any agent). `driving_tag`: the
+/// query is driven from `memory_tags` rows of `tags_all[0]`, so that tag needs no EXISTS of its
+/// own (PostgreSQL would otherwise probe it once per memory of the time window).
+fn filter_condition(
+    org: &str,
+    filter: &MemoryFilter,
+    agent_id: Option<String>,
+    now: Timestamp,
+    driving_tag: bool,
+) -> Condition {
     let mut cond = Condition::all().add(mem::Column::OrgId.eq(org)).add(not_expired(now));
     if let Some(agent_id) = agent_id {
         cond = cond.add(mem::Column::AgentId.eq(agent_id));
@@ -87,7 +95,7 @@ fn filter_condition(org: &str, filter: &MemoryFilter, agent_id: Option<String>, 
     if !filter.event_types.is_empty() {
         cond = cond.add(mem::Column::EventType.is_in(filter.event_types.iter().map(String::as_str)));
     }
-    for tag in &filter.tags_all {
+    for tag in filter.tags_all.iter().skip(usize::from(driving_tag)) {
         cond = cond.add(has_tag(Condition::all().add(tags::Column::Tag.eq(tag.as_str()))));
     }
     if !filter.tags_any.is_empty() {
@@ -126,10 +134,10 @@ pub(super) async fn list(store: &SqlStore, org: &str, query: &MemoryQuery, now: 
             None => return Ok(empty),
         },
     };
-    let mut cond = filter_condition(org, &query.filter, agent_id, now);
     // With a tag filter, walk the tag index (org, tag, time, memory) in time order and look each
     // memory up by id: a rare tag costs its matches, not a scan of every memory in the window.
     let by_tag = query.filter.tags_all.first();
+    let mut cond = filter_condition(org, &query.filter, agent_id, now, by_tag.is_some());
     let (time, id) = match by_tag {
         Some(_) => (Expr::col((tags::Entity, tags::Column::Time)), Expr::col((tags::Entity, tags::Column::MemoryId))),
         None => (Expr::col((mem::Entity, mem::Column::Time)), Expr::col((mem::Entity, mem::Column::Id))),
@@ -208,7 +216,11 @@ pub(super) async fn count(store: &SqlStore, org: &str, filter: &MemoryFilter, no
             None => return Ok(0),
         },
     };
-    mem::Entity::find().filter(filter_condition(org, filter, agent_id, now)).count(store.db()).await.map_err(db_err)
+    mem::Entity::find()
+        .filter(filter_condition(org, filter, agent_id, now, false))
+        .count(store.db())
+        .await
+        .map_err(db_err)
 }
 
 pub(super) async fn update(
