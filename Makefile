@@ -11,7 +11,7 @@ run:
 test:
 	bash scripts/test.sh
 
-## bench: the gRPC load generator at 10^5 and 10^6 memories (see bench/README.md)
+## bench: the load generator on SQLite at 10^5 and 10^6, PostgreSQL (1 and 2 replicas) at 10^5 (bench/README.md)
 bench:
 	bash bench/run.sh
 
