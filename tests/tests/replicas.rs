@@ -292,3 +292,25 @@ async fn concurrent_batch_ingest_through_both_replicas_loses_and_duplicates_noth
     assert_eq!(stored.len(), expected.len(), "stored rows: {} vs created: {}", stored.len(), expected.len());
     assert_eq!(stored, expected);
 }
+
+#[test]
+fn serve_and_migrate_name_an_unreachable_database_at_once() {
+    for args in [&["serve", "--listen", "127.0.0.1:0"][..], &["migrate"][..]] {
+        let command = args[0];
+        let started = Instant::now();
+        let output = std::process::Command::new(engram_tests::engram_bin())
+            .args(args)
+            // Port 1 on loopback: nothing listens, the connection is refused at once.
+            .env("DATABASE_URL", "postgres://engram@127.0.0.1:1/engram")
+            .env("ENGRAM_LOG_LEVEL", "warn")
+            .output()
+            .expect("run engram");
+        assert!(!output.status.success(), "{command} succeeded without a database");
+        let message = stderr(&output);
+        assert!(
+            message.contains("cannot connect to PostgreSQL") && message.contains("Connection refused"),
+            "{command}: unclear message: {message}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{command} took {:?} to give up", started.elapsed());
+    }
+}

@@ -104,6 +104,9 @@ impl SqlStore {
     /// with a larger page cache; PostgreSQL shares one pool.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         let backend = Backend::of_url(url)?;
+        if backend == Backend::Postgres {
+            probe_postgres(url).await?;
+        }
         let open = |connections: u32, role: SqliteRole| {
             let mut connect = ConnectOptions::new(url.to_owned());
             connect
@@ -190,6 +193,22 @@ impl SqlStore {
     pub(crate) async fn ping_db(&self) -> Result<()> {
         self.db.execute_unprepared("SELECT 1").await.map_err(db_err)?;
         Ok(())
+    }
+}
+
+/// One direct connection before the pool is built: the pool reports an unreachable server only
+/// as "pool timed out" after its acquire timeout, while this names the cause (refused, unknown
+/// host, authentication, missing database) within seconds.
+async fn probe_postgres(url: &str) -> Result<()> {
+    use sea_orm::sqlx::Connection;
+    let unavailable = |cause: String| Error::Unavailable(format!("cannot connect to PostgreSQL: {cause}"));
+    match tokio::time::timeout(Duration::from_secs(10), sea_orm::sqlx::PgConnection::connect(url)).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(err)) => Err(unavailable(err.to_string())),
+        Err(_) => Err(unavailable("no answer within 10 s".into())),
     }
 }
 
