@@ -9,8 +9,7 @@ use engram_core::NewAgent;
 
 use super::json::*;
 use super::memories::{list_request, page_json};
-use super::{Body, Caller, Params, RestResult, RestState};
-use crate::app::PageRequest;
+use super::{Body, Caller, Params, RestResult, RestState, all_pages};
 
 pub async fn register(
     State(state): State<RestState>,
@@ -28,16 +27,8 @@ pub async fn register(
 
 /// Every agent of the org (Memtrace's route has no paging; Engram pages internally).
 pub async fn list(State(state): State<RestState>, Caller(p): Caller) -> RestResult<Json<serde_json::Value>> {
-    let mut agents = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = state.app.list_agents(&p, PageRequest { size: 1000, token }).await?;
-        agents.extend(page.items.into_iter().map(AgentJson::from));
-        match page.next_cursor {
-            Some(cursor) => token = cursor.encode(),
-            None => break,
-        }
-    }
+    let agents = all_pages(|page| state.app.list_agents(&p, page)).await?;
+    let agents: Vec<AgentJson> = agents.into_iter().map(AgentJson::from).collect();
     Ok(Json(serde_json::json!({"count": agents.len(), "agents": agents})))
 }
 

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use engram_core::{Error, Principal};
 
-use crate::app::Engram;
+use crate::app::{Engram, PageRequest};
 use crate::auth::Authenticator;
 
 mod agents;
@@ -139,6 +139,25 @@ impl IntoResponse for RestError {
 }
 
 pub type RestResult<T> = Result<T, RestError>;
+
+/// Every item of a paged listing, fetching pages of 1,000 until the last: the Memtrace list
+/// routes of agents and sessions return whole collections.
+pub(crate) async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, Error>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<engram_core::Page<T>, Error>>,
+{
+    let mut items = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = fetch(PageRequest { size: 1000, token }).await?;
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => token = cursor.encode(),
+            None => return Ok(items),
+        }
+    }
+}
 
 /// The caller, from `x-api-key` or `authorization: Bearer`.
 pub struct Caller(pub Principal);

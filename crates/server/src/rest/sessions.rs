@@ -9,8 +9,8 @@ use engram_core::{Error, MemoryType, MetadataMode, SessionPatch, SessionStatus};
 
 use super::json::*;
 use super::memories::{list_request, page_json};
-use super::{Body, Caller, Params, RestResult, RestState};
-use crate::app::{ContextOptions, PageRequest};
+use super::{Body, Caller, Params, RestResult, RestState, all_pages};
+use crate::app::ContextOptions;
 
 pub async fn create(
     State(state): State<RestState>,
@@ -28,16 +28,8 @@ pub async fn list(
 ) -> RestResult<Json<serde_json::Value>> {
     let agent = params.text("agent_id").unwrap_or_default().to_owned();
     let status = params.text("status").map(|s| SessionStatus::parse("status", s)).transpose()?;
-    let mut sessions = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = state.app.list_sessions(&p, &agent, status, PageRequest { size: 1000, token }).await?;
-        sessions.extend(page.items.into_iter().map(SessionJson::from));
-        match page.next_cursor {
-            Some(cursor) => token = cursor.encode(),
-            None => break,
-        }
-    }
+    let sessions = all_pages(|page| state.app.list_sessions(&p, &agent, status, page)).await?;
+    let sessions: Vec<SessionJson> = sessions.into_iter().map(SessionJson::from).collect();
     Ok(Json(serde_json::json!({"count": sessions.len(), "sessions": sessions})))
 }
 
