@@ -6,6 +6,10 @@ pub enum Error {
     /// Bad input: `field` names the offending field (e.g. `memories[3].tags[0]`).
     #[error("{field}: {rule}")]
     InvalidArgument { field: String, rule: String },
+    /// Bad input in item `index` of a batch (e.g. `session_id` of the fourth memory). Surfaces
+    /// name it in their own terms with [`Error::in_batch`] / [`Error::in_single`].
+    #[error("item {index}: {field}: {rule}")]
+    InvalidItem { index: usize, field: String, rule: String },
     #[error("{what} not found: {id}")]
     NotFound { what: &'static str, id: String },
     /// A duplicate; `existing_id` is the id of what already exists.
@@ -32,6 +36,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
         Self::InvalidArgument { field: field.into(), rule: rule.into() }
+    }
+
+    pub fn invalid_item(index: usize, field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self::InvalidItem { index, field: field.into(), rule: rule.into() }
+    }
+
+    /// An item error as a field of the batch `name` (`memories[3].session_id`).
+    pub fn in_batch(self, name: &str) -> Self {
+        match self {
+            Self::InvalidItem { index, field, rule } => Self::InvalidArgument { field: format!("{name}[{index}].{field}"), rule },
+            other => other,
+        }
+    }
+
+    /// An item error of a request that holds one item called `name` (`memory.session_id`).
+    pub fn in_single(self, name: &str) -> Self {
+        match self {
+            Self::InvalidItem { field, rule, .. } => Self::InvalidArgument { field: format!("{name}.{field}"), rule },
+            other => other,
+        }
     }
 
     pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {

@@ -65,7 +65,7 @@ pub struct Position {
 }
 
 /// Which agent a request means: its generated id, or its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AgentRef {
     Id(String),
     Name(String),
@@ -126,8 +126,8 @@ pub const DEFAULT_EVENT_TYPE: &str = "general";
 /// The importance a memory gets when none is given.
 pub const DEFAULT_IMPORTANCE: f64 = 0.5;
 
-/// A memory to create, as a client sent it. [`crate::Limits::check_new_memory`] validates and
-/// normalizes it in place.
+/// A memory to create, as a client sent it. [`crate::Limits::check_new_memory`] turns it into a
+/// [`ValidMemory`], the only form the store accepts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewMemory {
     pub agent: String,
@@ -146,6 +146,31 @@ pub struct NewMemory {
     pub expires_at: Option<Timestamp>,
     /// Stored as `metadata.reasoning`.
     pub reasoning: Option<String>,
+}
+
+/// A new memory that passed [`crate::Limits::check_new_memory`]: defaults applied (memory type,
+/// event type, importance), tags a sorted set, the reasoning folded into `metadata`, `dedup_key`
+/// absent or non-empty, `expires_at` in the future of the write's `now`. Only validation builds
+/// one (a private field keeps struct literals out of other crates).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidMemory {
+    pub agent: AgentRef,
+    pub session_id: Option<String>,
+    pub memory_type: MemoryType,
+    pub event_type: String,
+    pub content: String,
+    pub metadata: Metadata,
+    pub tags: Vec<String>,
+    pub importance: f64,
+    pub parent_id: Option<String>,
+    /// A client's key; None means derived ([`derived_dedup_key`]).
+    pub dedup_key: Option<String>,
+    /// None means the time of the write.
+    pub time: Option<Timestamp>,
+    pub step: Option<i64>,
+    pub position: Option<Position>,
+    pub expires_at: Option<Timestamp>,
+    pub(crate) _validated: (),
 }
 
 /// Memtrace's automatic dedup key: hex(sha256(agent_id|event_type|first 200 bytes of content))[..32].
@@ -178,7 +203,7 @@ pub enum Order {
     Asc,
 }
 
-/// Validated memory filter. Strings are exact; `content_contains` is already lowercased.
+/// A memory filter. Strings are exact; the needle of `content_contains` is a [`Needle`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryFilter {
     pub agent: Option<AgentRef>,
@@ -189,7 +214,7 @@ pub struct MemoryFilter {
     pub event_types: Vec<String>,
     pub tags_all: Vec<String>,
     pub tags_any: Vec<String>,
-    pub content_contains: Option<String>,
+    pub content_contains: Option<Needle>,
     pub min_importance: Option<f64>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
@@ -198,6 +223,21 @@ pub struct MemoryFilter {
     /// Only what context assembly keeps first: decisions, error event types ([`ERROR_EVENT_TYPES`])
     /// and importance ≥ [`HIGH_IMPORTANCE`].
     pub important_only: bool,
+}
+
+/// The text of a `content_contains` filter, lowercased with Unicode rules: it matches content whose
+/// lowercase form contains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needle(String);
+
+impl Needle {
+    pub fn new(text: &str) -> Self {
+        Self(text.to_lowercase())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Importance from which a memory counts as important (kept first in a tight context budget).
@@ -230,13 +270,39 @@ impl Cursor {
     }
 }
 
+/// A position in a time-ordered listing of memories: the time and the store's key of the last row
+/// of the previous page (memories of one time are ordered by key, which follows creation order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryCursor {
+    pub time_us: i64,
+    pub key: i64,
+}
+
+impl MemoryCursor {
+    const PREFIX: &'static str = "m1:";
+
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}{}:{}", Self::PREFIX, self.time_us, self.key))
+    }
+
+    pub fn decode(field: &str, token: &str) -> Result<Self> {
+        use base64::Engine;
+        let bad = || Error::invalid(field, "malformed page token: pass next_page_token back unchanged");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+        let raw = String::from_utf8(raw).map_err(|_| bad())?;
+        let (time, key) = raw.strip_prefix(Self::PREFIX).and_then(|rest| rest.split_once(':')).ok_or_else(bad)?;
+        Ok(Self { time_us: time.parse().map_err(|_| bad())?, key: key.parse().map_err(|_| bad())? })
+    }
+}
+
 /// A page request over memories.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryQuery {
     pub filter: MemoryFilter,
     pub limit: u32,
     pub order: Order,
-    pub cursor: Option<Cursor>,
+    pub cursor: Option<MemoryCursor>,
     pub offset: u32,
 }
 
@@ -244,7 +310,7 @@ pub struct MemoryQuery {
 pub struct MemoryPage {
     pub memories: Vec<Memory>,
     /// Set when `has_more`.
-    pub next_cursor: Option<Cursor>,
+    pub next_cursor: Option<MemoryCursor>,
     pub has_more: bool,
 }
 
@@ -277,6 +343,13 @@ pub struct Agent {
     pub config: Metadata,
     pub created_at: Timestamp,
     pub last_active_at: Option<Timestamp>,
+}
+
+/// What deleting an agent removed with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentDeletion {
+    pub sessions: u64,
+    pub memories: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

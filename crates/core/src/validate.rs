@@ -63,53 +63,84 @@ fn at(prefix: &str, field: &str) -> String {
 }
 
 impl Limits {
-    /// Validates and normalizes a new memory: defaults applied, tags de-duplicated and sorted,
-    /// reasoning moved into metadata. `prefix` locates it in the request (e.g. `memories[3]`).
-    pub fn check_new_memory(&self, prefix: &str, m: &mut NewMemory, now: Timestamp) -> Result<()> {
+    /// Validates a new memory and applies its defaults: memory type, event type and importance,
+    /// tags de-duplicated and sorted, reasoning moved into metadata, an empty dedup key meaning
+    /// "derived". `prefix` locates it in the request (e.g. `memories[3]`).
+    pub fn check_new_memory(&self, prefix: &str, m: NewMemory, now: Timestamp) -> Result<ValidMemory> {
         let f = |name: &str| at(prefix, name);
-        if m.agent.trim().is_empty() {
+        let NewMemory {
+            agent,
+            session_id,
+            memory_type,
+            mut event_type,
+            content,
+            mut metadata,
+            mut tags,
+            importance,
+            parent_id,
+            dedup_key,
+            time,
+            step,
+            position,
+            expires_at,
+            reasoning,
+        } = m;
+        if agent.trim().is_empty() {
             return Err(Error::invalid(f("agent"), "is required (an agent id or name)"));
         }
-        self.check_name(&f("agent"), &m.agent)?;
-        if let Some(session_id) = &m.session_id {
+        self.check_name(&f("agent"), &agent)?;
+        if let Some(session_id) = &session_id {
             self.check_id(&f("session_id"), session_id)?;
         }
-        if m.event_type.is_empty() {
-            m.event_type = DEFAULT_EVENT_TYPE.to_owned();
+        if event_type.is_empty() {
+            event_type = DEFAULT_EVENT_TYPE.to_owned();
         }
-        self.check_event_type(&f("event_type"), &m.event_type)?;
-        self.check_content(&f("content"), &m.content)?;
-        if let Some(reasoning) = m.reasoning.take().filter(|r| !r.is_empty()) {
+        self.check_event_type(&f("event_type"), &event_type)?;
+        self.check_content(&f("content"), &content)?;
+        if let Some(reasoning) = reasoning.filter(|r| !r.is_empty()) {
             check_text(&f("reasoning"), &reasoning)?;
-            m.metadata.insert(REASONING_KEY.to_owned(), Value::String(reasoning));
+            metadata.insert(REASONING_KEY.to_owned(), Value::String(reasoning));
         }
-        self.check_metadata(&f("metadata"), &m.metadata)?;
-        self.normalize_tags(&f("tags"), &mut m.tags)?;
-        if let Some(importance) = m.importance {
+        self.check_metadata(&f("metadata"), &metadata)?;
+        self.normalize_tags(&f("tags"), &mut tags)?;
+        if let Some(importance) = importance {
             check_importance(&f("importance"), importance)?;
         }
-        if let Some(parent_id) = &m.parent_id {
+        if let Some(parent_id) = &parent_id {
             self.check_id(&f("parent_id"), parent_id)?;
         }
-        if let Some(key) = &m.dedup_key {
-            if key.is_empty() {
-                m.dedup_key = None;
-            } else {
-                self.check_id(&f("dedup_key"), key)?;
-            }
+        let dedup_key = dedup_key.filter(|key| !key.is_empty());
+        if let Some(key) = &dedup_key {
+            self.check_id(&f("dedup_key"), key)?;
         }
-        if let Some(position) = &m.position {
+        if let Some(position) = &position {
             let finite = position.x.is_finite() && position.y.is_finite() && position.z.is_none_or(f64::is_finite);
             if !finite {
                 return Err(Error::invalid(f("position"), "coordinates must be finite numbers"));
             }
         }
-        if let Some(expires_at) = m.expires_at
+        if let Some(expires_at) = expires_at
             && expires_at <= now
         {
             return Err(Error::invalid(f("expires_at"), "must be in the future"));
         }
-        Ok(())
+        Ok(ValidMemory {
+            agent: AgentRef::parse(&agent),
+            session_id,
+            memory_type: memory_type.unwrap_or(MemoryType::Episodic),
+            event_type,
+            content,
+            metadata,
+            tags,
+            importance: importance.unwrap_or(DEFAULT_IMPORTANCE),
+            parent_id,
+            dedup_key,
+            time,
+            step,
+            position,
+            expires_at,
+            _validated: (),
+        })
     }
 
     pub fn check_batch_size(&self, field: &str, len: usize) -> Result<()> {
@@ -258,7 +289,19 @@ impl Limits {
         }
     }
 
-    /// Checks the filter's strings and lowercases `content_contains`.
+    /// The needle of a `content_contains` filter; empty text means no filter.
+    pub fn needle(&self, field: &str, text: &str) -> Result<Option<Needle>> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        if text.len() > 1024 {
+            return Err(Error::invalid(field, "is longer than 1024 bytes"));
+        }
+        check_text(field, text)?;
+        Ok(Some(Needle::new(text)))
+    }
+
+    /// Checks the filter's strings and normalizes its tag lists.
     pub fn check_filter(&self, prefix: &str, filter: &mut MemoryFilter) -> Result<()> {
         let f = |name: &str| at(prefix, name);
         if let Some(agent) = &filter.agent {
@@ -272,13 +315,6 @@ impl Limits {
         }
         self.normalize_tags(&f("tags"), &mut filter.tags_all)?;
         self.normalize_tags(&f("any_tags"), &mut filter.tags_any)?;
-        if let Some(needle) = filter.content_contains.take().filter(|s| !s.is_empty()) {
-            if needle.len() > 1024 {
-                return Err(Error::invalid(f("content_contains"), "is longer than 1024 bytes"));
-            }
-            check_text(&f("content_contains"), &needle)?;
-            filter.content_contains = Some(needle.to_lowercase());
-        }
         if let Some(min) = filter.min_importance {
             check_importance(&f("min_importance"), min)?;
         }
@@ -332,8 +368,10 @@ mod tests {
         let mut m = memory();
         m.tags = vec!["b".into(), "a".into(), "b".into()];
         m.reasoning = Some("because".into());
-        Limits::default().check_new_memory("", &mut m, now()).unwrap();
+        let m = Limits::default().check_new_memory("", m, now()).unwrap();
         assert_eq!(m.event_type, "general");
+        assert_eq!(m.memory_type, MemoryType::Episodic);
+        assert_eq!(m.importance, DEFAULT_IMPORTANCE);
         assert_eq!(m.tags, vec!["a", "b"]);
         assert_eq!(m.metadata["reasoning"], "because");
     }
@@ -354,7 +392,7 @@ mod tests {
         for (mutate, field) in cases {
             let mut m = memory();
             mutate(&mut m);
-            assert_eq!(field_of(limits.check_new_memory("memories[2]", &mut m, now()).unwrap_err()), field);
+            assert_eq!(field_of(limits.check_new_memory("memories[2]", m, now()).unwrap_err()), field);
         }
     }
 
@@ -368,8 +406,8 @@ mod tests {
 
     #[test]
     fn content_contains_is_lowercased() {
-        let mut filter = MemoryFilter { content_contains: Some("ÉCOLE Auth".into()), ..Default::default() };
-        Limits::default().check_filter("filter", &mut filter).unwrap();
-        assert_eq!(filter.content_contains.as_deref(), Some("école auth"));
+        let needle = Limits::default().needle("filter.content_contains", "ÉCOLE Auth").unwrap();
+        assert_eq!(needle.as_ref().map(Needle::as_str), Some("école auth"));
+        assert_eq!(Limits::default().needle("filter.content_contains", "").unwrap(), None);
     }
 }

@@ -1,7 +1,13 @@
-//! Engram's storage: the backend-neutral [`Store`] trait and its sea-orm implementation
-//! ([`SqlStore`]) for SQLite (embedded default) and PostgreSQL, with one migration set.
+//! Engram's storage: one trait per resource ([`OrgStore`], [`KeyStore`], [`AgentStore`],
+//! [`SessionStore`], [`MemoryStore`], [`StatsStore`]; [`Store`] is their sum) and their SQL
+//! implementation [`SqlStore`] for SQLite (embedded default) and PostgreSQL, with one migration set.
 //!
-//! Every method takes the caller's org id and only ever touches that org's rows.
+//! Every method takes the caller's org id and only ever touches that org's rows. Inputs are the
+//! domain's validated types (e.g. [`ValidMemory`]); the store checks references (agents, sessions,
+//! parents), never the shape of input.
+//!
+//! The behaviour of every backend is pinned by the conformance suite (`tests/conformance/`, one
+//! file per resource), which each backend runs unchanged.
 
 use std::sync::Arc;
 
@@ -10,22 +16,26 @@ use engram_core::*;
 
 pub mod migration;
 
-mod entity;
+mod encode;
 mod sql;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 
 pub use sql::{Backend, SchemaStatus, SqlStore, StoreOptions};
 
-/// The storage contract. Its behaviour is pinned by the conformance suite in
-/// `tests/conformance.rs`, which every backend runs unchanged.
+/// Orgs (tenants). Orgs are never deleted.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Answers when the database answers.
-    async fn ping(&self) -> Result<()>;
-
-    // Orgs and API keys.
+pub trait OrgStore: Send + Sync {
+    /// AlreadyExists when the id or the name is taken.
     async fn create_org(&self, id: &str, name: &str, now: Timestamp) -> Result<Org>;
     async fn get_org(&self, id: &str) -> Result<Org>;
     async fn list_orgs(&self) -> Result<Vec<Org>>;
+}
+
+/// API keys: stored as a digest, read on every request (revocation is effective at once).
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync {
+    /// NotFound when the key's org does not exist.
     async fn create_api_key(&self, key: &ApiKey, digest: &[u8]) -> Result<()>;
     async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>>;
     /// The key and its stored digest, whatever its state (expired and revoked keys too).
@@ -33,17 +43,22 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a key of `org` (any org when `org` is None). Revoking twice keeps the first time.
     async fn revoke_api_key(&self, org: Option<&str>, key_id: &str, now: Timestamp) -> Result<ApiKey>;
     async fn count_api_keys(&self) -> Result<u64>;
+}
 
-    // Agents.
+/// Agents, named by id or by their unique name in the org.
+#[async_trait::async_trait]
+pub trait AgentStore: Send + Sync {
     /// AlreadyExists when the name is taken in the org.
     async fn register_agent(&self, org: &str, agent: NewAgent, now: Timestamp) -> Result<Agent>;
     async fn get_agent(&self, org: &str, agent: &AgentRef) -> Result<Agent>;
     async fn list_agents(&self, org: &str, limit: u32, after: Option<Cursor>) -> Result<Page<Agent>>;
-    /// Returns (deleted sessions, deleted memories).
-    async fn delete_agent(&self, org: &str, agent: &AgentRef, cascade: bool) -> Result<(u64, u64)>;
-    async fn agent_stats(&self, org: &str, agent: &AgentRef, now: Timestamp) -> Result<AgentStats>;
+    /// Without `cascade`, FailedPrecondition while the agent has memories or sessions.
+    async fn delete_agent(&self, org: &str, agent: &AgentRef, cascade: bool) -> Result<AgentDeletion>;
+}
 
-    // Sessions.
+/// Sessions of agents.
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync {
     /// An unknown agent name registers the agent; an unknown id is NotFound.
     async fn create_session(&self, org: &str, agent: &AgentRef, metadata: Metadata, now: Timestamp) -> Result<Session>;
     async fn get_session(&self, org: &str, id: &str) -> Result<Session>;
@@ -56,27 +71,44 @@ pub trait Store: Send + Sync + 'static {
         after: Option<Cursor>,
     ) -> Result<Page<Session>>;
     async fn update_session(&self, org: &str, id: &str, patch: SessionPatch, now: Timestamp) -> Result<Session>;
+}
 
-    // Memories.
-    /// Stores validated memories in one transaction, committed before it returns. Each item is
-    /// created or a duplicate of a memory with the same agent and dedup key created within
-    /// `dedup_window` (earlier items of the same batch count). A missing agent id, session or parent
-    /// fails the whole batch; InvalidArgument fields are named `memories[i].<field>`.
+/// Memories: ingest, filtered time-ordered listing, updates and deletes.
+#[async_trait::async_trait]
+pub trait MemoryStore: Send + Sync {
+    /// Stores memories, committed before it returns. Each item is created or a duplicate of a
+    /// memory with the same agent and dedup key created within `dedup_window` (earlier items of the
+    /// same batch count). A missing agent id, session or parent fails the whole batch (NotFound);
+    /// a session of another agent is [`Error::InvalidItem`] naming the item and `session_id`.
     async fn add_memories(
         &self,
         org: &str,
-        memories: Vec<NewMemory>,
+        memories: Vec<ValidMemory>,
         dedup_window: chrono::Duration,
         now: Timestamp,
     ) -> Result<Vec<AddOutcome>>;
     async fn get_memory(&self, org: &str, id: &str, now: Timestamp) -> Result<Memory>;
-    /// Never returns expired memories.
+    /// Ordered by time, then by creation (see [`MemoryCursor`]). Never returns expired memories.
     async fn list_memories(&self, org: &str, query: &MemoryQuery, now: Timestamp) -> Result<MemoryPage>;
     /// How many memories match (expired ones excluded).
     async fn count_memories(&self, org: &str, filter: &MemoryFilter, now: Timestamp) -> Result<u64>;
     async fn update_memory(&self, org: &str, id: &str, patch: MemoryPatch, now: Timestamp) -> Result<Memory>;
     async fn delete_memory(&self, org: &str, id: &str) -> Result<()>;
+    /// Returns how many memories were deleted.
     async fn delete_memories(&self, org: &str, filter: &DeleteFilter) -> Result<u64>;
+}
+
+/// Statistics, from counters kept in the write transaction and index-only counts.
+#[async_trait::async_trait]
+pub trait StatsStore: Send + Sync {
+    async fn agent_stats(&self, org: &str, agent: &AgentRef, now: Timestamp) -> Result<AgentStats>;
+}
+
+/// Everything a server needs from storage.
+#[async_trait::async_trait]
+pub trait Store: OrgStore + KeyStore + AgentStore + SessionStore + MemoryStore + StatsStore + 'static {
+    /// Answers when the database answers.
+    async fn ping(&self) -> Result<()>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
-use engram_store::{SqlStore, Store, StoreOptions};
+use engram_store::testsuite::TestStore;
+use engram_store::Store;
 use serde_json::{Value, json};
 
 /// A fresh, migrated, empty store and whatever keeps its database alive (dropped after the store).
@@ -114,11 +115,8 @@ macro_rules! conformance_suite {
 
 /// SQLite in a temporary directory that lives as long as the fixture.
 async fn sqlite_fixture() -> Fixture {
-    let dir = tempfile::TempDir::new().expect("temp dir");
-    let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
-    let store = SqlStore::connect(&url, &StoreOptions::default()).await.expect("connect to SQLite");
-    store.migrate().await.expect("migrate SQLite");
-    Fixture { store: Arc::new(store), _guard: Box::new(dir) }
+    let test = TestStore::sqlite().await;
+    Fixture { store: test.store.clone(), _guard: Box::new(test) }
 }
 
 conformance_suite!(sqlite, sqlite_fixture());
@@ -126,10 +124,8 @@ conformance_suite!(sqlite, sqlite_fixture());
 /// A fresh database on the tests' PostgreSQL server (`ENGRAM_TEST_DATABASE_URL`, else the local
 /// one), migrated, dropped after the test. Fails loudly when no server answers.
 async fn postgres_fixture() -> Fixture {
-    let db = engram_tests::PgDatabase::create().await;
-    let store = SqlStore::connect(&db.url, &StoreOptions::default()).await.expect("connect to the test database");
-    store.migrate().await.expect("migrate PostgreSQL");
-    Fixture { store: Arc::new(store), _guard: Box::new(db) }
+    let test = TestStore::postgres().await;
+    Fixture { store: test.store.clone(), _guard: Box::new(test) }
 }
 
 conformance_suite!(postgres, postgres_fixture());
@@ -182,6 +178,24 @@ pub mod checks {
             .unwrap()
     }
 
+    /// Validates like the server before handing memories to the store (which takes only
+    /// validated input); the suite sends valid input only.
+    async fn add_raw(
+        store: &dyn Store,
+        org: &str,
+        items: Vec<NewMemory>,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<AddOutcome>> {
+        let limits = Limits::default();
+        let valid = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| limits.check_new_memory(&format!("memories[{i}]"), m, now).expect("the suite sends valid memories"))
+            .collect();
+        store.add_memories(org, valid, window, now).await
+    }
+
     fn mem(agent: &str, event_type: &str, content: &str) -> NewMemory {
         NewMemory { agent: agent.into(), event_type: event_type.into(), content: content.into(), ..Default::default() }
     }
@@ -189,7 +203,7 @@ pub mod checks {
     /// Adds a batch whose items must all be created.
     async fn add_all(store: &dyn Store, org: &str, items: Vec<NewMemory>, now: Timestamp) -> Vec<Memory> {
         let n = items.len();
-        let outcomes = store.add_memories(org, items, window(), now).await.unwrap();
+        let outcomes = add_raw(&*store, org, items, window(), now).await.unwrap();
         assert_eq!(outcomes.len(), n, "one outcome per item");
         outcomes
             .into_iter()
@@ -206,7 +220,7 @@ pub mod checks {
 
     /// Adds one memory and returns its single outcome.
     async fn add_outcome(store: &dyn Store, org: &str, item: NewMemory, now: Timestamp) -> AddOutcome {
-        let mut outcomes = store.add_memories(org, vec![item], window(), now).await.unwrap();
+        let mut outcomes = add_raw(&*store, org, vec![item], window(), now).await.unwrap();
         assert_eq!(outcomes.len(), 1);
         outcomes.pop().unwrap()
     }
@@ -256,7 +270,7 @@ pub mod checks {
             assert_eq!(page.memories.len(), limit as usize, "a page with has_more is full");
             let last = page.memories.last().unwrap();
             let next = page.next_cursor.unwrap();
-            assert_eq!(next, Cursor { time_us: to_micros(last.time), id: last.id.clone() }, "cursor = last row");
+            assert_eq!(next.time_us, to_micros(last.time), "cursor = last row");
             cursor = Some(next);
         }
         panic!("pagination never ended");
@@ -558,7 +572,7 @@ pub mod checks {
         assert_eq!(count(store, &org, MemoryFilter::default(), now).await, 5);
 
         // With cascade: (sessions, memories), and everything of the agent is gone.
-        assert_eq!(store.delete_agent(&org, &AgentRef::Id(x.id.clone()), true).await.unwrap(), (2, 3));
+        assert_eq!(store.delete_agent(&org, &AgentRef::Id(x.id.clone()), true).await.unwrap(), AgentDeletion { sessions: 2, memories: 3 });
         assert_err!(store.get_agent(&org, &AgentRef::Id(x.id.clone())).await, Error::NotFound { .. });
         assert_err!(store.get_agent(&org, &AgentRef::Name("doomed".into())).await, Error::NotFound { .. });
         for s in [&s1, &s2] {
@@ -591,7 +605,7 @@ pub mod checks {
         assert_eq!(find(store, &org, filter, now).await, Vec::<String>::new());
 
         // An agent without memories or sessions deletes without cascade.
-        assert_eq!(store.delete_agent(&org, &AgentRef::Name("doomed".into()), false).await.unwrap(), (0, 0));
+        assert_eq!(store.delete_agent(&org, &AgentRef::Name("doomed".into()), false).await.unwrap(), AgentDeletion::default());
         assert_err!(store.get_agent(&org, &AgentRef::Id(x2.id.clone())).await, Error::NotFound { .. });
         assert_eq!(store.get_agent(&org, &AgentRef::Id(y.id.clone())).await.unwrap().id, y.id);
     }
@@ -943,7 +957,7 @@ pub mod checks {
             AddOutcome::Duplicate { existing_id: m1.id.clone() }
         );
         assert_eq!(count(store, &org, of_a.clone(), secs(now, 60)).await, 1);
-        let second = MemoryFilter { content_contains: Some("second".into()), ..Default::default() };
+        let second = MemoryFilter { content_contains: Some(Needle::new("second")), ..Default::default() };
         assert_eq!(find(store, &org, second, secs(now, 60)).await, Vec::<String>::new());
 
         // Same key for another agent: created.
@@ -961,8 +975,7 @@ pub mod checks {
 
         // In-batch duplicates point at the batch's first.
         let t_batch = now + Duration::hours(3);
-        let outcomes = store
-            .add_memories(
+        let outcomes = add_raw(&*store, 
                 &org,
                 vec![
                     keyed(&a.id, "k2", "batch one"),
@@ -982,7 +995,7 @@ pub mod checks {
         assert!(matches!(&outcomes[2], AddOutcome::Created(m) if m.agent_id == b.id), "{:?}", outcomes[2]);
         assert!(matches!(&outcomes[3], AddOutcome::Created(m) if m.dedup_key == "k3"), "{:?}", outcomes[3]);
         assert_eq!(outcomes[4], AddOutcome::Duplicate { existing_id: first.id.clone() });
-        let batch = MemoryFilter { content_contains: Some("batch".into()), ..Default::default() };
+        let batch = MemoryFilter { content_contains: Some(Needle::new("batch")), ..Default::default() };
         assert_eq!(count(store, &org, batch, t_batch).await, 3);
 
         // Expired memories do not count for dedup.
@@ -1021,8 +1034,7 @@ pub mod checks {
         // A missing session fails the whole batch, including earlier valid items and registrations.
         let t1 = secs(now, 1);
         assert_err!(
-            store
-                .add_memories(
+            add_raw(&*store, 
                     &org,
                     vec![
                         mem(&owner.id, "note", "valid one"),
@@ -1038,11 +1050,10 @@ pub mod checks {
         nothing_stored(t1).await;
         assert_err!(store.get_agent(&org, &AgentRef::Name("fresh-agent".into())).await, Error::NotFound { .. });
 
-        // A session of another agent: InvalidArgument, nothing stored.
+        // A session of another agent: an item error naming the item and its field, nothing stored.
         let t2 = secs(now, 2);
         assert_err!(
-            store
-                .add_memories(
+            add_raw(&*store, 
                     &org,
                     vec![
                         NewMemory { session_id: Some(s_owner.id.clone()), ..mem(&owner.id, "note", "valid") },
@@ -1052,15 +1063,14 @@ pub mod checks {
                     t2,
                 )
                 .await,
-            Error::InvalidArgument { .. }
+            Error::InvalidItem { index: 1, ref field, .. } if field == "session_id"
         );
         nothing_stored(t2).await;
 
         // A missing parent: NotFound, nothing stored.
         let t3 = secs(now, 3);
         assert_err!(
-            store
-                .add_memories(
+            add_raw(&*store, 
                     &org,
                     vec![
                         mem(&owner.id, "note", "valid"),
@@ -1077,8 +1087,7 @@ pub mod checks {
         // A missing agent id: NotFound, nothing stored.
         let t4 = secs(now, 4);
         assert_err!(
-            store
-                .add_memories(
+            add_raw(&*store, 
                     &org,
                     vec![mem(&owner.id, "note", "valid"), mem(&ids::agent_id(), "note", "nobody's")],
                     window(),
@@ -1265,7 +1274,7 @@ pub mod checks {
             MemoryFilter {
                 agent: Some(AgentRef::Name("bob".into())),
                 tags_any: strings(&["staging"]),
-                content_contains: Some("done".into()),
+                content_contains: Some(Needle::new("done")),
                 ..f()
             },
             c.pick(&[4]),
@@ -1318,7 +1327,7 @@ pub mod checks {
     pub async fn list_filters_content_contains(store: &dyn Store) {
         let c = corpus(store).await;
         let check = |needle: &str, expected: Vec<String>| {
-            let filter = MemoryFilter { content_contains: Some(needle.to_owned()), ..Default::default() };
+            let filter = MemoryFilter { content_contains: Some(Needle::new(needle)), ..Default::default() };
             expect_find(store, &c, filter, expected)
         };
         // Case-insensitive on stored content (needles come lowercased).
@@ -1359,7 +1368,7 @@ pub mod checks {
             MemoryFilter { session_id: Some(c.session.clone()), ..Default::default() },
             MemoryFilter { tags_any: strings(&["prod"]), ..Default::default() },
             MemoryFilter { tags_all: strings(&["production"]), ..Default::default() },
-            MemoryFilter { content_contains: Some("expired".into()), ..Default::default() },
+            MemoryFilter { content_contains: Some(Needle::new("expired")), ..Default::default() },
             MemoryFilter { min_importance: Some(1.0), ..Default::default() },
         ];
         for filter in filters {
@@ -1539,7 +1548,7 @@ pub mod checks {
             MemoryFilter { event_types: strings(&["note"]), ..f() },
             MemoryFilter { tags_all: strings(&["prod"]), ..f() },
             MemoryFilter { tags_any: strings(&["web", "staging"]), ..f() },
-            MemoryFilter { content_contains: Some("done".into()), ..f() },
+            MemoryFilter { content_contains: Some(Needle::new("done")), ..f() },
             MemoryFilter { min_importance: Some(0.5), ..f() },
             MemoryFilter { since: Some(secs(c.base, 2)), until: Some(secs(c.base, 5)), ..f() },
             MemoryFilter { step_min: Some(2), step_max: Some(8), ..f() },
@@ -1947,7 +1956,7 @@ pub mod checks {
             MemoryFilter { session_id: Some(session.id.clone()), ..Default::default() },
             MemoryFilter { tags_any: strings(&["iso"]), ..Default::default() },
             MemoryFilter { tags_all: strings(&["iso"]), ..Default::default() },
-            MemoryFilter { content_contains: Some("isolated".into()), ..Default::default() },
+            MemoryFilter { content_contains: Some(Needle::new("isolated")), ..Default::default() },
         ];
         for filter in &filters {
             assert_eq!(find(store, b, filter.clone(), later).await, Vec::<String>::new(), "{filter:?}");
@@ -1978,12 +1987,11 @@ pub mod checks {
         );
         assert_eq!(store.delete_memories(b, &DeleteFilter::default()).await.unwrap(), 0);
         assert_err!(
-            store.add_memories(b, vec![mem(&agent.id, "note", "by A's agent id")], window(), later).await,
+            add_raw(&*store, b, vec![mem(&agent.id, "note", "by A's agent id")], window(), later).await,
             Error::NotFound { .. }
         );
         assert_err!(
-            store
-                .add_memories(
+            add_raw(&*store, 
                     b,
                     vec![NewMemory {
                         session_id: Some(session.id.clone()),
@@ -1996,8 +2004,7 @@ pub mod checks {
             Error::NotFound { .. }
         );
         assert_err!(
-            store
-                .add_memories(
+            add_raw(&*store, 
                     b,
                     vec![NewMemory { parent_id: Some(memory.id.clone()), ..mem("iso-agent", "note", "child of A's") }],
                     window(),
@@ -2055,7 +2062,7 @@ pub mod checks {
                     .map(|i| mem(&format!("worker-{}", t % 4), "note", &format!("task {t} memory {i}")))
                     .collect();
                 barrier.wait().await;
-                store.add_memories(&org, items, window(), now).await
+                add_raw(&*store, &org, items, window(), now).await
             }));
         }
         let mut created = std::collections::HashSet::new();
@@ -2106,7 +2113,7 @@ pub mod checks {
                 };
                 tasks.push(tokio::spawn(async move {
                     barrier.wait().await;
-                    store.add_memories(&org, vec![item], window(), now).await
+                    add_raw(&*store, &org, vec![item], window(), now).await
                 }));
             }
             let mut outcomes = Vec::new();
@@ -2152,7 +2159,7 @@ pub mod checks {
                 let (store, org, barrier) = (store.clone(), org.clone(), barrier.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.add_memories(&org, items, window(), now).await
+                    add_raw(&*store, &org, items, window(), now).await
                 })
             };
             // Fails: missing session (after a valid item and a new agent).
@@ -2181,7 +2188,10 @@ pub mod checks {
                 })
                 .collect();
             assert_err!(missing.await.unwrap(), Error::NotFound { .. });
-            assert_err!(foreign.await.unwrap(), Error::InvalidArgument { .. });
+            assert_err!(
+                foreign.await.unwrap(),
+                Error::InvalidItem { index: 1, ref field, .. } if field == "session_id"
+            );
             for task in valid {
                 let outcomes = task.await.unwrap().unwrap();
                 assert_eq!(outcomes.len(), PER_GOOD);
@@ -2199,7 +2209,7 @@ pub mod checks {
         }
         let of_good = MemoryFilter { agent: Some(AgentRef::Id(good.id.clone())), ..Default::default() };
         assert_eq!(count(store.as_ref(), &org, of_good, now).await, (ROUNDS * GOOD * PER_GOOD) as u64);
-        let doomed = MemoryFilter { content_contains: Some("doomed".into()), ..Default::default() };
+        let doomed = MemoryFilter { content_contains: Some(Needle::new("doomed")), ..Default::default() };
         assert_eq!(count(store.as_ref(), &org, doomed, now).await, 0, "failed batches stored nothing");
         for round in 0..ROUNDS {
             assert_err!(

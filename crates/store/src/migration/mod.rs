@@ -1,15 +1,20 @@
-//! Schema migrations: one backend-neutral set (sea-orm-migration), used by SQLite and PostgreSQL.
-//! Times are BIGINT microseconds since the Unix epoch; JSON columns are JSONB on PostgreSQL.
+//! Schema migrations: one set (sea-orm-migration) for SQLite and PostgreSQL, applied in order and
+//! never edited once shipped. Times are BIGINT microseconds since the Unix epoch; JSON columns are
+//! JSONB on PostgreSQL and text on SQLite.
+//!
+//! - `m20261122_000001_initial`: the first schema (text ids everywhere).
+//! - `m20261130_000001_lean_store`: the lean store; upgrades a first-schema store in place.
 
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
+mod m20261130_000001_lean_store;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_initial::Migration)]
+        vec![Box::new(m20261122_000001_initial::Migration), Box::new(m20261130_000001_lean_store::Migration)]
     }
 }

@@ -1,241 +1,478 @@
-//! Memory ingest, done by the group-commit writer: the AddMemories requests queued together are
-//! inserted in one pass per org (one agent lookup, one dedup query, multi-row inserts), however many
-//! requests and items they hold. A request whose references are wrong (unknown agent id, session,
-//! parent) gets its own error and writes nothing; the others go on. Every check reads before any
-//! write, so a failed request needs no savepoint.
+//! [`crate::MemoryStore::add_memories`]: memory ingest, done by the group-commit writer.
+//!
+//! A request queues itself per org ([`Pending`]) and submits a writer job that drains the queue,
+//! so the requests that arrive together are inserted in one pass: one agent lookup, one reference
+//! check, one dedup lookup, bulk inserts (see `dialect`), one counter update, however many requests
+//! and items they hold. A request whose references are wrong (unknown agent id, session, parent)
+//! gets its own error and writes nothing; the others go on. Every check reads before any write.
+//!
+//! Dedup: an item is a duplicate of a live memory of the same agent and dedup key (given, or
+//! derived from agent id, event type and content) created within the request's window, stored
+//! before or earlier in the same pass. Candidates are found by [`dedup_hash`] in `memory_dedup`
+//! (and, on SQLite, in the writer's buffer of recent hashes, see [`DedupBuffer`]), then confirmed
+//! against the memory row.
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
-use super::memories::not_expired;
-use super::{agents, convert, db_err};
-use crate::entity::{memories as mem, memory_tags as tags, sessions};
+use super::conn::{Backend, Conn, Param, params};
+use super::dialect::{self, NewRow};
+use super::shared::filter::Sql;
+use super::shared::ingest::{AddJob, DEDUP_FLUSH_AT, DedupBuffer};
+use super::shared::refs::{AgentKey, find_agents, insert_agent, tag_keys, touch_agents};
+use super::writer::{Done, org_lock};
+use super::SqlStore;
+use crate::encode::{dedup_hash, memory_type_code};
 
-/// Keys per `IN (...)` list.
+/// Keys per `IN (…)` list on SQLite.
 const IN_CHUNK: usize = 500;
-/// Memory rows per INSERT (20 columns: far below every bind-parameter limit).
-const MEMORY_CHUNK: usize = 100;
-/// Tag rows per INSERT (3 columns).
-const TAG_CHUNK: usize = 500;
 
-/// One AddMemories request waiting for the writer.
-pub(crate) struct AddJob {
-    pub org: String,
-    pub items: Vec<NewMemory>,
-    pub window: chrono::Duration,
-    pub now: Timestamp,
-    pub reply: oneshot::Sender<Result<Vec<AddOutcome>>>,
-    /// Set by [`insert_jobs`]; sent once the transaction committed.
-    pub result: Option<Result<Vec<AddOutcome>>>,
+pub(super) async fn add(
+    store: &SqlStore,
+    org: &str,
+    items: Vec<ValidMemory>,
+    window: chrono::Duration,
+    now: Timestamp,
+) -> Result<Vec<AddOutcome>> {
+    let span = tracing::debug_span!("add_memories", org, items = items.len());
+    let _entered = span.enter();
+    let org_key = store.org_key_for_write(org).await?;
+    let (reply, answer) = oneshot::channel();
+    store.inner.pending.push(org_key, AddJob { items, window, now, reply });
+    let (drainer, org_id) = (store.clone(), org.to_owned());
+    store
+        .inner
+        .writer
+        .submit(org_lock(org_key), Box::new(move |c| Box::pin(drain(c, drainer, org_key, org_id))))
+        .await?;
+    answer.await.map_err(|_| Error::Unavailable("the store writer failed; see the server log".into()))?
 }
 
-/// Inserts the memories of `jobs` (all of `org`). `Err` means the transaction is unusable.
-pub(crate) async fn insert_jobs(txn: &DatabaseTransaction, org: &str, jobs: &mut [&mut AddJob]) -> Result<()> {
-    // 1. Agents that exist, by id or name.
-    let refs: Vec<AgentRef> = jobs
-        .iter()
-        .flat_map(|job| job.items.iter().map(|m| m.agent.as_str()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .map(AgentRef::parse)
-        .collect();
-    let mut agent_ids = agents::find_many(txn, org, &refs).await?;
+/// The writer job: ingests every request of the org queued by now.
+async fn drain(c: &mut Conn<'_>, store: SqlStore, org_key: i64, org_id: String) -> (bool, Done) {
+    let jobs = store.inner.pending.take(org_key);
+    if jobs.is_empty() {
+        return (true, Box::new(|_| {}));
+    }
+    let mut inputs = Vec::with_capacity(jobs.len());
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        inputs.push(Input { items: job.items, window: job.window, now: job.now });
+        replies.push(job.reply);
+    }
+    match pass(c, &store, org_key, &org_id, inputs).await {
+        Ok(done) => {
+            let finish = move |commit: Result<()>| {
+                if commit.is_ok() {
+                    store.inner.tags.remember(org_key, done.tags);
+                    let mut buffer = store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match done.dedup {
+                        DedupChange::None => {}
+                        DedupChange::Buffer(entries) => buffer.add(&entries),
+                        DedupChange::Flushed(to) => buffer.flushed_to(to),
+                    }
+                }
+                for (reply, outcome) in replies.into_iter().zip(done.outcomes) {
+                    let _ = reply.send(commit.clone().and(outcome));
+                }
+            };
+            (true, Box::new(finish))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "memory ingest failed");
+            let fail = move |_: Result<()>| {
+                for reply in replies {
+                    let _ = reply.send(Err(err.clone()));
+                }
+            };
+            (false, Box::new(fail))
+        }
+    }
+}
 
-    // 2. References, checked per job before anything is written.
-    let session_ids: Vec<String> = jobs
+struct Input {
+    items: Vec<ValidMemory>,
+    window: chrono::Duration,
+    now: Timestamp,
+}
+
+/// What a pass leaves for after the commit.
+struct Passed {
+    outcomes: Vec<Result<Vec<AddOutcome>>>,
+    /// Tag names and keys it used (some new), to cache once committed.
+    tags: Vec<(String, i64)>,
+    dedup: DedupChange,
+}
+
+/// SQLite's dedup buffer after the commit.
+enum DedupChange {
+    /// PostgreSQL: the hashes are in `memory_dedup` already.
+    None,
+    /// Hashes (hash, key) to buffer.
+    Buffer(Vec<(i64, i64)>),
+    /// The buffer and this pass were written to `memory_dedup` up to this key.
+    Flushed(i64),
+}
+
+/// A session: its key and its agent's key and id.
+struct SessionRef {
+    key: i64,
+    agent_key: i64,
+    agent_id: String,
+}
+
+/// One item's dedup identity.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct DedupId {
+    agent_key: i64,
+    key: String,
+}
+
+async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, inputs: Vec<Input>) -> Result<Passed> {
+    let backend = c.backend();
+    let mut outcomes: Vec<Option<Result<Vec<AddOutcome>>>> = (0..inputs.len()).map(|_| None).collect();
+
+    // 1. References: agents, sessions, parents; each request checked before anything is written.
+    let refs: Vec<AgentRef> = inputs
         .iter()
-        .flat_map(|j| j.items.iter().filter_map(|m| m.session_id.clone()))
+        .flat_map(|input| input.items.iter().map(|m| m.agent.clone()))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut session_owner: HashMap<String, String> = HashMap::new();
-    for chunk in session_ids.chunks(IN_CHUNK) {
-        let rows: Vec<(String, String)> = sessions::Entity::find()
-            .select_only()
-            .column(sessions::Column::Id)
-            .column(sessions::Column::AgentId)
-            .filter(sessions::Column::OrgId.eq(org))
-            .filter(sessions::Column::Id.is_in(chunk.iter().map(String::as_str)))
-            .into_tuple()
-            .all(txn)
-            .await
-            .map_err(db_err)?;
-        session_owner.extend(rows);
-    }
-    let parent_ids: Vec<String> = jobs
-        .iter()
-        .flat_map(|j| j.items.iter().filter_map(|m| m.parent_id.clone()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut parents: HashSet<String> = HashSet::new();
-    for chunk in parent_ids.chunks(IN_CHUNK) {
-        let rows: Vec<String> = mem::Entity::find()
-            .select_only()
-            .column(mem::Column::Id)
-            .filter(mem::Column::OrgId.eq(org))
-            .filter(mem::Column::Id.is_in(chunk.iter().map(String::as_str)))
-            .into_tuple()
-            .all(txn)
-            .await
-            .map_err(db_err)?;
-        parents.extend(rows);
-    }
-    for job in jobs.iter_mut() {
-        if let Err(err) = check_references(&job.items, &agent_ids, &session_owner, &parents) {
-            job.result = Some(Err(err));
+    let mut agents = find_agents(c, org_key, &refs).await?;
+    let session_ids: Vec<String> =
+        inputs.iter().flat_map(|i| i.items.iter().filter_map(|m| m.session_id.clone())).collect::<HashSet<_>>().into_iter().collect();
+    let sessions = find_sessions(c, org_key, session_ids).await?;
+    let parent_ids: Vec<String> =
+        inputs.iter().flat_map(|i| i.items.iter().filter_map(|m| m.parent_id.clone())).collect::<HashSet<_>>().into_iter().collect();
+    let parents = find_memories(c, org_key, parent_ids).await?;
+    for (input, outcome) in inputs.iter().zip(outcomes.iter_mut()) {
+        if let Err(err) = check_references(&input.items, &agents, &sessions, &parents) {
+            *outcome = Some(Err(err));
         }
     }
 
-    // 3. Register the new agent names of the jobs that go on.
-    let earliest = jobs.iter().map(|j| j.now).min();
-    for job in jobs.iter().filter(|j| j.result.is_none()) {
-        for item in &job.items {
-            if !agent_ids.contains_key(&item.agent) {
-                let agent = agents::find_or_register(txn, org, &AgentRef::parse(&item.agent), job.now).await?;
-                agent_ids.insert(item.agent.clone(), agent.id);
+    // 2. New agent names of the requests that go on.
+    for (input, outcome) in inputs.iter().zip(&outcomes) {
+        if outcome.is_some() {
+            continue;
+        }
+        for item in &input.items {
+            if let AgentRef::Name(name) = &item.agent
+                && !agents.contains_key(name)
+            {
+                let new = NewAgent { name: name.clone(), description: String::new(), config: Metadata::new() };
+                let agent = insert_agent(c, org_key, &new, input.now).await?;
+                agents.insert(name.clone(), agent);
             }
         }
     }
 
-    // 4. Dedup against what is stored (within each job's window) and what this pass adds.
-    let keyed: Vec<Vec<(String, String)>> = jobs
-        .iter()
-        .map(|job| {
-            job.items
-                .iter()
-                .map(|m| {
-                    let agent_id = agent_ids.get(&m.agent).cloned().unwrap_or_default();
-                    let key =
-                        m.dedup_key.clone().unwrap_or_else(|| derived_dedup_key(&agent_id, &m.event_type, &m.content));
-                    (agent_id, key)
-                })
-                .collect()
-        })
-        .collect();
-    let widest = jobs.iter().map(|j| j.now - j.window).min();
-    let mut seen: HashMap<(String, String), (String, i64)> = HashMap::new();
-    if let (Some(earliest), Some(widest)) = (earliest, widest) {
-        let keys: Vec<&str> = keyed
+    // 3. Dedup identities, and what is stored under them (within the widest window).
+    let going: Vec<usize> = (0..inputs.len()).filter(|i| outcomes[*i].is_none()).collect();
+    let ids_of = |input: &Input| -> Vec<DedupId> {
+        input
+            .items
             .iter()
-            .zip(jobs.iter())
-            .filter(|(_, job)| job.result.is_none())
-            .flat_map(|(keys, _)| keys.iter().map(|(_, k)| k.as_str()))
+            .map(|m| {
+                let agent = &agents[m.agent.as_str()];
+                let key = m.dedup_key.clone().unwrap_or_else(|| derived_dedup_key(&agent.id, &m.event_type, &m.content));
+                DedupId { agent_key: agent.key, key }
+            })
+            .collect()
+    };
+    let dedup_ids: Vec<Vec<DedupId>> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| if going.contains(&i) { ids_of(input) } else { Vec::new() })
+        .collect();
+    let mut seen: HashMap<DedupId, (String, i64)> = HashMap::new();
+    if let (Some(earliest), Some(widest)) =
+        (going.iter().map(|i| inputs[*i].now).min(), going.iter().map(|i| inputs[*i].now - inputs[*i].window).min())
+    {
+        let hashes: Vec<i64> = dedup_ids
+            .iter()
+            .flatten()
+            .map(|id| dedup_hash(id.agent_key, &id.key))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        for chunk in keys.chunks(IN_CHUNK) {
-            let rows: Vec<(String, String, String, i64)> = mem::Entity::find()
-                .select_only()
-                .column(mem::Column::Id)
-                .column(mem::Column::AgentId)
-                .column(mem::Column::DedupKey)
-                .column(mem::Column::CreatedAt)
-                .filter(mem::Column::OrgId.eq(org))
-                .filter(mem::Column::DedupKey.is_in(chunk.iter().copied()))
-                .filter(mem::Column::CreatedAt.gte(to_micros(widest)))
-                .filter(not_expired(earliest))
-                .order_by_desc(mem::Column::CreatedAt)
-                .into_tuple()
-                .all(txn)
-                .await
-                .map_err(db_err)?;
-            // Newest first, so the kept entry is the most recent match.
-            for (id, agent_id, key, created_at) in rows {
-                seen.entry((agent_id, key)).or_insert((id, created_at));
+        let (from, until) = (to_micros(widest), to_micros(earliest));
+        let buffered = match backend {
+            Backend::Sqlite => {
+                let lock = || store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !lock().loaded {
+                    *lock() = load_buffer(c).await?;
+                }
+                let buffer = lock();
+                hashes.iter().filter_map(|h| buffer.recent.get(h)).flatten().copied().collect()
+            }
+            Backend::Postgres => Vec::new(),
+        };
+        for candidate in dedup_candidates(c, org_key, hashes, buffered, (from, until)).await? {
+            let entry = seen.entry(candidate.0).or_insert((candidate.1.clone(), candidate.2));
+            if candidate.2 > entry.1 {
+                *entry = (candidate.1, candidate.2);
             }
         }
     }
 
-    // 5. Rows for everything that is not a duplicate.
-    let mut rows = Vec::new();
-    let mut tag_rows = Vec::new();
-    let mut touched: HashSet<String> = HashSet::new();
-    let mut latest = None;
-    for (job, keys) in jobs.iter_mut().zip(keyed) {
-        if job.result.is_some() {
+    // 4. Rows for everything that is not a duplicate.
+    let mut rows: Vec<NewRow> = Vec::new();
+    let mut tag_lists: Vec<Vec<String>> = Vec::new();
+    // Per row: (request, position of its outcome).
+    let mut owners: Vec<(usize, usize)> = Vec::new();
+    let mut touched: HashSet<i64> = HashSet::new();
+    let mut created: Vec<Vec<AddOutcome>> = (0..inputs.len()).map(|_| Vec::new()).collect();
+    let mut latest: Option<Timestamp> = None;
+    for (i, (input, ids)) in inputs.into_iter().zip(dedup_ids).enumerate() {
+        if outcomes[i].is_some() {
             continue;
         }
-        let cutoff = to_micros(job.now - job.window);
-        let items = std::mem::take(&mut job.items);
-        let mut outcomes = Vec::with_capacity(items.len());
-        for (item, (agent_id, key)) in items.into_iter().zip(keys) {
-            touched.insert(agent_id.clone());
-            if let Some((existing_id, _)) = seen.get(&(agent_id.clone(), key.clone())).filter(|(_, at)| *at >= cutoff) {
-                outcomes.push(AddOutcome::Duplicate { existing_id: existing_id.clone() });
+        let now_us = to_micros(input.now);
+        let cutoff = to_micros(input.now - input.window);
+        latest = latest.max(Some(input.now));
+        for (item, id) in input.items.into_iter().zip(ids) {
+            touched.insert(id.agent_key);
+            if let Some((existing_id, _)) = seen.get(&id).filter(|(_, at)| *at >= cutoff) {
+                created[i].push(AddOutcome::Duplicate { existing_id: existing_id.clone() });
                 continue;
             }
+            let agent = &agents[item.agent.as_str()];
             let memory = Memory {
                 id: ids::memory_id(),
-                org_id: org.to_owned(),
-                agent_id: agent_id.clone(),
+                org_id: org_id.to_owned(),
+                agent_id: agent.id.clone(),
                 session_id: item.session_id,
-                memory_type: item.memory_type.unwrap_or(MemoryType::Episodic),
+                memory_type: item.memory_type,
                 event_type: item.event_type,
                 content: item.content,
                 metadata: item.metadata,
                 tags: item.tags,
-                importance: item.importance.unwrap_or(DEFAULT_IMPORTANCE),
+                importance: item.importance,
                 parent_id: item.parent_id,
-                dedup_key: key.clone(),
-                time: item.time.unwrap_or(job.now),
-                created_at: job.now,
+                dedup_key: id.key.clone(),
+                time: item.time.unwrap_or(input.now),
+                created_at: input.now,
                 step: item.step,
                 position: item.position,
                 expires_at: item.expires_at,
             };
-            seen.insert((agent_id, key), (memory.id.clone(), to_micros(job.now)));
-            rows.push(convert::memory_row(&memory));
-            tag_rows.extend(memory.tags.iter().map(|tag| tags::ActiveModel {
-                memory_id: Set(memory.id.clone()),
-                tag: Set(tag.clone()),
-                org_id: Set(org.to_owned()),
-                time: Set(to_micros(memory.time)),
-            }));
-            outcomes.push(AddOutcome::Created(memory));
+            seen.insert(id.clone(), (memory.id.clone(), now_us));
+            rows.push(NewRow {
+                id: memory.id.clone(),
+                org_key,
+                agent_key: agent.key,
+                session_key: memory.session_id.as_ref().map(|s| sessions[s].key),
+                memory_type: memory_type_code(memory.memory_type),
+                event_type: memory.event_type.clone(),
+                content: memory.content.clone(),
+                metadata: Value::Object(memory.metadata.clone()),
+                tags: Value::Array(memory.tags.iter().cloned().map(Value::String).collect()),
+                importance: memory.importance,
+                parent_id: memory.parent_id.clone(),
+                dedup_key: item.dedup_key,
+                dedup_hash: dedup_hash(id.agent_key, &id.key),
+                time: to_micros(memory.time),
+                created_at: now_us,
+                step: memory.step,
+                pos_x: memory.position.map(|p| p.x),
+                pos_y: memory.position.map(|p| p.y),
+                pos_z: memory.position.and_then(|p| p.z),
+                expires_at: memory.expires_at.map(to_micros),
+                seq: 0,
+            });
+            tag_lists.push(memory.tags.clone());
+            owners.push((i, created[i].len()));
+            created[i].push(AddOutcome::Created(memory));
         }
-        latest = latest.max(Some(job.now));
-        job.result = Some(Ok(outcomes));
     }
 
-    // 6. Write.
-    for chunk in chunked(rows, MEMORY_CHUNK) {
-        mem::Entity::insert_many(chunk).exec_without_returning(txn).await.map_err(db_err)?;
-    }
-    for chunk in chunked(tag_rows, TAG_CHUNK) {
-        tags::Entity::insert_many(chunk).exec_without_returning(txn).await.map_err(db_err)?;
+    // 5. Write: memories (their commit sequence numbers first), tags, dedup hashes, counters.
+    let mut tags = Vec::new();
+    let mut dedup = DedupChange::None;
+    if !rows.is_empty() {
+        let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let last = c.query_i64("UPDATE orgs SET last_seq = last_seq + $1 WHERE key = $2 RETURNING last_seq", params![n, org_key]).await?;
+        for (row, seq) in rows.iter_mut().zip(last - n + 1..) {
+            row.seq = seq;
+        }
+        let keys = dialect::insert_memories(c, &rows).await?;
+
+        let names: Vec<&str> = tag_lists.iter().flatten().map(String::as_str).collect::<HashSet<_>>().into_iter().collect();
+        let tag_keys = tag_keys(c, &store.inner.tags, org_key, &names, true).await?;
+        let tag_rows: Vec<(i64, i64, i64)> = rows
+            .iter()
+            .zip(&keys)
+            .zip(&tag_lists)
+            .flat_map(|((row, key), names)| names.iter().map(|n| (tag_keys[n], row.time, *key)))
+            .collect();
+        dialect::insert_memory_tags(c, &tag_rows).await?;
+        tags = tag_keys.into_iter().collect();
+
+        let entries: Vec<(i64, i64)> = rows.iter().zip(&keys).map(|(row, key)| (row.dedup_hash, *key)).collect();
+        dedup = match backend {
+            Backend::Postgres => {
+                dialect::insert_dedup(c, &entries).await?;
+                DedupChange::None
+            }
+            Backend::Sqlite => {
+                let buffer = store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sorted();
+                if buffer.len() + entries.len() < DEDUP_FLUSH_AT {
+                    DedupChange::Buffer(entries)
+                } else {
+                    let mut all = buffer;
+                    all.extend(entries);
+                    all.sort_unstable();
+                    dialect::insert_dedup(c, &all).await?;
+                    let to = keys.iter().copied().max().unwrap_or(0);
+                    c.execute(
+                        "INSERT INTO store_state (name, value) VALUES ('dedup_flushed_key', $1) \
+                         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                        params![to],
+                    )
+                    .await?;
+                    DedupChange::Flushed(to)
+                }
+            }
+        };
+
+        let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
+        for row in &rows {
+            *counts.entry((row.agent_key, row.memory_type)).or_default() += 1;
+        }
+        add_counts(c, org_key, counts).await?;
     }
     if let Some(latest) = latest {
-        agents::touch(txn, org, touched.into_iter().collect(), latest).await?;
+        let mut touched: Vec<i64> = touched.into_iter().collect();
+        touched.sort_unstable();
+        touch_agents(c, &touched, latest).await?;
     }
-    Ok(())
+    let _ = owners;
+
+    let outcomes = outcomes
+        .into_iter()
+        .zip(created)
+        .map(|(outcome, created)| outcome.unwrap_or(Ok(created)))
+        .collect();
+    Ok(Passed { outcomes, tags, dedup })
 }
 
-/// A job's references: agent ids must exist, sessions must exist and belong to the memory's agent,
-/// parents must exist. Fields are named `memories[i].<field>`.
+/// SQLite's dedup buffer as the database has it (read once after start-up): the memories above
+/// the flushed key.
+async fn load_buffer(c: &mut Conn<'_>) -> Result<DedupBuffer> {
+    let flushed = c.query_i64("SELECT value FROM store_state WHERE name = 'dedup_flushed_key'", Vec::new()).await?;
+    let entries = c
+        .query("SELECT dedup_hash, key FROM memories WHERE key > $1", params![flushed], |r| Ok((r.i64(0)?, r.i64(1)?)))
+        .await?;
+    let mut buffer = DedupBuffer { loaded: true, flushed, ..DedupBuffer::default() };
+    buffer.add(&entries);
+    Ok(buffer)
+}
+
+/// Stored memories that may be duplicates: those whose dedup hash is in `hashes` (through
+/// `memory_dedup`) or whose key is in `keys` (SQLite's buffer), live at `until` and created
+/// since `from`. Returns each one's dedup identity, id and creation time.
+async fn dedup_candidates(
+    c: &mut Conn<'_>,
+    org_key: i64,
+    hashes: Vec<i64>,
+    keys: Vec<i64>,
+    (from, until): (i64, i64),
+) -> Result<Vec<(DedupId, String, i64)>> {
+    let backend = c.backend();
+    let chunk = match backend {
+        Backend::Sqlite => IN_CHUNK,
+        Backend::Postgres => usize::MAX,
+    };
+    let mut found = Vec::new();
+    let columns = "m.key, m.id, m.agent_key, a.id, m.dedup_key, m.event_type, m.content, m.created_at";
+    let lookups = hashes.chunks(chunk).map(|c| (true, c.to_vec())).chain(keys.chunks(chunk).map(|c| (false, c.to_vec())));
+    for (by_hash, values) in lookups {
+        let mut sql = Sql::new("");
+        let (org, since, live) = (sql.param(org_key), sql.param(from), sql.param(until));
+        let (tables, key_test) = if by_hash {
+            ("memory_dedup d CROSS JOIN memories m CROSS JOIN agents a", sql.any_int(backend, "d.hash", values) + " AND m.key = d.memory_key")
+        } else {
+            ("memories m CROSS JOIN agents a", sql.any_int(backend, "m.key", values))
+        };
+        sql.push(&format!(
+            "SELECT {columns} FROM {tables} WHERE {key_test} AND a.key = m.agent_key AND m.org_key = {org} \
+             AND m.created_at >= {since} AND (m.expires_at IS NULL OR m.expires_at > {live})"
+        ));
+        let rows = c
+            .query(&sql.text, sql.params, |r| {
+                let agent_id = r.str(3)?;
+                let key = match r.opt_str(4)? {
+                    Some(key) => key.to_owned(),
+                    None => derived_dedup_key(agent_id, r.str(5)?, r.str(6)?),
+                };
+                Ok((DedupId { agent_key: r.i64(2)?, key }, r.string(1)?, r.i64(7)?))
+            })
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The sessions among `ids` in the org, by id.
+async fn find_sessions(c: &mut Conn<'_>, org_key: i64, ids: Vec<String>) -> Result<HashMap<String, SessionRef>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut sql = Sql::new("");
+        let org = sql.param(org_key);
+        let test = sql.any_text(c.backend(), "s.id", chunk.to_vec());
+        sql.push(&format!(
+            "SELECT s.id, s.key, s.agent_key, a.id FROM sessions s JOIN agents a ON a.key = s.agent_key \
+             WHERE s.org_key = {org} AND {test}"
+        ));
+        let rows = c
+            .query(&sql.text, sql.params, |r| Ok((r.string(0)?, SessionRef { key: r.i64(1)?, agent_key: r.i64(2)?, agent_id: r.string(3)? })))
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The memory ids among `ids` that exist in the org (expired ones too).
+async fn find_memories(c: &mut Conn<'_>, org_key: i64, ids: Vec<String>) -> Result<HashSet<String>> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut sql = Sql::new("");
+        let org = sql.param(org_key);
+        let test = sql.any_text(c.backend(), "id", chunk.to_vec());
+        sql.push(&format!("SELECT id FROM memories WHERE org_key = {org} AND {test}"));
+        found.extend(c.query(&sql.text, sql.params, |r| r.string(0)).await?);
+    }
+    Ok(found)
+}
+
+/// A request's references: agent ids must exist, sessions must exist and belong to the memory's
+/// agent, parents must exist.
 fn check_references(
-    items: &[NewMemory],
-    agent_ids: &HashMap<String, String>,
-    session_owner: &HashMap<String, String>,
+    items: &[ValidMemory],
+    agents: &HashMap<String, AgentKey>,
+    sessions: &HashMap<String, SessionRef>,
     parents: &HashSet<String>,
 ) -> Result<()> {
     for (i, item) in items.iter().enumerate() {
-        let agent_id = agent_ids.get(&item.agent);
-        if agent_id.is_none() && is_agent_id(&item.agent) {
-            return Err(Error::not_found("agent", &item.agent));
+        let agent = agents.get(item.agent.as_str());
+        if let (None, AgentRef::Id(id)) = (agent, &item.agent) {
+            return Err(Error::not_found("agent", id));
         }
         if let Some(session_id) = &item.session_id {
-            match session_owner.get(session_id) {
+            match sessions.get(session_id) {
                 None => return Err(Error::not_found("session", session_id)),
-                Some(owner) if Some(owner) != agent_id => {
-                    return Err(Error::invalid(
-                        format!("memories[{i}].session_id"),
-                        format!("session {session_id} belongs to agent {owner}, not to {}", item.agent),
+                Some(session) if Some(session.agent_key) != agent.map(|a| a.key) => {
+                    return Err(Error::invalid_item(
+                        i,
+                        "session_id",
+                        format!("session {session_id} belongs to agent {}, not to {}", session.agent_id, item.agent.as_str()),
                     ));
                 }
                 Some(_) => {}
@@ -250,11 +487,25 @@ fn check_references(
     Ok(())
 }
 
-fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
-    let mut chunks = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        chunks.push(items.by_ref().take(size).collect());
+/// Adds to `memory_counts` (one statement per 200 (agent, type) pairs).
+async fn add_counts(c: &mut Conn<'_>, org_key: i64, counts: HashMap<(i64, i64), i64>) -> Result<()> {
+    let counts: Vec<((i64, i64), i64)> = counts.into_iter().collect();
+    for chunk in counts.chunks(200) {
+        let mut values = Vec::with_capacity(chunk.len() * 4);
+        let tuples: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, ((agent_key, memory_type), n))| {
+                values.extend([Param::from(*agent_key), Param::from(*memory_type), Param::from(org_key), Param::from(*n)]);
+                format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO memory_counts (agent_key, memory_type, org_key, count) VALUES {} \
+             ON CONFLICT (agent_key, memory_type) DO UPDATE SET count = memory_counts.count + excluded.count",
+            tuples.join(", ")
+        );
+        c.execute(&sql, values).await?;
     }
-    chunks
+    Ok(())
 }

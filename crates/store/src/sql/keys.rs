@@ -1,122 +1,80 @@
-//! Orgs and API keys.
-
-use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+//! [`KeyStore`]: API keys, stored as a hex SHA-256 digest of their secret.
 
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
-use super::writer::orgs_lock;
-use super::{SqlStore, convert, db_err};
-use crate::entity::{api_keys, orgs};
+use super::SqlStore;
+use super::conn::{Param, params};
+use super::shared::rows::{self, KEY_COLUMNS, KEY_FROM, hex_encode};
+use super::writer::org_lock;
+use crate::KeyStore;
 
-pub(super) async fn create_org(store: &SqlStore, id: &str, name: &str, now: Timestamp) -> Result<Org> {
-    let (id, name) = (id.to_owned(), name.to_owned());
-    store
-        .writer
-        .write(orgs_lock(), move |txn| {
+#[async_trait::async_trait]
+impl KeyStore for SqlStore {
+    #[tracing::instrument(skip_all, err, fields(org = key.org_id, key = key.id))]
+    async fn create_api_key(&self, key: &ApiKey, digest: &[u8]) -> Result<()> {
+        let org_key = self.org_key_for_write(&key.org_id).await?;
+        let values = vec![
+            Param::from(&key.id),
+            org_key.into(),
+            Param::from(&key.name),
+            hex_encode(digest).into(),
+            key.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",").into(),
+            to_micros(key.created_at).into(),
+            key.expires_at.map(to_micros).into(),
+            key.revoked_at.map(to_micros).into(),
+        ];
+        self.write(org_lock(org_key), move |c| {
             Box::pin(async move {
-                let taken = orgs::Entity::find()
-                    .filter(orgs::Column::Name.eq(&name).or(orgs::Column::Id.eq(&id)))
-                    .one(txn)
-                    .await
-                    .map_err(db_err)?;
-                if let Some(existing) = taken {
-                    return Err(Error::AlreadyExists { what: "org", existing_id: existing.id });
-                }
-                let row = orgs::ActiveModel { id: Set(id), name: Set(name), created_at: Set(to_micros(now)) };
-                Ok(convert::org(row.insert(txn).await.map_err(db_err)?))
+                let sql = "INSERT INTO api_keys (id, org_key, name, digest, permissions, created_at, expires_at, revoked_at) \
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+                c.execute(sql, values).await.map(drop)
             })
         })
         .await
-}
+    }
 
-pub(super) async fn get_org(store: &SqlStore, id: &str) -> Result<Org> {
-    let row = orgs::Entity::find_by_id(id.to_owned()).one(store.db()).await.map_err(db_err)?;
-    row.map(convert::org).ok_or_else(|| Error::not_found("org", id))
-}
+    #[tracing::instrument(skip_all, err, fields(org))]
+    async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>> {
+        let Some(org_key) = self.org_key(org).await? else { return Ok(Vec::new()) };
+        let sql = format!("SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.org_key = $1 ORDER BY k.created_at, k.id");
+        let found = self.read(move |c| Box::pin(async move { c.query(&sql, params![org_key], rows::api_key).await })).await?;
+        Ok(found.into_iter().map(|(key, _)| key).collect())
+    }
 
-pub(super) async fn list_orgs(store: &SqlStore) -> Result<Vec<Org>> {
-    let rows = orgs::Entity::find().order_by_asc(orgs::Column::CreatedAt).all(store.db()).await.map_err(db_err)?;
-    Ok(rows.into_iter().map(convert::org).collect())
-}
+    #[tracing::instrument(skip_all, err, fields(key = key_id))]
+    async fn find_api_key(&self, key_id: &str) -> Result<Option<(ApiKey, Vec<u8>)>> {
+        let id = key_id.to_owned();
+        let sql = format!("SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.id = $1");
+        self.read(move |c| Box::pin(async move { c.query_one(&sql, params![id], rows::api_key).await })).await
+    }
 
-pub(super) async fn create_api_key(store: &SqlStore, key: &ApiKey, digest: &[u8]) -> Result<()> {
-    let row = api_keys::ActiveModel {
-        id: Set(key.id.clone()),
-        org_id: Set(key.org_id.clone()),
-        name: Set(key.name.clone()),
-        digest: Set(hex_encode(digest)),
-        permissions: Set(key.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")),
-        created_at: Set(to_micros(key.created_at)),
-        expires_at: Set(key.expires_at.map(to_micros)),
-        revoked_at: Set(key.revoked_at.map(to_micros)),
-    };
-    let org_id = key.org_id.clone();
-    store
-        .writer
-        .write(None, move |txn| {
+    #[tracing::instrument(skip_all, err, fields(key = key_id))]
+    async fn revoke_api_key(&self, org: Option<&str>, key_id: &str, now: Timestamp) -> Result<ApiKey> {
+        let org_key = match org {
+            Some(org) => Some(self.org_key(org).await?.ok_or_else(|| Error::not_found("api key", key_id))?),
+            None => None,
+        };
+        let id = key_id.to_owned();
+        let select = format!("SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.id = $1 AND ($2 IS NULL OR k.org_key = $2)");
+        self.write(None, move |c| {
             Box::pin(async move {
-                if orgs::Entity::find_by_id(org_id.clone()).one(txn).await.map_err(db_err)?.is_none() {
-                    return Err(Error::not_found("org", org_id));
+                let found = c.query_one(&select, params![&id, org_key], rows::api_key).await?;
+                let (key, _) = found.ok_or_else(|| Error::not_found("api key", &id))?;
+                if key.revoked_at.is_some() {
+                    return Ok(key);
                 }
-                row.insert(txn).await.map_err(db_err)?;
-                Ok(())
+                c.execute("UPDATE api_keys SET revoked_at = $1 WHERE id = $2", params![to_micros(now), &id]).await?;
+                let revoked = c.query_one(&select, params![&id, org_key], rows::api_key).await?;
+                revoked.map(|(key, _)| key).ok_or_else(|| Error::not_found("api key", &id))
             })
         })
         .await
-}
+    }
 
-pub(super) async fn list_api_keys(store: &SqlStore, org: &str) -> Result<Vec<ApiKey>> {
-    let rows = api_keys::Entity::find()
-        .filter(api_keys::Column::OrgId.eq(org))
-        .order_by_asc(api_keys::Column::CreatedAt)
-        .all(store.db())
-        .await
-        .map_err(db_err)?;
-    Ok(rows.iter().map(convert::api_key).collect())
-}
-
-pub(super) async fn find_api_key(store: &SqlStore, key_id: &str) -> Result<Option<(ApiKey, Vec<u8>)>> {
-    let row = api_keys::Entity::find_by_id(key_id.to_owned()).one(store.db()).await.map_err(db_err)?;
-    Ok(row.map(|row| (convert::api_key(&row), hex_decode(&row.digest))))
-}
-
-pub(super) async fn revoke_api_key(
-    store: &SqlStore,
-    org: Option<&str>,
-    key_id: &str,
-    now: Timestamp,
-) -> Result<ApiKey> {
-    let (org, key_id) = (org.map(str::to_owned), key_id.to_owned());
-    store
-        .writer
-        .write(None, move |txn| {
-            Box::pin(async move {
-                let mut find = api_keys::Entity::find_by_id(key_id.clone());
-                if let Some(org) = &org {
-                    find = find.filter(api_keys::Column::OrgId.eq(org));
-                }
-                let row = find.one(txn).await.map_err(db_err)?.ok_or_else(|| Error::not_found("api key", &key_id))?;
-                if row.revoked_at.is_some() {
-                    return Ok(convert::api_key(&row));
-                }
-                let mut active: api_keys::ActiveModel = row.into();
-                active.revoked_at = Set(Some(to_micros(now)));
-                Ok(convert::api_key(&active.update(txn).await.map_err(db_err)?))
-            })
-        })
-        .await
-}
-
-pub(super) async fn count_api_keys(store: &SqlStore) -> Result<u64> {
-    api_keys::Entity::find().count(store.db()).await.map_err(db_err)
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_decode(text: &str) -> Vec<u8> {
-    (0..text.len() / 2).filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+    #[tracing::instrument(skip_all, err)]
+    async fn count_api_keys(&self) -> Result<u64> {
+        let n = self.read(|c| Box::pin(async move { c.query_i64("SELECT count(*) FROM api_keys", Vec::new()).await })).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }

@@ -1,46 +1,48 @@
-//! The sea-orm implementation of [`Store`] for SQLite and PostgreSQL.
+//! The SQL implementation of [`crate::Store`] for SQLite and PostgreSQL.
+//!
+//! Layers, each using only the ones above it in this list:
+//! - `conn`: the two drivers behind one [`conn::Conn`] (and SQLite's threads);
+//! - `dialect`: what differs between the backends (the `content_contains` test, bulk inserts);
+//! - `shared`: helpers of the operations (row decoding, references, the memory filter, purging);
+//! - `writer`: group commit (generic: it runs jobs, it knows no operation);
+//! - this module: [`SqlStore`] itself (connections, caches, migrations);
+//! - the operations, one module per store trait: `orgs`, `keys`, `agents`, `sessions`,
+//!   `memories` (reads, updates, deletes), `ingest` (adds), `stats`.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use futures::future::BoxFuture;
+use sea_orm::sqlx::PgPool;
+use sea_orm::{DatabaseConnection, SqlxPostgresConnector};
 use sea_orm_migration::MigratorTrait;
 
 use engram_core::{Error, Result};
 
 use crate::migration::Migrator;
 
+mod conn;
+mod dialect;
+mod shared;
+mod writer;
+
 mod agents;
-mod convert;
 mod ingest;
 mod keys;
 mod memories;
+mod orgs;
 mod sessions;
-mod writer;
+mod stats;
 
+pub use conn::Backend;
+use conn::Conn;
+use conn::sqlite::{Readers, SqliteConfig};
+use shared::refs::{OrgKeys, TagKeys};
 use writer::Writer;
-
-/// Which database a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Result<Self> {
-        if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres)
-        } else {
-            Err(Error::invalid("database_url", "must start with sqlite: or postgres://"))
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections for reads (and the writer's one).
+    /// Connections for reads: SQLite reader threads, or the PostgreSQL pool (which the writer
+    /// shares).
     pub max_connections: u32,
     /// Most writes grouped into one transaction.
     pub max_group: usize,
@@ -51,7 +53,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 8, max_group: 256, sqlite_sync_full: true }
+        Self { max_connections: 4, max_group: 256, sqlite_sync_full: true }
     }
 }
 
@@ -91,71 +93,96 @@ impl SchemaStatus {
     }
 }
 
-/// The sea-orm store. Reads go to the pool; writes go through the group-commit [`Writer`].
+/// Where reads run.
+enum Db {
+    Sqlite(Readers),
+    Postgres(PgPool),
+}
+
+/// The store. Cheap to clone (one shared state). Reads go to the SQLite reader threads or the
+/// PostgreSQL pool; writes go through the group-commit [`Writer`].
 #[derive(Clone)]
 pub struct SqlStore {
-    db: DatabaseConnection,
-    writer: Writer,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     backend: Backend,
+    url: String,
+    db: Db,
+    writer: Writer,
+    orgs: OrgKeys,
+    tags: TagKeys,
+    /// Memory ingest waiting for the writer, per org (see `ingest`).
+    pending: shared::ingest::Pending,
+    /// SQLite only: the dedup hashes not yet in `memory_dedup` (see `ingest`).
+    dedup: Mutex<shared::ingest::DedupBuffer>,
 }
 
 impl SqlStore {
-    /// Connects without migrating. SQLite gets a read pool and one dedicated writer connection
-    /// with a larger page cache; PostgreSQL shares one pool.
+    /// Connects without migrating. SQLite: N reader threads and one writer thread, each with its
+    /// own connection. PostgreSQL: one pool for reads and the writer.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         let backend = Backend::of_url(url)?;
-        if backend == Backend::Postgres {
-            probe_postgres(url).await?;
-        }
-        let open = |connections: u32, role: SqliteRole| {
-            let mut connect = ConnectOptions::new(url.to_owned());
-            connect
-                .max_connections(connections)
-                .min_connections(1)
-                .connect_timeout(Duration::from_secs(10))
-                .acquire_timeout(Duration::from_secs(30))
-                .sqlx_logging(false);
-            match backend {
-                Backend::Sqlite => {
-                    let full = options.sqlite_sync_full;
-                    connect.map_sqlx_sqlite_opts(move |opts| sqlite_options(opts, full, role));
+        let (db, writer) = match backend {
+            Backend::Sqlite => {
+                let config = SqliteConfig { path: conn::sqlite::path_of_url(url)?, sync_full: options.sqlite_sync_full };
+                if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::Unavailable(format!("cannot create the directory {}: {e}", dir.display()))
+                    })?;
                 }
-                Backend::Postgres => {
-                    // Connections are recycled so a replica follows a database fail-over or a
-                    // pooler's restart; the name shows them in pg_stat_activity.
-                    connect
-                        .idle_timeout(Duration::from_secs(600))
-                        .max_lifetime(Duration::from_secs(1800))
-                        .map_sqlx_postgres_opts(|opts| opts.application_name("engram"));
-                }
+                // The writer first: it creates the file and turns on WAL before the readers open it.
+                let writer = Writer::spawn_sqlite(&config, options.max_group)?;
+                (Db::Sqlite(Readers::spawn(&config, options.max_connections as usize)?), writer)
             }
-            async move {
-                Database::connect(connect).await.map_err(|e| Error::Unavailable(format!("cannot open database: {e}")))
+            Backend::Postgres => {
+                conn::postgres::probe(url).await?;
+                let pool = conn::postgres::pool(url, options.max_connections).await?;
+                (Db::Postgres(pool.clone()), Writer::spawn_postgres(pool, options.max_group))
             }
         };
-        let db = open(options.max_connections.max(2), SqliteRole::Reader).await?;
-        let write_db = match backend {
-            Backend::Sqlite => open(1, SqliteRole::Writer).await?,
-            Backend::Postgres => db.clone(),
+        let inner = Inner {
+            backend,
+            url: url.to_owned(),
+            db,
+            writer,
+            orgs: OrgKeys::default(),
+            tags: TagKeys::default(),
+            pending: shared::ingest::Pending::default(),
+            dedup: Mutex::new(shared::ingest::DedupBuffer::default()),
         };
-        let writer = Writer::spawn(write_db, options.max_group, backend);
-        Ok(Self { db, writer, backend })
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.inner.backend
+    }
+
+    /// A sea-orm connection for the migrations.
+    async fn migrator_db(&self) -> Result<DatabaseConnection> {
+        match &self.inner.db {
+            Db::Postgres(pool) => Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone())),
+            Db::Sqlite(_) => {
+                let mut options = sea_orm::ConnectOptions::new(self.inner.url.clone());
+                options.max_connections(1).sqlx_logging(false);
+                sea_orm::Database::connect(options)
+                    .await
+                    .map_err(|e| Error::Unavailable(format!("cannot open database: {e}")))
+            }
+        }
     }
 
     /// Applies pending migrations; returns how many ran. Refuses a schema newer than this build
     /// (migrations applied that it does not know) instead of running on it.
-    ///
-    /// SQLite runs without planner statistics on purpose: the indexes are shaped so the planner's
-    /// defaults pick them, and with STAT4 statistics every statement with a range on an indexed
-    /// column is re-prepared for each new set of bound values (measured: a fifth of the CPU).
     pub async fn migrate(&self) -> Result<usize> {
         let status = self.schema_status().await?;
         status.refuse_newer()?;
-        Migrator::up(&self.db, None).await.map_err(db_err)?;
+        let db = self.migrator_db().await?;
+        Migrator::up(&db, None).await.map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
+        if self.inner.backend == Backend::Sqlite {
+            let _ = db.close().await;
+        }
         Ok(status.pending.len())
     }
 
@@ -164,241 +191,74 @@ impl SqlStore {
     pub async fn schema_status(&self) -> Result<SchemaStatus> {
         use sea_orm::EntityTrait;
         use sea_orm_migration::{SchemaManager, seaql_migrations};
+        let db = self.migrator_db().await?;
+        let db_err = |e: sea_orm::DbErr| Error::Internal(format!("reading the schema: {e}"));
         let known: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
-        let has_table = SchemaManager::new(&self.db)
-            .has_table(Migrator::migration_table_name().to_string())
-            .await
-            .map_err(db_err)?;
+        let has_table =
+            SchemaManager::new(&db).has_table(Migrator::migration_table_name().to_string()).await.map_err(db_err)?;
         let applied: Vec<String> = if has_table {
-            seaql_migrations::Entity::find()
-                .all(&self.db)
-                .await
-                .map_err(db_err)?
-                .into_iter()
-                .map(|m| m.version)
-                .collect()
+            seaql_migrations::Entity::find().all(&db).await.map_err(db_err)?.into_iter().map(|m| m.version).collect()
         } else {
             Vec::new()
         };
+        if self.inner.backend == Backend::Sqlite {
+            let _ = db.close().await;
+        }
         Ok(SchemaStatus {
             pending: known.iter().filter(|m| !applied.contains(m)).cloned().collect(),
             unknown: applied.into_iter().filter(|m| !known.contains(m)).collect(),
         })
     }
 
-    pub(crate) fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
-    pub(crate) async fn ping_db(&self) -> Result<()> {
-        self.db.execute_unprepared("SELECT 1").await.map_err(db_err)?;
-        Ok(())
-    }
-}
-
-/// One direct connection before the pool is built: the pool reports an unreachable server only
-/// as "pool timed out" after its acquire timeout, while this names the cause (refused, unknown
-/// host, authentication, missing database) within seconds.
-async fn probe_postgres(url: &str) -> Result<()> {
-    use sea_orm::sqlx::Connection;
-    let unavailable = |cause: String| Error::Unavailable(format!("cannot connect to PostgreSQL: {cause}"));
-    match tokio::time::timeout(Duration::from_secs(10), sea_orm::sqlx::PgConnection::connect(url)).await {
-        Ok(Ok(connection)) => {
-            let _ = connection.close().await;
-            Ok(())
+    /// Runs a read-only operation: on a SQLite reader thread, or on a pooled PostgreSQL connection.
+    pub(crate) async fn read<R, F>(&self, op: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c, 'x> FnOnce(&'c mut Conn<'x>) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        match &self.inner.db {
+            Db::Sqlite(readers) => readers.run(Box::new(op)).await,
+            Db::Postgres(pool) => {
+                let mut connection = pool
+                    .acquire()
+                    .await
+                    .map_err(|e| Error::Unavailable(format!("no PostgreSQL connection: {e}")))?;
+                op(&mut Conn::Postgres(&mut connection)).await
+            }
         }
-        Ok(Err(err)) => Err(unavailable(err.to_string())),
-        Err(_) => Err(unavailable("no answer within 10 s".into())),
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SqliteRole {
-    Reader,
-    Writer,
-}
-
-fn sqlite_options(
-    opts: sea_orm::sqlx::sqlite::SqliteConnectOptions,
-    full: bool,
-    role: SqliteRole,
-) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
-    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-    let opts = opts
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(if full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
-        .busy_timeout(Duration::from_secs(10))
-        // A bounded number of prepared statements per connection keeps memory flat.
-        .statement_cache_capacity(32)
-        .pragma("temp_store", "memory");
-    match role {
-        // Readers: 8 MiB of page cache each.
-        SqliteRole::Reader => opts.pragma("cache_size", "-8192"),
-        // The one writer: 64 MiB keeps the index pages it updates in memory, and checkpoints every
-        // 32 MiB of WAL instead of every 4 MiB (a hot index page is copied back once per interval).
-        SqliteRole::Writer => opts.pragma("cache_size", "-65536").pragma("wal_autocheckpoint", "8192"),
+    /// Runs a write in the next group commit, holding `lock` on PostgreSQL; returns once committed.
+    pub(crate) async fn write<R, F>(&self, lock: Option<String>, op: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c, 'x> FnOnce(&'c mut Conn<'x>) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        self.inner.writer.write(lock, op).await
     }
-}
 
-/// Trims rows fetched with `limit + 1` to `limit`; the cursor (the last row kept) is set only when
-/// the extra row proved that more exist.
-pub(crate) fn finish_page<T>(
-    mut rows: Vec<T>,
-    limit: u32,
-    cursor_of: impl Fn(&T) -> engram_core::Cursor,
-) -> (Vec<T>, Option<engram_core::Cursor>) {
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = if has_more { rows.last().map(cursor_of) } else { None };
-    (rows, next)
-}
+    /// The key of an org id, if the org exists (cached: org keys never change).
+    pub(crate) async fn org_key(&self, org: &str) -> Result<Option<i64>> {
+        if let Some(key) = self.inner.orgs.cached(org) {
+            return Ok(Some(key));
+        }
+        let id = org.to_owned();
+        let key = self.read(move |c| Box::pin(async move { shared::refs::org_key(c, &id).await })).await?;
+        if let Some(key) = key {
+            self.inner.orgs.remember(org, key);
+        }
+        Ok(key)
+    }
 
-/// Storage failures are internal errors; the message goes to the log, not to clients.
-pub(crate) fn db_err(err: DbErr) -> Error {
-    Error::Internal(err.to_string())
+    /// The key of the org a write goes to; NotFound when it does not exist.
+    pub(crate) async fn org_key_for_write(&self, org: &str) -> Result<i64> {
+        self.org_key(org).await?.ok_or_else(|| Error::not_found("org", org))
+    }
 }
 
 #[async_trait::async_trait]
 impl crate::Store for SqlStore {
     async fn ping(&self) -> Result<()> {
-        self.ping_db().await
-    }
-
-    async fn create_org(&self, id: &str, name: &str, now: engram_core::time::Timestamp) -> Result<engram_core::Org> {
-        keys::create_org(self, id, name, now).await
-    }
-    async fn get_org(&self, id: &str) -> Result<engram_core::Org> {
-        keys::get_org(self, id).await
-    }
-    async fn list_orgs(&self) -> Result<Vec<engram_core::Org>> {
-        keys::list_orgs(self).await
-    }
-    async fn create_api_key(&self, key: &engram_core::ApiKey, digest: &[u8]) -> Result<()> {
-        keys::create_api_key(self, key, digest).await
-    }
-    async fn list_api_keys(&self, org: &str) -> Result<Vec<engram_core::ApiKey>> {
-        keys::list_api_keys(self, org).await
-    }
-    async fn find_api_key(&self, key_id: &str) -> Result<Option<(engram_core::ApiKey, Vec<u8>)>> {
-        keys::find_api_key(self, key_id).await
-    }
-    async fn revoke_api_key(
-        &self,
-        org: Option<&str>,
-        key_id: &str,
-        now: engram_core::time::Timestamp,
-    ) -> Result<engram_core::ApiKey> {
-        keys::revoke_api_key(self, org, key_id, now).await
-    }
-    async fn count_api_keys(&self) -> Result<u64> {
-        keys::count_api_keys(self).await
-    }
-
-    async fn register_agent(
-        &self,
-        org: &str,
-        agent: engram_core::NewAgent,
-        now: engram_core::time::Timestamp,
-    ) -> Result<engram_core::Agent> {
-        agents::register(self, org, agent, now).await
-    }
-    async fn get_agent(&self, org: &str, agent: &engram_core::AgentRef) -> Result<engram_core::Agent> {
-        agents::get(self, org, agent).await
-    }
-    async fn list_agents(
-        &self,
-        org: &str,
-        limit: u32,
-        after: Option<engram_core::Cursor>,
-    ) -> Result<engram_core::Page<engram_core::Agent>> {
-        agents::list(self, org, limit, after).await
-    }
-    async fn delete_agent(&self, org: &str, agent: &engram_core::AgentRef, cascade: bool) -> Result<(u64, u64)> {
-        agents::delete(self, org, agent, cascade).await
-    }
-    async fn agent_stats(
-        &self,
-        org: &str,
-        agent: &engram_core::AgentRef,
-        now: engram_core::time::Timestamp,
-    ) -> Result<engram_core::AgentStats> {
-        agents::stats(self, org, agent, now).await
-    }
-
-    async fn create_session(
-        &self,
-        org: &str,
-        agent: &engram_core::AgentRef,
-        metadata: engram_core::Metadata,
-        now: engram_core::time::Timestamp,
-    ) -> Result<engram_core::Session> {
-        sessions::create(self, org, agent, metadata, now).await
-    }
-    async fn get_session(&self, org: &str, id: &str) -> Result<engram_core::Session> {
-        sessions::get(self, org, id).await
-    }
-    async fn list_sessions(
-        &self,
-        org: &str,
-        agent: Option<&engram_core::AgentRef>,
-        status: Option<engram_core::SessionStatus>,
-        limit: u32,
-        after: Option<engram_core::Cursor>,
-    ) -> Result<engram_core::Page<engram_core::Session>> {
-        sessions::list(self, org, agent, status, limit, after).await
-    }
-    async fn update_session(
-        &self,
-        org: &str,
-        id: &str,
-        patch: engram_core::SessionPatch,
-        now: engram_core::time::Timestamp,
-    ) -> Result<engram_core::Session> {
-        sessions::update(self, org, id, patch, now).await
-    }
-
-    async fn add_memories(
-        &self,
-        org: &str,
-        memories: Vec<engram_core::NewMemory>,
-        dedup_window: chrono::Duration,
-        now: engram_core::time::Timestamp,
-    ) -> Result<Vec<engram_core::AddOutcome>> {
-        memories::add(self, org, memories, dedup_window, now).await
-    }
-    async fn get_memory(&self, org: &str, id: &str, now: engram_core::time::Timestamp) -> Result<engram_core::Memory> {
-        memories::get(self, org, id, now).await
-    }
-    async fn list_memories(
-        &self,
-        org: &str,
-        query: &engram_core::MemoryQuery,
-        now: engram_core::time::Timestamp,
-    ) -> Result<engram_core::MemoryPage> {
-        memories::list(self, org, query, now).await
-    }
-    async fn count_memories(
-        &self,
-        org: &str,
-        filter: &engram_core::MemoryFilter,
-        now: engram_core::time::Timestamp,
-    ) -> Result<u64> {
-        memories::count(self, org, filter, now).await
-    }
-    async fn update_memory(
-        &self,
-        org: &str,
-        id: &str,
-        patch: engram_core::MemoryPatch,
-        now: engram_core::time::Timestamp,
-    ) -> Result<engram_core::Memory> {
-        memories::update(self, org, id, patch, now).await
-    }
-    async fn delete_memory(&self, org: &str, id: &str) -> Result<()> {
-        memories::delete_one(self, org, id).await
-    }
-    async fn delete_memories(&self, org: &str, filter: &engram_core::DeleteFilter) -> Result<u64> {
-        memories::delete_many(self, org, filter).await
+        self.read(|c| Box::pin(async move { c.query_i64("SELECT 1", Vec::new()).await.map(drop) })).await
     }
 }

@@ -1,45 +1,49 @@
-//! Group commit: every write runs on one task that takes whatever writes are queued, runs them in
-//! one transaction, commits once and only then answers each caller. Durability costs one fsync per
-//! group, not per request, and SQLite never sees two writers.
+//! Group commit: every write is a job run by one writer, which takes whatever jobs are queued,
+//! runs them in one transaction, commits once and only then answers each caller. Durability
+//! costs one fsync per group, not per request, and SQLite never sees two writers.
 //!
-//! Two kinds of jobs share a group. Memory ingest ([`AddJob`]) is coalesced: all queued requests of
-//! an org are inserted in one pass (see `ingest`), and a request that fails its checks writes
-//! nothing. Every other write is a closure run in its own savepoint, so one failing write does not
-//! undo the others. A storage error anywhere rolls the whole group back and fails all its callers.
+//! A job is an async function over the group's [`Conn`]; it returns whether it succeeded and what
+//! to do once the commit's outcome is known ([`Done`]). In a group of several jobs each runs in its
+//! own savepoint, so one failing job does not undo the others; a storage error of the commit fails
+//! them all. Callers that want their writes coalesced (memory ingest) queue the work themselves
+//! and submit a job that drains the queue: the writer knows no operation.
 //!
 //! Replicas on PostgreSQL each have their own writer, so a group first takes a transaction-scoped
 //! advisory lock per org it writes to (all of them at once, in one global order, so two groups
 //! never wait on each other in a cycle). Writes of one org are therefore serialized across
 //! replicas: dedup and the check-then-insert of agent names stay exact, and a read-modify-write
 //! of a row never loses another replica's update. Writes of different orgs run in parallel.
+//!
+//! SQLite: the writer is a thread with its own connection. PostgreSQL: a task that takes a pooled
+//! connection per group.
 
 use futures::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait};
+use sea_orm::sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
-use engram_core::time::Timestamp;
-use engram_core::{AddOutcome, Error, NewMemory, Result};
+use engram_core::{Error, Result};
 
-use super::ingest::{self, AddJob};
-use super::{Backend, db_err};
+use super::conn::sqlite::{self, SqliteConfig};
+use super::conn::{Conn, params};
 
-type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-type Closure = Box<dyn for<'a> FnOnce(&'a DatabaseTransaction) -> BoxFuture<'a, (bool, Completion)> + Send>;
+/// What a job does once the group's commit succeeded (`Ok`) or failed.
+pub(crate) type Done = Box<dyn FnOnce(Result<()>) + Send>;
+/// A job: runs inside the group's transaction; says whether it succeeded.
+pub(crate) type Work = Box<dyn for<'c, 'x> FnOnce(&'c mut Conn<'x>) -> BoxFuture<'c, (bool, Done)> + Send>;
 
-enum Job {
-    Add(AddJob),
-    /// A closure and the lock it needs (see [`org_lock`]), if any.
-    Other(Closure, Option<String>),
-}
-
-/// The advisory-lock key of the writes of `org`.
-pub(crate) fn org_lock(org: &str) -> Option<String> {
-    Some(format!("engram/org/{org}"))
+/// The advisory-lock key of the writes of an org (by its key).
+pub(crate) fn org_lock(org_key: i64) -> Option<String> {
+    Some(format!("engram/org/{org_key}"))
 }
 
 /// The advisory-lock key of writes that create orgs.
 pub(crate) fn orgs_lock() -> Option<String> {
     Some("engram/orgs".to_owned())
+}
+
+struct Job {
+    lock: Option<String>,
+    work: Work,
 }
 
 #[derive(Clone)]
@@ -52,11 +56,43 @@ fn stopped() -> Error {
 }
 
 impl Writer {
-    /// Starts the writer task; it ends when every `Writer` clone is dropped.
-    pub(crate) fn spawn(db: DatabaseConnection, max_group: usize, backend: Backend) -> Self {
-        let (jobs, rx) = mpsc::channel(4 * max_group.max(1));
-        tokio::spawn(run(db, rx, max_group.max(1), backend));
+    /// Starts the SQLite writer thread on its own connection; it ends when every `Writer` clone is
+    /// dropped.
+    pub(crate) fn spawn_sqlite(config: &SqliteConfig, max_group: usize) -> Result<Self> {
+        let (jobs, mut rx) = mpsc::channel::<Job>(4 * max_group.max(1));
+        let mut conn = sqlite::open(config, sqlite::Role::Writer)?;
+        let max_group = max_group.max(1);
+        std::thread::Builder::new()
+            .name("engram-sqlite-write".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let group = gather(first, &mut rx, max_group);
+                    run_sqlite_group(&mut conn, group);
+                }
+            })
+            .map_err(|e| Error::internal(format!("cannot start the SQLite writer thread: {e}")))?;
+        Ok(Self { jobs })
+    }
+
+    /// Starts the PostgreSQL writer task; it ends when every `Writer` clone is dropped.
+    pub(crate) fn spawn_postgres(pool: PgPool, max_group: usize) -> Self {
+        let (jobs, mut rx) = mpsc::channel::<Job>(4 * max_group.max(1));
+        let max_group = max_group.max(1);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let group = gather(first, &mut rx, max_group);
+                if let Err(err) = run_postgres_group(&pool, group).await {
+                    // The callers' reply channels were dropped with their jobs: they get Unavailable.
+                    tracing::error!(error = %err, "group commit failed");
+                }
+            }
+        });
         Self { jobs }
+    }
+
+    /// Queues a job holding `lock` (on PostgreSQL).
+    pub(crate) async fn submit(&self, lock: Option<String>, work: Work) -> Result<()> {
+        self.jobs.send(Job { lock, work }).await.map_err(|_| stopped())
     }
 
     /// Runs `work` inside the next group transaction, holding `lock` (on PostgreSQL); returns once
@@ -64,139 +100,125 @@ impl Writer {
     pub(crate) async fn write<R, F>(&self, lock: Option<String>, work: F) -> Result<R>
     where
         R: Send + 'static,
-        F: for<'a> FnOnce(&'a DatabaseTransaction) -> BoxFuture<'a, Result<R>> + Send + 'static,
+        F: for<'c, 'x> FnOnce(&'c mut Conn<'x>) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Closure = Box::new(move |txn| {
+        let job: Work = Box::new(move |conn| {
             Box::pin(async move {
-                let result = work(txn).await;
+                let result = work(conn).await;
                 let ok = result.is_ok();
-                let done: Completion = Box::new(move |commit: Result<()>| {
+                let done: Done = Box::new(move |commit: Result<()>| {
                     let _ = reply.send(commit.and(result));
                 });
                 (ok, done)
             })
         });
-        self.jobs.send(Job::Other(job, lock)).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| Error::Unavailable("the store writer failed; see the server log".into()))?
-    }
-
-    /// Stores validated memories with the next group; returns once committed.
-    pub(crate) async fn add(
-        &self,
-        org: String,
-        items: Vec<NewMemory>,
-        window: chrono::Duration,
-        now: Timestamp,
-    ) -> Result<Vec<AddOutcome>> {
-        let (reply, answer) = oneshot::channel();
-        let job = AddJob { org, items, window, now, reply, result: None };
-        self.jobs.send(Job::Add(job)).await.map_err(|_| stopped())?;
+        self.submit(lock, job).await?;
         answer.await.map_err(|_| Error::Unavailable("the store writer failed; see the server log".into()))?
     }
 }
 
-async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, max_group: usize, backend: Backend) {
-    let mut group: Vec<Job> = Vec::with_capacity(max_group);
-    while let Some(first) = rx.recv().await {
-        group.push(first);
-        while group.len() < max_group {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let jobs = std::mem::take(&mut group);
-        if let Err(err) = run_group(&db, jobs, backend).await {
-            // The callers' reply channels were dropped with their jobs: they get Unavailable.
-            tracing::error!(error = %err, "group commit failed");
+fn gather(first: Job, rx: &mut mpsc::Receiver<Job>, max_group: usize) -> Vec<Job> {
+    let mut group = vec![first];
+    while group.len() < max_group {
+        match rx.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
         }
     }
+    group
 }
 
-async fn run_group(db: &DatabaseConnection, jobs: Vec<Job>, backend: Backend) -> Result<()> {
-    let mut adds = Vec::new();
-    let mut others = Vec::new();
-    let mut locks = Vec::new();
-    for job in jobs {
-        match job {
-            Job::Add(job) => {
-                locks.extend(org_lock(&job.org));
-                adds.push(job);
-            }
-            Job::Other(job, lock) => {
-                locks.extend(lock);
-                others.push(job);
-            }
-        }
-    }
-    let single = adds.is_empty() && others.len() == 1;
-    let txn = db.begin().await.map_err(db_err)?;
-    if backend == Backend::Postgres && !locks.is_empty() {
-        lock_all(&txn, locks).await?;
-    }
-    let mut completions = Vec::with_capacity(others.len());
-    for job in others {
+/// Runs the jobs of a group inside an open transaction. Returns their completions and whether the
+/// transaction must be rolled back (a lone job that failed: no savepoint was needed).
+async fn run_jobs(conn: &mut Conn<'_>, jobs: Vec<Work>) -> Result<(Vec<Done>, bool)> {
+    let single = jobs.len() == 1;
+    let mut dones = Vec::with_capacity(jobs.len());
+    for work in jobs {
         if single {
-            // No savepoint needed: a failed job rolls back the whole (one-job) transaction.
-            let (ok, done) = job(&txn).await;
-            if !ok {
-                txn.rollback().await.map_err(db_err)?;
-                done(Ok(()));
-                return Ok(());
-            }
-            completions.push(done);
-            continue;
+            let (ok, done) = work(conn).await;
+            dones.push(done);
+            return Ok((dones, !ok));
         }
-        let savepoint = txn.begin().await.map_err(db_err)?;
-        let (ok, done) = job(&savepoint).await;
-        if ok {
-            savepoint.commit().await.map_err(db_err)?;
-        } else {
-            savepoint.rollback().await.map_err(db_err)?;
-        }
-        completions.push(done);
+        conn.batch("SAVEPOINT job").await?;
+        let (ok, done) = work(conn).await;
+        let end = if ok { "RELEASE SAVEPOINT job" } else { "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job" };
+        conn.batch(end).await?;
+        dones.push(done);
     }
+    Ok((dones, false))
+}
 
-    // Coalesced ingest, one pass per org (in order of first appearance).
-    let mut orgs: Vec<String> = Vec::new();
-    for job in &adds {
-        if !orgs.contains(&job.org) {
-            orgs.push(job.org.clone());
-        }
-    }
-    for org in &orgs {
-        let mut of_org: Vec<&mut AddJob> = adds.iter_mut().filter(|j| &j.org == org).collect();
-        ingest::insert_jobs(&txn, org, &mut of_org).await?;
-    }
-
-    let committed = txn.commit().await.map_err(db_err);
-    if let Err(err) = &committed {
+fn finish(dones: Vec<Done>, outcome: Result<()>) {
+    if let Err(err) = &outcome {
         tracing::error!(error = %err, "commit failed");
     }
-    for done in completions {
-        done(committed.clone());
+    for done in dones {
+        done(outcome.clone());
     }
-    for job in adds {
-        let result = job.result.unwrap_or_else(|| Err(Error::internal("ingest left a job without a result")));
-        let _ = job.reply.send(committed.clone().and(result));
+}
+
+fn run_sqlite_group(conn: &mut rusqlite::Connection, group: Vec<Job>) {
+    // A transaction left open by a failed group must not swallow the next one.
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
     }
+    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %err, "cannot begin a write transaction");
+        return;
+    }
+    let works = group.into_iter().map(|job| job.work).collect();
+    let ran = sqlite::run_to_end(conn, Box::new(move |conn| Box::pin(run_jobs(conn, works))));
+    match ran {
+        Ok((dones, false)) => {
+            let committed = conn.execute_batch("COMMIT").map_err(sqlite::error);
+            if committed.is_err() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            finish(dones, committed);
+        }
+        Ok((dones, true)) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            // The job's own error is its answer.
+            finish(dones, Ok(()));
+        }
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(error = %err, "group failed");
+        }
+    }
+}
+
+async fn run_postgres_group(pool: &PgPool, group: Vec<Job>) -> Result<()> {
+    use super::conn::postgres::error;
+    let mut locks: Vec<String> = group.iter().filter_map(|job| job.lock.clone()).collect();
+    let works: Vec<Work> = group.into_iter().map(|job| job.work).collect();
+    let mut txn = pool.begin().await.map_err(error)?;
+    let (dones, rollback) = {
+        let mut conn = Conn::Postgres(&mut txn);
+        if !locks.is_empty() {
+            lock_all(&mut conn, &mut locks).await?;
+        }
+        run_jobs(&mut conn, works).await?
+    };
+    if rollback {
+        txn.rollback().await.map_err(error)?;
+        finish(dones, Ok(()));
+        return Ok(());
+    }
+    let committed = txn.commit().await.map_err(error);
+    finish(dones, committed);
     Ok(())
 }
 
 /// Takes the advisory locks of `keys` until the transaction ends. The keys are hashed to lock ids
 /// by PostgreSQL and taken in ascending id order, one statement for all of them.
-async fn lock_all(txn: &DatabaseTransaction, mut keys: Vec<String>) -> Result<()> {
+async fn lock_all(conn: &mut Conn<'_>, keys: &mut Vec<String>) -> Result<()> {
     keys.sort_unstable();
     keys.dedup();
     let sql = "SELECT count(pg_advisory_xact_lock(id)) FROM \
                (SELECT DISTINCT hashtextextended(key, 0) AS id FROM unnest(string_to_array($1, $2)) AS key ORDER BY id) ids";
-    let stmt = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        sql,
-        [keys.join(LOCK_KEY_SEPARATOR).into(), LOCK_KEY_SEPARATOR.into()],
-    );
-    txn.execute_raw(stmt).await.map_err(db_err)?;
+    conn.query_i64(sql, params![keys.join(LOCK_KEY_SEPARATOR), LOCK_KEY_SEPARATOR]).await?;
     Ok(())
 }
 

@@ -1,0 +1,241 @@
+//! SQLite on rusqlite: connections opened with the store's pragmas, the reader threads, and the
+//! statement helpers behind [`super::Conn`].
+//!
+//! Each reader thread owns one connection and takes jobs from a shared queue; the writer thread
+//! (see `writer`) owns one more. WAL mode lets readers run while the writer commits.
+
+use std::borrow::Cow;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use engram_core::{Error, Result};
+
+use super::{Conn, Param, Row};
+
+/// How a connection is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Reader,
+    Writer,
+}
+
+/// Where the database file is and how commits are made durable.
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteConfig {
+    pub path: PathBuf,
+    /// `synchronous=FULL` (fsync on every commit) or NORMAL (survives a process crash only).
+    pub sync_full: bool,
+}
+
+/// The file of a `sqlite://path?params` URL.
+pub(crate) fn path_of_url(url: &str) -> Result<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return Err(Error::invalid("database_url", "must name a SQLite file (sqlite://path/to/engram.db)"));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Opens a connection with the store's pragmas. Readers keep 8 MiB of page cache; the writer
+/// 64 MiB (the index pages it updates stay in memory) and checkpoints every 32 MiB of WAL.
+pub(crate) fn open(config: &SqliteConfig, role: Role) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(&config.path, flags).map_err(|e| open_error(&config.path, e))?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(error)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let sync = if config.sync_full { "FULL" } else { "NORMAL" };
+    let role_pragmas = match role {
+        Role::Reader => "PRAGMA cache_size = -8192; PRAGMA query_only = ON;",
+        Role::Writer => "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192;",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
+         PRAGMA foreign_keys = OFF; {role_pragmas}"
+    ))
+    .map_err(error)?;
+    register_functions(&conn)?;
+    Ok(conn)
+}
+
+fn open_error(path: &Path, err: rusqlite::Error) -> Error {
+    Error::Unavailable(format!("cannot open the SQLite database {}: {err}", path.display()))
+}
+
+/// `engram_contains(text, needle)`: whether the Unicode lowercase form of `text` contains
+/// `needle` (already lowercased), the `content_contains` filter. SQLite's own `lower()` folds ASCII
+/// only.
+fn register_functions(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "engram_contains",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text = ctx.get_raw(0).as_str().map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+            let needle = ctx.get_raw(1).as_str().map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+            Ok(contains_lowercase(text, needle))
+        },
+    )
+    .map_err(error)
+}
+
+/// Whether `text`, lowercased, contains `needle`; ASCII text is compared without allocating.
+fn contains_lowercase(text: &str, needle: &str) -> bool {
+    if text.is_ascii() {
+        let (text, needle) = (text.as_bytes(), needle.as_bytes());
+        return needle.is_empty()
+            || text.windows(needle.len()).any(|window| window.iter().zip(needle).all(|(a, b)| a.to_ascii_lowercase() == *b));
+    }
+    text.to_lowercase().contains(needle)
+}
+
+/// A driver error. Storage failures are internal errors; the message goes to the log.
+pub(crate) fn error(err: rusqlite::Error) -> Error {
+    Error::Internal(format!("SQLite: {err}"))
+}
+
+/// `$1` → `?1`: SQLite's numbered form, so numbers bind exactly as on PostgreSQL.
+fn sqlite_sql(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('$') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Param]) -> Result<()> {
+    for (i, param) in params.iter().enumerate() {
+        let index = i + 1;
+        let bound = match param {
+            Param::Int(v) => stmt.raw_bind_parameter(index, v),
+            Param::Real(v) => stmt.raw_bind_parameter(index, v),
+            Param::Text(v) => stmt.raw_bind_parameter(index, v),
+            Param::Json(v) => stmt.raw_bind_parameter(index, v.to_string()),
+            Param::Ints(_) | Param::Texts(_) => return Err(Error::internal("SQLite has no array parameters")),
+        };
+        bound.map_err(error)?;
+    }
+    Ok(())
+}
+
+pub(super) fn execute(conn: &Connection, sql: &str, params: &[Param]) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(error)?;
+    bind(&mut stmt, params)?;
+    Ok(stmt.raw_execute().map_err(error)? as u64)
+}
+
+pub(super) fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[Param],
+    mut map: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(error)?;
+    bind(&mut stmt, params)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(error)? {
+        out.push(map(&Row::Sqlite(row))?);
+    }
+    Ok(out)
+}
+
+/// An operation as the store threads run it: an async function over a [`Conn`].
+pub(crate) type Op<R> = Box<dyn for<'c, 'x> FnOnce(&'c mut Conn<'x>) -> BoxFuture<'c, Result<R>> + Send>;
+
+/// Polls an operation on a SQLite connection to its end. SQLite operations never wait (every
+/// await of [`Conn`] is ready), so a pending one is a bug, reported as an internal error; so is a
+/// panic, which leaves the thread and its connection usable.
+pub(crate) fn run_to_end<R>(conn: &mut Connection, op: Op<R>) -> Result<R> {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut conn = Conn::Sqlite(conn);
+        op(&mut conn).now_or_never()
+    }));
+    match outcome {
+        Ok(Some(result)) => result,
+        Ok(None) => Err(Error::internal("a SQLite operation waited on something other than SQLite")),
+        Err(_) => Err(Error::internal("a SQLite operation panicked")),
+    }
+}
+
+type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The reader threads: each owns a connection and runs one operation at a time from a shared
+/// queue. They stop when the pool is dropped.
+#[derive(Clone)]
+pub(crate) struct Readers {
+    jobs: crossbeam_channel::Sender<ReadJob>,
+}
+
+impl Readers {
+    pub(crate) fn spawn(config: &SqliteConfig, threads: usize) -> Result<Self> {
+        let (jobs, queue) = crossbeam_channel::unbounded::<ReadJob>();
+        for i in 0..threads.max(1) {
+            let mut conn = open(config, Role::Reader)?;
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("engram-sqlite-read-{i}"))
+                .spawn(move || {
+                    while let Ok(job) = queue.recv() {
+                        job(&mut conn);
+                    }
+                })
+                .map_err(|e| Error::internal(format!("cannot start a SQLite reader thread: {e}")))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `op` on the next free reader.
+    pub(crate) async fn run<R: Send + 'static>(&self, op: Op<R>) -> Result<R> {
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = reply.send(run_to_end(conn, op));
+        });
+        self.jobs.send(job).map_err(|_| Error::Unavailable("the SQLite readers have stopped".into()))?;
+        answer.await.map_err(|_| Error::Unavailable("a SQLite reader failed; see the server log".into()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_numbered() {
+        assert_eq!(sqlite_sql("SELECT $1, $12 WHERE a = '$'"), "SELECT ?1, ?12 WHERE a = '$'");
+        assert!(matches!(sqlite_sql("SELECT 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn contains_folds_unicode_case() {
+        assert!(contains_lowercase("Fixed AUTH.go", "auth.go"));
+        assert!(contains_lowercase("École ouverte", "école"));
+        assert!(!contains_lowercase("Fixed auth", "authx"));
+        assert!(contains_lowercase("anything", ""));
+    }
+
+    #[test]
+    fn urls_name_files() {
+        assert_eq!(path_of_url("sqlite:///tmp/x/engram.db?mode=rwc").unwrap(), PathBuf::from("/tmp/x/engram.db"));
+        assert_eq!(path_of_url("sqlite://data/engram.db").unwrap(), PathBuf::from("data/engram.db"));
+        assert!(path_of_url("sqlite::memory:").is_err());
+    }
+}

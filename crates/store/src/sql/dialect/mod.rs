@@ -1,0 +1,72 @@
+//! What differs between the backends, in one place: the `content_contains` test, and the bulk
+//! writes of ingest (SQLite: prepared single-row inserts on the writer's connection; PostgreSQL:
+//! one `unnest` insert per table, keys allocated from the identity sequence first). The advisory
+//! locks of PostgreSQL replicas are in `writer`.
+
+use engram_core::Result;
+
+use crate::sql::conn::{Backend, Conn};
+
+mod postgres;
+mod sqlite;
+
+/// `column`, lowercased with Unicode rules, contains the (lowercased) needle bound at `param`.
+/// SQLite: the store's `engram_contains` function. PostgreSQL: `lower()`, which follows the
+/// database's LC_CTYPE (use a UTF-8 locale for non-ASCII text).
+pub(crate) fn content_contains(backend: Backend, column: &str, param: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("engram_contains({column}, {param})"),
+        Backend::Postgres => format!("strpos(lower({column}), {param}) > 0"),
+    }
+}
+
+/// A memory row to insert (the key comes from the database).
+#[derive(Debug, Clone)]
+pub(crate) struct NewRow {
+    pub id: String,
+    pub org_key: i64,
+    pub agent_key: i64,
+    pub session_key: Option<i64>,
+    pub memory_type: i64,
+    pub event_type: String,
+    pub content: String,
+    pub metadata: serde_json::Value,
+    pub tags: serde_json::Value,
+    pub importance: f64,
+    pub parent_id: Option<String>,
+    /// None: derived (see `encode`).
+    pub dedup_key: Option<String>,
+    pub dedup_hash: i64,
+    pub time: i64,
+    pub created_at: i64,
+    pub step: Option<i64>,
+    pub pos_x: Option<f64>,
+    pub pos_y: Option<f64>,
+    pub pos_z: Option<f64>,
+    pub expires_at: Option<i64>,
+    pub seq: i64,
+}
+
+/// Inserts memory rows in order; returns their keys, increasing in that order.
+pub(crate) async fn insert_memories(conn: &mut Conn<'_>, rows: &[NewRow]) -> Result<Vec<i64>> {
+    match conn {
+        Conn::Sqlite(c) => sqlite::insert_memories(c, rows),
+        Conn::Postgres(c) => postgres::insert_memories(c, rows).await,
+    }
+}
+
+/// Inserts `memory_tags` rows: (tag key, time, memory key).
+pub(crate) async fn insert_memory_tags(conn: &mut Conn<'_>, rows: &[(i64, i64, i64)]) -> Result<()> {
+    match conn {
+        Conn::Sqlite(c) => sqlite::insert_memory_tags(c, rows),
+        Conn::Postgres(c) => postgres::insert_memory_tags(c, rows).await,
+    }
+}
+
+/// Inserts `memory_dedup` rows: (hash, memory key).
+pub(crate) async fn insert_dedup(conn: &mut Conn<'_>, rows: &[(i64, i64)]) -> Result<()> {
+    match conn {
+        Conn::Sqlite(c) => sqlite::insert_dedup(c, rows),
+        Conn::Postgres(c) => postgres::insert_dedup(c, rows).await,
+    }
+}

@@ -1,0 +1,88 @@
+//! PostgreSQL bulk writes: one round trip per table whatever the number of rows (`unnest` of one
+//! array per column), so a group commit costs a handful of round trips. Keys are taken from the
+//! identity sequence first, in one statement, so they follow the rows' (ULID) order.
+
+use sea_orm::sqlx::{self, PgConnection};
+
+use engram_core::Result;
+
+use super::NewRow;
+use crate::sql::conn::postgres::error;
+
+pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow]) -> Result<Vec<i64>> {
+    let mut keys: Vec<i64> =
+        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('memories', 'key')) FROM generate_series(1, $1)")
+            .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(error)?;
+    keys.sort_unstable();
+    let column = |f: fn(&NewRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let text = |f: fn(&NewRow) -> &String| rows.iter().map(|r| f(r).clone()).collect::<Vec<String>>();
+    sqlx::query(
+        "INSERT INTO memories (key, id, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
+         tags, importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, pos_z, expires_at, seq) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::smallint[], \
+         $7::text[], $8::text[], $9::jsonb[], $10::jsonb[], $11::float8[], $12::text[], $13::text[], $14::bigint[], \
+         $15::bigint[], $16::bigint[], $17::bigint[], $18::float8[], $19::float8[], $20::float8[], $21::bigint[], \
+         $22::bigint[])",
+    )
+    .bind(&keys)
+    .bind(text(|r| &r.id))
+    .bind(column(|r| r.org_key))
+    .bind(column(|r| r.agent_key))
+    .bind(rows.iter().map(|r| r.session_key).collect::<Vec<Option<i64>>>())
+    .bind(rows.iter().map(|r| i16::try_from(r.memory_type).unwrap_or(0)).collect::<Vec<i16>>())
+    .bind(text(|r| &r.event_type))
+    .bind(text(|r| &r.content))
+    .bind(rows.iter().map(|r| r.metadata.clone()).collect::<Vec<serde_json::Value>>())
+    .bind(rows.iter().map(|r| r.tags.clone()).collect::<Vec<serde_json::Value>>())
+    .bind(rows.iter().map(|r| r.importance).collect::<Vec<f64>>())
+    .bind(rows.iter().map(|r| r.parent_id.clone()).collect::<Vec<Option<String>>>())
+    .bind(rows.iter().map(|r| r.dedup_key.clone()).collect::<Vec<Option<String>>>())
+    .bind(column(|r| r.dedup_hash))
+    .bind(column(|r| r.time))
+    .bind(column(|r| r.created_at))
+    .bind(rows.iter().map(|r| r.step).collect::<Vec<Option<i64>>>())
+    .bind(rows.iter().map(|r| r.pos_x).collect::<Vec<Option<f64>>>())
+    .bind(rows.iter().map(|r| r.pos_y).collect::<Vec<Option<f64>>>())
+    .bind(rows.iter().map(|r| r.pos_z).collect::<Vec<Option<f64>>>())
+    .bind(rows.iter().map(|r| r.expires_at).collect::<Vec<Option<i64>>>())
+    .bind(column(|r| r.seq))
+    .execute(&mut *conn)
+    .await
+    .map_err(error)?;
+    Ok(keys)
+}
+
+pub(super) async fn insert_memory_tags(conn: &mut PgConnection, rows: &[(i64, i64, i64)]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO memory_tags (tag_key, time, memory_key) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])",
+    )
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>())
+    .bind(rows.iter().map(|r| r.2).collect::<Vec<i64>>())
+    .execute(conn)
+    .await
+    .map_err(error)?;
+    Ok(())
+}
+
+pub(super) async fn insert_dedup(conn: &mut PgConnection, rows: &[(i64, i64)]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO memory_dedup (hash, memory_key) SELECT * FROM unnest($1::bigint[], $2::bigint[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>())
+    .execute(conn)
+    .await
+    .map_err(error)?;
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! SQLite bulk writes: one prepared statement per table, executed per row on the writer's
+//! connection (no SQL text is built or parsed per row).
+
+use rusqlite::Connection;
+
+use engram_core::Result;
+
+use super::NewRow;
+use crate::sql::conn::sqlite::error;
+
+pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow]) -> Result<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO memories (id, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
+             tags, importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, pos_z, \
+             expires_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18, ?19, ?20, ?21)",
+        )
+        .map_err(error)?;
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        stmt.execute(rusqlite::params![
+            row.id,
+            row.org_key,
+            row.agent_key,
+            row.session_key,
+            row.memory_type,
+            row.event_type,
+            row.content,
+            row.metadata.to_string(),
+            row.tags.to_string(),
+            row.importance,
+            row.parent_id,
+            row.dedup_key,
+            row.dedup_hash,
+            row.time,
+            row.created_at,
+            row.step,
+            row.pos_x,
+            row.pos_y,
+            row.pos_z,
+            row.expires_at,
+            row.seq,
+        ])
+        .map_err(error)?;
+        keys.push(conn.last_insert_rowid());
+    }
+    Ok(keys)
+}
+
+pub(super) fn insert_memory_tags(conn: &Connection, rows: &[(i64, i64, i64)]) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("INSERT INTO memory_tags (tag_key, time, memory_key) VALUES (?1, ?2, ?3)").map_err(error)?;
+    for (tag_key, time, memory_key) in rows {
+        stmt.execute([tag_key, time, memory_key]).map_err(error)?;
+    }
+    Ok(())
+}
+
+pub(super) fn insert_dedup(conn: &Connection, rows: &[(i64, i64)]) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached("INSERT OR IGNORE INTO memory_dedup (hash, memory_key) VALUES (?1, ?2)")
+        .map_err(error)?;
+    for (hash, memory_key) in rows {
+        stmt.execute([hash, memory_key]).map_err(error)?;
+    }
+    Ok(())
+}

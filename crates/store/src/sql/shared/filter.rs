@@ -1,0 +1,182 @@
+//! SQL text built with its parameters, and the one translation of a [`MemoryFilter`] into SQL,
+//! shared by listing, counting and both backends.
+//!
+//! Hand-written rather than sea-query: the statements have a fixed shape, both dialects share the
+//! text (only `content_contains` differs, in `dialect`), and the values go to two drivers that
+//! each bind our [`Param`] directly.
+
+use engram_core::time::{Timestamp, to_micros};
+use engram_core::*;
+
+use super::rows::{MEMORY_COLUMNS, MEMORY_FROM};
+use crate::encode::memory_type_code;
+use crate::sql::conn::{Backend, Param};
+use crate::sql::dialect;
+
+/// SQL text and the parameters its `$n` placeholders name.
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+impl Sql {
+    pub(crate) fn new(text: &str) -> Self {
+        Self { text: text.to_owned(), params: Vec::new() }
+    }
+
+    /// Adds a parameter; returns its placeholder.
+    pub(crate) fn param(&mut self, value: impl Into<Param>) -> String {
+        self.params.push(value.into());
+        format!("${}", self.params.len())
+    }
+
+    /// Placeholders of an `IN (…)` list.
+    pub(crate) fn list<T: Into<Param>>(&mut self, values: impl IntoIterator<Item = T>) -> String {
+        values.into_iter().map(|v| self.param(v)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `column IN (…)` on SQLite, `column = ANY($n)` with one array on PostgreSQL (a plan that
+    /// stays an index lookup without planner statistics). Empty lists match nothing.
+    pub(crate) fn any_int(&mut self, backend: Backend, column: &str, values: Vec<i64>) -> String {
+        match (backend, values.is_empty()) {
+            (_, true) => "FALSE".to_owned(),
+            (Backend::Sqlite, false) => format!("{column} IN ({})", self.list(values)),
+            (Backend::Postgres, false) => format!("{column} = ANY({})", self.param(Param::Ints(values))),
+        }
+    }
+
+    /// [`Sql::any_int`] for text values.
+    pub(crate) fn any_text(&mut self, backend: Backend, column: &str, values: Vec<String>) -> String {
+        match (backend, values.is_empty()) {
+            (_, true) => "FALSE".to_owned(),
+            (Backend::Sqlite, false) => format!("{column} IN ({})", self.list(values)),
+            (Backend::Postgres, false) => format!("{column} = ANY({})", self.param(Param::Texts(values))),
+        }
+    }
+
+    pub(crate) fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+}
+
+/// What a memory query returns.
+pub(crate) enum Select<'q> {
+    /// A page of rows ([`MEMORY_COLUMNS`]), `limit + 1` of them to tell whether more exist.
+    Page { limit: u32, offset: u32, order: Order, cursor: Option<&'q MemoryCursor> },
+    /// `count(*)`.
+    Count,
+}
+
+/// The statement that lists or counts the memories of `org_key` matching `filter` at `now`.
+///
+/// With a tag filter it is driven from `memory_tags (tag_key, time, memory_key)` of the first
+/// tag, in time order, and looks each memory up by key: a rare tag costs its matches, not a scan of
+/// the window. Otherwise from the agent's, the session's or the org's time index. Other tags are
+/// point lookups of `memory_tags` by (tag, time, key). Agents, sessions and tags are named by id
+/// or name inside the statement (one round trip); an unknown one matches nothing.
+pub(crate) fn memory_query(backend: Backend, org_key: i64, filter: &MemoryFilter, now: Timestamp, select: Select<'_>) -> Sql {
+    let mut sql = Sql::new("SELECT ");
+    let by_tag = filter.tags_all.first();
+    let (time, key) = if by_tag.is_some() { ("t.time", "t.memory_key") } else { ("m.time", "m.key") };
+    let driving = if by_tag.is_some() { "memory_tags t CROSS JOIN " } else { "" };
+    match select {
+        Select::Page { .. } => {
+            sql.push(MEMORY_COLUMNS);
+            sql.push(&format!(" FROM {driving}{MEMORY_FROM} WHERE a.key = m.agent_key AND "));
+        }
+        Select::Count => sql.push(&format!("count(*) FROM {driving}memories m WHERE ")),
+    }
+    let org = sql.param(org_key);
+    let now = sql.param(to_micros(now));
+    sql.push(&format!("m.org_key = {org} AND (m.expires_at IS NULL OR m.expires_at > {now})"));
+    if let Some(tag) = by_tag {
+        let name = sql.param(tag.as_str());
+        sql.push(&format!(
+            " AND t.tag_key = (SELECT key FROM tags WHERE org_key = {org} AND name = {name}) AND m.key = t.memory_key"
+        ));
+    }
+    if let Some(agent) = &filter.agent {
+        let value = sql.param(agent.as_str());
+        let column = super::refs::agent_column(agent);
+        sql.push(&format!(" AND m.agent_key = (SELECT key FROM agents WHERE org_key = {org} AND {column} = {value})"));
+    }
+    if let Some(session_id) = &filter.session_id {
+        let value = sql.param(session_id.as_str());
+        sql.push(&format!(" AND m.session_key = (SELECT key FROM sessions WHERE org_key = {org} AND id = {value})"));
+    }
+    if !filter.memory_types.is_empty() {
+        let codes = sql.list(filter.memory_types.iter().map(|t| memory_type_code(*t)));
+        sql.push(&format!(" AND m.memory_type IN ({codes})"));
+    }
+    if !filter.exclude_types.is_empty() {
+        let codes = sql.list(filter.exclude_types.iter().map(|t| memory_type_code(*t)));
+        sql.push(&format!(" AND m.memory_type NOT IN ({codes})"));
+    }
+    if filter.important_only {
+        let decision = sql.param(memory_type_code(MemoryType::Decision));
+        let errors = sql.list(ERROR_EVENT_TYPES.iter().copied());
+        let high = sql.param(HIGH_IMPORTANCE);
+        sql.push(&format!(
+            " AND (m.memory_type = {decision} OR m.event_type IN ({errors}) OR m.importance >= {high})"
+        ));
+    }
+    if !filter.event_types.is_empty() {
+        let types = sql.list(filter.event_types.iter().map(String::as_str));
+        sql.push(&format!(" AND m.event_type IN ({types})"));
+    }
+    for (i, tag) in filter.tags_all.iter().enumerate().skip(usize::from(by_tag.is_some())) {
+        let name = sql.param(tag.as_str());
+        sql.push(&format!(
+            " AND EXISTS (SELECT 1 FROM memory_tags t{i} WHERE t{i}.tag_key = \
+             (SELECT key FROM tags WHERE org_key = {org} AND name = {name}) AND t{i}.time = m.time AND t{i}.memory_key = m.key)"
+        ));
+    }
+    if !filter.tags_any.is_empty() {
+        let names = sql.list(filter.tags_any.iter().map(String::as_str));
+        sql.push(&format!(
+            " AND EXISTS (SELECT 1 FROM memory_tags ta WHERE ta.tag_key IN \
+             (SELECT key FROM tags WHERE org_key = {org} AND name IN ({names})) AND ta.time = m.time AND ta.memory_key = m.key)"
+        ));
+    }
+    if let Some(needle) = &filter.content_contains {
+        let value = sql.param(needle.as_str());
+        sql.push(" AND ");
+        sql.push(&dialect::content_contains(backend, "m.content", &value));
+    }
+    if let Some(min) = filter.min_importance {
+        let value = sql.param(min);
+        sql.push(&format!(" AND m.importance >= {value}"));
+    }
+    if let Some(since) = filter.since {
+        let value = sql.param(to_micros(since));
+        sql.push(&format!(" AND {time} >= {value}"));
+    }
+    if let Some(until) = filter.until {
+        let value = sql.param(to_micros(until));
+        sql.push(&format!(" AND {time} < {value}"));
+    }
+    if let Some(step_min) = filter.step_min {
+        let value = sql.param(step_min);
+        sql.push(&format!(" AND m.step >= {value}"));
+    }
+    if let Some(step_max) = filter.step_max {
+        let value = sql.param(step_max);
+        sql.push(&format!(" AND m.step <= {value}"));
+    }
+    if let Select::Page { limit, offset, order, cursor } = select {
+        let (direction, before) = match order {
+            Order::Desc => ("DESC", "<"),
+            Order::Asc => ("ASC", ">"),
+        };
+        if let Some(cursor) = cursor {
+            let at = sql.param(cursor.time_us);
+            let last = sql.param(cursor.key);
+            sql.push(&format!(" AND ({time} {before} {at} OR ({time} = {at} AND {key} {before} {last}))"));
+        }
+        let limit = sql.param(i64::from(limit) + 1);
+        let offset = sql.param(i64::from(offset));
+        sql.push(&format!(" ORDER BY {time} {direction}, {key} {direction} LIMIT {limit} OFFSET {offset}"));
+    }
+    sql
+}

@@ -1,0 +1,82 @@
+//! The state memory ingest keeps between group commits (the pass itself is the `ingest`
+//! operation): requests waiting for the writer, and SQLite's buffer of recent dedup hashes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use engram_core::time::Timestamp;
+use engram_core::*;
+
+/// One AddMemories request waiting for the writer.
+pub(crate) struct AddJob {
+    pub items: Vec<ValidMemory>,
+    pub window: chrono::Duration,
+    pub now: Timestamp,
+    pub reply: oneshot::Sender<Result<Vec<AddOutcome>>>,
+}
+
+/// Requests waiting for the writer, per org key. Each request also submits a writer job that
+/// drains its org's queue: the first of those jobs to run takes every request queued by then,
+/// so requests that arrive together are inserted in one pass; the later jobs find nothing.
+#[derive(Default)]
+pub(crate) struct Pending(Mutex<HashMap<i64, Vec<AddJob>>>);
+
+impl Pending {
+    pub(crate) fn push(&self, org_key: i64, job: AddJob) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(org_key).or_default().push(job);
+    }
+
+    pub(crate) fn take(&self, org_key: i64) -> Vec<AddJob> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&org_key).unwrap_or_default()
+    }
+}
+
+/// SQLite: dedup hashes of the newest memories, not yet in `memory_dedup`.
+///
+/// A random-key index costs a page write per insert at scale (each commit rewrites ~one page per
+/// new memory into the WAL; measured in bench/README.md, "store log"). So the writer adds hashes to
+/// `memory_dedup` in sorted bulk passes of [`DEDUP_FLUSH_AT`], and keeps the newer ones here; a
+/// lookup reads both. `store_state.dedup_flushed_key` says which memory keys the table covers, so
+/// the buffer is rebuilt exactly after a restart (the memories above it, by key range).
+/// Only the writer thread uses it, and only after a commit changes it.
+#[derive(Debug, Default)]
+pub(crate) struct DedupBuffer {
+    /// Whether it was read from the database since start-up.
+    pub loaded: bool,
+    /// `memory_dedup` holds the hashes of every memory up to this key.
+    pub flushed: i64,
+    /// Newer hashes → memory keys.
+    pub recent: HashMap<i64, Vec<i64>>,
+    pub len: usize,
+}
+
+/// Memories buffered in [`DedupBuffer`] before they are written to `memory_dedup` in one pass.
+pub(crate) const DEDUP_FLUSH_AT: usize = 100_000;
+
+impl DedupBuffer {
+    pub(crate) fn add(&mut self, entries: &[(i64, i64)]) {
+        for (hash, key) in entries {
+            if *key > self.flushed {
+                self.recent.entry(*hash).or_default().push(*key);
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Everything buffered, sorted by hash (the order of `memory_dedup`).
+    pub(crate) fn sorted(&self) -> Vec<(i64, i64)> {
+        let mut all: Vec<(i64, i64)> =
+            self.recent.iter().flat_map(|(hash, keys)| keys.iter().map(move |key| (*hash, *key))).collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// After a flush up to `key` committed.
+    pub(crate) fn flushed_to(&mut self, key: i64) {
+        self.flushed = key;
+        self.recent.clear();
+        self.len = 0;
+    }
+}

@@ -1,0 +1,193 @@
+//! References between rows: org ids to keys (cached), agents by id or name (found, registered,
+//! touched), tag names to keys (interned per org, cached once committed).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+use engram_core::time::{Timestamp, to_micros};
+use engram_core::*;
+
+use crate::sql::conn::{Conn, Param, params, placeholders};
+
+/// Org ids to keys. Orgs are never deleted and keys never change, so what was read once stays
+/// true for the life of the process, on every replica.
+#[derive(Default)]
+pub(crate) struct OrgKeys(RwLock<HashMap<String, i64>>);
+
+impl OrgKeys {
+    pub(crate) fn cached(&self, org: &str) -> Option<i64> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(org).copied()
+    }
+
+    pub(crate) fn remember(&self, org: &str, key: i64) {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(org.to_owned(), key);
+    }
+}
+
+pub(crate) async fn org_key(conn: &mut Conn<'_>, org: &str) -> Result<Option<i64>> {
+    conn.query_one("SELECT key FROM orgs WHERE id = $1", params![org], |r| r.i64(0)).await
+}
+
+/// The column that an agent reference names.
+pub(crate) fn agent_column(agent: &AgentRef) -> &'static str {
+    match agent {
+        AgentRef::Id(_) => "id",
+        AgentRef::Name(_) => "name",
+    }
+}
+
+/// An agent's key and public id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AgentKey {
+    pub key: i64,
+    pub id: String,
+}
+
+/// The agent a reference names in the org, if any.
+pub(crate) async fn find_agent(conn: &mut Conn<'_>, org_key: i64, agent: &AgentRef) -> Result<Option<AgentKey>> {
+    let sql = format!("SELECT key, id FROM agents WHERE org_key = $1 AND {} = $2", agent_column(agent));
+    conn.query_one(&sql, params![org_key, agent.as_str()], |r| Ok(AgentKey { key: r.i64(0)?, id: r.string(1)? }))
+        .await
+}
+
+/// The agents that exist among `refs` (two queries per 500, whatever their number): each found
+/// reference's text to its agent.
+pub(crate) async fn find_agents(
+    conn: &mut Conn<'_>,
+    org_key: i64,
+    refs: &[AgentRef],
+) -> Result<HashMap<String, AgentKey>> {
+    let mut found = HashMap::with_capacity(refs.len());
+    let (ids, names): (Vec<&AgentRef>, Vec<&AgentRef>) = refs.iter().partition(|r| matches!(r, AgentRef::Id(_)));
+    for (column, wanted) in [("id", ids), ("name", names)] {
+        for chunk in wanted.chunks(500) {
+            let sql = format!(
+                "SELECT key, id, name FROM agents WHERE org_key = $1 AND {column} IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut values = params![org_key];
+            values.extend(chunk.iter().map(|r| Param::from(r.as_str())));
+            let rows = conn
+                .query(&sql, values, |r| Ok((AgentKey { key: r.i64(0)?, id: r.string(1)? }, r.string(2)?)))
+                .await?;
+            for (agent, name) in rows {
+                let text = if column == "id" { agent.id.clone() } else { name };
+                found.insert(text, agent);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Inserts an agent; the caller checked that the name is free.
+pub(crate) async fn insert_agent(conn: &mut Conn<'_>, org_key: i64, agent: &NewAgent, now: Timestamp) -> Result<AgentKey> {
+    let id = ids::agent_id();
+    let sql = "INSERT INTO agents (id, org_key, name, description, config, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6) RETURNING key";
+    let config = Param::Json(serde_json::Value::Object(agent.config.clone()));
+    let values = vec![
+        Param::from(&id),
+        org_key.into(),
+        Param::from(&agent.name),
+        Param::from(&agent.description),
+        config,
+        to_micros(now).into(),
+    ];
+    let key = conn.query_i64(sql, values).await?;
+    Ok(AgentKey { key, id })
+}
+
+/// Resolves a reference for a write: a known agent, or a new one for an unknown name.
+/// An unknown id is NotFound.
+pub(crate) async fn find_or_register_agent(
+    conn: &mut Conn<'_>,
+    org_key: i64,
+    agent: &AgentRef,
+    now: Timestamp,
+) -> Result<AgentKey> {
+    if let Some(found) = find_agent(conn, org_key, agent).await? {
+        return Ok(found);
+    }
+    match agent {
+        AgentRef::Id(id) => Err(Error::not_found("agent", id)),
+        AgentRef::Name(name) => {
+            let new = NewAgent { name: name.clone(), description: String::new(), config: Metadata::new() };
+            insert_agent(conn, org_key, &new, now).await
+        }
+    }
+}
+
+/// Marks agents active at `now`.
+pub(crate) async fn touch_agents(conn: &mut Conn<'_>, agent_keys: &[i64], now: Timestamp) -> Result<()> {
+    for chunk in agent_keys.chunks(500) {
+        let sql = format!("UPDATE agents SET last_active_at = $1 WHERE key IN ({})", placeholders(2, chunk.len()));
+        let mut values = params![to_micros(now)];
+        values.extend(chunk.iter().map(|k| Param::from(*k)));
+        conn.execute(&sql, values).await?;
+    }
+    Ok(())
+}
+
+/// Most tag names kept by [`TagKeys`]; past it the cache starts over.
+const TAG_CACHE_LIMIT: usize = 100_000;
+
+/// Tag names to keys, per org. Tags are never deleted, so a committed key never changes; keys of
+/// a transaction that did not commit must not be remembered (see [`tag_keys`]).
+#[derive(Default)]
+pub(crate) struct TagKeys(Mutex<HashMap<(i64, String), i64>>);
+
+impl TagKeys {
+    pub(crate) fn remember(&self, org_key: i64, tags: impl IntoIterator<Item = (String, i64)>) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > TAG_CACHE_LIMIT {
+            map.clear();
+        }
+        map.extend(tags.into_iter().map(|(name, key)| ((org_key, name), key)));
+    }
+
+    fn cached(&self, org_key: i64, name: &str) -> Option<i64> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&(org_key, name.to_owned())).copied()
+    }
+}
+
+/// The keys of tag names in an org, creating the missing ones when `create` (in a write). Returns
+/// every name found or created; the caller remembers them in `cache` once its transaction
+/// committed.
+pub(crate) async fn tag_keys(
+    conn: &mut Conn<'_>,
+    cache: &TagKeys,
+    org_key: i64,
+    names: &[&str],
+    create: bool,
+) -> Result<HashMap<String, i64>> {
+    let mut keys = HashMap::with_capacity(names.len());
+    let mut missing: Vec<&str> = Vec::new();
+    for name in names {
+        match cache.cached(org_key, name) {
+            Some(key) => {
+                keys.insert((*name).to_owned(), key);
+            }
+            None => missing.push(name),
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    for chunk in missing.chunks(500) {
+        let sql = format!("SELECT name, key FROM tags WHERE org_key = $1 AND name IN ({})", placeholders(2, chunk.len()));
+        let mut values = params![org_key];
+        values.extend(chunk.iter().map(|n| Param::from(*n)));
+        keys.extend(conn.query(&sql, values, |r| Ok((r.string(0)?, r.i64(1)?))).await?);
+    }
+    if create {
+        for name in missing {
+            if !keys.contains_key(name) {
+                let key = conn
+                    .query_i64("INSERT INTO tags (org_key, name) VALUES ($1, $2) RETURNING key", params![org_key, name])
+                    .await?;
+                keys.insert(name.to_owned(), key);
+            }
+        }
+    }
+    Ok(keys)
+}

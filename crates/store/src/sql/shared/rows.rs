@@ -1,0 +1,146 @@
+//! Rows to domain types: the column lists of the read queries and their decoders.
+
+use serde_json::Value;
+
+use engram_core::time::from_micros;
+use engram_core::*;
+
+use crate::encode::memory_type_of_code;
+use crate::sql::conn::Row;
+
+/// The columns of a memory read, for `FROM memories m CROSS JOIN agents a LEFT JOIN sessions s`
+/// (see [`MEMORY_FROM`]); decoded by [`memory`].
+pub(crate) const MEMORY_COLUMNS: &str = "m.key, m.id, a.id, s.id, m.memory_type, m.event_type, m.content, m.metadata, \
+     m.tags, m.importance, m.parent_id, m.dedup_key, m.time, m.created_at, m.step, m.pos_x, m.pos_y, m.pos_z, m.expires_at";
+
+/// The tables of a memory read: the memory, its agent (the join condition `a.key = m.agent_key`
+/// goes in WHERE) and its session. CROSS JOIN keeps SQLite's planner on the memories index.
+pub(crate) const MEMORY_FROM: &str =
+    "memories m CROSS JOIN agents a LEFT JOIN sessions s ON s.key = m.session_key";
+
+pub(crate) fn object(value: Value) -> Metadata {
+    match value {
+        Value::Object(map) => map,
+        _ => Metadata::new(),
+    }
+}
+
+/// A memory row (see [`MEMORY_COLUMNS`]) and its key.
+pub(crate) fn memory(org_id: &str, row: &Row<'_>) -> Result<(i64, Memory)> {
+    let key = row.i64(0)?;
+    let agent_id = row.string(2)?;
+    let event_type = row.string(5)?;
+    let content = row.string(6)?;
+    let tags = match row.json(8)? {
+        Value::Array(items) => items.into_iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    };
+    let dedup_key = match row.opt_string(11)? {
+        Some(key) => key,
+        None => derived_dedup_key(&agent_id, &event_type, &content),
+    };
+    let position = match (row.opt_f64(15)?, row.opt_f64(16)?) {
+        (Some(x), Some(y)) => Some(Position { x, y, z: row.opt_f64(17)? }),
+        _ => None,
+    };
+    let memory = Memory {
+        id: row.string(1)?,
+        org_id: org_id.to_owned(),
+        agent_id,
+        session_id: row.opt_string(3)?,
+        memory_type: memory_type_of_code(row.i64(4)?)?,
+        event_type,
+        content,
+        metadata: object(row.json(7)?),
+        tags,
+        importance: row.f64(9)?,
+        parent_id: row.opt_string(10)?,
+        dedup_key,
+        time: from_micros(row.i64(12)?),
+        created_at: from_micros(row.i64(13)?),
+        step: row.opt_i64(14)?,
+        position,
+        expires_at: row.opt_i64(18)?.map(from_micros),
+    };
+    Ok((key, memory))
+}
+
+/// The columns of an agent read from `agents a JOIN orgs o`; decoded by [`agent`].
+pub(crate) const AGENT_COLUMNS: &str =
+    "a.key, a.id, o.id, a.name, a.description, a.config, a.created_at, a.last_active_at";
+
+/// An agent row (see [`AGENT_COLUMNS`]) and its key.
+pub(crate) fn agent(row: &Row<'_>) -> Result<(i64, Agent)> {
+    Ok((
+        row.i64(0)?,
+        Agent {
+            id: row.string(1)?,
+            org_id: row.string(2)?,
+            name: row.string(3)?,
+            description: row.string(4)?,
+            config: object(row.json(5)?),
+            created_at: from_micros(row.i64(6)?),
+            last_active_at: row.opt_i64(7)?.map(from_micros),
+        },
+    ))
+}
+
+/// The columns of a session read from `sessions s JOIN agents a ON a.key = s.agent_key JOIN orgs o
+/// ON o.key = s.org_key`; decoded by [`session`].
+pub(crate) const SESSION_COLUMNS: &str =
+    "s.key, s.id, o.id, a.id, s.status, s.metadata, s.created_at, s.updated_at, s.closed_at";
+
+pub(crate) const SESSION_FROM: &str =
+    "sessions s JOIN agents a ON a.key = s.agent_key JOIN orgs o ON o.key = s.org_key";
+
+/// A session row (see [`SESSION_COLUMNS`]) and its key.
+pub(crate) fn session(row: &Row<'_>) -> Result<(i64, Session)> {
+    Ok((
+        row.i64(0)?,
+        Session {
+            id: row.string(1)?,
+            org_id: row.string(2)?,
+            agent_id: row.string(3)?,
+            status: SessionStatus::parse("status", row.str(4)?).map_err(Error::internal)?,
+            metadata: object(row.json(5)?),
+            created_at: from_micros(row.i64(6)?),
+            updated_at: from_micros(row.i64(7)?),
+            closed_at: row.opt_i64(8)?.map(from_micros),
+        },
+    ))
+}
+
+/// The columns of an API key read from `api_keys k JOIN orgs o ON o.key = k.org_key`; decoded by
+/// [`api_key`] with its digest.
+pub(crate) const KEY_COLUMNS: &str =
+    "k.id, o.id, k.name, k.digest, k.permissions, k.created_at, k.expires_at, k.revoked_at";
+
+pub(crate) const KEY_FROM: &str = "api_keys k JOIN orgs o ON o.key = k.org_key";
+
+pub(crate) fn api_key(row: &Row<'_>) -> Result<(ApiKey, Vec<u8>)> {
+    let key = ApiKey {
+        id: row.string(0)?,
+        org_id: row.string(1)?,
+        name: row.string(2)?,
+        permissions: row.str(4)?.split(',').filter_map(Permission::parse).collect(),
+        created_at: from_micros(row.i64(5)?),
+        expires_at: row.opt_i64(6)?.map(from_micros),
+        revoked_at: row.opt_i64(7)?.map(from_micros),
+    };
+    Ok((key, hex_decode(row.str(3)?)))
+}
+
+pub(crate) fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len() / 2).filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+}
+
+/// The columns of an org read from `orgs`.
+pub(crate) const ORG_COLUMNS: &str = "key, id, name, created_at";
+
+pub(crate) fn org(row: &Row<'_>) -> Result<(i64, Org)> {
+    Ok((row.i64(0)?, Org { id: row.string(1)?, name: row.string(2)?, created_at: from_micros(row.i64(3)?) }))
+}
