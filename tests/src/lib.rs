@@ -154,51 +154,25 @@ impl Drop for Server {
     }
 }
 
-/// The PostgreSQL server of the tests: `ENGRAM_TEST_DATABASE_URL` (a URL whose database the tests
-/// may connect to and create databases from), else the local server that `scripts/test.sh` makes
-/// sure is running.
-pub fn postgres_admin_url() -> String {
-    std::env::var("ENGRAM_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+pub use engram_store::testsuite::postgres_admin_url;
+use engram_store::testsuite::PgTestDatabase;
 
-/// `url` with its database name replaced.
-fn with_database(url: &str, database: &str) -> String {
-    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
-    let base = match head.rfind('/') {
-        Some(i) if i > "postgres://".len() => &head[..i],
-        _ => head,
-    };
-    match query {
-        Some(q) => format!("{base}/{database}?{q}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
-/// A database created for one test on the tests' PostgreSQL server, dropped (with its
-/// connections) when this is dropped.
+/// A database created for one test on the tests' PostgreSQL server (engram-store's
+/// [`PgTestDatabase`]), dropped with its connections when this is dropped; plus what running
+/// `engram migrate` on it printed.
 pub struct PgDatabase {
     /// The URL `engram` gets as DATABASE_URL.
     pub url: String,
     /// The admin key `engram migrate` printed, once [`PgDatabase::migrate`] ran.
     pub admin_key: Option<String>,
-    admin_url: String,
-    name: String,
+    db: PgTestDatabase,
 }
 
 impl PgDatabase {
     /// A new empty database. Panics with a clear message when no PostgreSQL answers.
     pub async fn create() -> PgDatabase {
-        use sea_orm::ConnectionTrait;
-        let admin_url = postgres_admin_url();
-        let admin = sea_orm::Database::connect(admin_url.as_str()).await.unwrap_or_else(|err| {
-            panic!(
-                "PostgreSQL at {admin_url} does not answer ({err}); start it (scripts/test.sh does) or set \
-                 ENGRAM_TEST_DATABASE_URL"
-            )
-        });
-        let name = format!("engram_e2e_{}_{}", std::process::id(), rand::random::<u64>());
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
-        PgDatabase { url: with_database(&admin_url, &name), admin_key: None, admin_url, name }
+        let db = PgTestDatabase::create().await;
+        PgDatabase { url: db.url.clone(), admin_key: None, db }
     }
 
     /// Runs `engram migrate` on it and keeps the admin key it prints; returns its whole output.
@@ -222,28 +196,9 @@ impl PgDatabase {
             .expect("run engram")
     }
 
-    /// Runs one SQL statement on it.
+    /// Runs SQL on it.
     pub async fn execute(&self, sql: &str) {
-        use sea_orm::ConnectionTrait;
-        let db = sea_orm::Database::connect(self.url.as_str()).await.expect("connect to the test database");
-        db.execute_unprepared(sql).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
-        db.close().await.expect("close");
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop may run inside a test's runtime: do the async work on a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                use sea_orm::ConnectionTrait;
-                let admin = sea_orm::Database::connect(url.as_str()).await.ok()?;
-                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()
-            })
-        });
-        let _ = dropped.join();
+        self.db.execute(sql).await;
     }
 }
 

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use engram_core::{Limits, Permission, ids, time};
 use engram_store::{DynStore, StoreOptions};
 
-use crate::server::{self, StoreSettings};
+use crate::config::{ServeConfig, StoreConfig};
+use crate::server;
 
 #[derive(Debug, Parser)]
 #[command(name = "engram", version, about = "Engram: a memory service for AI agents")]
@@ -104,14 +105,20 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_content_bytes: self.max_content_bytes,
-            max_tags: self.max_tags,
-            max_metadata_bytes: self.max_metadata_bytes,
-            max_batch: self.max_batch,
-            max_message_bytes: self.max_message_bytes,
-            ..Limits::default()
+    pub fn config(&self) -> ServeConfig {
+        ServeConfig {
+            listen: self.listen,
+            store: self.store.config(),
+            no_auth: self.no_auth,
+            limits: Limits {
+                max_content_bytes: self.max_content_bytes,
+                max_tags: self.max_tags,
+                max_metadata_bytes: self.max_metadata_bytes,
+                max_batch: self.max_batch,
+                max_message_bytes: self.max_message_bytes,
+                ..Limits::default()
+            },
+            shutdown_timeout: self.shutdown_timeout,
         }
     }
 }
@@ -171,21 +178,17 @@ pub enum KeyCommand {
 }
 
 impl StoreArgs {
-    pub fn settings(&self) -> StoreSettings {
-        let url = self
-            .database_url
-            .clone()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("engram.db").display()));
-        StoreSettings {
-            data_dir: self.data_dir.clone(),
-            database_url: url,
-            options: StoreOptions {
-                max_connections: self.db_max_connections,
-                sqlite_sync_full: matches!(self.sqlite_sync, SqliteSync::Full),
-                ..StoreOptions::default()
-            },
+    pub fn config(&self) -> StoreConfig {
+        let options = StoreOptions {
+            max_connections: self.db_max_connections,
+            sqlite_sync_full: matches!(self.sqlite_sync, SqliteSync::Full),
+            ..StoreOptions::default()
+        };
+        let mut config = StoreConfig::embedded(self.data_dir.clone(), options);
+        if let Some(url) = self.database_url.clone().filter(|u| !u.is_empty()) {
+            config.database_url = url;
         }
+        config
     }
 }
 
@@ -207,11 +210,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", args.listen))?;
-            server::serve(&args, listener, server::shutdown_signal()).await
+            server::serve(&args.config(), listener, server::shutdown_signal()).await
         }
         Command::Migrate(store) => {
-            let settings = store.settings();
-            let applied = server::migrate(&settings).await?;
+            let applied = server::migrate(&store.config()).await?;
             println!("applied {applied} migration(s)");
             Ok(())
         }
@@ -221,7 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn open(store: &StoreArgs) -> anyhow::Result<DynStore> {
-    server::open_store(&store.settings()).await
+    server::open_store(&store.config()).await
 }
 
 async fn org(command: OrgCommand) -> anyhow::Result<()> {
@@ -262,7 +264,7 @@ async fn key(command: KeyCommand) -> anyhow::Result<()> {
                 }
             };
             let (key, secret) =
-                crate::app::create_api_key(&store, &Limits::default(), &org, &name, permissions, expires_at).await?;
+                engram_app::create_api_key(&store, &Limits::default(), &org, &name, permissions, expires_at).await?;
             eprintln!("created {} in {} (the secret is shown once):", key.id, key.org_id);
             println!("{secret}");
         }

@@ -2,7 +2,7 @@
 //! (engram.v1 services, health, reflection) until SIGTERM/SIGINT, then drain.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,20 +20,12 @@ use engram_proto::v1::{
     context_service_server::ContextServiceServer, memory_service_server::MemoryServiceServer,
     session_service_server::SessionServiceServer,
 };
-use engram_store::{Backend, DynStore, SqlStore, StoreOptions};
+use engram_app::Engram;
+use engram_store::{Backend, DynStore, SqlStore};
 
-use crate::app::Engram;
 use crate::auth::{AuthLayer, Authenticator};
-use crate::cli::ServeArgs;
+use crate::config::{ServeConfig, StoreConfig};
 use crate::{grpc, rest};
-
-/// Where the store lives.
-#[derive(Debug, Clone)]
-pub struct StoreSettings {
-    pub data_dir: PathBuf,
-    pub database_url: String,
-    pub options: StoreOptions,
-}
 
 /// Every engram.v1 service name, as health reports them.
 const SERVICES: &[&str] = &[
@@ -44,7 +36,7 @@ const SERVICES: &[&str] = &[
     "engram.v1.AdminService",
 ];
 
-async fn connect(settings: &StoreSettings) -> anyhow::Result<SqlStore> {
+async fn connect(settings: &StoreConfig) -> anyhow::Result<SqlStore> {
     if Backend::of_url(&settings.database_url)? == Backend::Sqlite {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
@@ -55,7 +47,7 @@ async fn connect(settings: &StoreSettings) -> anyhow::Result<SqlStore> {
 /// Opens the store ready for use. The embedded SQLite store migrates itself; PostgreSQL must have
 /// been migrated with `engram migrate` (replicas never race to change the schema). Either refuses
 /// a schema newer than this build.
-pub async fn open_store(settings: &StoreSettings) -> anyhow::Result<DynStore> {
+pub async fn open_store(settings: &StoreConfig) -> anyhow::Result<DynStore> {
     let store = connect(settings).await?;
     match store.backend() {
         Backend::Sqlite => {
@@ -71,7 +63,7 @@ pub async fn open_store(settings: &StoreSettings) -> anyhow::Result<DynStore> {
 
 /// `engram migrate`: applies pending migrations, then bootstraps the first admin key (see
 /// [`bootstrap`]); returns how many migrations ran.
-pub async fn migrate(settings: &StoreSettings) -> anyhow::Result<usize> {
+pub async fn migrate(settings: &StoreConfig) -> anyhow::Result<usize> {
     let store = connect(settings).await?;
     let applied = store.migrate().await?;
     let store: DynStore = Arc::new(store);
@@ -83,14 +75,14 @@ pub async fn migrate(settings: &StoreSettings) -> anyhow::Result<usize> {
 /// the secret once. The embedded store also writes it to `<data dir>/admin.key` (mode 0600); on
 /// PostgreSQL it is only printed (by `engram migrate`: replicas never bootstrap, and their root
 /// file system is read-only).
-pub async fn bootstrap(store: &DynStore, settings: &StoreSettings) -> anyhow::Result<()> {
+pub async fn bootstrap(store: &DynStore, settings: &StoreConfig) -> anyhow::Result<()> {
     if store.count_api_keys().await? > 0 {
         return Ok(());
     }
     if store.get_org(ids::DEFAULT_ORG_ID).await.is_err() {
         store.create_org(ids::DEFAULT_ORG_ID, "default", time::now()).await?;
     }
-    let (key, secret) = crate::app::create_api_key(
+    let (key, secret) = engram_app::create_api_key(
         store,
         &Limits::default(),
         ids::DEFAULT_ORG_ID,
@@ -155,12 +147,12 @@ pub async fn shutdown_signal() {
 
 /// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests and returns.
 pub async fn serve(
-    args: &ServeArgs,
+    args: &ServeConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let settings = args.store.settings();
-    let limits = args.limits();
+    let settings = args.store.clone();
+    let limits = args.limits.clone();
     let store = open_store(&settings).await?;
     if Backend::of_url(&settings.database_url)? == Backend::Sqlite {
         bootstrap(&store, &settings).await?;

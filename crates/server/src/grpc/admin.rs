@@ -6,7 +6,7 @@ use engram_proto::v1 as pb;
 use engram_proto::v1::admin_service_server::AdminService;
 
 use super::{convert, principal, status};
-use crate::app::Engram;
+use engram_app::Engram;
 
 pub struct AdminApi {
     pub app: Engram,

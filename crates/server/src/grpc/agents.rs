@@ -7,7 +7,7 @@ use engram_proto::v1 as pb;
 use engram_proto::v1::agent_service_server::AgentService;
 
 use super::{convert, principal, status};
-use crate::app::{Engram, PageRequest};
+use engram_app::{Engram, PageRequest};
 
 pub struct AgentApi {
     pub app: Engram,
@@ -54,8 +54,8 @@ impl AgentService for AgentApi {
     ) -> Result<Response<pb::DeleteAgentResponse>, Status> {
         let p = principal(&request)?;
         let pb::DeleteAgentRequest { agent, cascade } = request.into_inner();
-        let (deleted_sessions, deleted_memories) = self.app.delete_agent(&p, &agent, cascade).await.map_err(status)?;
-        Ok(Response::new(pb::DeleteAgentResponse { deleted_sessions, deleted_memories }))
+        let deleted = self.app.delete_agent(&p, &agent, cascade).await.map_err(status)?;
+        Ok(Response::new(pb::DeleteAgentResponse { deleted_sessions: deleted.sessions, deleted_memories: deleted.memories }))
     }
 
     async fn get_agent_stats(

@@ -6,7 +6,7 @@ use engram_proto::v1 as pb;
 use engram_proto::v1::context_service_server::ContextService;
 
 use super::{convert, principal, status};
-use crate::app::Engram;
+use engram_app::Engram;
 
 pub struct ContextApi {
     pub app: Engram,

@@ -229,7 +229,8 @@ pub fn memory(m: Memory) -> pb::Memory {
     }
 }
 
-pub fn filter(f: Option<pb::MemoryFilter>) -> Result<(MemoryFilter, String, String)> {
+/// A filter as a list request (limit, order and paging left at their defaults).
+pub fn filter(f: Option<pb::MemoryFilter>) -> Result<engram_app::ListRequest> {
     let pb::MemoryFilter {
         agent,
         session_id,
@@ -252,7 +253,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<(MemoryFilter, String, Stri
         event_types,
         tags_all: tags,
         tags_any: any_tags,
-        content_contains: (!content_contains.is_empty()).then_some(content_contains),
+        content_contains: None,
         min_importance,
         since: None,
         until: None,
@@ -260,7 +261,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<(MemoryFilter, String, Stri
         step_max,
         important_only: false,
     };
-    Ok((filter, since, until))
+    Ok(engram_app::ListRequest { filter, since, until, content_contains, ..Default::default() })
 }
 
 pub fn agent(a: Agent) -> pb::Agent {
@@ -288,9 +289,9 @@ pub fn session(s: Session) -> pb::Session {
     }
 }
 
-pub fn context_options(o: Option<pb::ContextOptions>) -> Result<crate::app::ContextOptions> {
+pub fn context_options(o: Option<pb::ContextOptions>) -> Result<engram_app::ContextOptions> {
     let pb::ContextOptions { since, until, include_types, max_tokens, tokenizer } = o.unwrap_or_default();
-    Ok(crate::app::ContextOptions {
+    Ok(engram_app::ContextOptions {
         since,
         until,
         include_types: memory_types("options.include_types", &include_types)?,
@@ -299,7 +300,7 @@ pub fn context_options(o: Option<pb::ContextOptions>) -> Result<crate::app::Cont
     })
 }
 
-pub fn context_result(r: crate::app::ContextResult) -> pb::ContextResult {
+pub fn context_result(r: engram_app::ContextResult) -> pb::ContextResult {
     pb::ContextResult {
         token_count: u32::try_from(r.assembled.token_count).unwrap_or(u32::MAX),
         omitted_count: u32::try_from(r.assembled.omitted).unwrap_or(u32::MAX),
@@ -326,5 +327,9 @@ pub fn api_key(k: ApiKey) -> pb::ApiKey {
 }
 
 pub fn page_token(cursor: Option<Cursor>) -> String {
+    cursor.map(|c| c.encode()).unwrap_or_default()
+}
+
+pub fn memory_page_token(cursor: Option<MemoryCursor>) -> String {
     cursor.map(|c| c.encode()).unwrap_or_default()
 }

@@ -9,7 +9,7 @@ use engram_proto::v1 as pb;
 use engram_proto::v1::memory_service_server::MemoryService;
 
 use super::{convert, principal, status};
-use crate::app::{Engram, ListRequest};
+use engram_app::{Engram, ListRequest};
 
 pub struct MemoryApi {
     pub app: Engram,
@@ -22,8 +22,8 @@ fn list_request(
     page_token: String,
     offset: u32,
 ) -> Result<ListRequest, Status> {
-    let (filter, since, until) = convert::filter(filter).map_err(status)?;
-    Ok(ListRequest { filter, since, until, limit, order: convert::order(order).map_err(status)?, page_token, offset })
+    let request = convert::filter(filter).map_err(status)?;
+    Ok(ListRequest { limit, order: convert::order(order).map_err(status)?, page_token, offset, ..request })
 }
 
 #[tonic::async_trait]
@@ -92,7 +92,7 @@ impl MemoryService for MemoryApi {
             .map_err(status)?;
         Ok(Response::new(pb::ListMemoriesResponse {
             memories: page.memories.into_iter().map(convert::memory).collect(),
-            next_page_token: convert::page_token(page.next_cursor),
+            next_page_token: convert::memory_page_token(page.next_cursor),
             has_more: page.has_more,
         }))
     }
@@ -111,7 +111,7 @@ impl MemoryService for MemoryApi {
             .map_err(status)?;
         Ok(Response::new(pb::SearchMemoriesResponse {
             results: page.memories.into_iter().map(convert::memory).collect(),
-            next_page_token: convert::page_token(page.next_cursor),
+            next_page_token: convert::memory_page_token(page.next_cursor),
             has_more: page.has_more,
             query_time_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }))

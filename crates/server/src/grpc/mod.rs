@@ -1,5 +1,5 @@
 //! gRPC adapters: one thin adapter per engram.v1 service. Each method takes the principal,
-//! converts the request, calls [`crate::app::Engram`] and converts the result or the error.
+//! converts the request, calls [`engram_app::Engram`] and converts the result or the error.
 
 use tonic::{Request, Status};
 
@@ -18,7 +18,7 @@ pub const EXISTING_ID_KEY: &str = "x-engram-existing-id";
 /// The one mapping from domain errors to gRPC status codes.
 pub fn status(err: Error) -> Status {
     match err {
-        Error::InvalidArgument { .. } => Status::invalid_argument(err.to_string()),
+        Error::InvalidArgument { .. } | Error::InvalidItem { .. } => Status::invalid_argument(err.to_string()),
         Error::NotFound { .. } => Status::not_found(err.to_string()),
         Error::AlreadyExists { ref existing_id, .. } => {
             let mut status = Status::already_exists(err.to_string());

@@ -7,7 +7,7 @@ use engram_proto::v1 as pb;
 use engram_proto::v1::session_service_server::SessionService;
 
 use super::{convert, principal, status};
-use crate::app::{Engram, PageRequest};
+use engram_app::{Engram, PageRequest};
 
 pub struct SessionApi {
     pub app: Engram,

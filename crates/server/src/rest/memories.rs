@@ -11,7 +11,7 @@ use engram_core::*;
 
 use super::json::*;
 use super::{Body, Caller, Params, RestResult, RestState, from_json};
-use crate::app::ListRequest;
+use engram_app::ListRequest;
 
 /// `POST /memories`: one memory, or `{"memories": [...]}` (told apart by the `memories` key, so
 /// errors can name the exact field).
@@ -130,7 +130,6 @@ pub fn list_request(
         event_types: comma_list(params.text("event_type")),
         tags_all: comma_list(params.text("tags")),
         tags_any: comma_list(params.text("any_tags")),
-        content_contains: text("content_contains"),
         min_importance: params.number("min_importance")?,
         step_min: params.number("step_min")?,
         step_max: params.number("step_max")?,
@@ -138,6 +137,7 @@ pub fn list_request(
     };
     Ok(ListRequest {
         filter,
+        content_contains: text("content_contains").unwrap_or_default(),
         since: text("since").unwrap_or_else(|| default_since.to_owned()),
         until: text("until").unwrap_or_default(),
         limit: non_negative("limit", params.number("limit")?)?,
@@ -180,7 +180,6 @@ pub async fn search(
         event_types: q.event_types.unwrap_or_default(),
         tags_all: q.tags.unwrap_or_default(),
         tags_any: q.any_tags.unwrap_or_default(),
-        content_contains: q.content_contains,
         min_importance: q.min_importance,
         step_min: q.step_min,
         step_max: q.step_max,
@@ -188,6 +187,7 @@ pub async fn search(
     };
     let request = ListRequest {
         filter,
+        content_contains: q.content_contains.unwrap_or_default(),
         since: q.since.unwrap_or_default(),
         until: q.until.unwrap_or_default(),
         limit: non_negative("limit", q.limit)?,

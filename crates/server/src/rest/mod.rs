@@ -1,5 +1,5 @@
 //! The Memtrace-compatible REST/JSON surface under `/api/v1` (plus `/health` and `/ready`), served
-//! on the gRPC port. Handlers are thin adapters over [`crate::app::Engram`], like the gRPC ones:
+//! on the gRPC port. Handlers are thin adapters over [`engram_app::Engram`], like the gRPC ones:
 //! parse, call the domain operation, render JSON. Errors are `{"error": "..."}` with the status the
 //! Memtrace SDK maps to its exception classes.
 
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use engram_core::{Error, Principal};
 
-use crate::app::{Engram, PageRequest};
+use engram_app::{Engram, PageRequest};
 use crate::auth::Authenticator;
 
 mod agents;
@@ -103,7 +103,7 @@ impl RestError {
 impl From<Error> for RestError {
     fn from(err: Error) -> Self {
         let status = match &err {
-            Error::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            Error::InvalidArgument { .. } | Error::InvalidItem { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::AlreadyExists { .. } | Error::FailedPrecondition(_) => StatusCode::CONFLICT,
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,

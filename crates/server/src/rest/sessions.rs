@@ -10,7 +10,7 @@ use engram_core::{Error, MemoryType, MetadataMode, SessionPatch, SessionStatus};
 use super::json::*;
 use super::memories::{list_request, page_json};
 use super::{Body, Caller, Params, RestResult, RestState, all_pages};
-use crate::app::ContextOptions;
+use engram_app::ContextOptions;
 
 pub async fn create(
     State(state): State<RestState>,

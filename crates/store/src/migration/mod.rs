@@ -5,6 +5,7 @@
 //! - `m20261122_000001_initial`: the first schema (text ids everywhere).
 //! - `m20261130_000001_lean_store`: the lean store; upgrades a first-schema store in place.
 
+pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;

@@ -322,11 +322,11 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 DedupChange::None
             }
             Backend::Sqlite => {
-                let buffer = store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sorted();
-                if buffer.len() + entries.len() < DEDUP_FLUSH_AT {
+                let buffered = store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len;
+                if buffered + entries.len() < DEDUP_FLUSH_AT {
                     DedupChange::Buffer(entries)
                 } else {
-                    let mut all = buffer;
+                    let mut all = store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sorted();
                     all.extend(entries);
                     all.sort_unstable();
                     dialect::insert_dedup(c, &all).await?;

@@ -134,20 +134,15 @@ const TAG_CACHE_LIMIT: usize = 100_000;
 /// Tag names to keys, per org. Tags are never deleted, so a committed key never changes; keys of
 /// a transaction that did not commit must not be remembered (see [`tag_keys`]).
 #[derive(Default)]
-pub(crate) struct TagKeys(Mutex<HashMap<(i64, String), i64>>);
+pub(crate) struct TagKeys(Mutex<HashMap<i64, HashMap<String, i64>>>);
 
 impl TagKeys {
     pub(crate) fn remember(&self, org_key: i64, tags: impl IntoIterator<Item = (String, i64)>) {
-        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() > TAG_CACHE_LIMIT {
-            map.clear();
+        let mut orgs = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if orgs.values().map(HashMap::len).sum::<usize>() > TAG_CACHE_LIMIT {
+            orgs.clear();
         }
-        map.extend(tags.into_iter().map(|(name, key)| ((org_key, name), key)));
-    }
-
-    fn cached(&self, org_key: i64, name: &str) -> Option<i64> {
-        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(&(org_key, name.to_owned())).copied()
+        orgs.entry(org_key).or_default().extend(tags);
     }
 }
 
@@ -163,12 +158,16 @@ pub(crate) async fn tag_keys(
 ) -> Result<HashMap<String, i64>> {
     let mut keys = HashMap::with_capacity(names.len());
     let mut missing: Vec<&str> = Vec::new();
-    for name in names {
-        match cache.cached(org_key, name) {
-            Some(key) => {
-                keys.insert((*name).to_owned(), key);
+    {
+        let orgs = cache.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = orgs.get(&org_key);
+        for name in names {
+            match known.and_then(|tags| tags.get(*name)) {
+                Some(key) => {
+                    keys.insert((*name).to_owned(), *key);
+                }
+                None => missing.push(name),
             }
-            None => missing.push(name),
         }
     }
     missing.sort_unstable();

@@ -1,0 +1,112 @@
+//! Context assembly: the Markdown slice of an agent's or a session's memories that fits a token
+//! budget (the algorithm is in `engram-context`).
+
+use engram_context::{AssembledContext, ContextRequest, Tokenizer};
+use engram_core::time;
+use engram_core::*;
+
+use super::{Engram, require};
+
+/// Most memories considered for one context: the newest that match. A 4,000-token budget holds
+/// about 50 typical memories, so this leaves the assembler ample choice at a bounded cost.
+pub const CONTEXT_CANDIDATES: u32 = 150;
+/// Most important memories added to the candidates when older than the newest ones.
+pub const CONTEXT_IMPORTANT_CANDIDATES: u32 = 50;
+
+/// Options of context assembly, as a client sent them.
+#[derive(Debug, Clone, Default)]
+pub struct ContextOptions {
+    pub since: String,
+    pub until: String,
+    pub include_types: Vec<MemoryType>,
+    pub max_tokens: u32,
+    pub tokenizer: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextResult {
+    pub assembled: AssembledContext,
+    pub tokenizer: Tokenizer,
+}
+
+impl Engram {
+    /// Markdown context of an agent's and/or a session's memories within a token budget.
+    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, agent, session = session_id))]
+    pub async fn build_context(
+        &self,
+        p: &Principal,
+        agent: &str,
+        session_id: &str,
+        options: ContextOptions,
+    ) -> Result<ContextResult> {
+        require(p, Permission::Read)?;
+        let now = time::now();
+        let tokenizer = match options.tokenizer.as_str() {
+            "" => Tokenizer::default(),
+            name => Tokenizer::parse(name).ok_or_else(|| {
+                Error::invalid("options.tokenizer", format!("{name:?} is not a tokenizer (cl100k_base, o200k_base)"))
+            })?,
+        };
+        let max_tokens = self.limits.context_tokens("options.max_tokens", options.max_tokens)?;
+        let since = if options.since.is_empty() { "24h" } else { options.since.as_str() };
+        let mut filter = MemoryFilter {
+            agent: (!agent.is_empty()).then(|| AgentRef::parse(agent)),
+            session_id: (!session_id.is_empty()).then(|| session_id.to_owned()),
+            memory_types: options.include_types,
+            since: time::parse_spec("options.since", since, now)?,
+            until: time::parse_spec("options.until", &options.until, now)?,
+            ..Default::default()
+        };
+        if filter.agent.is_none() && filter.session_id.is_none() {
+            return Err(Error::invalid("agent", "agent or session_id is required"));
+        }
+        self.limits.check_filter("", &mut filter)?;
+        let title = async {
+            match (&filter.session_id, agent) {
+                // A session that does not exist is NotFound, not an empty context.
+                (Some(session_id), _) => self
+                    .store
+                    .get_session(&p.org_id, session_id)
+                    .await
+                    .map(|_| format!("Session Context ({session_id})")),
+                (None, agent) => self
+                    .store
+                    .get_agent(&p.org_id, &AgentRef::parse(agent))
+                    .await
+                    .map(|agent| format!("Agent Context ({})", agent.name)),
+            }
+        };
+        // Candidates: the newest matching memories, plus the newest important ones (decisions,
+        // failures, high importance) that routine items may have pushed out of the first set.
+        // The four reads are independent: they run at once on the read pool.
+        let newest = MemoryQuery {
+            filter: filter.clone(),
+            limit: CONTEXT_CANDIDATES,
+            order: Order::Desc,
+            cursor: None,
+            offset: 0,
+        };
+        let important = MemoryQuery {
+            filter: MemoryFilter { important_only: true, ..filter.clone() },
+            limit: CONTEXT_IMPORTANT_CANDIDATES,
+            ..newest.clone()
+        };
+        let (title, newest, important, total) = tokio::try_join!(
+            title,
+            self.store.list_memories(&p.org_id, &newest, now),
+            self.store.list_memories(&p.org_id, &important, now),
+            self.store.count_memories(&p.org_id, &filter, now),
+        )?;
+        let mut candidates = newest.memories;
+        if newest.has_more {
+            let seen: std::collections::HashSet<String> = candidates.iter().map(|m| m.id.clone()).collect();
+            candidates.extend(important.memories.into_iter().filter(|m| !seen.contains(&m.id)));
+            candidates.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.id.cmp(&a.id)));
+        }
+        let request = ContextRequest { title, memories: &candidates, max_tokens: max_tokens as usize, tokenizer };
+        // Tokenizing is CPU work: keep it off the async workers.
+        let mut assembled = tokio::task::block_in_place(|| engram_context::assemble(&request));
+        assembled.omitted = usize::try_from(total).unwrap_or(usize::MAX).saturating_sub(assembled.memory_ids.len());
+        Ok(ContextResult { assembled, tokenizer })
+    }
+}

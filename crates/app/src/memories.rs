@@ -1,0 +1,152 @@
+//! Memories: add (one or a batch), get, list and search, update, delete.
+
+use engram_core::time::{self, Timestamp};
+use engram_core::validate::check_importance;
+use engram_core::*;
+
+use super::{Engram, require};
+
+/// How far back a duplicate counts.
+pub const DEDUP_WINDOW_HOURS: i64 = 24;
+
+/// A list request as a client sent it (time specs, the needle and the page token still text).
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    /// Every filter but the time window and `content_contains` (see the fields below).
+    pub filter: MemoryFilter,
+    pub since: String,
+    pub until: String,
+    /// Case-insensitive substring; empty means none.
+    pub content_contains: String,
+    pub limit: u32,
+    pub order: Order,
+    pub page_token: String,
+    pub offset: u32,
+}
+
+fn dedup_window() -> chrono::Duration {
+    chrono::Duration::hours(DEDUP_WINDOW_HOURS)
+}
+
+impl Engram {
+    /// Creates one memory; a duplicate is AlreadyExists with the existing id.
+    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    pub async fn add_memory(&self, p: &Principal, memory: NewMemory) -> Result<Memory> {
+        require(p, Permission::Write)?;
+        let now = time::now();
+        let memory = self.limits.check_new_memory("memory", memory, now)?;
+        let outcome = self
+            .store
+            .add_memories(&p.org_id, vec![memory], dedup_window(), now)
+            .await
+            .map_err(|err| err.in_single("memory"))?;
+        match outcome.into_iter().next() {
+            Some(AddOutcome::Created(memory)) => Ok(memory),
+            Some(AddOutcome::Duplicate { existing_id }) => Err(Error::AlreadyExists { what: "memory", existing_id }),
+            None => Err(Error::internal("the store returned no outcome")),
+        }
+    }
+
+    /// Creates up to `max_batch` memories atomically; invalid input rejects the whole batch.
+    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, items = memories.len()))]
+    pub async fn add_memories(&self, p: &Principal, memories: Vec<NewMemory>) -> Result<Vec<AddOutcome>> {
+        require(p, Permission::Write)?;
+        self.limits.check_batch_size("memories", memories.len())?;
+        let now = time::now();
+        let valid = memories
+            .into_iter()
+            .enumerate()
+            .map(|(i, memory)| self.limits.check_new_memory(&format!("memories[{i}]"), memory, now))
+            .collect::<Result<Vec<_>>>()?;
+        self.store.add_memories(&p.org_id, valid, dedup_window(), now).await.map_err(|err| err.in_batch("memories"))
+    }
+
+    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, memory = id))]
+    pub async fn get_memory(&self, p: &Principal, id: &str) -> Result<Memory> {
+        require(p, Permission::Read)?;
+        self.limits.check_id("id", id)?;
+        self.store.get_memory(&p.org_id, id, time::now()).await
+    }
+
+    /// ListMemories and SearchMemories.
+    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    pub async fn list_memories(&self, p: &Principal, request: ListRequest) -> Result<MemoryPage> {
+        require(p, Permission::Read)?;
+        let now = time::now();
+        let query = self.memory_query(request, now)?;
+        self.store.list_memories(&p.org_id, &query, now).await
+    }
+
+    fn memory_query(&self, request: ListRequest, now: Timestamp) -> Result<MemoryQuery> {
+        let mut filter = request.filter;
+        filter.since = time::parse_spec("filter.since", &request.since, now)?;
+        filter.until = time::parse_spec("filter.until", &request.until, now)?;
+        filter.content_contains = self.limits.needle("filter.content_contains", &request.content_contains)?;
+        self.limits.check_filter("filter", &mut filter)?;
+        let cursor = match request.page_token.as_str() {
+            "" => None,
+            token => Some(MemoryCursor::decode("page_token", token)?),
+        };
+        Ok(MemoryQuery {
+            filter,
+            limit: self.limits.page_size("limit", request.limit)?,
+            order: request.order,
+            cursor,
+            offset: request.offset,
+        })
+    }
+
+    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, memory = id))]
+    pub async fn update_memory(&self, p: &Principal, id: &str, mut patch: MemoryPatch) -> Result<Memory> {
+        require(p, Permission::Write)?;
+        self.limits.check_id("id", id)?;
+        let now = time::now();
+        if patch == MemoryPatch::default() {
+            return Err(Error::invalid(
+                "update_mask",
+                "must name at least one of importance, tags, metadata, expires_at",
+            ));
+        }
+        if let Some(importance) = patch.importance {
+            check_importance("importance", importance)?;
+        }
+        if let Some(tags) = &mut patch.tags {
+            self.limits.normalize_tags("tags", tags)?;
+        }
+        if let Some(metadata) = &patch.metadata {
+            self.limits.check_metadata("metadata", metadata)?;
+        }
+        if let Some(Some(expires_at)) = patch.expires_at
+            && expires_at <= now
+        {
+            return Err(Error::invalid("expires_at", "must be in the future"));
+        }
+        self.store.update_memory(&p.org_id, id, patch, now).await
+    }
+
+    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, memory = id))]
+    pub async fn delete_memory(&self, p: &Principal, id: &str) -> Result<()> {
+        require(p, Permission::Write)?;
+        self.limits.check_id("id", id)?;
+        self.store.delete_memory(&p.org_id, id).await
+    }
+
+    /// Returns how many memories were deleted.
+    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    pub async fn delete_memories(&self, p: &Principal, mut filter: DeleteFilter, since: &str, until: &str) -> Result<u64> {
+        require(p, Permission::Write)?;
+        let now = time::now();
+        if filter.agent.is_none() && filter.session_id.is_none() {
+            return Err(Error::invalid("agent", "agent or session_id is required to delete memories"));
+        }
+        if let Some(agent) = &filter.agent {
+            self.limits.check_name("agent", agent.as_str())?;
+        }
+        if let Some(session_id) = &filter.session_id {
+            self.limits.check_id("session_id", session_id)?;
+        }
+        filter.since = time::parse_spec("since", since, now)?;
+        filter.until = time::parse_spec("until", until, now)?;
+        self.store.delete_memories(&p.org_id, &filter).await
+    }
+}

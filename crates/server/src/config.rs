@@ -1,0 +1,45 @@
+//! The server's configuration, independent of where it came from: the CLI (`cli`) builds it from
+//! flags and `ENGRAM_*` variables; `server` runs on it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use engram_core::Limits;
+use engram_store::{Backend, StoreOptions};
+
+/// Where the store lives and how it is opened.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The embedded store's directory (its SQLite file and `admin.key`).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    pub options: StoreOptions,
+}
+
+impl StoreConfig {
+    /// The embedded default: `<data dir>/engram.db`.
+    pub fn embedded(data_dir: PathBuf, options: StoreOptions) -> Self {
+        let database_url = format!("sqlite://{}?mode=rwc", data_dir.join("engram.db").display());
+        Self { data_dir, database_url, options }
+    }
+
+    pub fn backend(&self) -> engram_core::Result<Backend> {
+        Backend::of_url(&self.database_url)
+    }
+}
+
+/// Everything `engram serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// gRPC and REST address; port 0 picks a free one.
+    pub listen: SocketAddr,
+    pub store: StoreConfig,
+    /// Development only: every request acts as an admin of `org_default`.
+    pub no_auth: bool,
+    /// Input limits.
+    pub limits: Limits,
+    /// How long in-flight requests get after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+}
