@@ -25,7 +25,7 @@ use super::dialect::{self, NewRow};
 use super::shared::filter::Sql;
 use super::shared::ingest::{AddJob, DEDUP_FLUSH_AT, DedupBuffer};
 use super::shared::refs::{AgentKey, find_agents, insert_agent, tag_keys, touch_agents};
-use super::writer::{Done, org_lock};
+use super::writer::{Done, Isolation, org_lock};
 use super::SqlStore;
 use crate::encode::{dedup_hash, memory_type_code};
 
@@ -48,7 +48,7 @@ pub(super) async fn add(
     store
         .inner
         .writer
-        .submit(org_lock(org_key), Box::new(move |c| Box::pin(drain(c, drainer, org_key, org_id))))
+        .submit(org_lock(org_key), Isolation::None, Box::new(move |c| Box::pin(drain(c, drainer, org_key, org_id))))
         .await?;
     answer.await.map_err(|_| Error::Unavailable("the store writer failed; see the server log".into()))?
 }

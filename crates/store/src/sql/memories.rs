@@ -10,18 +10,27 @@ use super::conn::{Conn, Param, params};
 use super::shared::filter::{Select, Sql, memory_query};
 use super::shared::purge::delete_memories;
 use super::shared::refs::{TagKeys, tag_keys, touch_agents};
-use super::shared::rows::{self, MEMORY_COLUMNS, MEMORY_FROM};
+use super::shared::refs::PublicIds;
+use super::shared::rows::{self, MEMORY_COLUMNS};
 use super::shared::finish_page;
 use super::writer::org_lock;
 use crate::MemoryStore;
 
 /// A memory of the org by its public id, unless expired at `now`.
-async fn read_memory(c: &mut Conn<'_>, org_id: &str, org_key: i64, id: &str, now: Timestamp) -> Result<Option<(i64, Memory)>> {
+async fn read_memory(
+    c: &mut Conn<'_>,
+    ids: &PublicIds,
+    org_id: &str,
+    org_key: i64,
+    id: &str,
+    now: Timestamp,
+) -> Result<Option<(i64, Memory)>> {
     let sql = format!(
-        "SELECT {MEMORY_COLUMNS} FROM {MEMORY_FROM} WHERE a.key = m.agent_key AND m.id = $1 AND m.org_key = $2 \
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = $1 AND m.org_key = $2 \
          AND (m.expires_at IS NULL OR m.expires_at > $3)"
     );
-    c.query_one(&sql, params![id, org_key, to_micros(now)], |r| rows::memory(org_id, r)).await
+    let found = c.query(&sql, params![id, org_key, to_micros(now)], rows::memory_row).await?;
+    Ok(super::shared::refs::memories(c, ids, org_id, found).await?.pop())
 }
 
 /// Replaces the tags of a memory (key, time) in `memory_tags`. Returns the new names' keys, to
@@ -67,9 +76,12 @@ impl MemoryStore for SqlStore {
     async fn get_memory(&self, org: &str, id: &str, now: Timestamp) -> Result<Memory> {
         let not_found = || Error::not_found("memory", id);
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };
-        let (org_id, wanted) = (org.to_owned(), id.to_owned());
-        let found =
-            self.read(move |c| Box::pin(async move { read_memory(c, &org_id, org_key, &wanted, now).await })).await?;
+        let (org_id, wanted, store) = (org.to_owned(), id.to_owned(), self.clone());
+        let found = self
+            .read(move |c| {
+                Box::pin(async move { read_memory(c, &store.inner.ids, &org_id, org_key, &wanted, now).await })
+            })
+            .await?;
         found.map(|(_, m)| m).ok_or_else(not_found)
     }
 
@@ -79,9 +91,14 @@ impl MemoryStore for SqlStore {
         let Some(org_key) = self.org_key(org).await? else { return Ok(empty) };
         let select = Select::Page { limit: query.limit, offset: query.offset, order: query.order, cursor: query.cursor.as_ref() };
         let sql = memory_query(self.backend(), org_key, &query.filter, now, select);
-        let org_id = org.to_owned();
+        let (org_id, store) = (org.to_owned(), self.clone());
         let found = self
-            .read(move |c| Box::pin(async move { c.query(&sql.text, sql.params, |r| rows::memory(&org_id, r)).await }))
+            .read(move |c| {
+                Box::pin(async move {
+                    let found = c.query(&sql.text, sql.params, rows::memory_row).await?;
+                    super::shared::refs::memories(c, &store.inner.ids, &org_id, found).await
+                })
+            })
             .await?;
         let (found, next_cursor) = finish_page(found, query.limit, |(key, m)| MemoryCursor { time_us: to_micros(m.time), key: *key });
         Ok(MemoryPage { memories: found.into_iter().map(|(_, m)| m).collect(), has_more: next_cursor.is_some(), next_cursor })
@@ -104,8 +121,10 @@ impl MemoryStore for SqlStore {
         let (memory, new_tags) = self
             .write(org_lock(org_key), move |c| {
                 Box::pin(async move {
-                    let (key, memory) =
-                        read_memory(c, &org_id, org_key, &id, now).await?.ok_or_else(|| Error::not_found("memory", &id))?;
+                    let ids = &store.inner.ids;
+                    let (key, memory) = read_memory(c, ids, &org_id, org_key, &id, now)
+                        .await?
+                        .ok_or_else(|| Error::not_found("memory", &id))?;
                     let mut new_tags = Vec::new();
                     let mut set = Sql::new("UPDATE memories SET seq = (SELECT last_seq + 1 FROM orgs WHERE key = ");
                     let org_param = set.param(org_key);
@@ -136,8 +155,9 @@ impl MemoryStore for SqlStore {
                     if let Some(agent) = agent {
                         touch_agents(c, &[agent.key], now).await?;
                     }
-                    let (_, updated) =
-                        read_memory(c, &org_id, org_key, &id, now).await?.ok_or_else(|| Error::not_found("memory", &id))?;
+                    let (_, updated) = read_memory(c, &store.inner.ids, &org_id, org_key, &id, now)
+                        .await?
+                        .ok_or_else(|| Error::not_found("memory", &id))?;
                     Ok((updated, new_tags))
                 })
             })

@@ -36,7 +36,7 @@ mod stats;
 pub use conn::Backend;
 use conn::Conn;
 use conn::sqlite::{Readers, SqliteConfig};
-use shared::refs::{OrgKeys, TagKeys};
+use shared::refs::{OrgKeys, PublicIds, TagKeys};
 use writer::Writer;
 
 #[derive(Debug, Clone)]
@@ -113,6 +113,7 @@ struct Inner {
     writer: Writer,
     orgs: OrgKeys,
     tags: TagKeys,
+    ids: PublicIds,
     /// Memory ingest waiting for the writer, per org (see `ingest`).
     pending: shared::ingest::Pending,
     /// SQLite only: the dedup hashes not yet in `memory_dedup` (see `ingest`).
@@ -149,6 +150,7 @@ impl SqlStore {
             writer,
             orgs: OrgKeys::default(),
             tags: TagKeys::default(),
+            ids: PublicIds::default(),
             pending: shared::ingest::Pending::default(),
             dedup: Mutex::new(shared::ingest::DedupBuffer::default()),
         };

@@ -154,14 +154,31 @@ impl Row<'_> {
         self.opt_str(i).map(|s| s.map(str::to_owned))
     }
 
-    /// A JSON column.
-    pub(crate) fn json(&self, i: usize) -> Result<serde_json::Value> {
+    /// A JSON object column (metadata, config); `{}` is read without parsing.
+    pub(crate) fn object(&self, i: usize) -> Result<serde_json::Map<String, serde_json::Value>> {
         match self {
             Row::Sqlite(row) => {
                 let text = row.get_ref(i).and_then(|v| Ok(v.as_str()?)).map_err(sqlite::error)?;
+                if text == "{}" {
+                    return Ok(serde_json::Map::new());
+                }
                 serde_json::from_str(text).map_err(|e| Error::internal(format!("stored JSON in column {i}: {e}")))
             }
-            Row::Postgres(row) => postgres::json(row, i),
+            Row::Postgres(row) => postgres::json_as(row, i),
+        }
+    }
+
+    /// A JSON array of strings column (tags); `[]` is read without parsing.
+    pub(crate) fn strings(&self, i: usize) -> Result<Vec<String>> {
+        match self {
+            Row::Sqlite(row) => {
+                let text = row.get_ref(i).and_then(|v| Ok(v.as_str()?)).map_err(sqlite::error)?;
+                if text == "[]" {
+                    return Ok(Vec::new());
+                }
+                serde_json::from_str(text).map_err(|e| Error::internal(format!("stored JSON in column {i}: {e}")))
+            }
+            Row::Postgres(row) => postgres::json_as(row, i),
         }
     }
 }

@@ -103,6 +103,7 @@ pub(super) fn opt_i64(row: &PgRow, i: usize) -> Result<Option<i64>> {
     }
 }
 
-pub(super) fn json(row: &PgRow, i: usize) -> Result<serde_json::Value> {
-    get::<serde_json::Value>(row, i)
+/// A JSONB column read straight into `T`.
+pub(super) fn json_as<T: serde::de::DeserializeOwned>(row: &PgRow, i: usize) -> Result<T> {
+    get::<sqlx::types::Json<T>>(row, i).map(|json| json.0)
 }

@@ -52,6 +52,10 @@ pub(crate) fn open(config: &SqliteConfig, role: Role) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(&config.path, flags).map_err(|e| open_error(&config.path, e))?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(error)?;
+    // Plans must not depend on bound values: otherwise SQLite 3.51 re-prepares a statement each
+    // time a `LIMIT $n` (or a ranged parameter) is bound again (measured: 7 % of recall's CPU in
+    // the parser). The indexes are shaped so the planner needs no values (and no statistics).
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(error)?;
     conn.set_prepared_statement_cache_capacity(64);
     let sync = if config.sync_full { "FULL" } else { "NORMAL" };
     let role_pragmas = match role {

@@ -8,7 +8,7 @@
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
-use super::rows::{MEMORY_COLUMNS, MEMORY_FROM};
+use super::rows::MEMORY_COLUMNS;
 use crate::encode::memory_type_code;
 use crate::sql::conn::{Backend, Param};
 use crate::sql::dialect;
@@ -83,13 +83,21 @@ pub(crate) fn memory_query(backend: Backend, org_key: i64, filter: &MemoryFilter
     match select {
         Select::Page { .. } => {
             sql.push(MEMORY_COLUMNS);
-            sql.push(&format!(" FROM {driving}{MEMORY_FROM} WHERE a.key = m.agent_key AND "));
+            sql.push(&format!(" FROM {driving}memories m WHERE "));
         }
         Select::Count => sql.push(&format!("count(*) FROM {driving}memories m WHERE ")),
     }
     let org = sql.param(org_key);
     let now = sql.param(to_micros(now));
-    sql.push(&format!("m.org_key = {org} AND (m.expires_at IS NULL OR m.expires_at > {now})"));
+    // An agent, a session or a tag narrows the query to one org by itself: its key is looked up
+    // in the statement with `org_key = $1`, and only the org's memories carry it. Then the org
+    // is not tested again: the test would need each row (no index-only counts), and SQLite's
+    // planner, which has no statistics, would walk the org's time index instead of the agent's.
+    let narrowed = by_tag.is_some() || filter.agent.is_some() || filter.session_id.is_some();
+    if !narrowed {
+        sql.push(&format!("m.org_key = {org} AND "));
+    }
+    sql.push(&format!("(m.expires_at IS NULL OR m.expires_at > {now})"));
     if let Some(tag) = by_tag {
         let name = sql.param(tag.as_str());
         sql.push(&format!(

@@ -15,13 +15,7 @@ use crate::sql::conn::{Conn, Param, params};
 pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key: i64, condition: Sql) -> Result<u64> {
     let select = format!("SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags FROM memories m WHERE {}", condition.text);
     let doomed = conn
-        .query(&select, condition.params, |r| {
-            let names: Vec<String> = match r.json(4)? {
-                serde_json::Value::Array(items) => items.into_iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
-                _ => Vec::new(),
-            };
-            Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?, names))
-        })
+        .query(&select, condition.params, |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?, r.strings(4)?)))
         .await?;
     if doomed.is_empty() {
         return Ok(0);

@@ -128,6 +128,74 @@ pub(crate) async fn touch_agents(conn: &mut Conn<'_>, agent_keys: &[i64], now: T
     Ok(())
 }
 
+/// Most public ids kept by [`PublicIds`] per kind; past it the cache starts over.
+const ID_CACHE_LIMIT: usize = 100_000;
+
+/// The public ids of agent and session keys. Keys are never given twice and ids never change,
+/// so an entry stays true forever (a deleted agent's entry is never asked for again).
+#[derive(Default)]
+pub(crate) struct PublicIds {
+    agents: Mutex<HashMap<i64, String>>,
+    sessions: Mutex<HashMap<i64, String>>,
+}
+
+/// The ids of `keys` in `table` (agents or sessions): from `cache`, the rest in one query.
+async fn ids_of(
+    c: &mut Conn<'_>,
+    cache: &Mutex<HashMap<i64, String>>,
+    table: &str,
+    keys: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, String>> {
+    let mut found = HashMap::new();
+    let mut missing = Vec::new();
+    {
+        let cached = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for key in keys {
+            match cached.get(&key) {
+                Some(id) => {
+                    found.insert(key, id.clone());
+                }
+                None => missing.push(key),
+            }
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    for chunk in missing.chunks(500) {
+        let mut sql = super::filter::Sql::new(&format!("SELECT key, id FROM {table} WHERE "));
+        let test = sql.any_int(c.backend(), "key", chunk.to_vec());
+        sql.push(&test);
+        let rows = c.query(&sql.text, sql.params, |r| Ok((r.i64(0)?, r.string(1)?))).await?;
+        let mut cached = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.len() > ID_CACHE_LIMIT {
+            cached.clear();
+        }
+        for (key, id) in rows {
+            cached.insert(key, id.clone());
+            found.insert(key, id);
+        }
+    }
+    Ok(found)
+}
+
+/// Memories of rows: their agents' and sessions' public ids filled in.
+pub(crate) async fn memories(
+    c: &mut Conn<'_>,
+    cache: &PublicIds,
+    org_id: &str,
+    rows: Vec<super::rows::MemoryRow>,
+) -> Result<Vec<(i64, Memory)>> {
+    let agents = ids_of(c, &cache.agents, "agents", rows.iter().map(|r| r.agent_key)).await?;
+    let sessions = ids_of(c, &cache.sessions, "sessions", rows.iter().filter_map(|r| r.session_key)).await?;
+    rows.into_iter()
+        .map(|row| {
+            let agent_id = agents.get(&row.agent_key).cloned().ok_or_else(|| Error::internal("a memory's agent is missing"))?;
+            let session_id = row.session_key.and_then(|key| sessions.get(&key).cloned());
+            Ok(row.into_memory(org_id, &agent_id, session_id))
+        })
+        .collect()
+}
+
 /// Most tag names kept by [`TagKeys`]; past it the cache starts over.
 const TAG_CACHE_LIMIT: usize = 100_000;
 

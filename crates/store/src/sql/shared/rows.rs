@@ -1,68 +1,76 @@
 //! Rows to domain types: the column lists of the read queries and their decoders.
 
-use serde_json::Value;
-
 use engram_core::time::from_micros;
 use engram_core::*;
 
 use crate::encode::memory_type_of_code;
 use crate::sql::conn::Row;
 
-/// The columns of a memory read, for `FROM memories m CROSS JOIN agents a LEFT JOIN sessions s`
-/// (see [`MEMORY_FROM`]); decoded by [`memory`].
-pub(crate) const MEMORY_COLUMNS: &str = "m.key, m.id, a.id, s.id, m.memory_type, m.event_type, m.content, m.metadata, \
-     m.tags, m.importance, m.parent_id, m.dedup_key, m.time, m.created_at, m.step, m.pos_x, m.pos_y, m.pos_z, m.expires_at";
+/// The columns of a memory read from `memories m`; decoded by [`memory_row`]. The agent's and the
+/// session's public ids come from their keys through [`super::refs::PublicIds`] (no join: two
+/// b-tree lookups per row less).
+pub(crate) const MEMORY_COLUMNS: &str = "m.key, m.id, m.agent_key, m.session_key, m.memory_type, m.event_type, \
+     m.content, m.metadata, m.tags, m.importance, m.parent_id, m.dedup_key, m.time, m.created_at, m.step, m.pos_x, \
+     m.pos_y, m.pos_z, m.expires_at";
 
-/// The tables of a memory read: the memory, its agent (the join condition `a.key = m.agent_key`
-/// goes in WHERE) and its session. CROSS JOIN keeps SQLite's planner on the memories index.
-pub(crate) const MEMORY_FROM: &str =
-    "memories m CROSS JOIN agents a LEFT JOIN sessions s ON s.key = m.session_key";
+/// A memory as stored: its key, and its agent and session by key.
+pub(crate) struct MemoryRow {
+    pub key: i64,
+    pub agent_key: i64,
+    pub session_key: Option<i64>,
+    /// Every field but `org_id`, `agent_id`, `session_id` and a derived `dedup_key`.
+    pub memory: Memory,
+    /// None: derived from agent id, event type and content.
+    pub dedup_key: Option<String>,
+}
 
-pub(crate) fn object(value: Value) -> Metadata {
-    match value {
-        Value::Object(map) => map,
-        _ => Metadata::new(),
+impl MemoryRow {
+    /// The memory, given its org's, agent's and session's public ids.
+    pub(crate) fn into_memory(self, org_id: &str, agent_id: &str, session_id: Option<String>) -> (i64, Memory) {
+        let mut memory = self.memory;
+        memory.dedup_key = match self.dedup_key {
+            Some(key) => key,
+            None => derived_dedup_key(agent_id, &memory.event_type, &memory.content),
+        };
+        memory.org_id = org_id.to_owned();
+        memory.agent_id = agent_id.to_owned();
+        memory.session_id = session_id;
+        (self.key, memory)
     }
 }
 
-/// A memory row (see [`MEMORY_COLUMNS`]) and its key.
-pub(crate) fn memory(org_id: &str, row: &Row<'_>) -> Result<(i64, Memory)> {
-    let key = row.i64(0)?;
-    let agent_id = row.string(2)?;
-    let event_type = row.string(5)?;
-    let content = row.string(6)?;
-    let tags = match row.json(8)? {
-        Value::Array(items) => items.into_iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
-        _ => Vec::new(),
-    };
-    let dedup_key = match row.opt_string(11)? {
-        Some(key) => key,
-        None => derived_dedup_key(&agent_id, &event_type, &content),
-    };
+/// A memory row (see [`MEMORY_COLUMNS`]).
+pub(crate) fn memory_row(row: &Row<'_>) -> Result<MemoryRow> {
     let position = match (row.opt_f64(15)?, row.opt_f64(16)?) {
         (Some(x), Some(y)) => Some(Position { x, y, z: row.opt_f64(17)? }),
         _ => None,
     };
     let memory = Memory {
         id: row.string(1)?,
-        org_id: org_id.to_owned(),
-        agent_id,
-        session_id: row.opt_string(3)?,
+        org_id: String::new(),
+        agent_id: String::new(),
+        session_id: None,
         memory_type: memory_type_of_code(row.i64(4)?)?,
-        event_type,
-        content,
-        metadata: object(row.json(7)?),
-        tags,
+        event_type: row.string(5)?,
+        content: row.string(6)?,
+        metadata: row.object(7)?,
+        tags: row.strings(8)?,
         importance: row.f64(9)?,
         parent_id: row.opt_string(10)?,
-        dedup_key,
+        dedup_key: String::new(),
         time: from_micros(row.i64(12)?),
         created_at: from_micros(row.i64(13)?),
         step: row.opt_i64(14)?,
         position,
         expires_at: row.opt_i64(18)?.map(from_micros),
     };
-    Ok((key, memory))
+    Ok(MemoryRow {
+        key: row.i64(0)?,
+        agent_key: row.i64(2)?,
+        session_key: row.opt_i64(3)?,
+        memory,
+        dedup_key: row.opt_string(11)?,
+    })
 }
 
 /// The columns of an agent read from `agents a JOIN orgs o`; decoded by [`agent`].
@@ -78,7 +86,7 @@ pub(crate) fn agent(row: &Row<'_>) -> Result<(i64, Agent)> {
             org_id: row.string(2)?,
             name: row.string(3)?,
             description: row.string(4)?,
-            config: object(row.json(5)?),
+            config: row.object(5)?,
             created_at: from_micros(row.i64(6)?),
             last_active_at: row.opt_i64(7)?.map(from_micros),
         },
@@ -102,7 +110,7 @@ pub(crate) fn session(row: &Row<'_>) -> Result<(i64, Session)> {
             org_id: row.string(2)?,
             agent_id: row.string(3)?,
             status: SessionStatus::parse("status", row.str(4)?).map_err(Error::internal)?,
-            metadata: object(row.json(5)?),
+            metadata: row.object(5)?,
             created_at: from_micros(row.i64(6)?),
             updated_at: from_micros(row.i64(7)?),
             closed_at: row.opt_i64(8)?.map(from_micros),
