@@ -1,7 +1,8 @@
 //! Synthetic but realistic memories: coding, infrastructure and research agents writing log-like
 //! lines of ~200 bytes, 3 tags each from a vocabulary of ~200, mostly episodic with some decisions
-//! and entities, times spread over the last 7 days. Every content carries a run nonce and a counter
-//! so that nothing is deduplicated, not even across runs on the same store.
+//! and entities, times spread over the last 7 days (or no time at all: see [`Times`]). Every content
+//! carries a run nonce and a counter so that nothing is deduplicated, not even across runs on the
+//! same store.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,6 +15,31 @@ use rand::seq::IndexedRandom;
 pub const AGENTS: usize = 50;
 /// Times of generated memories are spread over this window before now.
 pub const SPREAD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The times of generated memories (load and batch-ingest; `--times`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Times {
+    /// Random times over the last 7 days ([`SPREAD`]), set by the client: back-filled history.
+    #[default]
+    Backfill,
+    /// No time: the server stamps each memory with the time it receives it (live agents).
+    Live,
+}
+
+impl Times {
+    pub fn name(self) -> &'static str {
+        match self {
+            Times::Backfill => "backfill",
+            Times::Live => "live",
+        }
+    }
+}
+
+impl std::fmt::Display for Times {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 pub fn agent_name(i: usize) -> String {
     format!("agent-{i:02}")
@@ -115,27 +141,34 @@ impl Generator {
         self.counter.load(Ordering::Relaxed)
     }
 
-    /// A new memory of a random agent.
-    pub fn memory(&self, rng: &mut StdRng) -> pb::NewMemory {
+    /// A new memory of a random agent, with a time or not (`times`).
+    pub fn memory(&self, rng: &mut StdRng, times: Times) -> pb::NewMemory {
         let agent = rng.random_range(0..AGENTS);
-        self.memory_of(rng, agent)
+        self.memory_of(rng, agent, times)
     }
 
-    /// A new episodic memory of a random agent (the REST scenario rest-add).
+    /// A new episodic memory of a random agent, back-filled (the REST scenario rest-add).
     pub fn episodic(&self, rng: &mut StdRng) -> pb::NewMemory {
         let agent = rng.random_range(0..AGENTS);
-        self.generate(rng, agent, Some(pb::MemoryType::Episodic))
+        self.generate(rng, agent, Some(pb::MemoryType::Episodic), Times::Backfill)
     }
 
     /// A new memory of agent `agent-NN`. Agents are coding (NN % 3 == 0), infrastructure (1) or
     /// research (2) agents.
-    pub fn memory_of(&self, rng: &mut StdRng, agent: usize) -> pb::NewMemory {
-        self.generate(rng, agent, None)
+    pub fn memory_of(&self, rng: &mut StdRng, agent: usize, times: Times) -> pb::NewMemory {
+        self.generate(rng, agent, None, times)
     }
 
     /// A new memory of agent `agent-NN`, of a random type (80 % episodic, 10 % decision, 10 %
-    /// entity) unless `memory_type` is given.
-    fn generate(&self, rng: &mut StdRng, agent: usize, memory_type: Option<pb::MemoryType>) -> pb::NewMemory {
+    /// entity) unless `memory_type` is given. Back-filled: a random time in the last 7 days; live:
+    /// no time. (The random time is drawn either way, so that both modes draw the same sequence.)
+    fn generate(
+        &self,
+        rng: &mut StdRng,
+        agent: usize,
+        memory_type: Option<pb::MemoryType>,
+        times: Times,
+    ) -> pb::NewMemory {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let reference = format!("ref {}-{n:08}", self.nonce);
         let memory_type = memory_type.unwrap_or_else(|| match rng.random_range(0..100u32) {
@@ -157,7 +190,10 @@ impl Generator {
             content,
             tags,
             importance: Some((rng.random_range(0..=100u32) as f64) / 100.0),
-            time: Some(timestamp(time)),
+            time: match times {
+                Times::Backfill => Some(timestamp(time)),
+                Times::Live => None,
+            },
             reasoning,
             ..Default::default()
         }
@@ -425,7 +461,7 @@ mod tests {
         let mut total = 0;
         let mut seen = std::collections::HashSet::new();
         for _ in 0..3000 {
-            let m = generator.memory(&mut rng);
+            let m = generator.memory(&mut rng, Times::Backfill);
             total += m.content.len();
             assert!(m.content.len() < 400, "{}", m.content);
             assert_eq!(m.tags.len(), 3);
@@ -434,5 +470,15 @@ mod tests {
         }
         let mean = total / 3000;
         assert!((170..=250).contains(&mean), "mean content length {mean}");
+    }
+
+    #[test]
+    fn live_memories_have_no_time_and_backfilled_ones_are_in_the_window() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let generator = Generator::new(&mut rng);
+        assert!(generator.memory(&mut rng, Times::Live).time.is_none());
+        let time = generator.memory(&mut rng, Times::Backfill).time.expect("a time");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+        assert!((now - SPREAD.as_secs() as i64 - 5..=now).contains(&time.seconds));
     }
 }

@@ -4,15 +4,21 @@
 //! `engram serve --listen 127.0.0.1:0` on that data dir, stopped at the end). Subcommands:
 //!
 //! * `load --memories N`: fill the store up to N memories with AddMemories batches.
-//! * `run`: the scenarios (recall, search, context, rest-recall, rest-search, batch-ingest,
+//! * `run`: the scenarios (recall, search, context, stats, rest-recall, rest-search, batch-ingest,
 //!   unary-add, rest-add) for a duration or a request count each. The `rest-*` ones are the twins of
 //!   recall, search and unary-add over the REST/JSON API (HTTP/1.1 keep-alive, same port).
 //! * `all --memories N`: `load`, then `run`.
+//! * `limit --memories N (--sqlite FILE | --database-url URL)`: no server; the physical limit of
+//!   batch ingest: the same generated memories, as rows of the store's schema, inserted by a minimal
+//!   program straight into SQLite or PostgreSQL (see `limit.rs`).
 //!
-//! Prints a table and the REST overhead versus gRPC of the twins that ran; `--json FILE` appends one
-//! JSON object per phase (line) to FILE, and one `rest-overhead` object.
+//! `--times backfill|live` sets the times of the memories of the load and of batch-ingest (and of
+//! `limit`): random over the last 7 days, set by the client (default), or none (the server stamps
+//! them). Prints a table and the REST overhead versus gRPC of the twins that ran; `--json FILE`
+//! appends one JSON object per phase (line) to FILE, and one `rest-overhead` object.
 
 mod data;
+mod limit;
 mod rest;
 mod runner;
 mod server;
@@ -27,6 +33,7 @@ use clap::{Args, Parser, Subcommand};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use data::Times;
 use rest::RestPool;
 use runner::{Ctx, Scenario, Stats, Stop, Work};
 use server::{Pool, Rss, Spawned};
@@ -52,8 +59,9 @@ struct Cli {
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Start the server(s) on this PostgreSQL database (migrated first with `engram migrate`)
-    /// instead of the embedded SQLite store.
-    #[arg(long, global = true, requires = "server_bin")]
+    /// instead of the embedded SQLite store (needs --server-bin); `limit`: the (empty) database to
+    /// create the schema in and insert into.
+    #[arg(long, global = true)]
     database_url: Option<String>,
     /// Servers to start on --database-url; the connections are spread over them round robin.
     #[arg(long, global = true, default_value_t = 1, requires = "database_url")]
@@ -81,6 +89,11 @@ struct Cli {
     /// Random seed (default: random).
     #[arg(long, global = true)]
     seed: Option<u64>,
+    /// Times of the memories of the load and of batch-ingest (and of `limit`): `backfill`, random
+    /// over the last 7 days, set by the client; `live`, none set, the server stamps them with now.
+    /// unary-add and rest-add are back-filled either way.
+    #[arg(long, global = true, value_enum, default_value_t = Times::Backfill)]
+    times: Times,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,6 +111,10 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// The physical limit of batch ingest (no server): the load's memories as rows of the store's
+    /// schema, inserted straight into a new SQLite file (--sqlite) or an empty PostgreSQL database
+    /// (--database-url), one transaction per --batch memories.
+    Limit(limit::LimitArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -129,7 +146,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
     /// Concurrency: `N` for every scenario, or `SCENARIO=N` (repeatable or comma-separated).
-    /// Defaults: batch-ingest 4, unary-add 32, rest-add 32, recall 8, search 8, context 8,
+    /// Defaults: batch-ingest 4, unary-add 32, rest-add 32, recall 8, search 8, context 8, stats 1,
     /// rest-recall 8, rest-search 8.
     #[arg(long, value_delimiter = ',')]
     concurrency: Vec<String>,
@@ -177,6 +194,8 @@ struct Row {
     stats: Stats,
     /// Memories per request (batch phases) or None (one request, one operation).
     batch: Option<usize>,
+    /// Times of the memories written (load, batch-ingest), None for the other phases.
+    times: Option<Times>,
     rss: Option<Rss>,
 }
 
@@ -185,6 +204,9 @@ struct Bench {
     ctx: Arc<Ctx>,
     /// Every server of the run (RSS is their sum).
     pids: Vec<u32>,
+    /// "sqlite" or "postgres" for started servers (None for --addr), and how many.
+    backend: Option<&'static str>,
+    replicas: usize,
     json: Option<PathBuf>,
     seed: u64,
     phase: u64,
@@ -204,8 +226,9 @@ impl Bench {
     fn record(&mut self, scale: u64, row: Row) -> anyhow::Result<()> {
         let s = &row.stats;
         eprintln!(
-            "  {:<13} c={:<3} {:>8} ok {:>5} err in {:>6.1}s  {:>9.1} req/s{}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms{}",
+            "  {:<13}{} c={:<3} {:>8} ok {:>5} err in {:>6.1}s  {:>9.1} req/s{}  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms{}",
             row.scenario,
+            row.times.map(|t| format!(" ({t})")).unwrap_or_default(),
             row.concurrency,
             s.ok,
             s.errors,
@@ -228,6 +251,9 @@ impl Bench {
                 "scale": scale,
                 "store_memories": row.store_memories,
                 "scenario": row.scenario,
+                "times": row.times.map(Times::name),
+                "backend": self.backend,
+                "replicas": self.backend.map(|_| self.replicas),
                 "concurrency": row.concurrency,
                 "connections": self.ctx.pool_size(),
                 "requests": s.ok,
@@ -259,13 +285,10 @@ impl Bench {
 
     /// Appends one line to --json, if given.
     fn append_json(&self, line: &serde_json::Value) -> anyhow::Result<()> {
-        let Some(path) = &self.json else { return Ok(()) };
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))
+        match &self.json {
+            Some(path) => append_json_line(path, line),
+            None => Ok(()),
+        }
     }
 
     async fn load(&mut self, args: &LoadArgs) -> anyhow::Result<u64> {
@@ -307,6 +330,7 @@ impl Bench {
             concurrency: args.load_concurrency,
             stats,
             batch: Some(args.batch_size),
+            times: Some(self.ctx.times),
             rss: self.rss(),
         };
         self.record(scale, row)?;
@@ -321,11 +345,13 @@ impl Bench {
         let warmup = Duration::from_secs_f64(args.warmup);
         for &scenario in &args.scenarios {
             let concurrency = args.concurrency_of(scenario)?;
-            let (work, batch) = match scenario {
-                Scenario::BatchIngest => {
-                    (Work::Scenario(scenario, args.ingest_batch_size), Some(args.ingest_batch_size))
-                }
-                _ => (Work::Scenario(scenario, 1), None),
+            let (work, batch, times) = match scenario {
+                Scenario::BatchIngest => (
+                    Work::Scenario(scenario, args.ingest_batch_size),
+                    Some(args.ingest_batch_size),
+                    Some(self.ctx.times),
+                ),
+                _ => (Work::Scenario(scenario, 1), None, None),
             };
             // The count sums GetAgentStats over every agent, which reads each memory row:
             // BENCH_NO_STORE_COUNT=1 reports the scale instead (seconds saved per phase at 10^6).
@@ -335,8 +361,15 @@ impl Bench {
                 self.ctx.pool.memory_count().await?
             };
             let stats = self.phase(work, concurrency, stop, warmup).await;
-            let row =
-                Row { scenario: scenario.name().into(), store_memories, concurrency, stats, batch, rss: self.rss() };
+            let row = Row {
+                scenario: scenario.name().into(),
+                store_memories,
+                concurrency,
+                stats,
+                batch,
+                times,
+                rss: self.rss(),
+            };
             self.record(scale, row)?;
         }
         Ok(())
@@ -349,8 +382,9 @@ impl Bench {
             self.ctx.pool_size()
         );
         println!(
-            "| {:<12} | {:>9} | {:>4} | {:>8} | {:>6} | {:>9} | {:>9} | {:>8} | {:>8} | {:>8} | {:>9} | {:>6} | {:>6} |",
+            "| {:<12} | {:<8} | {:>9} | {:>4} | {:>8} | {:>6} | {:>9} | {:>9} | {:>8} | {:>8} | {:>8} | {:>9} | {:>6} | {:>6} |",
             "scenario",
+            "times",
             "store",
             "conc",
             "requests",
@@ -365,16 +399,17 @@ impl Bench {
             "HWM MB"
         );
         println!(
-            "|{:-<14}|{:->11}|{:->6}|{:->10}|{:->8}|{:->11}|{:->11}|{:->10}|{:->10}|{:->10}|{:->11}|{:->8}|{:->8}|",
-            "", "", "", "", "", "", "", "", "", "", "", "", ""
+            "|{:-<14}|{:-<10}|{:->11}|{:->6}|{:->10}|{:->8}|{:->11}|{:->11}|{:->10}|{:->10}|{:->10}|{:->11}|{:->8}|{:->8}|",
+            "", "", "", "", "", "", "", "", "", "", "", "", "", ""
         );
         for row in &self.rows {
             let s = &row.stats;
             let writes = row.batch.is_some() || adds_one(&row.scenario);
             let mb = |x: Option<f64>| x.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
             println!(
-                "| {:<12} | {:>9} | {:>4} | {:>8} | {:>6} | {:>9.1} | {:>9} | {:>8.2} | {:>8.2} | {:>8.2} | {:>9.2} | {:>6} | {:>6} |",
+                "| {:<12} | {:<8} | {:>9} | {:>4} | {:>8} | {:>6} | {:>9.1} | {:>9} | {:>8.2} | {:>8.2} | {:>8.2} | {:>9.2} | {:>6} | {:>6} |",
                 row.scenario,
+                row.times.map(Times::name).unwrap_or("-"),
                 row.store_memories,
                 row.concurrency,
                 s.ok,
@@ -398,6 +433,15 @@ impl Bench {
             let means: Vec<String> =
                 reads.iter().map(|r| format!("{} {:.1}", r.scenario, r.stats.mean_results())).collect();
             println!("mean memories returned per request: {}", means.join(", "));
+        }
+        let stats: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|r| r.scenario == Scenario::Stats.name())
+            .map(|r| format!("{:.0} (c={})", r.stats.mean_results(), r.concurrency))
+            .collect();
+        if !stats.is_empty() {
+            println!("stats: mean memory_count of the agent asked for: {}", stats.join(", "));
         }
     }
 
@@ -468,6 +512,16 @@ impl Bench {
     }
 }
 
+/// Appends `line` and a newline to the file at `path` (created if missing).
+fn append_json_line(path: &std::path::Path, line: &serde_json::Value) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Rounds to 3 decimals for the JSON output.
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
@@ -490,6 +544,22 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn async_main(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Limit(args) = &cli.command {
+        if cli.server_bin.is_some() || !cli.addr.is_empty() {
+            bail!("limit talks to no server: give --sqlite FILE or --database-url URL, not --server-bin or --addr");
+        }
+        let target = match (&args.sqlite, &cli.database_url) {
+            (Some(path), None) => limit::Target::Sqlite(path.clone()),
+            (None, Some(url)) => limit::Target::Postgres(url.clone()),
+            _ => bail!("limit needs one of --sqlite FILE and --database-url URL"),
+        };
+        let seed = cli.seed.unwrap_or_else(|| rand::rng().random());
+        let options = limit::Options { target, times: cli.times, seed, scale: cli.scale, json: cli.json.clone() };
+        return limit::run(args, options).await;
+    }
+    if cli.database_url.is_some() && cli.server_bin.is_none() {
+        bail!("--database-url needs --server-bin (the servers to start on it), except with limit");
+    }
     // Bad flags fail before a server is started.
     if let Command::Run(run) | Command::All { run, .. } = &cli.command {
         for scenario in Scenario::ALL {
@@ -575,8 +645,29 @@ async fn bench(cli: &Cli, spawned: &[Spawned]) -> anyhow::Result<()> {
     }
     let seed = cli.seed.unwrap_or_else(|| rand::rng().random());
     let mut rng = StdRng::seed_from_u64(seed);
-    let ctx = Arc::new(Ctx { pool, rest, generator: data::Generator::new(&mut rng), vocabulary: data::vocabulary() });
-    let mut bench = Bench { cli_scale: cli.scale, ctx, pids, json: cli.json.clone(), seed, phase: 0, rows: Vec::new() };
+    let ctx = Arc::new(Ctx {
+        pool,
+        rest,
+        generator: data::Generator::new(&mut rng),
+        vocabulary: data::vocabulary(),
+        times: cli.times,
+    });
+    let backend = match (spawned.is_empty(), &cli.database_url) {
+        (true, _) => None,
+        (false, Some(_)) => Some("postgres"),
+        (false, None) => Some("sqlite"),
+    };
+    let mut bench = Bench {
+        cli_scale: cli.scale,
+        ctx,
+        pids,
+        backend,
+        replicas: spawned.len(),
+        json: cli.json.clone(),
+        seed,
+        phase: 0,
+        rows: Vec::new(),
+    };
     bench.ctx.pool.ensure_agents((0..data::AGENTS).map(data::agent_name)).await?;
     if let Some(rss) = bench.rss() {
         eprintln!("server memory before the run: rss {:.0} MB, hwm {:.0} MB", rss.rss_mb, rss.hwm_mb);
@@ -598,6 +689,8 @@ async fn bench(cli: &Cli, spawned: &[Spawned]) -> anyhow::Result<()> {
             bench.run(run, scale).await?;
             scale
         }
+        // Handled by async_main before any server is started.
+        Command::Limit(_) => bail!("limit starts no server"),
     };
     bench.print_table(scale);
     bench.rest_overhead(scale)

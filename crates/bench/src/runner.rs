@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 
 use engram_proto::v1 as pb;
 
-use crate::data::{AGENTS, Generator, agent_name};
+use crate::data::{AGENTS, Generator, Times, agent_name};
 use crate::rest::{self, RestPool};
 use crate::server::Pool;
 
@@ -32,6 +32,8 @@ pub enum Scenario {
     Search,
     /// BuildContext of a random agent, since 7d, max_tokens 4000 (default concurrency 8).
     Context,
+    /// GetAgentStats of a random agent of the generator's 50 (default concurrency 1).
+    Stats,
     /// REST twin of unary-add: POST /api/v1/memories, one new episodic memory (default concurrency 32).
     RestAdd,
     /// REST twin of recall: GET /api/v1/memories?agent_id=..&since=24h&limit=100&order=desc (default
@@ -44,10 +46,11 @@ pub enum Scenario {
 
 impl Scenario {
     /// The default order: reads first, on the store exactly as loaded, then the writes (which grow it).
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Recall,
         Scenario::Search,
         Scenario::Context,
+        Scenario::Stats,
         Scenario::RestRecall,
         Scenario::RestSearch,
         Scenario::BatchIngest,
@@ -69,6 +72,7 @@ impl Scenario {
             Scenario::Recall => "recall",
             Scenario::Search => "search",
             Scenario::Context => "context",
+            Scenario::Stats => "stats",
             Scenario::RestAdd => "rest-add",
             Scenario::RestRecall => "rest-recall",
             Scenario::RestSearch => "rest-search",
@@ -89,6 +93,7 @@ impl Scenario {
             Scenario::BatchIngest => 4,
             Scenario::UnaryAdd | Scenario::RestAdd => 32,
             Scenario::Recall | Scenario::Search | Scenario::Context | Scenario::RestRecall | Scenario::RestSearch => 8,
+            Scenario::Stats => 1,
         }
     }
 }
@@ -123,6 +128,8 @@ pub struct Ctx {
     pub rest: RestPool,
     pub generator: Generator,
     pub vocabulary: Vec<String>,
+    /// Times of the memories of the load and of batch-ingest (the other writes are back-filled).
+    pub times: Times,
 }
 
 /// Why a request failed: `kind` keys the error counts (the gRPC code, the HTTP status, `transport`,
@@ -146,13 +153,13 @@ struct Outcome {
     created: u64,
     /// Memories sent but reported as duplicates.
     duplicates: u64,
-    /// Memories returned (list/search) or included (context).
+    /// Memories returned (list/search), included (context) or counted (stats: memory_count).
     results: u64,
 }
 
 async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Outcome, Failure> {
     let batch = |rng: &mut StdRng, n: usize| pb::AddMemoriesRequest {
-        memories: (0..n).map(|_| ctx.generator.memory(rng)).collect(),
+        memories: (0..n).map(|_| ctx.generator.memory(rng, ctx.times)).collect(),
     };
     match work {
         Work::Load { total, batch: size } => {
@@ -165,7 +172,7 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
             Ok(Outcome { created: r.created.into(), duplicates: r.duplicates.into(), results: 0 })
         }
         Work::Scenario(Scenario::UnaryAdd, _) => {
-            let memory = ctx.generator.memory(rng);
+            let memory = ctx.generator.memory(rng, Times::Backfill);
             match ctx.pool.get().memories.add_memory(pb::AddMemoryRequest { memory: Some(memory) }).await {
                 Ok(_) => Ok(Outcome { created: 1, ..Outcome::default() }),
                 // A duplicate is an answer, counted apart (like AddMemories' duplicates).
@@ -211,6 +218,11 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
             };
             let r = ctx.pool.get().context.build_context(request).await?.into_inner();
             Ok(Outcome { results: r.memory_ids.len() as u64, ..Outcome::default() })
+        }
+        Work::Scenario(Scenario::Stats, _) => {
+            let request = pb::GetAgentStatsRequest { agent: agent_name(rng.random_range(0..AGENTS)) };
+            let r = ctx.pool.get().agents.get_agent_stats(request).await?.into_inner();
+            Ok(Outcome { results: r.memory_count, ..Outcome::default() })
         }
         Work::Scenario(Scenario::RestAdd, _) => {
             let m = ctx.generator.episodic(rng);
