@@ -15,7 +15,7 @@ impl Engram {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn create_org(&self, p: &Principal, name: &str) -> Result<Org> {
         require(p, Permission::Admin)?;
         if !p.is_operator() {
@@ -25,14 +25,14 @@ impl Engram {
         self.store.create_org(&ids::org_id(), name, time::now()).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn list_orgs(&self, p: &Principal) -> Result<Vec<Org>> {
         require(p, Permission::Admin)?;
         if p.is_operator() { self.store.list_orgs().await } else { Ok(vec![self.store.get_org(&p.org_id).await?]) }
     }
 
     /// Returns the key and its secret (shown once). `org` empty: the caller's org.
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn create_api_key(
         &self,
         p: &Principal,
@@ -47,7 +47,7 @@ impl Engram {
         create_api_key(&self.store, &self.limits, org, name, permissions, expires_at).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn list_api_keys(&self, p: &Principal, org: &str) -> Result<Vec<ApiKey>> {
         let org = if org.is_empty() { p.org_id.as_str() } else { org };
         self.require_admin_of(p, org)?;
@@ -55,7 +55,7 @@ impl Engram {
         self.store.list_api_keys(org).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, key = key_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, key = key_id))]
     pub async fn revoke_api_key(&self, p: &Principal, key_id: &str) -> Result<ApiKey> {
         require(p, Permission::Admin)?;
         self.limits.check_id("id", key_id)?;

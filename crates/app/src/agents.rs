@@ -6,7 +6,7 @@ use engram_core::*;
 use super::{Engram, PageRequest, cursor, require};
 
 impl Engram {
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, agent = agent.name))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent.name))]
     pub async fn register_agent(&self, p: &Principal, agent: NewAgent) -> Result<Agent> {
         require(p, Permission::Write)?;
         self.limits.check_name("name", &agent.name)?;
@@ -19,28 +19,28 @@ impl Engram {
     }
 
     /// `field` names the request field that carries the agent (for errors).
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, agent))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent))]
     pub async fn get_agent(&self, p: &Principal, field: &str, agent: &str) -> Result<Agent> {
         require(p, Permission::Read)?;
         self.limits.check_name(field, agent)?;
         self.store.get_agent(&p.org_id, &AgentRef::parse(agent)).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn list_agents(&self, p: &Principal, page: PageRequest) -> Result<Page<Agent>> {
         require(p, Permission::Read)?;
         let size = self.limits.page_size("page_size", page.size)?;
         self.store.list_agents(&p.org_id, size, cursor("page_token", &page.token)?).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, agent, cascade))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent, cascade = cascade))]
     pub async fn delete_agent(&self, p: &Principal, agent: &str, cascade: bool) -> Result<AgentDeletion> {
         require(p, Permission::Write)?;
         self.limits.check_name("agent", agent)?;
         self.store.delete_agent(&p.org_id, &AgentRef::parse(agent), cascade).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, agent))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent))]
     pub async fn agent_stats(&self, p: &Principal, agent: &str) -> Result<AgentStats> {
         require(p, Permission::Read)?;
         self.limits.check_name("agent", agent)?;

@@ -31,7 +31,7 @@ pub struct ContextResult {
 
 impl Engram {
     /// Markdown context of an agent's and/or a session's memories within a token budget.
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, agent, session = session_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent, session = session_id))]
     pub async fn build_context(
         &self,
         p: &Principal,

@@ -30,7 +30,7 @@ fn dedup_window() -> chrono::Duration {
 
 impl Engram {
     /// Creates one memory; a duplicate is AlreadyExists with the existing id.
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn add_memory(&self, p: &Principal, memory: NewMemory) -> Result<Memory> {
         require(p, Permission::Write)?;
         let now = time::now();
@@ -48,7 +48,7 @@ impl Engram {
     }
 
     /// Creates up to `max_batch` memories atomically; invalid input rejects the whole batch.
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, items = memories.len()))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, items = memories.len()))]
     pub async fn add_memories(&self, p: &Principal, memories: Vec<NewMemory>) -> Result<Vec<AddOutcome>> {
         require(p, Permission::Write)?;
         self.limits.check_batch_size("memories", memories.len())?;
@@ -61,7 +61,7 @@ impl Engram {
         self.store.add_memories(&p.org_id, valid, dedup_window(), now).await.map_err(|err| err.in_batch("memories"))
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, memory = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, memory = id))]
     pub async fn get_memory(&self, p: &Principal, id: &str) -> Result<Memory> {
         require(p, Permission::Read)?;
         self.limits.check_id("id", id)?;
@@ -69,7 +69,7 @@ impl Engram {
     }
 
     /// ListMemories and SearchMemories.
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn list_memories(&self, p: &Principal, request: ListRequest) -> Result<MemoryPage> {
         require(p, Permission::Read)?;
         let now = time::now();
@@ -96,7 +96,7 @@ impl Engram {
         })
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, memory = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, memory = id))]
     pub async fn update_memory(&self, p: &Principal, id: &str, mut patch: MemoryPatch) -> Result<Memory> {
         require(p, Permission::Write)?;
         self.limits.check_id("id", id)?;
@@ -124,7 +124,7 @@ impl Engram {
         self.store.update_memory(&p.org_id, id, patch, now).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, memory = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, memory = id))]
     pub async fn delete_memory(&self, p: &Principal, id: &str) -> Result<()> {
         require(p, Permission::Write)?;
         self.limits.check_id("id", id)?;
@@ -132,7 +132,7 @@ impl Engram {
     }
 
     /// Returns how many memories were deleted.
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn delete_memories(&self, p: &Principal, mut filter: DeleteFilter, since: &str, until: &str) -> Result<u64> {
         require(p, Permission::Write)?;
         let now = time::now();

@@ -6,7 +6,7 @@ use engram_core::*;
 use super::{Engram, PageRequest, cursor, require};
 
 impl Engram {
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, agent))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent))]
     pub async fn create_session(&self, p: &Principal, agent: &str, metadata: Metadata) -> Result<Session> {
         require(p, Permission::Write)?;
         self.limits.check_name("agent", agent)?;
@@ -14,7 +14,7 @@ impl Engram {
         self.store.create_session(&p.org_id, &AgentRef::parse(agent), metadata, time::now()).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, session = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, session = id))]
     pub async fn get_session(&self, p: &Principal, id: &str) -> Result<Session> {
         require(p, Permission::Read)?;
         self.limits.check_id("id", id)?;
@@ -22,7 +22,7 @@ impl Engram {
     }
 
     /// `agent` empty: every agent's sessions.
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, agent))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent))]
     pub async fn list_sessions(
         &self,
         p: &Principal,
@@ -41,7 +41,7 @@ impl Engram {
         self.store.list_sessions(&p.org_id, agent.as_ref(), status, size, cursor("page_token", &page.token)?).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = %p.org_id, session = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, session = id))]
     pub async fn update_session(&self, p: &Principal, id: &str, patch: SessionPatch) -> Result<Session> {
         require(p, Permission::Write)?;
         self.limits.check_id("id", id)?;

@@ -260,6 +260,9 @@ pub async fn serve(
         ),
     }
     ready.abort();
+    if let Err(err) = store.close().await {
+        tracing::warn!(error = %err, "closing the store");
+    }
     tracing::info!("stopped");
     Ok(())
 }

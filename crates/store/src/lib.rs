@@ -109,6 +109,10 @@ pub trait StatsStore: Send + Sync {
 pub trait Store: OrgStore + KeyStore + AgentStore + SessionStore + MemoryStore + StatsStore + 'static {
     /// Answers when the database answers.
     async fn ping(&self) -> Result<()>;
+
+    /// Called once the server stopped taking requests: leaves the database tidy (SQLite: the WAL
+    /// checkpointed into the file).
+    async fn close(&self) -> Result<()>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -22,7 +22,7 @@ async fn read_agent(c: &mut Conn<'_>, org_key: i64, agent: &AgentRef) -> Result<
 
 #[async_trait::async_trait]
 impl AgentStore for SqlStore {
-    #[tracing::instrument(skip_all, err, fields(org, agent = agent.name))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, agent = agent.name))]
     async fn register_agent(&self, org: &str, agent: NewAgent, now: Timestamp) -> Result<Agent> {
         let org_key = self.org_key_for_write(org).await?;
         self.write(org_lock(org_key), move |c| {
@@ -38,7 +38,7 @@ impl AgentStore for SqlStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org, agent = agent.as_str()))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, agent = agent.as_str()))]
     async fn get_agent(&self, org: &str, agent: &AgentRef) -> Result<Agent> {
         let not_found = || Error::not_found("agent", agent.as_str());
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };
@@ -47,7 +47,7 @@ impl AgentStore for SqlStore {
         found.ok_or_else(not_found)
     }
 
-    #[tracing::instrument(skip_all, err, fields(org))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org))]
     async fn list_agents(&self, org: &str, limit: u32, after: Option<Cursor>) -> Result<Page<Agent>> {
         let Some(org_key) = self.org_key(org).await? else { return Ok(Page { items: Vec::new(), next_cursor: None }) };
         let mut sql = Sql::new(&format!("SELECT {AGENT_COLUMNS} FROM {AGENT_FROM} WHERE a.org_key = "));
@@ -66,7 +66,7 @@ impl AgentStore for SqlStore {
         Ok(Page { items, next_cursor })
     }
 
-    #[tracing::instrument(skip_all, err, fields(org, agent = agent.as_str(), cascade))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, agent = agent.as_str(), cascade = cascade))]
     async fn delete_agent(&self, org: &str, agent: &AgentRef, cascade: bool) -> Result<AgentDeletion> {
         let not_found = || Error::not_found("agent", agent.as_str());
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };

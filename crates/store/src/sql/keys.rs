@@ -11,7 +11,7 @@ use crate::KeyStore;
 
 #[async_trait::async_trait]
 impl KeyStore for SqlStore {
-    #[tracing::instrument(skip_all, err, fields(org = key.org_id, key = key.id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = key.org_id, key = key.id))]
     async fn create_api_key(&self, key: &ApiKey, digest: &[u8]) -> Result<()> {
         let org_key = self.org_key_for_write(&key.org_id).await?;
         let values = vec![
@@ -34,7 +34,7 @@ impl KeyStore for SqlStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org))]
     async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>> {
         let Some(org_key) = self.org_key(org).await? else { return Ok(Vec::new()) };
         let sql = format!("SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.org_key = $1 ORDER BY k.created_at, k.id");
@@ -42,14 +42,14 @@ impl KeyStore for SqlStore {
         Ok(found.into_iter().map(|(key, _)| key).collect())
     }
 
-    #[tracing::instrument(skip_all, err, fields(key = key_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(key = key_id))]
     async fn find_api_key(&self, key_id: &str) -> Result<Option<(ApiKey, Vec<u8>)>> {
         let id = key_id.to_owned();
         let sql = format!("SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.id = $1");
         self.read(move |c| Box::pin(async move { c.query_one(&sql, params![id], rows::api_key).await })).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(key = key_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(key = key_id))]
     async fn revoke_api_key(&self, org: Option<&str>, key_id: &str, now: Timestamp) -> Result<ApiKey> {
         let org_key = match org {
             Some(org) => Some(self.org_key(org).await?.ok_or_else(|| Error::not_found("api key", key_id))?),
@@ -72,7 +72,7 @@ impl KeyStore for SqlStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn count_api_keys(&self) -> Result<u64> {
         let n = self.read(|c| Box::pin(async move { c.query_i64("SELECT count(*) FROM api_keys", Vec::new()).await })).await?;
         Ok(u64::try_from(n).unwrap_or(0))

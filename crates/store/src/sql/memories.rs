@@ -72,7 +72,7 @@ impl MemoryStore for SqlStore {
         super::ingest::add(self, org, memories, dedup_window, now).await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org, memory = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, memory = id))]
     async fn get_memory(&self, org: &str, id: &str, now: Timestamp) -> Result<Memory> {
         let not_found = || Error::not_found("memory", id);
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };
@@ -85,7 +85,7 @@ impl MemoryStore for SqlStore {
         found.map(|(_, m)| m).ok_or_else(not_found)
     }
 
-    #[tracing::instrument(skip_all, err, fields(org, limit = query.limit))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, limit = query.limit))]
     async fn list_memories(&self, org: &str, query: &MemoryQuery, now: Timestamp) -> Result<MemoryPage> {
         let empty = MemoryPage { memories: Vec::new(), next_cursor: None, has_more: false };
         let Some(org_key) = self.org_key(org).await? else { return Ok(empty) };
@@ -104,7 +104,7 @@ impl MemoryStore for SqlStore {
         Ok(MemoryPage { memories: found.into_iter().map(|(_, m)| m).collect(), has_more: next_cursor.is_some(), next_cursor })
     }
 
-    #[tracing::instrument(skip_all, err, fields(org))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org))]
     async fn count_memories(&self, org: &str, filter: &MemoryFilter, now: Timestamp) -> Result<u64> {
         let Some(org_key) = self.org_key(org).await? else { return Ok(0) };
         let sql = memory_query(self.backend(), org_key, filter, now, Select::Count);
@@ -112,7 +112,7 @@ impl MemoryStore for SqlStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    #[tracing::instrument(skip_all, err, fields(org, memory = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, memory = id))]
     async fn update_memory(&self, org: &str, id: &str, patch: MemoryPatch, now: Timestamp) -> Result<Memory> {
         let not_found = || Error::not_found("memory", id);
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };
@@ -166,7 +166,7 @@ impl MemoryStore for SqlStore {
         Ok(memory)
     }
 
-    #[tracing::instrument(skip_all, err, fields(org, memory = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, memory = id))]
     async fn delete_memory(&self, org: &str, id: &str) -> Result<()> {
         let not_found = || Error::not_found("memory", id);
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };
@@ -186,7 +186,7 @@ impl MemoryStore for SqlStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org))]
     async fn delete_memories(&self, org: &str, filter: &DeleteFilter) -> Result<u64> {
         let Some(org_key) = self.org_key(org).await? else { return Ok(0) };
         let mut condition = Sql::new("");

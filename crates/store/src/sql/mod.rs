@@ -95,7 +95,7 @@ impl SchemaStatus {
 
 /// Where reads run.
 enum Db {
-    Sqlite(Readers),
+    Sqlite(Readers, SqliteConfig),
     Postgres(PgPool),
 }
 
@@ -135,7 +135,7 @@ impl SqlStore {
                 }
                 // The writer first: it creates the file and turns on WAL before the readers open it.
                 let writer = Writer::spawn_sqlite(&config, options.max_group)?;
-                (Db::Sqlite(Readers::spawn(&config, options.max_connections as usize)?), writer)
+                (Db::Sqlite(Readers::spawn(&config, options.max_connections as usize)?, config), writer)
             }
             Backend::Postgres => {
                 conn::postgres::probe(url).await?;
@@ -165,7 +165,7 @@ impl SqlStore {
     async fn migrator_db(&self) -> Result<DatabaseConnection> {
         match &self.inner.db {
             Db::Postgres(pool) => Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone())),
-            Db::Sqlite(_) => {
+            Db::Sqlite(..) => {
                 let mut options = sea_orm::ConnectOptions::new(self.inner.url.clone());
                 options.max_connections(1).sqlx_logging(false);
                 sea_orm::Database::connect(options)
@@ -219,7 +219,7 @@ impl SqlStore {
         F: for<'c, 'x> FnOnce(&'c mut Conn<'x>) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
         match &self.inner.db {
-            Db::Sqlite(readers) => readers.run(Box::new(op)).await,
+            Db::Sqlite(readers, _) => readers.run(Box::new(op)).await,
             Db::Postgres(pool) => {
                 let mut connection = pool
                     .acquire()
@@ -262,5 +262,19 @@ impl SqlStore {
 impl crate::Store for SqlStore {
     async fn ping(&self) -> Result<()> {
         self.read(|c| Box::pin(async move { c.query_i64("SELECT 1", Vec::new()).await.map(drop) })).await
+    }
+
+    /// SQLite: copies the WAL into the database file and empties it, so a stopped store is one
+    /// file (a later start would replay the WAL otherwise). PostgreSQL: nothing to do.
+    async fn close(&self) -> Result<()> {
+        let Db::Sqlite(_, config) = &self.inner.db else { return Ok(()) };
+        let config = config.clone();
+        let checkpoint = tokio::task::spawn_blocking(move || {
+            let conn = conn::sqlite::open(&config, conn::sqlite::Role::Writer)?;
+            // Writes still in flight (a shutdown that timed out) win: wait for them 1 s at most.
+            conn.busy_timeout(std::time::Duration::from_secs(1)).map_err(conn::sqlite::error)?;
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(conn::sqlite::error)
+        });
+        checkpoint.await.map_err(|e| Error::internal(format!("checkpoint: {e}")))?
     }
 }

@@ -11,7 +11,7 @@ use crate::OrgStore;
 
 #[async_trait::async_trait]
 impl OrgStore for SqlStore {
-    #[tracing::instrument(skip_all, err, fields(org = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = id))]
     async fn create_org(&self, id: &str, name: &str, now: Timestamp) -> Result<Org> {
         let (id, name) = (id.to_owned(), name.to_owned());
         self.write(orgs_lock(), move |c| {
@@ -28,7 +28,7 @@ impl OrgStore for SqlStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = id))]
     async fn get_org(&self, id: &str) -> Result<Org> {
         let wanted = id.to_owned();
         let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");
@@ -36,7 +36,7 @@ impl OrgStore for SqlStore {
         found.map(|(_, org)| org).ok_or_else(|| Error::not_found("org", id))
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn list_orgs(&self) -> Result<Vec<Org>> {
         let sql = format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY created_at, key");
         let found = self.read(move |c| Box::pin(async move { c.query(&sql, Vec::new(), rows::org).await })).await?;

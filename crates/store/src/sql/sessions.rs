@@ -21,7 +21,7 @@ async fn read_session(c: &mut Conn<'_>, org_key: i64, id: &str) -> Result<Option
 
 #[async_trait::async_trait]
 impl SessionStore for SqlStore {
-    #[tracing::instrument(skip_all, err, fields(org, agent = agent.as_str()))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, agent = agent.as_str()))]
     async fn create_session(&self, org: &str, agent: &AgentRef, metadata: Metadata, now: Timestamp) -> Result<Session> {
         let org_key = self.org_key_for_write(org).await?;
         let agent = agent.clone();
@@ -48,7 +48,7 @@ impl SessionStore for SqlStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, err, fields(org, session = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, session = id))]
     async fn get_session(&self, org: &str, id: &str) -> Result<Session> {
         let not_found = || Error::not_found("session", id);
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };
@@ -57,7 +57,7 @@ impl SessionStore for SqlStore {
         found.map(|(_, s)| s).ok_or_else(not_found)
     }
 
-    #[tracing::instrument(skip_all, err, fields(org))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org))]
     async fn list_sessions(
         &self,
         org: &str,
@@ -92,7 +92,7 @@ impl SessionStore for SqlStore {
         Ok(Page { items, next_cursor })
     }
 
-    #[tracing::instrument(skip_all, err, fields(org, session = id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, session = id))]
     async fn update_session(&self, org: &str, id: &str, patch: SessionPatch, now: Timestamp) -> Result<Session> {
         let not_found = || Error::not_found("session", id);
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };

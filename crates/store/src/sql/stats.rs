@@ -20,7 +20,7 @@ use crate::encode::memory_type_of_code;
 
 #[async_trait::async_trait]
 impl StatsStore for SqlStore {
-    #[tracing::instrument(skip_all, err, fields(org, agent = agent.as_str()))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, agent = agent.as_str()))]
     async fn agent_stats(&self, org: &str, agent: &AgentRef, now: Timestamp) -> Result<AgentStats> {
         let not_found = || Error::not_found("agent", agent.as_str());
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };
