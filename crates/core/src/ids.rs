@@ -18,7 +18,12 @@ pub fn memory_id() -> String {
         .generate()
         // Only after 2^80 ids in one millisecond: fall back to a random one.
         .unwrap_or_else(|_| ulid::Ulid::new());
-    format!("mem_{ulid}")
+    drop(generator);
+    let mut buf = [0u8; ulid::ULID_LEN];
+    let mut id = String::with_capacity(4 + ulid::ULID_LEN);
+    id.push_str("mem_");
+    id.push_str(ulid.array_to_str(&mut buf));
+    id
 }
 
 /// `agent_` + 24 hex.

@@ -183,8 +183,15 @@ pub fn derived_dedup_key(agent_id: &str, event_type: &str, content: &str) -> Str
     hasher.update(event_type.as_bytes());
     hasher.update(b"|");
     hasher.update(head);
-    let mut key = hex::encode(hasher.finalize());
-    key.truncate(32);
+    let digest = hasher.finalize();
+    // The first 16 bytes as 32 lowercase hex digits (a table, not `hex`'s char iterator: this runs
+    // for every memory read whose key is derived).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(32);
+    for byte in &digest[..16] {
+        key.push(char::from(HEX[usize::from(byte >> 4)]));
+        key.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
     key
 }
 
@@ -495,5 +502,22 @@ impl Principal {
     /// Admin of the operator org: may administer every org.
     pub fn is_operator(&self) -> bool {
         self.org_id == crate::ids::DEFAULT_ORG_ID && self.allows(Permission::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_dedup_key_is_memtraces() {
+        use sha2::Digest;
+        let content = "é".repeat(150); // 300 bytes: only the first 200 count
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"agent_0123|note|");
+        hasher.update(&content.as_bytes()[..200]);
+        let expected = hex::encode(hasher.finalize())[..32].to_owned();
+        assert_eq!(derived_dedup_key("agent_0123", "note", &content), expected);
+        assert_eq!(derived_dedup_key("a", "b", "c").len(), 32);
     }
 }

@@ -14,7 +14,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use engram_core::time::{Timestamp, to_micros};
@@ -23,7 +22,7 @@ use engram_core::*;
 use super::conn::{Backend, Conn, Param, params};
 use super::dialect::{self, NewRow};
 use super::shared::filter::Sql;
-use super::shared::ingest::{AddJob, DEDUP_FLUSH_AT, DedupBuffer};
+use super::shared::ingest::{AddJob, DEDUP_FLUSH_AT, DedupBuffer, Prepared};
 use super::shared::refs::{AgentKey, find_agents, insert_agent, tag_keys, touch_agents};
 use super::writer::{Done, Isolation, org_lock};
 use super::SqlStore;
@@ -42,6 +41,7 @@ pub(super) async fn add(
     let span = tracing::debug_span!("add_memories", org, items = items.len());
     let _entered = span.enter();
     let org_key = store.org_key_for_write(org).await?;
+    let items = items.into_iter().map(Prepared::new).collect();
     let (reply, answer) = oneshot::channel();
     store.inner.pending.push(org_key, AddJob { items, window, now, reply });
     let (drainer, org_id) = (store.clone(), org.to_owned());
@@ -96,7 +96,7 @@ async fn drain(c: &mut Conn<'_>, store: SqlStore, org_key: i64, org_id: String) 
 }
 
 struct Input {
-    items: Vec<ValidMemory>,
+    items: Vec<Prepared>,
     window: chrono::Duration,
     now: Timestamp,
 }
@@ -117,6 +117,29 @@ enum DedupChange {
     Buffer(Vec<(i64, i64)>),
     /// The buffer and this pass were written to `memory_dedup` up to this key.
     Flushed(i64),
+}
+
+/// A new memory and what its rows need besides it.
+struct Staged {
+    memory: Memory,
+    agent_key: i64,
+    session_key: Option<i64>,
+    metadata: String,
+    tags: String,
+    /// The dedup key is the client's (stored), not derived (recomputed on read).
+    client_key: bool,
+    dedup_hash: i64,
+}
+
+/// An item's outcome in its request: a duplicate, or the index of its [`Staged`] memory.
+enum Slot {
+    Duplicate(String),
+    Created(usize),
+}
+
+/// Each staged memory fills exactly one slot; an empty slot would be a bug of this module.
+fn unreachable_memory() -> Memory {
+    panic!("an ingest slot was filled twice")
 }
 
 /// A session: its key and its agent's key and id.
@@ -140,19 +163,19 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
     // 1. References: agents, sessions, parents; each request checked before anything is written.
     let refs: Vec<AgentRef> = inputs
         .iter()
-        .flat_map(|input| input.items.iter().map(|m| m.agent.clone()))
+        .flat_map(|input| input.items.iter().map(|m| m.item.agent.clone()))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
     let mut agents = find_agents(c, org_key, &refs).await?;
     let session_ids: Vec<String> =
-        inputs.iter().flat_map(|i| i.items.iter().filter_map(|m| m.session_id.clone())).collect::<HashSet<_>>().into_iter().collect();
+        inputs.iter().flat_map(|i| i.items.iter().filter_map(|m| m.item.session_id.clone())).collect::<HashSet<_>>().into_iter().collect();
     let sessions = find_sessions(c, org_key, session_ids).await?;
     let parent_ids: Vec<String> =
-        inputs.iter().flat_map(|i| i.items.iter().filter_map(|m| m.parent_id.clone())).collect::<HashSet<_>>().into_iter().collect();
+        inputs.iter().flat_map(|i| i.items.iter().filter_map(|m| m.item.parent_id.clone())).collect::<HashSet<_>>().into_iter().collect();
     let parents = find_memories(c, org_key, parent_ids).await?;
     for (input, outcome) in inputs.iter().zip(outcomes.iter_mut()) {
-        if let Err(err) = check_references(&input.items, &agents, &sessions, &parents) {
+        if let Err(err) = check_references(input.items.iter().map(|p| &p.item), &agents, &sessions, &parents) {
             *outcome = Some(Err(err));
         }
     }
@@ -162,7 +185,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         if outcome.is_some() {
             continue;
         }
-        for item in &input.items {
+        for Prepared { item, .. } in &input.items {
             if let AgentRef::Name(name) = &item.agent
                 && !agents.contains_key(name)
             {
@@ -179,7 +202,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         input
             .items
             .iter()
-            .map(|m| {
+            .map(|Prepared { item: m, .. }| {
                 let agent = &agents[m.agent.as_str()];
                 let key = m.dedup_key.clone().unwrap_or_else(|| derived_dedup_key(&agent.id, &m.event_type, &m.content));
                 DedupId { agent_key: agent.key, key }
@@ -222,13 +245,10 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         }
     }
 
-    // 4. Rows for everything that is not a duplicate.
-    let mut rows: Vec<NewRow> = Vec::new();
-    let mut tag_lists: Vec<Vec<String>> = Vec::new();
-    // Per row: (request, position of its outcome).
-    let mut owners: Vec<(usize, usize)> = Vec::new();
+    // 4. What is not a duplicate becomes a memory (rows are written from it below).
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut slots: Vec<Vec<Slot>> = (0..inputs.len()).map(|_| Vec::new()).collect();
     let mut touched: HashSet<i64> = HashSet::new();
-    let mut created: Vec<Vec<AddOutcome>> = (0..inputs.len()).map(|_| Vec::new()).collect();
     let mut latest: Option<Timestamp> = None;
     for (i, (input, ids)) in inputs.into_iter().zip(dedup_ids).enumerate() {
         if outcomes[i].is_some() {
@@ -237,13 +257,15 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         let now_us = to_micros(input.now);
         let cutoff = to_micros(input.now - input.window);
         latest = latest.max(Some(input.now));
-        for (item, id) in input.items.into_iter().zip(ids) {
+        for (Prepared { item, metadata, tags }, id) in input.items.into_iter().zip(ids) {
             touched.insert(id.agent_key);
             if let Some((existing_id, _)) = seen.get(&id).filter(|(_, at)| *at >= cutoff) {
-                created[i].push(AddOutcome::Duplicate { existing_id: existing_id.clone() });
+                slots[i].push(Slot::Duplicate(existing_id.clone()));
                 continue;
             }
             let agent = &agents[item.agent.as_str()];
+            let session_key = item.session_id.as_ref().map(|s| sessions[s].key);
+            let dedup_hash = dedup_hash(id.agent_key, &id.key);
             let memory = Memory {
                 id: ids::memory_id(),
                 org_id: org_id.to_owned(),
@@ -264,58 +286,60 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 expires_at: item.expires_at,
             };
             seen.insert(id.clone(), (memory.id.clone(), now_us));
-            rows.push(NewRow {
-                id: memory.id.clone(),
-                org_key,
+            slots[i].push(Slot::Created(staged.len()));
+            staged.push(Staged {
+                memory,
                 agent_key: agent.key,
-                session_key: memory.session_id.as_ref().map(|s| sessions[s].key),
-                memory_type: memory_type_code(memory.memory_type),
-                event_type: memory.event_type.clone(),
-                content: memory.content.clone(),
-                metadata: Value::Object(memory.metadata.clone()),
-                tags: Value::Array(memory.tags.iter().cloned().map(Value::String).collect()),
-                importance: memory.importance,
-                parent_id: memory.parent_id.clone(),
-                dedup_key: item.dedup_key,
-                dedup_hash: dedup_hash(id.agent_key, &id.key),
-                time: to_micros(memory.time),
-                created_at: now_us,
-                step: memory.step,
-                pos_x: memory.position.map(|p| p.x),
-                pos_y: memory.position.map(|p| p.y),
-                pos_z: memory.position.and_then(|p| p.z),
-                expires_at: memory.expires_at.map(to_micros),
-                seq: 0,
+                session_key,
+                metadata,
+                tags,
+                client_key: item.dedup_key.is_some(),
+                dedup_hash,
             });
-            tag_lists.push(memory.tags.clone());
-            owners.push((i, created[i].len()));
-            created[i].push(AddOutcome::Created(memory));
         }
     }
 
     // 5. Write: memories (their commit sequence numbers first), tags, dedup hashes, counters.
     let mut tags = Vec::new();
     let mut dedup = DedupChange::None;
-    if !rows.is_empty() {
-        let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    if !staged.is_empty() {
+        let n = i64::try_from(staged.len()).unwrap_or(i64::MAX);
         let last = c.query_i64("UPDATE orgs SET last_seq = last_seq + $1 WHERE key = $2 RETURNING last_seq", params![n, org_key]).await?;
-        for (row, seq) in rows.iter_mut().zip(last - n + 1..) {
-            row.seq = seq;
-        }
+        let rows: Vec<NewRow<'_>> = staged
+            .iter()
+            .zip(last - n + 1..)
+            .map(|(s, seq)| NewRow {
+                memory: &s.memory,
+                org_key,
+                agent_key: s.agent_key,
+                session_key: s.session_key,
+                memory_type: memory_type_code(s.memory.memory_type),
+                metadata: &s.metadata,
+                tags: &s.tags,
+                dedup_key: s.client_key.then_some(s.memory.dedup_key.as_str()),
+                dedup_hash: s.dedup_hash,
+                seq,
+            })
+            .collect();
         let keys = dialect::insert_memories(c, &rows).await?;
+        drop(rows);
 
-        let names: Vec<&str> = tag_lists.iter().flatten().map(String::as_str).collect::<HashSet<_>>().into_iter().collect();
+        let names: Vec<&str> =
+            staged.iter().flat_map(|s| s.memory.tags.iter().map(String::as_str)).collect::<HashSet<_>>().into_iter().collect();
         let tag_keys = tag_keys(c, &store.inner.tags, org_key, &names, true).await?;
-        let tag_rows: Vec<(i64, i64, i64)> = rows
+        let tag_rows: Vec<(i64, i64, i64)> = staged
             .iter()
             .zip(&keys)
-            .zip(&tag_lists)
-            .flat_map(|((row, key), names)| names.iter().map(|n| (tag_keys[n], row.time, *key)))
+            .flat_map(|(s, key)| {
+                let time = to_micros(s.memory.time);
+                let tag_keys = &tag_keys;
+                s.memory.tags.iter().map(move |name| (tag_keys[name], time, *key))
+            })
             .collect();
         dialect::insert_memory_tags(c, &tag_rows).await?;
         tags = tag_keys.into_iter().collect();
 
-        let entries: Vec<(i64, i64)> = rows.iter().zip(&keys).map(|(row, key)| (row.dedup_hash, *key)).collect();
+        let entries: Vec<(i64, i64)> = staged.iter().zip(&keys).map(|(s, key)| (s.dedup_hash, *key)).collect();
         dedup = match backend {
             Backend::Postgres => {
                 dialect::insert_dedup(c, &entries).await?;
@@ -343,8 +367,8 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         };
 
         let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
-        for row in &rows {
-            *counts.entry((row.agent_key, row.memory_type)).or_default() += 1;
+        for s in &staged {
+            *counts.entry((s.agent_key, memory_type_code(s.memory.memory_type))).or_default() += 1;
         }
         add_counts(c, org_key, counts).await?;
     }
@@ -353,8 +377,20 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         touched.sort_unstable();
         touch_agents(c, &touched, latest).await?;
     }
-    let _ = owners;
 
+    let mut memories: Vec<Option<Memory>> = staged.into_iter().map(|s| Some(s.memory)).collect();
+    let created: Vec<Vec<AddOutcome>> = slots
+        .into_iter()
+        .map(|slots| {
+            slots
+                .into_iter()
+                .map(|slot| match slot {
+                    Slot::Duplicate(existing_id) => AddOutcome::Duplicate { existing_id },
+                    Slot::Created(i) => AddOutcome::Created(memories[i].take().unwrap_or_else(|| unreachable_memory())),
+                })
+                .collect()
+        })
+        .collect();
     let outcomes = outcomes
         .into_iter()
         .zip(created)
@@ -376,24 +412,37 @@ async fn load_buffer(c: &mut Conn<'_>) -> Result<DedupBuffer> {
 }
 
 /// Stored memories that may be duplicates: those whose dedup hash is in `hashes` (through
-/// `memory_dedup`) or whose key is in `keys` (SQLite's buffer), live at `until` and created
+/// `memory_dedup`) or whose key is in `buffered` (SQLite's buffer), live at `until` and created
 /// since `from`. Returns each one's dedup identity, id and creation time.
+///
+/// SQLite: one prepared point lookup per hash (an index seek each; almost all find nothing), then
+/// the few candidates' rows. PostgreSQL: one round trip for all hashes (`= ANY`).
 async fn dedup_candidates(
     c: &mut Conn<'_>,
     org_key: i64,
     hashes: Vec<i64>,
-    keys: Vec<i64>,
+    mut buffered: Vec<i64>,
     (from, until): (i64, i64),
 ) -> Result<Vec<(DedupId, String, i64)>> {
     let backend = c.backend();
-    let chunk = match backend {
-        Backend::Sqlite => IN_CHUNK,
-        Backend::Postgres => usize::MAX,
+    let lookups: Vec<(bool, Vec<i64>)> = match backend {
+        Backend::Sqlite => {
+            for hash in hashes {
+                let keys = c.query("SELECT memory_key FROM memory_dedup WHERE hash = ?1", params![hash], |r| r.i64(0)).await?;
+                buffered.extend(keys);
+            }
+            buffered.sort_unstable();
+            buffered.dedup();
+            buffered.chunks(IN_CHUNK).map(|chunk| (false, chunk.to_vec())).collect()
+        }
+        Backend::Postgres => vec![(true, hashes)],
     };
     let mut found = Vec::new();
     let columns = "m.key, m.id, m.agent_key, a.id, m.dedup_key, m.event_type, m.content, m.created_at";
-    let lookups = hashes.chunks(chunk).map(|c| (true, c.to_vec())).chain(keys.chunks(chunk).map(|c| (false, c.to_vec())));
     for (by_hash, values) in lookups {
+        if values.is_empty() {
+            continue;
+        }
         let mut sql = Sql::new("");
         let (org, since, live) = (sql.param(org_key), sql.param(from), sql.param(until));
         let (tables, key_test) = if by_hash {
@@ -454,13 +503,13 @@ async fn find_memories(c: &mut Conn<'_>, org_key: i64, ids: Vec<String>) -> Resu
 
 /// A request's references: agent ids must exist, sessions must exist and belong to the memory's
 /// agent, parents must exist.
-fn check_references(
-    items: &[ValidMemory],
+fn check_references<'a>(
+    items: impl Iterator<Item = &'a ValidMemory>,
     agents: &HashMap<String, AgentKey>,
     sessions: &HashMap<String, SessionRef>,
     parents: &HashSet<String>,
 ) -> Result<()> {
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in items.enumerate() {
         let agent = agents.get(item.agent.as_str());
         if let (None, AgentRef::Id(id)) = (agent, &item.agent) {
             return Err(Error::not_found("agent", id));

@@ -3,7 +3,7 @@
 //! one `unnest` insert per table, keys allocated from the identity sequence first). The advisory
 //! locks of PostgreSQL replicas are in `writer`.
 
-use engram_core::Result;
+use engram_core::{Memory, Result};
 
 use crate::sql::conn::{Backend, Conn};
 
@@ -20,35 +20,26 @@ pub(crate) fn content_contains(backend: Backend, column: &str, param: &str) -> S
     }
 }
 
-/// A memory row to insert (the key comes from the database).
+/// A memory row to insert (the key comes from the database): the memory and what the store adds.
 #[derive(Debug, Clone)]
-pub(crate) struct NewRow {
-    pub id: String,
+pub(crate) struct NewRow<'m> {
+    pub memory: &'m Memory,
     pub org_key: i64,
     pub agent_key: i64,
     pub session_key: Option<i64>,
     pub memory_type: i64,
-    pub event_type: String,
-    pub content: String,
-    pub metadata: serde_json::Value,
-    pub tags: serde_json::Value,
-    pub importance: f64,
-    pub parent_id: Option<String>,
+    /// `metadata` as JSON text.
+    pub metadata: &'m str,
+    /// `tags` as a JSON array.
+    pub tags: &'m str,
     /// None: derived (see `encode`).
-    pub dedup_key: Option<String>,
+    pub dedup_key: Option<&'m str>,
     pub dedup_hash: i64,
-    pub time: i64,
-    pub created_at: i64,
-    pub step: Option<i64>,
-    pub pos_x: Option<f64>,
-    pub pos_y: Option<f64>,
-    pub pos_z: Option<f64>,
-    pub expires_at: Option<i64>,
     pub seq: i64,
 }
 
 /// Inserts memory rows in order; returns their keys, increasing in that order.
-pub(crate) async fn insert_memories(conn: &mut Conn<'_>, rows: &[NewRow]) -> Result<Vec<i64>> {
+pub(crate) async fn insert_memories(conn: &mut Conn<'_>, rows: &[NewRow<'_>]) -> Result<Vec<i64>> {
     match conn {
         Conn::Sqlite(c) => sqlite::insert_memories(c, rows),
         Conn::Postgres(c) => postgres::insert_memories(c, rows).await,

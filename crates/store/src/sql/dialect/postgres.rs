@@ -5,11 +5,12 @@
 use sea_orm::sqlx::{self, PgConnection};
 
 use engram_core::Result;
+use engram_core::time::to_micros;
 
 use super::NewRow;
 use crate::sql::conn::postgres::error;
 
-pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow]) -> Result<Vec<i64>> {
+pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow<'_>]) -> Result<Vec<i64>> {
     let mut keys: Vec<i64> =
         sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('memories', 'key')) FROM generate_series(1, $1)")
             .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
@@ -17,38 +18,42 @@ pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow]) ->
             .await
             .map_err(error)?;
     keys.sort_unstable();
-    let column = |f: fn(&NewRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-    let text = |f: fn(&NewRow) -> &String| rows.iter().map(|r| f(r).clone()).collect::<Vec<String>>();
+    let int = |f: &dyn Fn(&NewRow<'_>) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let opt_int = |f: &dyn Fn(&NewRow<'_>) -> Option<i64>| rows.iter().map(f).collect::<Vec<Option<i64>>>();
+    let real = |f: &dyn Fn(&NewRow<'_>) -> Option<f64>| rows.iter().map(f).collect::<Vec<Option<f64>>>();
+    let text = |f: &dyn for<'a> Fn(&'a NewRow<'a>) -> Option<&'a str>| {
+        rows.iter().map(|r| f(r).map(str::to_owned)).collect::<Vec<Option<String>>>()
+    };
     sqlx::query(
         "INSERT INTO memories (key, id, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
          tags, importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, pos_z, expires_at, seq) \
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::smallint[], \
-         $7::text[], $8::text[], $9::jsonb[], $10::jsonb[], $11::float8[], $12::text[], $13::text[], $14::bigint[], \
-         $15::bigint[], $16::bigint[], $17::bigint[], $18::float8[], $19::float8[], $20::float8[], $21::bigint[], \
-         $22::bigint[])",
+         $7::text[], $8::text[], $9::text[]::jsonb[], $10::text[]::jsonb[], $11::float8[], $12::text[], $13::text[], \
+         $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::float8[], $19::float8[], $20::float8[], \
+         $21::bigint[], $22::bigint[])",
     )
     .bind(&keys)
-    .bind(text(|r| &r.id))
-    .bind(column(|r| r.org_key))
-    .bind(column(|r| r.agent_key))
-    .bind(rows.iter().map(|r| r.session_key).collect::<Vec<Option<i64>>>())
+    .bind(text(&|r| Some(&r.memory.id)))
+    .bind(int(&|r| r.org_key))
+    .bind(int(&|r| r.agent_key))
+    .bind(opt_int(&|r| r.session_key))
     .bind(rows.iter().map(|r| i16::try_from(r.memory_type).unwrap_or(0)).collect::<Vec<i16>>())
-    .bind(text(|r| &r.event_type))
-    .bind(text(|r| &r.content))
-    .bind(rows.iter().map(|r| r.metadata.clone()).collect::<Vec<serde_json::Value>>())
-    .bind(rows.iter().map(|r| r.tags.clone()).collect::<Vec<serde_json::Value>>())
-    .bind(rows.iter().map(|r| r.importance).collect::<Vec<f64>>())
-    .bind(rows.iter().map(|r| r.parent_id.clone()).collect::<Vec<Option<String>>>())
-    .bind(rows.iter().map(|r| r.dedup_key.clone()).collect::<Vec<Option<String>>>())
-    .bind(column(|r| r.dedup_hash))
-    .bind(column(|r| r.time))
-    .bind(column(|r| r.created_at))
-    .bind(rows.iter().map(|r| r.step).collect::<Vec<Option<i64>>>())
-    .bind(rows.iter().map(|r| r.pos_x).collect::<Vec<Option<f64>>>())
-    .bind(rows.iter().map(|r| r.pos_y).collect::<Vec<Option<f64>>>())
-    .bind(rows.iter().map(|r| r.pos_z).collect::<Vec<Option<f64>>>())
-    .bind(rows.iter().map(|r| r.expires_at).collect::<Vec<Option<i64>>>())
-    .bind(column(|r| r.seq))
+    .bind(text(&|r| Some(&r.memory.event_type)))
+    .bind(text(&|r| Some(&r.memory.content)))
+    .bind(text(&|r| Some(r.metadata)))
+    .bind(text(&|r| Some(r.tags)))
+    .bind(rows.iter().map(|r| r.memory.importance).collect::<Vec<f64>>())
+    .bind(text(&|r| r.memory.parent_id.as_deref()))
+    .bind(text(&|r| r.dedup_key))
+    .bind(int(&|r| r.dedup_hash))
+    .bind(int(&|r| to_micros(r.memory.time)))
+    .bind(int(&|r| to_micros(r.memory.created_at)))
+    .bind(opt_int(&|r| r.memory.step))
+    .bind(real(&|r| r.memory.position.map(|p| p.x)))
+    .bind(real(&|r| r.memory.position.map(|p| p.y)))
+    .bind(real(&|r| r.memory.position.and_then(|p| p.z)))
+    .bind(opt_int(&|r| r.memory.expires_at.map(to_micros)))
+    .bind(int(&|r| r.seq))
     .execute(&mut *conn)
     .await
     .map_err(error)?;

@@ -4,11 +4,12 @@
 use rusqlite::Connection;
 
 use engram_core::Result;
+use engram_core::time::to_micros;
 
 use super::NewRow;
 use crate::sql::conn::sqlite::error;
 
-pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow]) -> Result<Vec<i64>> {
+pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow<'_>]) -> Result<Vec<i64>> {
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO memories (id, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
@@ -19,27 +20,28 @@ pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow]) -> Result<Vec<
         .map_err(error)?;
     let mut keys = Vec::with_capacity(rows.len());
     for row in rows {
+        let m = row.memory;
         stmt.execute(rusqlite::params![
-            row.id,
+            m.id,
             row.org_key,
             row.agent_key,
             row.session_key,
             row.memory_type,
-            row.event_type,
-            row.content,
-            row.metadata.to_string(),
-            row.tags.to_string(),
-            row.importance,
-            row.parent_id,
+            m.event_type,
+            m.content,
+            row.metadata,
+            row.tags,
+            m.importance,
+            m.parent_id,
             row.dedup_key,
             row.dedup_hash,
-            row.time,
-            row.created_at,
-            row.step,
-            row.pos_x,
-            row.pos_y,
-            row.pos_z,
-            row.expires_at,
+            to_micros(m.time),
+            to_micros(m.created_at),
+            m.step,
+            m.position.map(|p| p.x),
+            m.position.map(|p| p.y),
+            m.position.and_then(|p| p.z),
+            m.expires_at.map(to_micros),
             row.seq,
         ])
         .map_err(error)?;

@@ -9,9 +9,30 @@ use tokio::sync::oneshot;
 use engram_core::time::Timestamp;
 use engram_core::*;
 
+/// A memory to add, with what can be computed before the writer takes it (off its thread).
+pub(crate) struct Prepared {
+    pub item: ValidMemory,
+    /// `metadata` as JSON text.
+    pub metadata: String,
+    /// `tags` as a JSON array.
+    pub tags: String,
+}
+
+impl Prepared {
+    pub(crate) fn new(item: ValidMemory) -> Self {
+        let metadata = if item.metadata.is_empty() {
+            "{}".to_owned()
+        } else {
+            serde_json::Value::Object(item.metadata.clone()).to_string()
+        };
+        let tags = serde_json::to_string(&item.tags).unwrap_or_else(|_| "[]".to_owned());
+        Self { item, metadata, tags }
+    }
+}
+
 /// One AddMemories request waiting for the writer.
 pub(crate) struct AddJob {
-    pub items: Vec<ValidMemory>,
+    pub items: Vec<Prepared>,
     pub window: chrono::Duration,
     pub now: Timestamp,
     pub reply: oneshot::Sender<Result<Vec<AddOutcome>>>,
