@@ -100,8 +100,9 @@ fn statements(script: &str) -> Vec<String> {
 }
 
 /// Copies the old memories in id (= creation) order, giving them keys 1, 2, … in that order, a
-/// per-org commit sequence 1, 2, …, their memory type code and dedup hash. A dedup key equal to
-/// the derived one is stored as NULL (it is derived again on read).
+/// per-org commit sequence 1, 2, …, their memory type code and dedup hash. Their ids stay theirs
+/// (`legacy_id`: new memories' ids are derived from their keys). A dedup key equal to the derived
+/// one is stored as NULL (it is derived again on read).
 async fn copy_memories(db: &SchemaManagerConnection<'_>, backend: DbBackend, v0: &str) -> Result<(), DbErr> {
     let select = format!(
         "SELECT m.id, o.key, a.key, a.id, s.key, m.memory_type, m.event_type, m.content, m.metadata, m.tags, \
@@ -122,7 +123,7 @@ async fn copy_memories(db: &SchemaManagerConnection<'_>, backend: DbBackend, v0:
         insert.into_table(Alias::new("memories")).columns(
             [
                 "key",
-                "id",
+                "legacy_id",
                 "org_key",
                 "agent_key",
                 "session_key",

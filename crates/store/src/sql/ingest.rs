@@ -23,7 +23,7 @@ use super::conn::{Backend, Conn, Param, params};
 use super::dialect::{self, NewRow};
 use super::shared::filter::Sql;
 use super::shared::ingest::{AddJob, DEDUP_FLUSH_AT, DedupBuffer, Prepared};
-use super::shared::refs::{AgentKey, find_agents, insert_agent, tag_keys, touch_agents};
+use super::shared::refs::{AgentKey, find_agents, find_memory_keys, insert_agent, tag_keys, touch_agents};
 use super::writer::{Done, Isolation, org_lock};
 use super::SqlStore;
 use crate::encode::{dedup_hash, memory_type_code};
@@ -133,8 +133,16 @@ struct Staged {
 
 /// An item's outcome in its request: a duplicate, or the index of its [`Staged`] memory.
 enum Slot {
-    Duplicate(String),
+    Duplicate(Existing),
     Created(usize),
+}
+
+/// What a duplicate duplicates: a stored memory (its id), or a memory of this pass (its index
+/// among the staged ones, whose ids are set once their keys are allocated).
+#[derive(Clone)]
+enum Existing {
+    Stored(String),
+    Staged(usize),
 }
 
 /// Each staged memory fills exactly one slot; an empty slot would be a bug of this module.
@@ -173,7 +181,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
     let sessions = find_sessions(c, org_key, session_ids).await?;
     let parent_ids: Vec<String> =
         inputs.iter().flat_map(|i| i.items.iter().filter_map(|m| m.item.parent_id.clone())).collect::<HashSet<_>>().into_iter().collect();
-    let parents = find_memories(c, org_key, parent_ids).await?;
+    let parents: HashSet<String> = find_memory_keys(c, org_key, &parent_ids).await?.into_keys().collect();
     for (input, outcome) in inputs.iter().zip(outcomes.iter_mut()) {
         if let Err(err) = check_references(input.items.iter().map(|p| &p.item), &agents, &sessions, &parents) {
             *outcome = Some(Err(err));
@@ -214,7 +222,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         .enumerate()
         .map(|(i, input)| if going.contains(&i) { ids_of(input) } else { Vec::new() })
         .collect();
-    let mut seen: HashMap<DedupId, (String, i64)> = HashMap::new();
+    let mut seen: HashMap<DedupId, (Existing, i64)> = HashMap::new();
     if let (Some(earliest), Some(widest)) =
         (going.iter().map(|i| inputs[*i].now).min(), going.iter().map(|i| inputs[*i].now - inputs[*i].window).min())
     {
@@ -237,10 +245,10 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             }
             Backend::Postgres => Vec::new(),
         };
-        for candidate in dedup_candidates(c, org_key, hashes, buffered, (from, until)).await? {
-            let entry = seen.entry(candidate.0).or_insert((candidate.1.clone(), candidate.2));
-            if candidate.2 > entry.1 {
-                *entry = (candidate.1, candidate.2);
+        for (id, existing, at) in dedup_candidates(c, org_key, hashes, buffered, (from, until)).await? {
+            let entry = seen.entry(id).or_insert((Existing::Stored(existing.clone()), at));
+            if at > entry.1 {
+                *entry = (Existing::Stored(existing), at);
             }
         }
     }
@@ -259,15 +267,16 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         latest = latest.max(Some(input.now));
         for (Prepared { item, metadata, tags }, id) in input.items.into_iter().zip(ids) {
             touched.insert(id.agent_key);
-            if let Some((existing_id, _)) = seen.get(&id).filter(|(_, at)| *at >= cutoff) {
-                slots[i].push(Slot::Duplicate(existing_id.clone()));
+            if let Some((existing, _)) = seen.get(&id).filter(|(_, at)| *at >= cutoff) {
+                slots[i].push(Slot::Duplicate(existing.clone()));
                 continue;
             }
             let agent = &agents[item.agent.as_str()];
             let session_key = item.session_id.as_ref().map(|s| sessions[s].key);
             let dedup_hash = dedup_hash(id.agent_key, &id.key);
             let memory = Memory {
-                id: ids::memory_id(),
+                // Set once its key is known.
+                id: String::new(),
                 org_id: org_id.to_owned(),
                 agent_id: agent.id.clone(),
                 session_id: item.session_id,
@@ -285,7 +294,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 position: item.position,
                 expires_at: item.expires_at,
             };
-            seen.insert(id.clone(), (memory.id.clone(), now_us));
+            seen.insert(id.clone(), (Existing::Staged(staged.len()), now_us));
             slots[i].push(Slot::Created(staged.len()));
             staged.push(Staged {
                 memory,
@@ -303,12 +312,18 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
     let mut tags = Vec::new();
     let mut dedup = DedupChange::None;
     if !staged.is_empty() {
+        let keys = dialect::allocate_keys(c, staged.len()).await?;
+        for (s, key) in staged.iter_mut().zip(&keys) {
+            s.memory.id = ids::memory_id_of(to_micros(s.memory.created_at).div_euclid(1000), *key);
+        }
         let n = i64::try_from(staged.len()).unwrap_or(i64::MAX);
         let last = c.query_i64("UPDATE orgs SET last_seq = last_seq + $1 WHERE key = $2 RETURNING last_seq", params![n, org_key]).await?;
         let rows: Vec<NewRow<'_>> = staged
             .iter()
+            .zip(&keys)
             .zip(last - n + 1..)
-            .map(|(s, seq)| NewRow {
+            .map(|((s, key), seq)| NewRow {
+                key: *key,
                 memory: &s.memory,
                 org_key,
                 agent_key: s.agent_key,
@@ -321,7 +336,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 seq,
             })
             .collect();
-        let keys = dialect::insert_memories(c, &rows).await?;
+        dialect::insert_memories(c, &rows).await?;
         drop(rows);
 
         let names: Vec<&str> =
@@ -378,6 +393,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         touch_agents(c, &touched, latest).await?;
     }
 
+    let staged_ids: Vec<String> = staged.iter().map(|s| s.memory.id.clone()).collect();
     let mut memories: Vec<Option<Memory>> = staged.into_iter().map(|s| Some(s.memory)).collect();
     let created: Vec<Vec<AddOutcome>> = slots
         .into_iter()
@@ -385,7 +401,8 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             slots
                 .into_iter()
                 .map(|slot| match slot {
-                    Slot::Duplicate(existing_id) => AddOutcome::Duplicate { existing_id },
+                    Slot::Duplicate(Existing::Stored(existing_id)) => AddOutcome::Duplicate { existing_id },
+                    Slot::Duplicate(Existing::Staged(i)) => AddOutcome::Duplicate { existing_id: staged_ids[i].clone() },
                     Slot::Created(i) => AddOutcome::Created(memories[i].take().unwrap_or_else(|| unreachable_memory())),
                 })
                 .collect()
@@ -438,7 +455,7 @@ async fn dedup_candidates(
         Backend::Postgres => vec![(true, hashes)],
     };
     let mut found = Vec::new();
-    let columns = "m.key, m.id, m.agent_key, a.id, m.dedup_key, m.event_type, m.content, m.created_at";
+    let columns = "m.key, m.legacy_id, m.agent_key, a.id, m.dedup_key, m.event_type, m.content, m.created_at";
     for (by_hash, values) in lookups {
         if values.is_empty() {
             continue;
@@ -461,7 +478,12 @@ async fn dedup_candidates(
                     Some(key) => key.to_owned(),
                     None => derived_dedup_key(agent_id, r.str(5)?, r.str(6)?),
                 };
-                Ok((DedupId { agent_key: r.i64(2)?, key }, r.string(1)?, r.i64(7)?))
+                let created_at = r.i64(7)?;
+                let id = match r.opt_string(1)? {
+                    Some(legacy) => legacy,
+                    None => ids::memory_id_of(created_at.div_euclid(1000), r.i64(0)?),
+                };
+                Ok((DedupId { agent_key: r.i64(2)?, key }, id, created_at))
             })
             .await?;
         found.extend(rows);
@@ -488,18 +510,6 @@ async fn find_sessions(c: &mut Conn<'_>, org_key: i64, ids: Vec<String>) -> Resu
     Ok(found)
 }
 
-/// The memory ids among `ids` that exist in the org (expired ones too).
-async fn find_memories(c: &mut Conn<'_>, org_key: i64, ids: Vec<String>) -> Result<HashSet<String>> {
-    let mut found = HashSet::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut sql = Sql::new("");
-        let org = sql.param(org_key);
-        let test = sql.any_text(c.backend(), "id", chunk.to_vec());
-        sql.push(&format!("SELECT id FROM memories WHERE org_key = {org} AND {test}"));
-        found.extend(c.query(&sql.text, sql.params, |r| r.string(0)).await?);
-    }
-    Ok(found)
-}
 
 /// A request's references: agent ids must exist, sessions must exist and belong to the memory's
 /// agent, parents must exist.

@@ -25,11 +25,12 @@ async fn read_memory(
     id: &str,
     now: Timestamp,
 ) -> Result<Option<(i64, Memory)>> {
-    let sql = format!(
-        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = $1 AND m.org_key = $2 \
-         AND (m.expires_at IS NULL OR m.expires_at > $3)"
-    );
-    let found = c.query(&sql, params![id, org_key, to_micros(now)], rows::memory_row).await?;
+    let mut sql = Sql::new(&format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.org_key = "));
+    let (org, now) = (sql.param(org_key), sql.param(to_micros(now)));
+    let test = super::shared::refs::memory_id_test(&mut sql, id);
+    sql.push(&format!("{org} AND (m.expires_at IS NULL OR m.expires_at > {now}) AND {test}"));
+    let found = c.query(&sql.text, sql.params, rows::memory_row).await?;
+    let found = found.into_iter().filter(|row| row.memory.id == id).collect();
     Ok(super::shared::refs::memories(c, ids, org_id, found).await?.pop())
 }
 
@@ -174,9 +175,11 @@ impl MemoryStore for SqlStore {
         let store = self.clone();
         self.write(org_lock(org_key), move |c| {
             Box::pin(async move {
+                let keys = super::shared::refs::find_memory_keys(c, org_key, std::slice::from_ref(&id)).await?;
+                let key = keys.get(&id).copied().ok_or_else(|| Error::not_found("memory", &id))?;
                 let mut condition = Sql::new("");
-                let (org, wanted) = (condition.param(org_key), condition.param(&id));
-                condition.push(&format!("m.org_key = {org} AND m.id = {wanted}"));
+                let (org, key) = (condition.param(org_key), condition.param(key));
+                condition.push(&format!("m.org_key = {org} AND m.key = {key}"));
                 match delete_memories(c, &store.inner.tags, org_key, condition).await? {
                     0 => Err(Error::not_found("memory", &id)),
                     _ => Ok(()),

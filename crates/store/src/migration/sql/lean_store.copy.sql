@@ -26,7 +26,7 @@ SELECT DISTINCT o.key, t.tag FROM {v0}memory_tags t JOIN orgs o ON o.id = t.org_
 
 INSERT INTO memory_tags (tag_key, time, memory_key)
 SELECT tg.key, m.time, m.key
-FROM {v0}memory_tags t JOIN memories m ON m.id = t.memory_id JOIN tags tg ON tg.org_key = m.org_key AND tg.name = t.tag;
+FROM {v0}memory_tags t JOIN memories m ON m.legacy_id = t.memory_id JOIN tags tg ON tg.org_key = m.org_key AND tg.name = t.tag;
 
 INSERT INTO memory_dedup (hash, memory_key) SELECT dedup_hash, key FROM memories;
 

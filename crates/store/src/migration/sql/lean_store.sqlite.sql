@@ -61,10 +61,9 @@ CREATE TABLE tags (
 CREATE UNIQUE INDEX tags_by_name ON tags (org_key, name);
 
 CREATE TABLE memories (
-    -- the integer key: follows creation (and so ULID) order; a full-text rowid and an ANN key
+    -- the integer key: follows creation order; a full-text rowid and an ANN key. The public id
+    -- is derived from it and created_at (engram_core::ids::memory_id_of)
     key              INTEGER PRIMARY KEY AUTOINCREMENT,
-    -- the public id, "mem_" + ULID
-    id               TEXT NOT NULL,
     org_key          INTEGER NOT NULL,
     agent_key        INTEGER NOT NULL,
     session_key      INTEGER,
@@ -94,9 +93,11 @@ CREATE TABLE memories (
     -- memory lifecycle tier (0: the default tier)
     tier             INTEGER NOT NULL DEFAULT 0,
     -- 0: no embedding wanted, 1: pending, 2: done
-    embedding_state  INTEGER NOT NULL DEFAULT 0
+    embedding_state  INTEGER NOT NULL DEFAULT 0,
+    -- the public id of a memory stored before ids were derived from keys (upgraded stores only)
+    legacy_id        TEXT
 );
-CREATE UNIQUE INDEX memories_by_id ON memories (id);
+CREATE UNIQUE INDEX memories_by_legacy_id ON memories (legacy_id) WHERE legacy_id IS NOT NULL;
 -- Time-ordered reads end with (key, expires_at): cursors and the expiry test need no row.
 CREATE INDEX memories_by_agent_time ON memories (agent_key, time, key, expires_at);
 CREATE INDEX memories_by_session_time ON memories (session_key, time, key, expires_at) WHERE session_key IS NOT NULL;

@@ -20,9 +20,10 @@ pub(crate) fn content_contains(backend: Backend, column: &str, param: &str) -> S
     }
 }
 
-/// A memory row to insert (the key comes from the database): the memory and what the store adds.
+/// A memory row to insert: the memory (its id derived from `key`) and what the store adds.
 #[derive(Debug, Clone)]
 pub(crate) struct NewRow<'m> {
+    pub key: i64,
     pub memory: &'m Memory,
     pub org_key: i64,
     pub agent_key: i64,
@@ -38,8 +39,18 @@ pub(crate) struct NewRow<'m> {
     pub seq: i64,
 }
 
-/// Inserts memory rows in order; returns their keys, increasing in that order.
-pub(crate) async fn insert_memories(conn: &mut Conn<'_>, rows: &[NewRow<'_>]) -> Result<Vec<i64>> {
+/// `n` new memory keys, increasing, never given before (SQLite: after the AUTOINCREMENT counter,
+/// on the writer's connection, the only one that inserts memories; PostgreSQL: from the identity
+/// sequence).
+pub(crate) async fn allocate_keys(conn: &mut Conn<'_>, n: usize) -> Result<Vec<i64>> {
+    match conn {
+        Conn::Sqlite(c) => sqlite::allocate_keys(c, n),
+        Conn::Postgres(c) => postgres::allocate_keys(c, n).await,
+    }
+}
+
+/// Inserts memory rows (keys from [`allocate_keys`]).
+pub(crate) async fn insert_memories(conn: &mut Conn<'_>, rows: &[NewRow<'_>]) -> Result<()> {
     match conn {
         Conn::Sqlite(c) => sqlite::insert_memories(c, rows),
         Conn::Postgres(c) => postgres::insert_memories(c, rows).await,

@@ -10,14 +10,18 @@ use engram_core::time::to_micros;
 use super::NewRow;
 use crate::sql::conn::postgres::error;
 
-pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow<'_>]) -> Result<Vec<i64>> {
+pub(super) async fn allocate_keys(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>> {
     let mut keys: Vec<i64> =
         sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('memories', 'key')) FROM generate_series(1, $1)")
-            .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
-            .fetch_all(&mut *conn)
+            .bind(i64::try_from(n).unwrap_or(i64::MAX))
+            .fetch_all(conn)
             .await
             .map_err(error)?;
     keys.sort_unstable();
+    Ok(keys)
+}
+
+pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow<'_>]) -> Result<()> {
     let int = |f: &dyn Fn(&NewRow<'_>) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
     let opt_int = |f: &dyn Fn(&NewRow<'_>) -> Option<i64>| rows.iter().map(f).collect::<Vec<Option<i64>>>();
     let real = |f: &dyn Fn(&NewRow<'_>) -> Option<f64>| rows.iter().map(f).collect::<Vec<Option<f64>>>();
@@ -25,15 +29,14 @@ pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow<'_>]
         rows.iter().map(|r| f(r).map(str::to_owned)).collect::<Vec<Option<String>>>()
     };
     sqlx::query(
-        "INSERT INTO memories (key, id, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
+        "INSERT INTO memories (key, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
          tags, importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, pos_z, expires_at, seq) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::smallint[], \
-         $7::text[], $8::text[], $9::text[]::jsonb[], $10::text[]::jsonb[], $11::float8[], $12::text[], $13::text[], \
-         $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::float8[], $19::float8[], $20::float8[], \
-         $21::bigint[], $22::bigint[])",
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::smallint[], \
+         $6::text[], $7::text[], $8::text[]::jsonb[], $9::text[]::jsonb[], $10::float8[], $11::text[], $12::text[], \
+         $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::float8[], $18::float8[], $19::float8[], \
+         $20::bigint[], $21::bigint[])",
     )
-    .bind(&keys)
-    .bind(text(&|r| Some(&r.memory.id)))
+    .bind(int(&|r| r.key))
     .bind(int(&|r| r.org_key))
     .bind(int(&|r| r.agent_key))
     .bind(opt_int(&|r| r.session_key))
@@ -57,7 +60,7 @@ pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow<'_>]
     .execute(&mut *conn)
     .await
     .map_err(error)?;
-    Ok(keys)
+    Ok(())
 }
 
 pub(super) async fn insert_memory_tags(conn: &mut PgConnection, rows: &[(i64, i64, i64)]) -> Result<()> {

@@ -9,20 +9,30 @@ use engram_core::time::to_micros;
 use super::NewRow;
 use crate::sql::conn::sqlite::error;
 
-pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow<'_>]) -> Result<Vec<i64>> {
+pub(super) fn allocate_keys(conn: &Connection, n: usize) -> Result<Vec<i64>> {
+    let last: i64 = conn
+        .prepare_cached(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'memories'), 0), \
+             coalesce((SELECT max(key) FROM memories), 0))",
+        )
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(error)?;
+    Ok((last + 1..).take(n).collect())
+}
+
+pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow<'_>]) -> Result<()> {
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO memories (id, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
+            "INSERT INTO memories (key, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
              tags, importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, pos_z, \
              expires_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
              ?18, ?19, ?20, ?21)",
         )
         .map_err(error)?;
-    let mut keys = Vec::with_capacity(rows.len());
     for row in rows {
         let m = row.memory;
         stmt.execute(rusqlite::params![
-            m.id,
+            row.key,
             row.org_key,
             row.agent_key,
             row.session_key,
@@ -45,9 +55,8 @@ pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow<'_>]) -> Result<
             row.seq,
         ])
         .map_err(error)?;
-        keys.push(conn.last_insert_rowid());
     }
-    Ok(keys)
+    Ok(())
 }
 
 pub(super) fn insert_memory_tags(conn: &Connection, rows: &[(i64, i64, i64)]) -> Result<()> {

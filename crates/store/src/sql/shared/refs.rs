@@ -128,6 +128,42 @@ pub(crate) async fn touch_agents(conn: &mut Conn<'_>, agent_keys: &[i64], now: T
     Ok(())
 }
 
+/// The SQL test (over `memories m`) that selects the memory a public id names: by key for ids
+/// derived from keys, by `legacy_id` for ids from before. A keyed id also decodes from some old
+/// ids by chance, and its creation millisecond is not in the test: the caller confirms that the
+/// row's id is the one asked for.
+pub(crate) fn memory_id_test(sql: &mut super::filter::Sql, id: &str) -> String {
+    let legacy = sql.param(id);
+    match ids::memory_key_of(id) {
+        Some((_, key)) => {
+            let key = sql.param(key);
+            format!("((m.key = {key} AND m.legacy_id IS NULL) OR m.legacy_id = {legacy})")
+        }
+        None => format!("m.legacy_id = {legacy}"),
+    }
+}
+
+/// The keys of the memories among `ids` that exist in the org (expired ones too), by id.
+pub(crate) async fn find_memory_keys(c: &mut Conn<'_>, org_key: i64, ids: &[String]) -> Result<HashMap<String, i64>> {
+    let mut found = HashMap::new();
+    for id in ids {
+        let mut sql = super::filter::Sql::new("SELECT m.key, m.legacy_id, m.created_at FROM memories m WHERE m.org_key = ");
+        let org = sql.param(org_key);
+        sql.push(&org);
+        let test = memory_id_test(&mut sql, id);
+        sql.push(&format!(" AND {test}"));
+        let rows = c
+            .query(&sql.text, sql.params, |r| {
+                let key = r.i64(0)?;
+                let stored = r.opt_string(1)?.unwrap_or_else(|| ids::memory_id_of(r.i64(2).unwrap_or(0).div_euclid(1000), key));
+                Ok((stored, key))
+            })
+            .await?;
+        found.extend(rows.into_iter().filter(|(stored, _)| stored == id));
+    }
+    Ok(found)
+}
+
 /// Most public ids kept by [`PublicIds`] per kind; past it the cache starts over.
 const ID_CACHE_LIMIT: usize = 100_000;
 

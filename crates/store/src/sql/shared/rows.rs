@@ -9,7 +9,7 @@ use crate::sql::conn::Row;
 /// The columns of a memory read from `memories m`; decoded by [`memory_row`]. The agent's and the
 /// session's public ids come from their keys through [`super::refs::PublicIds`] (no join: two
 /// b-tree lookups per row less).
-pub(crate) const MEMORY_COLUMNS: &str = "m.key, m.id, m.agent_key, m.session_key, m.memory_type, m.event_type, \
+pub(crate) const MEMORY_COLUMNS: &str = "m.key, m.legacy_id, m.agent_key, m.session_key, m.memory_type, m.event_type, \
      m.content, m.metadata, m.tags, m.importance, m.parent_id, m.dedup_key, m.time, m.created_at, m.step, m.pos_x, \
      m.pos_y, m.pos_z, m.expires_at";
 
@@ -45,8 +45,10 @@ pub(crate) fn memory_row(row: &Row<'_>) -> Result<MemoryRow> {
         (Some(x), Some(y)) => Some(Position { x, y, z: row.opt_f64(17)? }),
         _ => None,
     };
+    let key = row.i64(0)?;
+    let created_at = row.i64(13)?;
     let memory = Memory {
-        id: row.string(1)?,
+        id: row.opt_string(1)?.unwrap_or_else(|| ids::memory_id_of(created_at.div_euclid(1000), key)),
         org_id: String::new(),
         agent_id: String::new(),
         session_id: None,
@@ -59,13 +61,13 @@ pub(crate) fn memory_row(row: &Row<'_>) -> Result<MemoryRow> {
         parent_id: row.opt_string(10)?,
         dedup_key: String::new(),
         time: from_micros(row.i64(12)?),
-        created_at: from_micros(row.i64(13)?),
+        created_at: from_micros(created_at),
         step: row.opt_i64(14)?,
         position,
         expires_at: row.opt_i64(18)?.map(from_micros),
     };
     Ok(MemoryRow {
-        key: row.i64(0)?,
+        key,
         agent_key: row.i64(2)?,
         session_key: row.opt_i64(3)?,
         memory,
