@@ -154,8 +154,8 @@ impl Drop for Server {
     }
 }
 
-pub use engram_store::testsuite::postgres_admin_url;
 use engram_store::testsuite::PgTestDatabase;
+pub use engram_store::testsuite::postgres_admin_url;
 
 /// A database created for one test on the tests' PostgreSQL server (engram-store's
 /// [`PgTestDatabase`]), dropped with its connections when this is dropped; plus what running

@@ -133,7 +133,13 @@ impl Engram {
 
     /// Returns how many memories were deleted.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
-    pub async fn delete_memories(&self, p: &Principal, mut filter: DeleteFilter, since: &str, until: &str) -> Result<u64> {
+    pub async fn delete_memories(
+        &self,
+        p: &Principal,
+        mut filter: DeleteFilter,
+        since: &str,
+        until: &str,
+    ) -> Result<u64> {
         require(p, Permission::Write)?;
         let now = time::now();
         if filter.agent.is_none() && filter.session_id.is_none() {

@@ -3,7 +3,7 @@
 //!
 //! The same generator as the load (`data.rs`, same agents, tags, types and `--times`) produces the
 //! memories; each becomes the rows the store writes for it, with the values the store gives them
-//! (`crates/store/src/sql/ingest.rs`): a `memories` row (public id `mem_` + ULID, org, agent and tag
+//! (`crates/store/src/sql/ingest.rs`): a `memories` row (its key, org, agent and tag
 //! keys, type code 1..8, metadata and the sorted tag names as JSON text, times in microseconds, the
 //! org's commit sequence), and one `memory_tags` row (tag key, time, memory key) per tag. The
 //! schema is the store's own (`lean_store.*.sql`, executed as is on a fresh database), the org, its
@@ -51,14 +51,14 @@ const POSTGRES_SCHEMA: &str = include_str!("../../store/src/migration/sql/lean_s
 const ORG_KEY: i64 = 1;
 
 /// The store's insert (crates/store/src/sql/dialect/sqlite.rs), with the same parameters.
-const SQLITE_INSERT_MEMORY: &str = "INSERT INTO memories (id, org_key, agent_key, session_key, memory_type, \
+const SQLITE_INSERT_MEMORY: &str = "INSERT INTO memories (key, org_key, agent_key, session_key, memory_type, \
      event_type, content, metadata, tags, importance, parent_id, dedup_key, dedup_hash, time, created_at, step, \
      pos_x, pos_y, pos_z, expires_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
      ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
 const SQLITE_INSERT_TAG: &str = "INSERT INTO memory_tags (tag_key, time, memory_key) VALUES (?1, ?2, ?3)";
 
 /// The columns the store writes on PostgreSQL (crates/store/src/sql/dialect/postgres.rs).
-const PG_COPY_MEMORIES: &str = "COPY memories (key, id, org_key, agent_key, session_key, memory_type, event_type, \
+const PG_COPY_MEMORIES: &str = "COPY memories (key, org_key, agent_key, session_key, memory_type, event_type, \
      content, metadata, tags, importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, \
      pos_z, expires_at, seq) FROM STDIN (FORMAT binary)";
 const PG_COPY_TAGS: &str = "COPY memory_tags (tag_key, time, memory_key) FROM STDIN (FORMAT binary)";
@@ -98,7 +98,6 @@ pub struct Options {
 
 /// One memory, as the store's row values (org key and sequence number added at insert).
 struct MemoryRow {
-    id: String,
     agent_key: i64,
     memory_type: i16,
     event_type: String,
@@ -151,13 +150,12 @@ fn produce(seed: u64, times: Times, total: u64, batch: usize, tx: &mpsc::Sender<
     let generator = Generator::new(&mut rng);
     let agents: HashMap<String, i64> = (0..AGENTS).map(data::agent_name).zip(1..).collect();
     let tags: HashMap<String, i64> = data::vocabulary().into_iter().zip(1..).collect();
-    let mut ulids = ulid::Generator::new();
     let mut left = total;
     while left > 0 {
         let n = left.min(batch as u64) as usize;
         // The time a request arrives: created_at, and the time of live memories.
         let now = now_micros();
-        let rows = (0..n).map(|_| to_row(generator.memory(&mut rng, times), now, &mut ulids, &agents, &tags)).collect();
+        let rows = (0..n).map(|_| to_row(generator.memory(&mut rng, times), now, &agents, &tags)).collect();
         if tx.blocking_send(rows).is_err() {
             return;
         }
@@ -167,13 +165,7 @@ fn produce(seed: u64, times: Times, total: u64, batch: usize, tx: &mpsc::Sender<
 
 /// The row the store writes for `m` (see crates/store/src/sql/ingest.rs and core's validation:
 /// tags a sorted set, the reasoning moved into metadata, importance 0.5 by default).
-fn to_row(
-    m: pb::NewMemory,
-    now: i64,
-    ulids: &mut ulid::Generator,
-    agents: &HashMap<String, i64>,
-    tags: &HashMap<String, i64>,
-) -> MemoryRow {
+fn to_row(m: pb::NewMemory, now: i64, agents: &HashMap<String, i64>, tags: &HashMap<String, i64>) -> MemoryRow {
     let mut names = m.tags;
     names.sort_unstable();
     names.dedup();
@@ -188,7 +180,6 @@ fn to_row(
     (agent_key, &m.event_type, &m.content).hash(&mut hasher);
     let time = m.time.map_or(now, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
     MemoryRow {
-        id: format!("mem_{}", ulids.generate().unwrap_or_else(|_| ulid::Ulid::new())),
         agent_key,
         memory_type: i16::try_from(m.memory_type).unwrap_or(1),
         event_type: m.event_type,
@@ -258,7 +249,7 @@ fn sqlite(
     .context("pragmas")?;
     conn.execute_batch(SQLITE_SCHEMA).context("the store's SQLite schema")?;
     conn.execute_batch(&format!("BEGIN; {} COMMIT;", setup_sql())).context("org, agents and tags")?;
-    let mut seq = 0i64;
+    let (mut key, mut seq) = (0i64, 0i64);
     progress.start();
     while let Some(rows) = rx.blocking_recv() {
         let started = Instant::now();
@@ -267,9 +258,10 @@ fn sqlite(
         {
             let mut insert = tx.prepare_cached(SQLITE_INSERT_MEMORY)?;
             for row in &rows {
+                key += 1;
                 seq += 1;
                 insert.execute(rusqlite::params![
-                    row.id,
+                    key,
                     ORG_KEY,
                     row.agent_key,
                     None::<i64>,
@@ -291,7 +283,7 @@ fn sqlite(
                     None::<i64>,
                     seq,
                 ])?;
-                keys.push(tx.last_insert_rowid());
+                keys.push(key);
             }
         }
         {
@@ -343,9 +335,8 @@ async fn postgres(
         for row in &rows {
             key += 1;
             seq += 1;
-            memories.tuple(22);
+            memories.tuple(21);
             memories.i64(key);
-            memories.text(&row.id);
             memories.i64(ORG_KEY);
             memories.i64(row.agent_key);
             memories.null(); // session_key
@@ -658,13 +649,11 @@ mod tests {
         let generator = Generator::new(&mut rng);
         let agents: HashMap<String, i64> = (0..AGENTS).map(data::agent_name).zip(1..).collect();
         let tags: HashMap<String, i64> = data::vocabulary().into_iter().zip(1..).collect();
-        let mut ulids = ulid::Generator::new();
         for times in [Times::Live, Times::Backfill] {
             for _ in 0..200 {
                 let m = generator.memory(&mut rng, times);
                 let (reasoning, memory_type) = (m.reasoning.clone(), m.memory_type);
-                let row = to_row(m, 42, &mut ulids, &agents, &tags);
-                assert!(row.id.starts_with("mem_") && row.id.len() == 30, "{}", row.id);
+                let row = to_row(m, 42, &agents, &tags);
                 assert!((1..=3).contains(&row.memory_type) && i32::from(row.memory_type) == memory_type);
                 let names: Vec<String> = serde_json::from_str(&row.tags).unwrap();
                 assert!(names.windows(2).all(|w| w[0] < w[1]) && names.len() == 3, "{names:?}");

@@ -45,7 +45,9 @@ impl Error {
     /// An item error as a field of the batch `name` (`memories[3].session_id`).
     pub fn in_batch(self, name: &str) -> Self {
         match self {
-            Self::InvalidItem { index, field, rule } => Self::InvalidArgument { field: format!("{name}[{index}].{field}"), rule },
+            Self::InvalidItem { index, field, rule } => {
+                Self::InvalidArgument { field: format!("{name}[{index}].{field}"), rule }
+            }
             other => other,
         }
     }

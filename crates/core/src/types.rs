@@ -290,7 +290,12 @@ impl MemoryCursor {
 
     pub fn encode(&self) -> String {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}{}:{}", Self::PREFIX, self.time_us, self.key))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "{}{}:{}",
+            Self::PREFIX,
+            self.time_us,
+            self.key
+        ))
     }
 
     pub fn decode(field: &str, token: &str) -> Result<Self> {

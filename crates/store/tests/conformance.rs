@@ -18,8 +18,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
-use engram_store::testsuite::TestStore;
 use engram_store::Store;
+use engram_store::testsuite::TestStore;
 use serde_json::{Value, json};
 
 /// A fresh, migrated, empty store and whatever keeps its database alive (dropped after the store).
@@ -191,7 +191,9 @@ pub mod checks {
         let valid = items
             .into_iter()
             .enumerate()
-            .map(|(i, m)| limits.check_new_memory(&format!("memories[{i}]"), m, now).expect("the suite sends valid memories"))
+            .map(|(i, m)| {
+                limits.check_new_memory(&format!("memories[{i}]"), m, now).expect("the suite sends valid memories")
+            })
             .collect();
         store.add_memories(org, valid, window, now).await
     }
@@ -572,7 +574,10 @@ pub mod checks {
         assert_eq!(count(store, &org, MemoryFilter::default(), now).await, 5);
 
         // With cascade: (sessions, memories), and everything of the agent is gone.
-        assert_eq!(store.delete_agent(&org, &AgentRef::Id(x.id.clone()), true).await.unwrap(), AgentDeletion { sessions: 2, memories: 3 });
+        assert_eq!(
+            store.delete_agent(&org, &AgentRef::Id(x.id.clone()), true).await.unwrap(),
+            AgentDeletion { sessions: 2, memories: 3 }
+        );
         assert_err!(store.get_agent(&org, &AgentRef::Id(x.id.clone())).await, Error::NotFound { .. });
         assert_err!(store.get_agent(&org, &AgentRef::Name("doomed".into())).await, Error::NotFound { .. });
         for s in [&s1, &s2] {
@@ -605,7 +610,10 @@ pub mod checks {
         assert_eq!(find(store, &org, filter, now).await, Vec::<String>::new());
 
         // An agent without memories or sessions deletes without cascade.
-        assert_eq!(store.delete_agent(&org, &AgentRef::Name("doomed".into()), false).await.unwrap(), AgentDeletion::default());
+        assert_eq!(
+            store.delete_agent(&org, &AgentRef::Name("doomed".into()), false).await.unwrap(),
+            AgentDeletion::default()
+        );
         assert_err!(store.get_agent(&org, &AgentRef::Id(x2.id.clone())).await, Error::NotFound { .. });
         assert_eq!(store.get_agent(&org, &AgentRef::Id(y.id.clone())).await.unwrap().id, y.id);
     }
@@ -975,20 +983,21 @@ pub mod checks {
 
         // In-batch duplicates point at the batch's first.
         let t_batch = now + Duration::hours(3);
-        let outcomes = add_raw(&*store, 
-                &org,
-                vec![
-                    keyed(&a.id, "k2", "batch one"),
-                    keyed(&a.id, "k2", "batch two"),
-                    keyed(&b.id, "k2", "batch three"),
-                    keyed(&a.id, "k3", "batch four"),
-                    keyed(&a.id, "k2", "batch five"),
-                ],
-                window(),
-                t_batch,
-            )
-            .await
-            .unwrap();
+        let outcomes = add_raw(
+            &*store,
+            &org,
+            vec![
+                keyed(&a.id, "k2", "batch one"),
+                keyed(&a.id, "k2", "batch two"),
+                keyed(&b.id, "k2", "batch three"),
+                keyed(&a.id, "k3", "batch four"),
+                keyed(&a.id, "k2", "batch five"),
+            ],
+            window(),
+            t_batch,
+        )
+        .await
+        .unwrap();
         assert_eq!(outcomes.len(), 5);
         let AddOutcome::Created(first) = &outcomes[0] else { panic!("first: {:?}", outcomes[0]) };
         assert_eq!(outcomes[1], AddOutcome::Duplicate { existing_id: first.id.clone() });
@@ -1034,17 +1043,18 @@ pub mod checks {
         // A missing session fails the whole batch, including earlier valid items and registrations.
         let t1 = secs(now, 1);
         assert_err!(
-            add_raw(&*store, 
-                    &org,
-                    vec![
-                        mem(&owner.id, "note", "valid one"),
-                        mem("fresh-agent", "note", "valid two"),
-                        NewMemory { session_id: Some(ids::session_id()), ..mem(&owner.id, "note", "bad") },
-                    ],
-                    window(),
-                    t1,
-                )
-                .await,
+            add_raw(
+                &*store,
+                &org,
+                vec![
+                    mem(&owner.id, "note", "valid one"),
+                    mem("fresh-agent", "note", "valid two"),
+                    NewMemory { session_id: Some(ids::session_id()), ..mem(&owner.id, "note", "bad") },
+                ],
+                window(),
+                t1,
+            )
+            .await,
             Error::NotFound { .. }
         );
         nothing_stored(t1).await;
@@ -1053,7 +1063,7 @@ pub mod checks {
         // A session of another agent: an item error naming the item and its field, nothing stored.
         let t2 = secs(now, 2);
         assert_err!(
-            add_raw(&*store, 
+            add_raw(&*store,
                     &org,
                     vec![
                         NewMemory { session_id: Some(s_owner.id.clone()), ..mem(&owner.id, "note", "valid") },
@@ -1070,16 +1080,17 @@ pub mod checks {
         // A missing parent: NotFound, nothing stored.
         let t3 = secs(now, 3);
         assert_err!(
-            add_raw(&*store, 
-                    &org,
-                    vec![
-                        mem(&owner.id, "note", "valid"),
-                        NewMemory { parent_id: Some(ids::memory_id()), ..mem(&owner.id, "note", "orphan") },
-                    ],
-                    window(),
-                    t3,
-                )
-                .await,
+            add_raw(
+                &*store,
+                &org,
+                vec![
+                    mem(&owner.id, "note", "valid"),
+                    NewMemory { parent_id: Some(ids::memory_id()), ..mem(&owner.id, "note", "orphan") },
+                ],
+                window(),
+                t3,
+            )
+            .await,
             Error::NotFound { .. }
         );
         nothing_stored(t3).await;
@@ -1087,13 +1098,14 @@ pub mod checks {
         // A missing agent id: NotFound, nothing stored.
         let t4 = secs(now, 4);
         assert_err!(
-            add_raw(&*store, 
-                    &org,
-                    vec![mem(&owner.id, "note", "valid"), mem(&ids::agent_id(), "note", "nobody's")],
-                    window(),
-                    t4,
-                )
-                .await,
+            add_raw(
+                &*store,
+                &org,
+                vec![mem(&owner.id, "note", "valid"), mem(&ids::agent_id(), "note", "nobody's")],
+                window(),
+                t4,
+            )
+            .await,
             Error::NotFound { .. }
         );
         nothing_stored(t4).await;
@@ -1991,26 +2003,25 @@ pub mod checks {
             Error::NotFound { .. }
         );
         assert_err!(
-            add_raw(&*store, 
-                    b,
-                    vec![NewMemory {
-                        session_id: Some(session.id.clone()),
-                        ..mem("iso-agent", "note", "in A's session")
-                    }],
-                    window(),
-                    later,
-                )
-                .await,
+            add_raw(
+                &*store,
+                b,
+                vec![NewMemory { session_id: Some(session.id.clone()), ..mem("iso-agent", "note", "in A's session") }],
+                window(),
+                later,
+            )
+            .await,
             Error::NotFound { .. }
         );
         assert_err!(
-            add_raw(&*store, 
-                    b,
-                    vec![NewMemory { parent_id: Some(memory.id.clone()), ..mem("iso-agent", "note", "child of A's") }],
-                    window(),
-                    later,
-                )
-                .await,
+            add_raw(
+                &*store,
+                b,
+                vec![NewMemory { parent_id: Some(memory.id.clone()), ..mem("iso-agent", "note", "child of A's") }],
+                window(),
+                later,
+            )
+            .await,
             Error::NotFound { .. }
         );
         assert_err!(store.get_agent(b, &AgentRef::Name("iso-agent".into())).await, Error::NotFound { .. });

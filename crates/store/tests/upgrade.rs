@@ -176,12 +176,16 @@ async fn upgrade_and_check(url: &str) {
     assert_eq!(Value::Array(sessions), expected["sessions"], "sessions");
 
     // Every memory, field for field.
-    let expired: Vec<&str> = expected["expired_memory_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let expired: Vec<&str> =
+        expected["expired_memory_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     let mut by_org: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for want in expected["memories"].as_array().unwrap() {
         let (id, org) = (want["id"].as_str().unwrap(), want["org_id"].as_str().unwrap());
         let got = if expired.contains(&id) {
-            assert!(matches!(store.get_memory(org, id, read_now).await, Err(Error::NotFound { .. })), "{id} is expired");
+            assert!(
+                matches!(store.get_memory(org, id, read_now).await, Err(Error::NotFound { .. })),
+                "{id} is expired"
+            );
             store.get_memory(org, id, expired_read_now).await.unwrap()
         } else {
             by_org.entry(org.to_owned()).or_default().push(id.to_owned());
@@ -191,7 +195,8 @@ async fn upgrade_and_check(url: &str) {
     }
     // Listing returns the same set, in (time, then creation) order.
     for (org, mut ids) in by_org {
-        let query = MemoryQuery { filter: MemoryFilter::default(), limit: 1000, order: Order::Desc, cursor: None, offset: 0 };
+        let query =
+            MemoryQuery { filter: MemoryFilter::default(), limit: 1000, order: Order::Desc, cursor: None, offset: 0 };
         let page = store.list_memories(&org, &query, read_now).await.unwrap();
         let mut listed: Vec<String> = page.memories.iter().map(|m| m.id.clone()).collect();
         let times: Vec<i64> = page.memories.iter().map(|m| to_micros(m.time)).collect();
@@ -217,7 +222,8 @@ async fn upgrade_and_check(url: &str) {
     for ((org, tag), mut ids) in tagged {
         let filter = MemoryFilter { tags_all: vec![tag.clone()], ..Default::default() };
         let query = MemoryQuery { filter, limit: 1000, order: Order::Desc, cursor: None, offset: 0 };
-        let mut found: Vec<String> = store.list_memories(&org, &query, read_now).await.unwrap().memories.into_iter().map(|m| m.id).collect();
+        let mut found: Vec<String> =
+            store.list_memories(&org, &query, read_now).await.unwrap().memories.into_iter().map(|m| m.id).collect();
         found.sort();
         ids.sort();
         assert_eq!(found, ids, "tag {tag} in {org}");
@@ -271,7 +277,12 @@ async fn upgrade_and_check(url: &str) {
     let fresh = limits
         .check_new_memory(
             "memories[0]",
-            NewMemory { agent: agent_id.to_owned(), content: "after the upgrade".into(), tags: vec!["upgraded".into()], ..Default::default() },
+            NewMemory {
+                agent: agent_id.to_owned(),
+                content: "after the upgrade".into(),
+                tags: vec!["upgraded".into()],
+                ..Default::default()
+            },
             now,
         )
         .unwrap();

@@ -55,7 +55,10 @@ impl AgentService for AgentApi {
         let p = principal(&request)?;
         let pb::DeleteAgentRequest { agent, cascade } = request.into_inner();
         let deleted = self.app.delete_agent(&p, &agent, cascade).await.map_err(status)?;
-        Ok(Response::new(pb::DeleteAgentResponse { deleted_sessions: deleted.sessions, deleted_memories: deleted.memories }))
+        Ok(Response::new(pb::DeleteAgentResponse {
+            deleted_sessions: deleted.sessions,
+            deleted_memories: deleted.memories,
+        }))
     }
 
     async fn get_agent_stats(

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 
 use engram_core::{Error, Principal};
 
-use engram_app::{Engram, PageRequest};
 use crate::auth::Authenticator;
+use engram_app::{Engram, PageRequest};
 
 mod agents;
 pub mod json;

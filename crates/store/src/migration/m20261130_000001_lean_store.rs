@@ -91,11 +91,8 @@ impl MigrationTrait for Migration {
 
 /// The statements of a script: `--` comment lines dropped, split at `;`.
 fn statements(script: &str) -> Vec<String> {
-    let code: String = script
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("--"))
-        .map(|line| format!("{line}\n"))
-        .collect();
+    let code: String =
+        script.lines().filter(|line| !line.trim_start().starts_with("--")).map(|line| format!("{line}\n")).collect();
     code.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
@@ -156,7 +153,8 @@ async fn copy_memories(db: &SchemaManagerConnection<'_>, backend: DbBackend, v0:
             let event_type: String = row.try_get_by_index(6)?;
             let content: String = row.try_get_by_index(7)?;
             let dedup_key: String = row.try_get_by_index(12)?;
-            let memory_type = MemoryType::parse("memory_type", &memory_type).map_err(|e| DbErr::Migration(e.to_string()))?;
+            let memory_type =
+                MemoryType::parse("memory_type", &memory_type).map_err(|e| DbErr::Migration(e.to_string()))?;
             let derived = derived_dedup_key(&agent_id, &event_type, &content);
             let stored_key = (dedup_key != derived).then(|| dedup_key.clone());
             key += 1;
@@ -241,8 +239,7 @@ mod tests {
 
     #[test]
     fn the_errors_index_lists_the_error_event_types() {
-        let list =
-            engram_core::ERROR_EVENT_TYPES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+        let list = engram_core::ERROR_EVENT_TYPES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
         for script in [SQLITE_SCHEMA, POSTGRES_SCHEMA] {
             assert!(script.contains(&format!("WHERE event_type IN ({list})")), "memories_errors_by_agent_time");
         }

@@ -6,17 +6,18 @@ use engram_core::*;
 use super::SqlStore;
 use super::conn::{Conn, params};
 use super::shared::filter::Sql;
+use super::shared::finish_page;
 use super::shared::purge::delete_memories;
 use super::shared::refs::{TagKeys, agent_column, find_agent, insert_agent};
 use super::shared::rows::{self, AGENT_COLUMNS};
-use super::shared::finish_page;
 use super::writer::org_lock;
 use crate::AgentStore;
 
 const AGENT_FROM: &str = "agents a JOIN orgs o ON o.key = a.org_key";
 
 async fn read_agent(c: &mut Conn<'_>, org_key: i64, agent: &AgentRef) -> Result<Option<Agent>> {
-    let sql = format!("SELECT {AGENT_COLUMNS} FROM {AGENT_FROM} WHERE a.org_key = $1 AND a.{} = $2", agent_column(agent));
+    let sql =
+        format!("SELECT {AGENT_COLUMNS} FROM {AGENT_FROM} WHERE a.org_key = $1 AND a.{} = $2", agent_column(agent));
     Ok(c.query_one(&sql, params![org_key, agent.as_str()], rows::agent).await?.map(|(_, a)| a))
 }
 
@@ -32,7 +33,9 @@ impl AgentStore for SqlStore {
                     return Err(Error::AlreadyExists { what: "agent", existing_id: existing.id });
                 }
                 let created = insert_agent(c, org_key, &agent, now).await?;
-                read_agent(c, org_key, &AgentRef::Id(created.id)).await?.ok_or_else(|| Error::internal("the new agent was not found"))
+                read_agent(c, org_key, &AgentRef::Id(created.id))
+                    .await?
+                    .ok_or_else(|| Error::internal("the new agent was not found"))
             })
         })
         .await
@@ -59,10 +62,13 @@ impl AgentStore for SqlStore {
         }
         let limit_param = sql.param(i64::from(limit) + 1);
         sql.push(&format!(" ORDER BY a.created_at, a.id LIMIT {limit_param}"));
-        let found = self.read(move |c| Box::pin(async move { c.query(&sql.text, sql.params, rows::agent).await })).await?;
+        let found =
+            self.read(move |c| Box::pin(async move { c.query(&sql.text, sql.params, rows::agent).await })).await?;
         let agents: Vec<Agent> = found.into_iter().map(|(_, a)| a).collect();
-        let (items, next_cursor) =
-            finish_page(agents, limit, |a| Cursor { time_us: engram_core::time::to_micros(a.created_at), id: a.id.clone() });
+        let (items, next_cursor) = finish_page(agents, limit, |a| Cursor {
+            time_us: engram_core::time::to_micros(a.created_at),
+            id: a.id.clone(),
+        });
         Ok(Page { items, next_cursor })
     }
 
@@ -74,7 +80,8 @@ impl AgentStore for SqlStore {
         let store = self.clone();
         self.write(org_lock(org_key), move |c| {
             Box::pin(async move {
-                let found = find_agent(c, org_key, &agent).await?.ok_or_else(|| Error::not_found("agent", agent.as_str()))?;
+                let found =
+                    find_agent(c, org_key, &agent).await?.ok_or_else(|| Error::not_found("agent", agent.as_str()))?;
                 let tags: &TagKeys = &store.inner.tags;
                 if !cascade {
                     let memories = c
@@ -83,7 +90,8 @@ impl AgentStore for SqlStore {
                             params![found.key],
                         )
                         .await?;
-                    let sessions = c.query_i64("SELECT count(*) FROM sessions WHERE agent_key = $1", params![found.key]).await?;
+                    let sessions =
+                        c.query_i64("SELECT count(*) FROM sessions WHERE agent_key = $1", params![found.key]).await?;
                     if memories + sessions > 0 {
                         return Err(Error::FailedPrecondition(format!(
                             "agent {} has {memories} memories and {sessions} sessions; set cascade to delete them too",

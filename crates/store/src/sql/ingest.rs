@@ -19,13 +19,13 @@ use tokio::sync::oneshot;
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
+use super::SqlStore;
 use super::conn::{Backend, Conn, Param, params};
 use super::dialect::{self, NewRow};
 use super::shared::filter::Sql;
-use super::shared::ingest::{AddJob, DEDUP_FLUSH_AT, DedupBuffer, Prepared};
+use super::shared::ingest::{AddJob, DedupBuffer, Prepared};
 use super::shared::refs::{AgentKey, find_agents, find_memory_keys, insert_agent, tag_keys, touch_agents};
 use super::writer::{Done, Isolation, org_lock};
-use super::SqlStore;
 use crate::encode::{dedup_hash, memory_type_code};
 
 /// Keys per `IN (…)` list on SQLite.
@@ -70,12 +70,11 @@ async fn drain(c: &mut Conn<'_>, store: SqlStore, org_key: i64, org_id: String) 
             let finish = move |commit: Result<()>| {
                 if commit.is_ok() {
                     store.inner.tags.remember(org_key, done.tags);
-                    let mut buffer = store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    match done.dedup {
-                        DedupChange::None => {}
-                        DedupChange::Buffer(entries) => buffer.add(&entries),
-                        DedupChange::Flushed(to) => buffer.flushed_to(to),
+                    if let DedupChange::Flushed { to, .. } = &done.dedup {
+                        store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flushed_to(*to);
                     }
+                } else if let DedupChange::Added(entries) | DedupChange::Flushed { added: entries, .. } = &done.dedup {
+                    store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(entries);
                 }
                 for (reply, outcome) in replies.into_iter().zip(done.outcomes) {
                     let _ = reply.send(commit.clone().and(outcome));
@@ -109,14 +108,16 @@ struct Passed {
     dedup: DedupChange,
 }
 
-/// SQLite's dedup buffer after the commit.
+/// What a pass did to SQLite's dedup buffer, to settle once the commit's outcome is known.
 enum DedupChange {
-    /// PostgreSQL: the hashes are in `memory_dedup` already.
+    /// PostgreSQL: the hashes are in `memory_dedup` (in the transaction).
     None,
-    /// Hashes (hash, key) to buffer.
-    Buffer(Vec<(i64, i64)>),
-    /// The buffer and this pass were written to `memory_dedup` up to this key.
-    Flushed(i64),
+    /// Hashes (hash, key) added to the buffer: taken out again if the commit fails.
+    Added(Vec<(i64, i64)>),
+    /// The buffer was written to `memory_dedup` up to key `to` (and this pass's hashes added to
+    /// the buffer): on commit the buffer drops what the table now holds; on failure only `added`
+    /// is taken out.
+    Flushed { to: i64, added: Vec<(i64, i64)> },
 }
 
 /// A new memory and what its rows need besides it.
@@ -176,11 +177,19 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         .into_iter()
         .collect();
     let mut agents = find_agents(c, org_key, &refs).await?;
-    let session_ids: Vec<String> =
-        inputs.iter().flat_map(|i| i.items.iter().filter_map(|m| m.item.session_id.clone())).collect::<HashSet<_>>().into_iter().collect();
+    let session_ids: Vec<String> = inputs
+        .iter()
+        .flat_map(|i| i.items.iter().filter_map(|m| m.item.session_id.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let sessions = find_sessions(c, org_key, session_ids).await?;
-    let parent_ids: Vec<String> =
-        inputs.iter().flat_map(|i| i.items.iter().filter_map(|m| m.item.parent_id.clone())).collect::<HashSet<_>>().into_iter().collect();
+    let parent_ids: Vec<String> = inputs
+        .iter()
+        .flat_map(|i| i.items.iter().filter_map(|m| m.item.parent_id.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let parents: HashSet<String> = find_memory_keys(c, org_key, &parent_ids).await?.into_keys().collect();
     for (input, outcome) in inputs.iter().zip(outcomes.iter_mut()) {
         if let Err(err) = check_references(input.items.iter().map(|p| &p.item), &agents, &sessions, &parents) {
@@ -212,7 +221,8 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             .iter()
             .map(|Prepared { item: m, .. }| {
                 let agent = &agents[m.agent.as_str()];
-                let key = m.dedup_key.clone().unwrap_or_else(|| derived_dedup_key(&agent.id, &m.event_type, &m.content));
+                let key =
+                    m.dedup_key.clone().unwrap_or_else(|| derived_dedup_key(&agent.id, &m.event_type, &m.content));
                 DedupId { agent_key: agent.key, key }
             })
             .collect()
@@ -317,7 +327,12 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             s.memory.id = ids::memory_id_of(to_micros(s.memory.created_at).div_euclid(1000), *key);
         }
         let n = i64::try_from(staged.len()).unwrap_or(i64::MAX);
-        let last = c.query_i64("UPDATE orgs SET last_seq = last_seq + $1 WHERE key = $2 RETURNING last_seq", params![n, org_key]).await?;
+        let last = c
+            .query_i64(
+                "UPDATE orgs SET last_seq = last_seq + $1 WHERE key = $2 RETURNING last_seq",
+                params![n, org_key],
+            )
+            .await?;
         let rows: Vec<NewRow<'_>> = staged
             .iter()
             .zip(&keys)
@@ -339,8 +354,12 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         dialect::insert_memories(c, &rows).await?;
         drop(rows);
 
-        let names: Vec<&str> =
-            staged.iter().flat_map(|s| s.memory.tags.iter().map(String::as_str)).collect::<HashSet<_>>().into_iter().collect();
+        let names: Vec<&str> = staged
+            .iter()
+            .flat_map(|s| s.memory.tags.iter().map(String::as_str))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         let tag_keys = tag_keys(c, &store.inner.tags, org_key, &names, true).await?;
         let tag_rows: Vec<(i64, i64, i64)> = staged
             .iter()
@@ -361,23 +380,25 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 DedupChange::None
             }
             Backend::Sqlite => {
-                let buffered = store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len;
-                if buffered + entries.len() < DEDUP_FLUSH_AT {
-                    DedupChange::Buffer(entries)
+                let lock = || store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let buffered = lock().len;
+                let change = if buffered + entries.len() < store.inner.dedup_buffer {
+                    DedupChange::Added(entries.clone())
                 } else {
-                    let mut all = store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sorted();
-                    all.extend(entries);
+                    let mut all = lock().sorted();
+                    all.extend(entries.iter().copied());
                     all.sort_unstable();
                     dialect::insert_dedup(c, &all).await?;
-                    let to = keys.iter().copied().max().unwrap_or(0);
+                    let to = all.iter().map(|(_, key)| *key).max().unwrap_or(0);
                     c.execute(
                         "INSERT INTO store_state (name, value) VALUES ('dedup_flushed_key', $1) \
                          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                         params![to],
                     )
                     .await?;
-                    DedupChange::Flushed(to)
-                }
+                    DedupChange::Flushed { to, added: entries.clone() }
+                };
+                change
             }
         };
 
@@ -393,6 +414,10 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         touch_agents(c, &touched, latest).await?;
     }
 
+    // Now (the pass wrote everything): later passes of this group must see these memories too.
+    if let DedupChange::Added(entries) | DedupChange::Flushed { added: entries, .. } = &dedup {
+        store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(entries);
+    }
     let staged_ids: Vec<String> = staged.iter().map(|s| s.memory.id.clone()).collect();
     let mut memories: Vec<Option<Memory>> = staged.into_iter().map(|s| Some(s.memory)).collect();
     let created: Vec<Vec<AddOutcome>> = slots
@@ -402,17 +427,15 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 .into_iter()
                 .map(|slot| match slot {
                     Slot::Duplicate(Existing::Stored(existing_id)) => AddOutcome::Duplicate { existing_id },
-                    Slot::Duplicate(Existing::Staged(i)) => AddOutcome::Duplicate { existing_id: staged_ids[i].clone() },
+                    Slot::Duplicate(Existing::Staged(i)) => {
+                        AddOutcome::Duplicate { existing_id: staged_ids[i].clone() }
+                    }
                     Slot::Created(i) => AddOutcome::Created(memories[i].take().unwrap_or_else(|| unreachable_memory())),
                 })
                 .collect()
         })
         .collect();
-    let outcomes = outcomes
-        .into_iter()
-        .zip(created)
-        .map(|(outcome, created)| outcome.unwrap_or(Ok(created)))
-        .collect();
+    let outcomes = outcomes.into_iter().zip(created).map(|(outcome, created)| outcome.unwrap_or(Ok(created))).collect();
     Ok(Passed { outcomes, tags, dedup })
 }
 
@@ -445,7 +468,8 @@ async fn dedup_candidates(
     let lookups: Vec<(bool, Vec<i64>)> = match backend {
         Backend::Sqlite => {
             for hash in hashes {
-                let keys = c.query("SELECT memory_key FROM memory_dedup WHERE hash = ?1", params![hash], |r| r.i64(0)).await?;
+                let keys =
+                    c.query("SELECT memory_key FROM memory_dedup WHERE hash = ?1", params![hash], |r| r.i64(0)).await?;
                 buffered.extend(keys);
             }
             buffered.sort_unstable();
@@ -463,7 +487,10 @@ async fn dedup_candidates(
         let mut sql = Sql::new("");
         let (org, since, live) = (sql.param(org_key), sql.param(from), sql.param(until));
         let (tables, key_test) = if by_hash {
-            ("memory_dedup d CROSS JOIN memories m CROSS JOIN agents a", sql.any_int(backend, "d.hash", values) + " AND m.key = d.memory_key")
+            (
+                "memory_dedup d CROSS JOIN memories m CROSS JOIN agents a",
+                sql.any_int(backend, "d.hash", values) + " AND m.key = d.memory_key",
+            )
         } else {
             ("memories m CROSS JOIN agents a", sql.any_int(backend, "m.key", values))
         };
@@ -503,13 +530,14 @@ async fn find_sessions(c: &mut Conn<'_>, org_key: i64, ids: Vec<String>) -> Resu
              WHERE s.org_key = {org} AND {test}"
         ));
         let rows = c
-            .query(&sql.text, sql.params, |r| Ok((r.string(0)?, SessionRef { key: r.i64(1)?, agent_key: r.i64(2)?, agent_id: r.string(3)? })))
+            .query(&sql.text, sql.params, |r| {
+                Ok((r.string(0)?, SessionRef { key: r.i64(1)?, agent_key: r.i64(2)?, agent_id: r.string(3)? }))
+            })
             .await?;
         found.extend(rows);
     }
     Ok(found)
 }
-
 
 /// A request's references: agent ids must exist, sessions must exist and belong to the memory's
 /// agent, parents must exist.
@@ -531,7 +559,11 @@ fn check_references<'a>(
                     return Err(Error::invalid_item(
                         i,
                         "session_id",
-                        format!("session {session_id} belongs to agent {}, not to {}", session.agent_id, item.agent.as_str()),
+                        format!(
+                            "session {session_id} belongs to agent {}, not to {}",
+                            session.agent_id,
+                            item.agent.as_str()
+                        ),
                     ));
                 }
                 Some(_) => {}
@@ -555,7 +587,12 @@ async fn add_counts(c: &mut Conn<'_>, org_key: i64, counts: HashMap<(i64, i64), 
             .iter()
             .enumerate()
             .map(|(i, ((agent_key, memory_type), n))| {
-                values.extend([Param::from(*agent_key), Param::from(*memory_type), Param::from(org_key), Param::from(*n)]);
+                values.extend([
+                    Param::from(*agent_key),
+                    Param::from(*memory_type),
+                    Param::from(org_key),
+                    Param::from(*n),
+                ]);
                 format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4)
             })
             .collect();

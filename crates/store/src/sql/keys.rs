@@ -38,7 +38,8 @@ impl KeyStore for SqlStore {
     async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>> {
         let Some(org_key) = self.org_key(org).await? else { return Ok(Vec::new()) };
         let sql = format!("SELECT {KEY_COLUMNS} FROM {KEY_FROM} WHERE k.org_key = $1 ORDER BY k.created_at, k.id");
-        let found = self.read(move |c| Box::pin(async move { c.query(&sql, params![org_key], rows::api_key).await })).await?;
+        let found =
+            self.read(move |c| Box::pin(async move { c.query(&sql, params![org_key], rows::api_key).await })).await?;
         Ok(found.into_iter().map(|(key, _)| key).collect())
     }
 
@@ -74,7 +75,9 @@ impl KeyStore for SqlStore {
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn count_api_keys(&self) -> Result<u64> {
-        let n = self.read(|c| Box::pin(async move { c.query_i64("SELECT count(*) FROM api_keys", Vec::new()).await })).await?;
+        let n = self
+            .read(|c| Box::pin(async move { c.query_i64("SELECT count(*) FROM api_keys", Vec::new()).await }))
+            .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

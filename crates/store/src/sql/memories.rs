@@ -8,11 +8,11 @@ use engram_core::*;
 use super::SqlStore;
 use super::conn::{Conn, Param, params};
 use super::shared::filter::{Select, Sql, memory_query};
-use super::shared::purge::delete_memories;
-use super::shared::refs::{TagKeys, tag_keys, touch_agents};
-use super::shared::refs::PublicIds;
-use super::shared::rows::{self, MEMORY_COLUMNS};
 use super::shared::finish_page;
+use super::shared::purge::delete_memories;
+use super::shared::refs::PublicIds;
+use super::shared::refs::{TagKeys, tag_keys, touch_agents};
+use super::shared::rows::{self, MEMORY_COLUMNS};
 use super::writer::org_lock;
 use crate::MemoryStore;
 
@@ -55,8 +55,11 @@ async fn replace_tags(
     let new_names: Vec<&str> = new.iter().map(String::as_str).collect();
     let new_keys = tag_keys(c, tags, org_key, &new_names, true).await?;
     for tag_key in new_keys.values() {
-        c.execute("INSERT INTO memory_tags (tag_key, time, memory_key) VALUES ($1, $2, $3)", params![*tag_key, time, key])
-            .await?;
+        c.execute(
+            "INSERT INTO memory_tags (tag_key, time, memory_key) VALUES ($1, $2, $3)",
+            params![*tag_key, time, key],
+        )
+        .await?;
     }
     Ok(new_keys.into_iter().collect())
 }
@@ -90,7 +93,12 @@ impl MemoryStore for SqlStore {
     async fn list_memories(&self, org: &str, query: &MemoryQuery, now: Timestamp) -> Result<MemoryPage> {
         let empty = MemoryPage { memories: Vec::new(), next_cursor: None, has_more: false };
         let Some(org_key) = self.org_key(org).await? else { return Ok(empty) };
-        let select = Select::Page { limit: query.limit, offset: query.offset, order: query.order, cursor: query.cursor.as_ref() };
+        let select = Select::Page {
+            limit: query.limit,
+            offset: query.offset,
+            order: query.order,
+            cursor: query.cursor.as_ref(),
+        };
         let sql = memory_query(self.backend(), org_key, &query.filter, now, select);
         let (org_id, store) = (org.to_owned(), self.clone());
         let found = self
@@ -101,8 +109,13 @@ impl MemoryStore for SqlStore {
                 })
             })
             .await?;
-        let (found, next_cursor) = finish_page(found, query.limit, |(key, m)| MemoryCursor { time_us: to_micros(m.time), key: *key });
-        Ok(MemoryPage { memories: found.into_iter().map(|(_, m)| m).collect(), has_more: next_cursor.is_some(), next_cursor })
+        let (found, next_cursor) =
+            finish_page(found, query.limit, |(key, m)| MemoryCursor { time_us: to_micros(m.time), key: *key });
+        Ok(MemoryPage {
+            memories: found.into_iter().map(|(_, m)| m).collect(),
+            has_more: next_cursor.is_some(),
+            next_cursor,
+        })
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org))]
@@ -143,7 +156,8 @@ impl MemoryStore for SqlStore {
                         set.push(&format!(", expires_at = {value}"));
                     }
                     if let Some(tags) = &patch.tags {
-                        let value = set.param(Param::Json(Value::Array(tags.iter().cloned().map(Value::String).collect())));
+                        let value =
+                            set.param(Param::Json(Value::Array(tags.iter().cloned().map(Value::String).collect())));
                         set.push(&format!(", tags = {value}"));
                         let time = to_micros(memory.time);
                         new_tags = replace_tags(c, &store.inner.tags, org_key, (key, time), &memory.tags, tags).await?;
@@ -152,7 +166,8 @@ impl MemoryStore for SqlStore {
                     set.push(&format!(" WHERE key = {key_param}"));
                     c.execute(&set.text, set.params).await?;
                     c.execute("UPDATE orgs SET last_seq = last_seq + 1 WHERE key = $1", params![org_key]).await?;
-                    let agent = super::shared::refs::find_agent(c, org_key, &AgentRef::Id(memory.agent_id.clone())).await?;
+                    let agent =
+                        super::shared::refs::find_agent(c, org_key, &AgentRef::Id(memory.agent_id.clone())).await?;
                     if let Some(agent) = agent {
                         touch_agents(c, &[agent.key], now).await?;
                     }
@@ -198,11 +213,15 @@ impl MemoryStore for SqlStore {
         if let Some(agent) = &filter.agent {
             let value = condition.param(agent.as_str());
             let column = super::shared::refs::agent_column(agent);
-            condition.push(&format!(" AND m.agent_key = (SELECT key FROM agents WHERE org_key = {org_param} AND {column} = {value})"));
+            condition.push(&format!(
+                " AND m.agent_key = (SELECT key FROM agents WHERE org_key = {org_param} AND {column} = {value})"
+            ));
         }
         if let Some(session_id) = &filter.session_id {
             let value = condition.param(session_id.as_str());
-            condition.push(&format!(" AND m.session_key = (SELECT key FROM sessions WHERE org_key = {org_param} AND id = {value})"));
+            condition.push(&format!(
+                " AND m.session_key = (SELECT key FROM sessions WHERE org_key = {org_param} AND id = {value})"
+            ));
         }
         if !filter.memory_types.is_empty() {
             let codes = condition.list(filter.memory_types.iter().map(|t| crate::encode::memory_type_code(*t)));

@@ -49,11 +49,14 @@ pub struct StoreOptions {
     /// SQLite `synchronous=FULL` (fsync on every commit). NORMAL survives a process crash but can
     /// lose the last commits on power loss.
     pub sqlite_sync_full: bool,
+    /// SQLite: dedup hashes buffered in memory before the writer adds them to `memory_dedup` in
+    /// one sorted pass (see `shared::ingest::DedupBuffer`).
+    pub sqlite_dedup_buffer: usize,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 4, max_group: 256, sqlite_sync_full: true }
+        Self { max_connections: 4, max_group: 256, sqlite_sync_full: true, sqlite_dedup_buffer: 100_000 }
     }
 }
 
@@ -118,6 +121,8 @@ struct Inner {
     pending: shared::ingest::Pending,
     /// SQLite only: the dedup hashes not yet in `memory_dedup` (see `ingest`).
     dedup: Mutex<shared::ingest::DedupBuffer>,
+    /// How many hashes that buffer holds before they are written to the table.
+    dedup_buffer: usize,
 }
 
 impl SqlStore {
@@ -127,7 +132,8 @@ impl SqlStore {
         let backend = Backend::of_url(url)?;
         let (db, writer) = match backend {
             Backend::Sqlite => {
-                let config = SqliteConfig { path: conn::sqlite::path_of_url(url)?, sync_full: options.sqlite_sync_full };
+                let config =
+                    SqliteConfig { path: conn::sqlite::path_of_url(url)?, sync_full: options.sqlite_sync_full };
                 if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
                         Error::Unavailable(format!("cannot create the directory {}: {e}", dir.display()))
@@ -153,6 +159,7 @@ impl SqlStore {
             ids: PublicIds::default(),
             pending: shared::ingest::Pending::default(),
             dedup: Mutex::new(shared::ingest::DedupBuffer::default()),
+            dedup_buffer: options.sqlite_dedup_buffer.max(1),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -221,10 +228,8 @@ impl SqlStore {
         match &self.inner.db {
             Db::Sqlite(readers, _) => readers.run(Box::new(op)).await,
             Db::Postgres(pool) => {
-                let mut connection = pool
-                    .acquire()
-                    .await
-                    .map_err(|e| Error::Unavailable(format!("no PostgreSQL connection: {e}")))?;
+                let mut connection =
+                    pool.acquire().await.map_err(|e| Error::Unavailable(format!("no PostgreSQL connection: {e}")))?;
                 op(&mut Conn::Postgres(&mut connection)).await
             }
         }

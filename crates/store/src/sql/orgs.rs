@@ -16,11 +16,14 @@ impl OrgStore for SqlStore {
         let (id, name) = (id.to_owned(), name.to_owned());
         self.write(orgs_lock(), move |c| {
             Box::pin(async move {
-                let taken = c.query_one("SELECT id FROM orgs WHERE name = $1 OR id = $2", params![&name, &id], |r| r.string(0)).await?;
+                let taken = c
+                    .query_one("SELECT id FROM orgs WHERE name = $1 OR id = $2", params![&name, &id], |r| r.string(0))
+                    .await?;
                 if let Some(existing_id) = taken {
                     return Err(Error::AlreadyExists { what: "org", existing_id });
                 }
-                let sql = format!("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3) RETURNING {ORG_COLUMNS}");
+                let sql =
+                    format!("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3) RETURNING {ORG_COLUMNS}");
                 let created = c.query_one(&sql, params![id, name, to_micros(now)], rows::org).await?;
                 created.map(|(_, org)| org).ok_or_else(|| Error::internal("the new org was not returned"))
             })
@@ -32,7 +35,8 @@ impl OrgStore for SqlStore {
     async fn get_org(&self, id: &str) -> Result<Org> {
         let wanted = id.to_owned();
         let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");
-        let found = self.read(move |c| Box::pin(async move { c.query_one(&sql, params![wanted], rows::org).await })).await?;
+        let found =
+            self.read(move |c| Box::pin(async move { c.query_one(&sql, params![wanted], rows::org).await })).await?;
         found.map(|(_, org)| org).ok_or_else(|| Error::not_found("org", id))
     }
 

@@ -8,9 +8,9 @@ use engram_core::*;
 use super::SqlStore;
 use super::conn::{Conn, Param, params};
 use super::shared::filter::Sql;
+use super::shared::finish_page;
 use super::shared::refs::{find_agent, find_or_register_agent, touch_agents};
 use super::shared::rows::{self, SESSION_COLUMNS, SESSION_FROM};
-use super::shared::finish_page;
 use super::writer::org_lock;
 use crate::SessionStore;
 
@@ -41,7 +41,9 @@ impl SessionStore for SqlStore {
                 ];
                 c.execute(sql, values).await?;
                 touch_agents(c, &[owner.key], now).await?;
-                let (_, session) = read_session(c, org_key, &id).await?.ok_or_else(|| Error::internal("the new session was not found"))?;
+                let (_, session) = read_session(c, org_key, &id)
+                    .await?
+                    .ok_or_else(|| Error::internal("the new session was not found"))?;
                 Ok(session)
             })
         })
@@ -74,7 +76,9 @@ impl SessionStore for SqlStore {
         if let Some(agent) = agent {
             let value = sql.param(agent.as_str());
             let column = super::shared::refs::agent_column(agent);
-            sql.push(&format!(" AND s.agent_key = (SELECT key FROM agents WHERE org_key = {org} AND {column} = {value})"));
+            sql.push(&format!(
+                " AND s.agent_key = (SELECT key FROM agents WHERE org_key = {org} AND {column} = {value})"
+            ));
         }
         if let Some(status) = status {
             let value = sql.param(status.as_str());
@@ -86,9 +90,11 @@ impl SessionStore for SqlStore {
         }
         let limit_param = sql.param(i64::from(limit) + 1);
         sql.push(&format!(" ORDER BY s.created_at, s.id LIMIT {limit_param}"));
-        let found = self.read(move |c| Box::pin(async move { c.query(&sql.text, sql.params, rows::session).await })).await?;
+        let found =
+            self.read(move |c| Box::pin(async move { c.query(&sql.text, sql.params, rows::session).await })).await?;
         let sessions: Vec<Session> = found.into_iter().map(|(_, s)| s).collect();
-        let (items, next_cursor) = finish_page(sessions, limit, |s| Cursor { time_us: to_micros(s.created_at), id: s.id.clone() });
+        let (items, next_cursor) =
+            finish_page(sessions, limit, |s| Cursor { time_us: to_micros(s.created_at), id: s.id.clone() });
         Ok(Page { items, next_cursor })
     }
 
@@ -99,7 +105,8 @@ impl SessionStore for SqlStore {
         let id = id.to_owned();
         self.write(org_lock(org_key), move |c| {
             Box::pin(async move {
-                let (key, session) = read_session(c, org_key, &id).await?.ok_or_else(|| Error::not_found("session", &id))?;
+                let (key, session) =
+                    read_session(c, org_key, &id).await?.ok_or_else(|| Error::not_found("session", &id))?;
                 let mut status = session.status;
                 let mut closed_at = session.closed_at.map(to_micros);
                 if let Some(new_status) = patch.status {
@@ -116,15 +123,22 @@ impl SessionStore for SqlStore {
                         MetadataMode::Merge => metadata.extend(changes),
                     }
                 }
-                let sql = "UPDATE sessions SET status = $1, closed_at = $2, metadata = $3, updated_at = $4 WHERE key = $5";
-                let values =
-                    vec![Param::from(status.as_str()), closed_at.into(), Param::Json(Value::Object(metadata)), to_micros(now).into(), key.into()];
+                let sql =
+                    "UPDATE sessions SET status = $1, closed_at = $2, metadata = $3, updated_at = $4 WHERE key = $5";
+                let values = vec![
+                    Param::from(status.as_str()),
+                    closed_at.into(),
+                    Param::Json(Value::Object(metadata)),
+                    to_micros(now).into(),
+                    key.into(),
+                ];
                 c.execute(sql, values).await?;
                 // The session's agent is active now.
                 if let Some(agent) = find_agent(c, org_key, &AgentRef::Id(session.agent_id.clone())).await? {
                     touch_agents(c, &[agent.key], now).await?;
                 }
-                let (_, updated) = read_session(c, org_key, &id).await?.ok_or_else(|| Error::not_found("session", &id))?;
+                let (_, updated) =
+                    read_session(c, org_key, &id).await?.ok_or_else(|| Error::not_found("session", &id))?;
                 Ok(updated)
             })
         })

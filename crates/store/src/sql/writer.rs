@@ -160,7 +160,11 @@ async fn run_jobs(conn: &mut Conn<'_>, jobs: Vec<(Isolation, Work)>) -> Result<R
             let (ok, done) = work(conn).await;
             dones.push(done);
             if !ok {
-                let outcome = if single { Ok(()) } else { Err(Error::Unavailable("a write of the same group failed; retry".into())) };
+                let outcome = if single {
+                    Ok(())
+                } else {
+                    Err(Error::Unavailable("a write of the same group failed; retry".into()))
+                };
                 return Ok(Ran::RollBack(dones, outcome));
             }
             continue;

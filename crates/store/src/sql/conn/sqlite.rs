@@ -68,7 +68,8 @@ pub(crate) fn open(config: &SqliteConfig, role: Role) -> Result<Connection> {
     ))
     .map_err(error)?;
     if let (Role::Reader, Ok(mb)) = (role, std::env::var("ENGRAM_EXPERIMENT_MMAP_MB")) {
-        conn.execute_batch(&format!("PRAGMA mmap_size = {}", mb.parse::<i64>().unwrap_or(0) * 1024 * 1024)).map_err(error)?;
+        conn.execute_batch(&format!("PRAGMA mmap_size = {}", mb.parse::<i64>().unwrap_or(0) * 1024 * 1024))
+            .map_err(error)?;
     }
     register_functions(&conn)?;
     Ok(conn)
@@ -101,7 +102,9 @@ fn contains_lowercase(text: &str, needle: &str) -> bool {
     if text.is_ascii() {
         let (text, needle) = (text.as_bytes(), needle.as_bytes());
         return needle.is_empty()
-            || text.windows(needle.len()).any(|window| window.iter().zip(needle).all(|(a, b)| a.to_ascii_lowercase() == *b));
+            || text
+                .windows(needle.len())
+                .any(|window| window.iter().zip(needle).all(|(a, b)| a.to_ascii_lowercase() == *b));
     }
     text.to_lowercase().contains(needle)
 }

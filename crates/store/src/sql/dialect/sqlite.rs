@@ -60,8 +60,9 @@ pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow<'_>]) -> Result<
 }
 
 pub(super) fn insert_memory_tags(conn: &Connection, rows: &[(i64, i64, i64)]) -> Result<()> {
-    let mut stmt =
-        conn.prepare_cached("INSERT INTO memory_tags (tag_key, time, memory_key) VALUES (?1, ?2, ?3)").map_err(error)?;
+    let mut stmt = conn
+        .prepare_cached("INSERT INTO memory_tags (tag_key, time, memory_key) VALUES (?1, ?2, ?3)")
+        .map_err(error)?;
     for (tag_key, time, memory_key) in rows {
         stmt.execute([tag_key, time, memory_key]).map_err(error)?;
     }
@@ -69,9 +70,8 @@ pub(super) fn insert_memory_tags(conn: &Connection, rows: &[(i64, i64, i64)]) ->
 }
 
 pub(super) fn insert_dedup(conn: &Connection, rows: &[(i64, i64)]) -> Result<()> {
-    let mut stmt = conn
-        .prepare_cached("INSERT OR IGNORE INTO memory_dedup (hash, memory_key) VALUES (?1, ?2)")
-        .map_err(error)?;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO memory_dedup (hash, memory_key) VALUES (?1, ?2)").map_err(error)?;
     for (hash, memory_key) in rows {
         stmt.execute([hash, memory_key]).map_err(error)?;
     }

@@ -75,7 +75,13 @@ pub(crate) enum Select<'q> {
 /// the window. Otherwise from the agent's, the session's or the org's time index. Other tags are
 /// point lookups of `memory_tags` by (tag, time, key). Agents, sessions and tags are named by id
 /// or name inside the statement (one round trip); an unknown one matches nothing.
-pub(crate) fn memory_query(backend: Backend, org_key: i64, filter: &MemoryFilter, now: Timestamp, select: Select<'_>) -> Sql {
+pub(crate) fn memory_query(
+    backend: Backend,
+    org_key: i64,
+    filter: &MemoryFilter,
+    now: Timestamp,
+    select: Select<'_>,
+) -> Sql {
     let mut sql = Sql::new("SELECT ");
     let by_tag = filter.tags_all.first();
     let (time, key) = if by_tag.is_some() { ("t.time", "t.memory_key") } else { ("m.time", "m.key") };
@@ -125,9 +131,7 @@ pub(crate) fn memory_query(backend: Backend, org_key: i64, filter: &MemoryFilter
         let decision = sql.param(memory_type_code(MemoryType::Decision));
         let errors = sql.list(ERROR_EVENT_TYPES.iter().copied());
         let high = sql.param(HIGH_IMPORTANCE);
-        sql.push(&format!(
-            " AND (m.memory_type = {decision} OR m.event_type IN ({errors}) OR m.importance >= {high})"
-        ));
+        sql.push(&format!(" AND (m.memory_type = {decision} OR m.event_type IN ({errors}) OR m.importance >= {high})"));
     }
     if !filter.event_types.is_empty() {
         let types = sql.list(filter.event_types.iter().map(String::as_str));

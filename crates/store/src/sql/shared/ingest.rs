@@ -58,10 +58,13 @@ impl Pending {
 ///
 /// A random-key index costs a page write per insert at scale (each commit rewrites ~one page per
 /// new memory into the WAL; measured in bench/README.md, "store log"). So the writer adds hashes to
-/// `memory_dedup` in sorted bulk passes of [`DEDUP_FLUSH_AT`], and keeps the newer ones here; a
+/// `memory_dedup` in sorted bulk passes (`StoreOptions::sqlite_dedup_buffer`, 100,000 by default),
+/// and keeps the newer ones here; a
 /// lookup reads both. `store_state.dedup_flushed_key` says which memory keys the table covers, so
 /// the buffer is rebuilt exactly after a restart (the memories above it, by key range).
-/// Only the writer thread uses it, and only after a commit changes it.
+/// Only the writer thread uses it. A pass adds its hashes at once, so later passes of the same
+/// group transaction see them (they see its rows too); if the transaction does not commit, the
+/// pass's completion takes them out again ([`DedupBuffer::remove`]).
 #[derive(Debug, Default)]
 pub(crate) struct DedupBuffer {
     /// Whether it was read from the database since start-up.
@@ -73,15 +76,27 @@ pub(crate) struct DedupBuffer {
     pub len: usize,
 }
 
-/// Memories buffered in [`DedupBuffer`] before they are written to `memory_dedup` in one pass.
-pub(crate) const DEDUP_FLUSH_AT: usize = 100_000;
-
 impl DedupBuffer {
     pub(crate) fn add(&mut self, entries: &[(i64, i64)]) {
         for (hash, key) in entries {
             if *key > self.flushed {
                 self.recent.entry(*hash).or_default().push(*key);
                 self.len += 1;
+            }
+        }
+    }
+
+    /// Takes out what [`DedupBuffer::add`] added (its transaction did not commit).
+    pub(crate) fn remove(&mut self, entries: &[(i64, i64)]) {
+        for (hash, key) in entries {
+            if let Some(keys) = self.recent.get_mut(hash)
+                && let Some(at) = keys.iter().position(|k| k == key)
+            {
+                keys.swap_remove(at);
+                self.len -= 1;
+                if keys.is_empty() {
+                    self.recent.remove(hash);
+                }
             }
         }
     }
@@ -94,10 +109,14 @@ impl DedupBuffer {
         all
     }
 
-    /// After a flush up to `key` committed.
+    /// After a flush of every key up to `key` committed (later passes of its group may have
+    /// added keys above it: they stay).
     pub(crate) fn flushed_to(&mut self, key: i64) {
         self.flushed = key;
-        self.recent.clear();
-        self.len = 0;
+        self.recent.retain(|_, keys| {
+            keys.retain(|k| *k > key);
+            !keys.is_empty()
+        });
+        self.len = self.recent.values().map(Vec::len).sum();
     }
 }

@@ -13,7 +13,8 @@ use crate::sql::conn::{Conn, Param, params};
 /// Deletes the memories that `condition` (a WHERE clause over `memories m` that includes
 /// `m.org_key = <org_key>`) selects. Returns how many went.
 pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key: i64, condition: Sql) -> Result<u64> {
-    let select = format!("SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags FROM memories m WHERE {}", condition.text);
+    let select =
+        format!("SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags FROM memories m WHERE {}", condition.text);
     let doomed = conn
         .query(&select, condition.params, |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?, r.strings(4)?)))
         .await?;
@@ -25,12 +26,15 @@ pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key
     let keys = tag_keys(conn, tags, org_key, &names, false).await?;
     let tag_rows: Vec<(i64, i64, i64)> = doomed
         .iter()
-        .flat_map(|(key, _, _, time, names)| names.iter().filter_map(|n| keys.get(n)).map(move |tag| (*tag, *time, *key)))
+        .flat_map(|(key, _, _, time, names)| {
+            names.iter().filter_map(|n| keys.get(n)).map(move |tag| (*tag, *time, *key))
+        })
         .collect();
     for chunk in tag_rows.chunks(300) {
         let tuples: Vec<String> =
             (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
-        let sql = format!("DELETE FROM memory_tags WHERE (tag_key, time, memory_key) IN (VALUES {})", tuples.join(", "));
+        let sql =
+            format!("DELETE FROM memory_tags WHERE (tag_key, time, memory_key) IN (VALUES {})", tuples.join(", "));
         let values = chunk.iter().flat_map(|(a, b, c)| [Param::from(*a), Param::from(*b), Param::from(*c)]).collect();
         conn.execute(&sql, values).await?;
     }

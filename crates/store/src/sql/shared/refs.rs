@@ -46,8 +46,7 @@ pub(crate) struct AgentKey {
 /// The agent a reference names in the org, if any.
 pub(crate) async fn find_agent(conn: &mut Conn<'_>, org_key: i64, agent: &AgentRef) -> Result<Option<AgentKey>> {
     let sql = format!("SELECT key, id FROM agents WHERE org_key = $1 AND {} = $2", agent_column(agent));
-    conn.query_one(&sql, params![org_key, agent.as_str()], |r| Ok(AgentKey { key: r.i64(0)?, id: r.string(1)? }))
-        .await
+    conn.query_one(&sql, params![org_key, agent.as_str()], |r| Ok(AgentKey { key: r.i64(0)?, id: r.string(1)? })).await
 }
 
 /// The agents that exist among `refs` (two queries per 500, whatever their number): each found
@@ -67,9 +66,8 @@ pub(crate) async fn find_agents(
             );
             let mut values = params![org_key];
             values.extend(chunk.iter().map(|r| Param::from(r.as_str())));
-            let rows = conn
-                .query(&sql, values, |r| Ok((AgentKey { key: r.i64(0)?, id: r.string(1)? }, r.string(2)?)))
-                .await?;
+            let rows =
+                conn.query(&sql, values, |r| Ok((AgentKey { key: r.i64(0)?, id: r.string(1)? }, r.string(2)?))).await?;
             for (agent, name) in rows {
                 let text = if column == "id" { agent.id.clone() } else { name };
                 found.insert(text, agent);
@@ -80,7 +78,12 @@ pub(crate) async fn find_agents(
 }
 
 /// Inserts an agent; the caller checked that the name is free.
-pub(crate) async fn insert_agent(conn: &mut Conn<'_>, org_key: i64, agent: &NewAgent, now: Timestamp) -> Result<AgentKey> {
+pub(crate) async fn insert_agent(
+    conn: &mut Conn<'_>,
+    org_key: i64,
+    agent: &NewAgent,
+    now: Timestamp,
+) -> Result<AgentKey> {
     let id = ids::agent_id();
     let sql = "INSERT INTO agents (id, org_key, name, description, config, created_at) \
                VALUES ($1, $2, $3, $4, $5, $6) RETURNING key";
@@ -147,7 +150,8 @@ pub(crate) fn memory_id_test(sql: &mut super::filter::Sql, id: &str) -> String {
 pub(crate) async fn find_memory_keys(c: &mut Conn<'_>, org_key: i64, ids: &[String]) -> Result<HashMap<String, i64>> {
     let mut found = HashMap::new();
     for id in ids {
-        let mut sql = super::filter::Sql::new("SELECT m.key, m.legacy_id, m.created_at FROM memories m WHERE m.org_key = ");
+        let mut sql =
+            super::filter::Sql::new("SELECT m.key, m.legacy_id, m.created_at FROM memories m WHERE m.org_key = ");
         let org = sql.param(org_key);
         sql.push(&org);
         let test = memory_id_test(&mut sql, id);
@@ -155,7 +159,8 @@ pub(crate) async fn find_memory_keys(c: &mut Conn<'_>, org_key: i64, ids: &[Stri
         let rows = c
             .query(&sql.text, sql.params, |r| {
                 let key = r.i64(0)?;
-                let stored = r.opt_string(1)?.unwrap_or_else(|| ids::memory_id_of(r.i64(2).unwrap_or(0).div_euclid(1000), key));
+                let stored =
+                    r.opt_string(1)?.unwrap_or_else(|| ids::memory_id_of(r.i64(2).unwrap_or(0).div_euclid(1000), key));
                 Ok((stored, key))
             })
             .await?;
@@ -225,7 +230,8 @@ pub(crate) async fn memories(
     let sessions = ids_of(c, &cache.sessions, "sessions", rows.iter().filter_map(|r| r.session_key)).await?;
     rows.into_iter()
         .map(|row| {
-            let agent_id = agents.get(&row.agent_key).cloned().ok_or_else(|| Error::internal("a memory's agent is missing"))?;
+            let agent_id =
+                agents.get(&row.agent_key).cloned().ok_or_else(|| Error::internal("a memory's agent is missing"))?;
             let session_id = row.session_key.and_then(|key| sessions.get(&key).cloned());
             Ok(row.into_memory(org_id, &agent_id, session_id))
         })
@@ -277,7 +283,8 @@ pub(crate) async fn tag_keys(
     missing.sort_unstable();
     missing.dedup();
     for chunk in missing.chunks(500) {
-        let sql = format!("SELECT name, key FROM tags WHERE org_key = $1 AND name IN ({})", placeholders(2, chunk.len()));
+        let sql =
+            format!("SELECT name, key FROM tags WHERE org_key = $1 AND name IN ({})", placeholders(2, chunk.len()));
         let mut values = params![org_key];
         values.extend(chunk.iter().map(|n| Param::from(*n)));
         keys.extend(conn.query(&sql, values, |r| Ok((r.string(0)?, r.i64(1)?))).await?);

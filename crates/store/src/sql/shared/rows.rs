@@ -66,13 +66,7 @@ pub(crate) fn memory_row(row: &Row<'_>) -> Result<MemoryRow> {
         position,
         expires_at: row.opt_i64(18)?.map(from_micros),
     };
-    Ok(MemoryRow {
-        key,
-        agent_key: row.i64(2)?,
-        session_key: row.opt_i64(3)?,
-        memory,
-        dedup_key: row.opt_string(11)?,
-    })
+    Ok(MemoryRow { key, agent_key: row.i64(2)?, session_key: row.opt_i64(3)?, memory, dedup_key: row.opt_string(11)? })
 }
 
 /// The columns of an agent read from `agents a JOIN orgs o`; decoded by [`agent`].
