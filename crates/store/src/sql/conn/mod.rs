@@ -173,8 +173,8 @@ impl Row<'_> {
         match self {
             Row::Sqlite(row) => {
                 let text = row.get_ref(i).and_then(|v| Ok(v.as_str()?)).map_err(sqlite::error)?;
-                if text == "[]" {
-                    return Ok(Vec::new());
+                if let Some(strings) = plain_strings(text) {
+                    return Ok(strings);
                 }
                 serde_json::from_str(text).map_err(|e| Error::internal(format!("stored JSON in column {i}: {e}")))
             }
@@ -236,7 +236,44 @@ impl Conn<'_> {
     }
 }
 
+/// A JSON array of strings without escapes (tags always are: their alphabet has no `"` or `\\`),
+/// split without a JSON parser; None for anything else.
+fn plain_strings(text: &str) -> Option<Vec<String>> {
+    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+    if inner.is_empty() {
+        return Some(Vec::new());
+    }
+    if inner.contains('\\') {
+        return None;
+    }
+    let inner = inner.strip_prefix('"')?.strip_suffix('"')?;
+    let mut strings = Vec::with_capacity(inner.matches("\",\"").count() + 1);
+    for item in inner.split("\",\"") {
+        if item.contains('"') {
+            return None;
+        }
+        strings.push(item.to_owned());
+    }
+    Some(strings)
+}
+
 /// `$1, $2, …` from `first`: the placeholders of an `IN (…)` list of `n` values.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_strings;
+
+    #[test]
+    fn plain_string_arrays_split_like_json() {
+        for text in [r#"[]"#, r#"["a"]"#, r#"["file:auth.go","repo:x","env:prod"]"#, r#"["a,b","c"]"#] {
+            let parsed: Vec<String> = serde_json::from_str(text).unwrap();
+            assert_eq!(plain_strings(text), Some(parsed), "{text}");
+        }
+        for text in [r#"["a\"b"]"#, r#"["a", "b"]"#, r#"[1]"#, "", r#"["a"]x"#] {
+            assert_eq!(plain_strings(text), None, "{text}");
+        }
+    }
 }
