@@ -486,16 +486,20 @@ async fn dedup_candidates(
         }
         let mut sql = Sql::new("");
         let (org, since, live) = (sql.param(org_key), sql.param(from), sql.param(until));
-        let (tables, key_test) = if by_hash {
-            (
-                "memory_dedup d CROSS JOIN memories m CROSS JOIN agents a",
-                sql.any_int(backend, "d.hash", values) + " AND m.key = d.memory_key",
+        let tables = if by_hash {
+            // PostgreSQL, driven from the hashes: index lookups whatever the planner's statistics
+            // (a fresh database has none; a join the other way round would scan memories).
+            let hashes = sql.param(Param::Ints(values));
+            format!(
+                "unnest({hashes}::bigint[]) AS h(hash) JOIN memory_dedup d ON d.hash = h.hash \
+                 JOIN memories m ON m.key = d.memory_key JOIN agents a ON a.key = m.agent_key WHERE TRUE"
             )
         } else {
-            ("memories m CROSS JOIN agents a", sql.any_int(backend, "m.key", values))
+            let keys = sql.any_int(backend, "m.key", values);
+            format!("memories m CROSS JOIN agents a WHERE {keys} AND a.key = m.agent_key")
         };
         sql.push(&format!(
-            "SELECT {columns} FROM {tables} WHERE {key_test} AND a.key = m.agent_key AND m.org_key = {org} \
+            "SELECT {columns} FROM {tables} AND m.org_key = {org} \
              AND m.created_at >= {since} AND (m.expires_at IS NULL OR m.expires_at > {live})"
         ));
         let rows = c
