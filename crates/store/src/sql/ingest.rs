@@ -65,7 +65,18 @@ async fn drain(c: &mut Conn<'_>, store: SqlStore, org_key: i64, org_id: String) 
         inputs.push(Input { items: job.items, window: job.window, now: job.now });
         replies.push(job.reply);
     }
-    match pass(c, &store, org_key, &org_id, inputs).await {
+    let passed = match dialect::keyed_plans(c, true).await {
+        Ok(()) => pass(c, &store, org_key, &org_id, inputs).await,
+        Err(err) => Err(err),
+    };
+    let passed = match (passed, dialect::keyed_plans(c, false).await) {
+        (Ok(done), Err(err)) => {
+            undo_dedup(&store, &done.dedup);
+            Err(err)
+        }
+        (passed, _) => passed,
+    };
+    match passed {
         Ok(done) => {
             let finish = move |commit: Result<()>| {
                 if commit.is_ok() {
@@ -73,8 +84,8 @@ async fn drain(c: &mut Conn<'_>, store: SqlStore, org_key: i64, org_id: String) 
                     if let DedupChange::Flushed { to, .. } = &done.dedup {
                         store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flushed_to(*to);
                     }
-                } else if let DedupChange::Added(entries) | DedupChange::Flushed { added: entries, .. } = &done.dedup {
-                    store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(entries);
+                } else {
+                    undo_dedup(&store, &done.dedup);
                 }
                 for (reply, outcome) in replies.into_iter().zip(done.outcomes) {
                     let _ = reply.send(commit.clone().and(outcome));
@@ -91,6 +102,13 @@ async fn drain(c: &mut Conn<'_>, store: SqlStore, org_key: i64, org_id: String) 
             };
             (false, Box::new(fail))
         }
+    }
+}
+
+/// Takes a pass's hashes out of SQLite's dedup buffer again: its transaction does not commit.
+fn undo_dedup(store: &SqlStore, change: &DedupChange) {
+    if let DedupChange::Added(entries) | DedupChange::Flushed { added: entries, .. } = change {
+        store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(entries);
     }
 }
 
@@ -489,10 +507,14 @@ async fn dedup_candidates(
         let tables = if by_hash {
             // PostgreSQL, driven from the hashes: index lookups whatever the planner's statistics
             // (a fresh database has none; a join the other way round would scan memories).
+            // `OFFSET 0` keeps each LATERAL a step of its own (hash, dedup rows, memory, agent), and
+            // `dialect::keyed_plans` makes each an index scan.
             let hashes = sql.param(Param::Ints(values));
             format!(
-                "unnest({hashes}::bigint[]) AS h(hash) JOIN memory_dedup d ON d.hash = h.hash \
-                 JOIN memories m ON m.key = d.memory_key JOIN agents a ON a.key = m.agent_key WHERE TRUE"
+                "unnest({hashes}::bigint[]) AS h(hash) \
+                 CROSS JOIN LATERAL (SELECT d.memory_key FROM memory_dedup d WHERE d.hash = h.hash OFFSET 0) d \
+                 CROSS JOIN LATERAL (SELECT * FROM memories m WHERE m.key = d.memory_key OFFSET 0) m \
+                 CROSS JOIN LATERAL (SELECT a.id FROM agents a WHERE a.key = m.agent_key OFFSET 0) a WHERE TRUE"
             )
         } else {
             let keys = sql.any_int(backend, "m.key", values);
@@ -530,8 +552,8 @@ async fn find_sessions(c: &mut Conn<'_>, org_key: i64, ids: Vec<String>) -> Resu
         let org = sql.param(org_key);
         let test = sql.any_text(c.backend(), "s.id", chunk.to_vec());
         sql.push(&format!(
-            "SELECT s.id, s.key, s.agent_key, a.id FROM sessions s JOIN agents a ON a.key = s.agent_key \
-             WHERE s.org_key = {org} AND {test}"
+            "SELECT s.id, s.key, s.agent_key, (SELECT a.id FROM agents a WHERE a.key = s.agent_key) \
+             FROM sessions s WHERE s.org_key = {org} AND {test}"
         ));
         let rows = c
             .query(&sql.text, sql.params, |r| {

@@ -1,7 +1,8 @@
 //! What differs between the backends, in one place: the `content_contains` test, and the bulk
 //! writes of ingest (SQLite: prepared single-row inserts on the writer's connection; PostgreSQL:
-//! one `unnest` insert per table, keys allocated from the identity sequence first). The advisory
-//! locks of PostgreSQL replicas are in `writer`.
+//! one `unnest` insert per table, keys allocated from the identity sequence first), and the
+//! planner settings of ingest on PostgreSQL ([`keyed_plans`]). The advisory locks of PostgreSQL
+//! replicas are in `writer`.
 
 use engram_core::{Memory, Result};
 
@@ -17,6 +18,22 @@ pub(crate) fn content_contains(backend: Backend, column: &str, param: &str) -> S
     match backend {
         Backend::Sqlite => format!("engram_contains({column}, {param})"),
         Backend::Postgres => format!("strpos(lower({column}), {param}) > 0"),
+    }
+}
+
+/// Ingest's lookups (references, dedup hashes) are all by key; planned from statistics, they can
+/// go bad: on a fresh PostgreSQL database with no ANALYZE (autovacuum off, or behind a bulk load)
+/// the planner takes a growing table for a small one, and a generic plan made while the tables
+/// were small stays in the writer connection's statement cache. `keyed_plans(c, true)` makes the
+/// rest of the transaction use index scans and nested loops only, each statement planned for its
+/// own parameters (`set_config(.., is_local)`); `keyed_plans(c, false)` puts the session's values
+/// back for the jobs of the group that follow. The queries keep their join order with `LATERAL
+/// (.. OFFSET 0)` where it matters. SQLite plans these lookups by their indexes whatever its
+/// statistics (none are gathered): a no-op there.
+pub(crate) async fn keyed_plans(conn: &mut Conn<'_>, on: bool) -> Result<()> {
+    match conn {
+        Conn::Sqlite(_) => Ok(()),
+        Conn::Postgres(c) => postgres::keyed_plans(c, on).await,
     }
 }
 
