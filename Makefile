@@ -23,6 +23,7 @@ deploy-check:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/module-cycles.py crates/*/
 
 fmt:
 	$(CARGO) fmt --all

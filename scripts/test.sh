@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "test.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
 
+echo "==> module imports: no module imports one that imports it back (scripts/module-cycles.py)"
+command -v python3 >/dev/null || { echo "test.sh: python3 is required" >&2; exit 1; }
+python3 scripts/module-cycles.py crates/*/
+
 echo "==> building the engram binary for the end-to-end tests"
 cargo build -p engram-server --bin engram
 

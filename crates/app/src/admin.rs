@@ -4,7 +4,7 @@ use engram_core::time::{self, Timestamp};
 use engram_core::*;
 use engram_store::DynStore;
 
-use super::{Engram, require};
+use crate::handle::{Engram, require};
 
 impl Engram {
     fn require_admin_of(&self, p: &Principal, org: &str) -> Result<()> {

@@ -5,7 +5,7 @@ use engram_context::{AssembledContext, ContextRequest, Tokenizer};
 use engram_core::time;
 use engram_core::*;
 
-use super::{Engram, require};
+use crate::handle::{Engram, require};
 
 /// Most memories considered for one context: the newest that match. A 4,000-token budget holds
 /// about 50 typical memories, so this leaves the assembler ample choice at a bounded cost.

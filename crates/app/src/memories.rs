@@ -4,7 +4,7 @@ use engram_core::time::{self, Timestamp};
 use engram_core::validate::check_importance;
 use engram_core::*;
 
-use super::{Engram, require};
+use crate::handle::{Engram, require};
 
 /// How far back a duplicate counts.
 pub const DEDUP_WINDOW_HOURS: i64 = 24;

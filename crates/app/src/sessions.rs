@@ -3,7 +3,7 @@
 use engram_core::time;
 use engram_core::*;
 
-use super::{Engram, PageRequest, cursor, require};
+use crate::handle::{Engram, PageRequest, cursor, require};
 
 impl Engram {
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent))]

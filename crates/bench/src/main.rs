@@ -18,6 +18,7 @@
 //! appends one JSON object per phase (line) to FILE, and one `rest-overhead` object.
 
 mod data;
+mod failure;
 mod limit;
 mod rest;
 mod runner;

@@ -14,7 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::runner::Failure;
+use crate::failure::Failure;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 

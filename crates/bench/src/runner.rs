@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use engram_proto::v1 as pb;
 
 use crate::data::{AGENTS, Generator, Times, agent_name};
+use crate::failure::Failure;
 use crate::rest::{self, RestPool};
 use crate::server::Pool;
 
@@ -130,20 +131,6 @@ pub struct Ctx {
     pub vocabulary: Vec<String>,
     /// Times of the memories of the load and of batch-ingest (the other writes are back-filled).
     pub times: Times,
-}
-
-/// Why a request failed: `kind` keys the error counts (the gRPC code, the HTTP status, `transport`,
-/// `timeout`...), `message` is kept for the first one of each kind.
-#[derive(Debug)]
-pub struct Failure {
-    pub kind: String,
-    pub message: String,
-}
-
-impl From<tonic::Status> for Failure {
-    fn from(status: tonic::Status) -> Self {
-        Failure { kind: format!("{:?}", status.code()), message: status.message().to_owned() }
-    }
 }
 
 /// What a successful request produced.

@@ -151,8 +151,9 @@ pub struct NewMemory {
 /// A new memory that passed [`crate::Limits::check_new_memory`]: defaults applied (memory type,
 /// event type, importance), tags a sorted set, the reasoning folded into `metadata`, `dedup_key`
 /// absent or non-empty, `expires_at` in the future of the write's `now`. Only validation builds
-/// one (a private field keeps struct literals out of other crates).
+/// one (`non_exhaustive` keeps struct literals out of other crates).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ValidMemory {
     pub agent: AgentRef,
     pub session_id: Option<String>,
@@ -170,7 +171,6 @@ pub struct ValidMemory {
     pub step: Option<i64>,
     pub position: Option<Position>,
     pub expires_at: Option<Timestamp>,
-    pub(crate) _validated: (),
 }
 
 /// Memtrace's automatic dedup key: hex(sha256(agent_id|event_type|first 200 bytes of content))[..32].

@@ -139,7 +139,6 @@ impl Limits {
             step,
             position,
             expires_at,
-            _validated: (),
         })
     }
 

@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 
 use engram_core::NewAgent;
 
+use super::http::{Body, Caller, Params, RestResult, RestState, all_pages};
 use super::json::*;
 use super::memories::{list_request, page_json};
-use super::{Body, Caller, Params, RestResult, RestState, all_pages};
 
 pub async fn register(
     State(state): State<RestState>,

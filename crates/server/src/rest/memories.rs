@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 
 use engram_core::*;
 
+use super::http::{Body, Caller, Params, RestResult, RestState, from_json};
 use super::json::*;
-use super::{Body, Caller, Params, RestResult, RestState, from_json};
 use engram_app::ListRequest;
 
 /// `POST /memories`: one memory, or `{"memories": [...]}` (told apart by the `memories` key, so

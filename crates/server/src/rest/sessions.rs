@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 
 use engram_core::{Error, MemoryType, MetadataMode, SessionPatch, SessionStatus};
 
+use super::http::{Body, Caller, Params, RestResult, RestState, all_pages};
 use super::json::*;
 use super::memories::{list_request, page_json};
-use super::{Body, Caller, Params, RestResult, RestState, all_pages};
 use engram_app::ContextOptions;
 
 pub async fn create(

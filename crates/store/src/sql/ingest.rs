@@ -400,7 +400,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             Backend::Sqlite => {
                 let lock = || store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let buffered = lock().len;
-                let change = if buffered + entries.len() < store.inner.dedup_buffer {
+                if buffered + entries.len() < store.inner.dedup_buffer {
                     DedupChange::Added(entries.clone())
                 } else {
                     let mut all = lock().sorted();
@@ -415,8 +415,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                     )
                     .await?;
                     DedupChange::Flushed { to, added: entries.clone() }
-                };
-                change
+                }
             }
         };
 
@@ -448,7 +447,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                     Slot::Duplicate(Existing::Staged(i)) => {
                         AddOutcome::Duplicate { existing_id: staged_ids[i].clone() }
                     }
-                    Slot::Created(i) => AddOutcome::Created(memories[i].take().unwrap_or_else(|| unreachable_memory())),
+                    Slot::Created(i) => AddOutcome::Created(memories[i].take().unwrap_or_else(unreachable_memory)),
                 })
                 .collect()
         })

@@ -35,7 +35,8 @@ mod stats;
 
 pub use conn::Backend;
 use conn::Conn;
-use conn::sqlite::{Readers, SqliteConfig};
+use conn::sqlite::SqliteConfig;
+use conn::threads::Readers;
 use shared::refs::{OrgKeys, PublicIds, TagKeys};
 use writer::Writer;
 

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use engram_core::{Error, Result};
 
 use super::conn::sqlite::{self, SqliteConfig};
+use super::conn::threads;
 use super::conn::{Conn, params};
 
 /// What a job does once the group's commit succeeded (`Ok`) or failed.
@@ -197,7 +198,7 @@ fn run_sqlite_group(conn: &mut rusqlite::Connection, group: Vec<Job>) {
         return;
     }
     let works = group.into_iter().map(|job| (job.isolation, job.work)).collect();
-    let ran = sqlite::run_to_end(conn, Box::new(move |conn| Box::pin(run_jobs(conn, works))));
+    let ran = threads::run_to_end(conn, Box::new(move |conn| Box::pin(run_jobs(conn, works))));
     match ran {
         Ok(Ran::Commit(dones)) => {
             let committed = conn.execute_batch("COMMIT").map_err(sqlite::error);

@@ -110,11 +110,7 @@ pub async fn agents_delete(store: &dyn Store) {
         store,
         &org,
         vec![
-            NewMemory {
-                session_id: Some(s1.id.clone()),
-                tags: strings(&["shared"]),
-                ..mem(&x.id, "note", "x one")
-            },
+            NewMemory { session_id: Some(s1.id.clone()), tags: strings(&["shared"]), ..mem(&x.id, "note", "x one") },
             mem(&x.id, "note", "x two"),
             NewMemory { session_id: Some(s2.id.clone()), ..mem(&x.id, "note", "x three") },
         ],
@@ -130,10 +126,7 @@ pub async fn agents_delete(store: &dyn Store) {
     .await;
 
     // Without cascade while memories exist: FailedPrecondition, nothing removed.
-    assert_err!(
-        store.delete_agent(&org, &AgentRef::Name("doomed".into()), false).await,
-        Error::FailedPrecondition(_)
-    );
+    assert_err!(store.delete_agent(&org, &AgentRef::Name("doomed".into()), false).await, Error::FailedPrecondition(_));
     assert_eq!(store.get_agent(&org, &AgentRef::Id(x.id.clone())).await.unwrap().id, x.id);
     assert_eq!(count(store, &org, MemoryFilter::default(), now).await, 5);
 
@@ -158,8 +151,7 @@ pub async fn agents_delete(store: &dyn Store) {
     expected_y.sort();
     remaining.sort();
     assert_eq!(remaining, expected_y);
-    let tagged =
-        find(store, &org, MemoryFilter { tags_any: strings(&["shared"]), ..Default::default() }, now).await;
+    let tagged = find(store, &org, MemoryFilter { tags_any: strings(&["shared"]), ..Default::default() }, now).await;
     assert_eq!(tagged, vec![y_mems[0].id.clone()]);
     for m in &y_mems {
         assert_eq!(&store.get_memory(&org, &m.id, now).await.unwrap(), m);

@@ -122,25 +122,17 @@ pub async fn failing_write_in_group(store: Arc<dyn Store>) {
         // Fails: missing session (after a valid item and a new agent).
         let missing = spawn(vec![
             mem(&format!("doomed-agent-{round}"), "note", &format!("doomed {round} a")),
-            NewMemory {
-                session_id: Some(ids::session_id()),
-                ..mem(&good.id, "note", &format!("doomed {round} b"))
-            },
+            NewMemory { session_id: Some(ids::session_id()), ..mem(&good.id, "note", &format!("doomed {round} b")) },
         ]);
         // Fails: another agent's session.
         let foreign = spawn(vec![
             mem(&good.id, "note", &format!("doomed {round} c")),
-            NewMemory {
-                session_id: Some(s_other.id.clone()),
-                ..mem(&good.id, "note", &format!("doomed {round} d"))
-            },
+            NewMemory { session_id: Some(s_other.id.clone()), ..mem(&good.id, "note", &format!("doomed {round} d")) },
         ]);
         let valid: Vec<_> = (0..GOOD)
             .map(|t| {
                 spawn(
-                    (0..PER_GOOD)
-                        .map(|i| mem(&good.id, "note", &format!("round {round} task {t} item {i}")))
-                        .collect(),
+                    (0..PER_GOOD).map(|i| mem(&good.id, "note", &format!("round {round} task {t} item {i}"))).collect(),
                 )
             })
             .collect();

@@ -49,12 +49,7 @@ pub async fn org_isolation(store: &dyn Store) {
     assert_err!(store.get_session(b, &session.id).await, Error::NotFound { .. });
     assert_err!(
         store
-            .update_session(
-                b,
-                &session.id,
-                SessionPatch { status: Some(SessionStatus::Closed), metadata: None },
-                later
-            )
+            .update_session(b, &session.id, SessionPatch { status: Some(SessionStatus::Closed), metadata: None }, later)
             .await,
         Error::NotFound { .. }
     );
@@ -79,9 +74,7 @@ pub async fn org_isolation(store: &dyn Store) {
 
     // Memories: write.
     assert_err!(
-        store
-            .update_memory(b, &memory.id, MemoryPatch { importance: Some(0.1), ..Default::default() }, later)
-            .await,
+        store.update_memory(b, &memory.id, MemoryPatch { importance: Some(0.1), ..Default::default() }, later).await,
         Error::NotFound { .. }
     );
     assert_err!(store.delete_memory(b, &memory.id).await, Error::NotFound { .. });
@@ -93,20 +86,17 @@ pub async fn org_isolation(store: &dyn Store) {
         0
     );
     assert_eq!(
-        store
-            .delete_memories(b, &DeleteFilter { agent: Some(agent_id.clone()), ..Default::default() })
-            .await
-            .unwrap(),
+        store.delete_memories(b, &DeleteFilter { agent: Some(agent_id.clone()), ..Default::default() }).await.unwrap(),
         0
     );
     assert_eq!(store.delete_memories(b, &DeleteFilter::default()).await.unwrap(), 0);
     assert_err!(
-        add_raw(&*store, b, vec![mem(&agent.id, "note", "by A's agent id")], window(), later).await,
+        add_raw(store, b, vec![mem(&agent.id, "note", "by A's agent id")], window(), later).await,
         Error::NotFound { .. }
     );
     assert_err!(
         add_raw(
-            &*store,
+            store,
             b,
             vec![NewMemory { session_id: Some(session.id.clone()), ..mem("iso-agent", "note", "in A's session") }],
             window(),
@@ -117,7 +107,7 @@ pub async fn org_isolation(store: &dyn Store) {
     );
     assert_err!(
         add_raw(
-            &*store,
+            store,
             b,
             vec![NewMemory { parent_id: Some(memory.id.clone()), ..mem("iso-agent", "note", "child of A's") }],
             window(),

@@ -191,7 +191,7 @@ pub async fn add_memories_dedup(store: &dyn Store) {
     // In-batch duplicates point at the batch's first.
     let t_batch = now + Duration::hours(3);
     let outcomes = add_raw(
-        &*store,
+        store,
         &org,
         vec![
             keyed(&a.id, "k2", "batch one"),
@@ -251,7 +251,7 @@ pub async fn add_memories_batch_failures(store: &dyn Store) {
     let t1 = secs(now, 1);
     assert_err!(
         add_raw(
-            &*store,
+            store,
             &org,
             vec![
                 mem(&owner.id, "note", "valid one"),
@@ -270,7 +270,7 @@ pub async fn add_memories_batch_failures(store: &dyn Store) {
     // A session of another agent: an item error naming the item and its field, nothing stored.
     let t2 = secs(now, 2);
     assert_err!(
-        add_raw(&*store,
+        add_raw(store,
                 &org,
                 vec![
                     NewMemory { session_id: Some(s_owner.id.clone()), ..mem(&owner.id, "note", "valid") },
@@ -288,7 +288,7 @@ pub async fn add_memories_batch_failures(store: &dyn Store) {
     let t3 = secs(now, 3);
     assert_err!(
         add_raw(
-            &*store,
+            store,
             &org,
             vec![
                 mem(&owner.id, "note", "valid"),
@@ -306,7 +306,7 @@ pub async fn add_memories_batch_failures(store: &dyn Store) {
     let t4 = secs(now, 4);
     assert_err!(
         add_raw(
-            &*store,
+            store,
             &org,
             vec![mem(&owner.id, "note", "valid"), mem(&ids::agent_id(), "note", "nobody's")],
             window(),

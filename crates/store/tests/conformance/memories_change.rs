@@ -27,12 +27,7 @@ pub async fn update_memory(store: &dyn Store) {
 
     // Tags: the tag filter follows.
     let u2 = store
-        .update_memory(
-            &org,
-            &m.id,
-            MemoryPatch { tags: Some(strings(&["new1", "new2"])), ..Default::default() },
-            t1,
-        )
+        .update_memory(&org, &m.id, MemoryPatch { tags: Some(strings(&["new1", "new2"])), ..Default::default() }, t1)
         .await
         .unwrap();
     assert_eq!(u2, Memory { tags: strings(&["new1", "new2"]), ..u1.clone() });
@@ -55,10 +50,8 @@ pub async fn update_memory(store: &dyn Store) {
     assert_eq!(find(store, &org, tag_all("new1"), t1).await, Vec::<String>::new());
     assert_eq!(find(store, &org, tag_all("new2"), t1).await, vec![m.id.clone()]);
     // Clearing.
-    let u2c = store
-        .update_memory(&org, &m.id, MemoryPatch { tags: Some(vec![]), ..Default::default() }, t1)
-        .await
-        .unwrap();
+    let u2c =
+        store.update_memory(&org, &m.id, MemoryPatch { tags: Some(vec![]), ..Default::default() }, t1).await.unwrap();
     assert_eq!(u2c.tags, Vec::<String>::new());
     assert_eq!(find(store, &org, tag_all("new2"), t1).await, Vec::<String>::new());
 
@@ -102,8 +95,7 @@ pub async fn update_memory(store: &dyn Store) {
     );
 
     // An expired memory cannot be updated, nor revived by clearing its expiry.
-    let e =
-        add_one(store, &org, NewMemory { expires_at: Some(secs(now, 10)), ..mem("u", "note", "short") }, now).await;
+    let e = add_one(store, &org, NewMemory { expires_at: Some(secs(now, 10)), ..mem("u", "note", "short") }, now).await;
     let late = secs(now, 20);
     assert_err!(
         store.update_memory(&org, &e.id, MemoryPatch { importance: Some(0.1), ..Default::default() }, late).await,

@@ -109,8 +109,7 @@ pub async fn list_filters_basic(store: &dyn Store) {
 
     // Memory types.
     check(MemoryFilter { memory_types: vec![MemoryType::Episodic], ..f() }, c.pick(&[1, 3, 6])).await;
-    check(MemoryFilter { memory_types: vec![MemoryType::Decision, MemoryType::Entity], ..f() }, c.pick(&[2, 4]))
-        .await;
+    check(MemoryFilter { memory_types: vec![MemoryType::Decision, MemoryType::Entity], ..f() }, c.pick(&[2, 4])).await;
     check(MemoryFilter { memory_types: vec![MemoryType::Interaction], ..f() }, vec![]).await;
 
     // Event types.
@@ -129,8 +128,7 @@ pub async fn list_filters_basic(store: &dyn Store) {
     check(MemoryFilter { since: Some(secs(base, 2)), until: Some(secs(base, 4)), ..f() }, c.pick(&[2, 3])).await;
     check(MemoryFilter { since: Some(secs(base, 4)), until: Some(secs(base, 4)), ..f() }, vec![]).await;
     check(MemoryFilter { since: Some(secs(base, 4) + Duration::microseconds(1)), ..f() }, c.pick(&[5, 6])).await;
-    check(MemoryFilter { until: Some(secs(base, 4) + Duration::microseconds(1)), ..f() }, c.pick(&[1, 2, 3, 4]))
-        .await;
+    check(MemoryFilter { until: Some(secs(base, 4) + Duration::microseconds(1)), ..f() }, c.pick(&[1, 2, 3, 4])).await;
 
     // Steps (memories without a step never match a step bound).
     check(MemoryFilter { step_min: Some(5), ..f() }, c.pick(&[2, 3, 6])).await;
@@ -164,8 +162,7 @@ pub async fn list_filters_basic(store: &dyn Store) {
         c.pick(&[1, 6]),
     )
     .await;
-    check(MemoryFilter { session_id: Some(c.session.clone()), until: Some(secs(base, 5)), ..f() }, c.pick(&[1]))
-        .await;
+    check(MemoryFilter { session_id: Some(c.session.clone()), until: Some(secs(base, 5)), ..f() }, c.pick(&[1])).await;
     check(
         MemoryFilter { agent: Some(AgentRef::Name("bob".into())), session_id: Some(c.session.clone()), ..f() },
         vec![],
@@ -267,8 +264,8 @@ pub async fn list_order_by_time_then_id(store: &dyn Store) {
     let org = new_org(store).await;
     // Created in order a, b, c+d+e; b is back-filled an hour into the past; c, d, e share a time.
     let a = add_one(store, &org, NewMemory { time: Some(secs(now, 10)), ..mem("o", "note", "a") }, now).await;
-    let b = add_one(store, &org, NewMemory { time: Some(secs(now, -3600)), ..mem("o", "note", "b") }, secs(now, 1))
-        .await;
+    let b =
+        add_one(store, &org, NewMemory { time: Some(secs(now, -3600)), ..mem("o", "note", "b") }, secs(now, 1)).await;
     let same: Vec<NewMemory> =
         ["c", "d", "e"].iter().map(|s| NewMemory { time: Some(secs(now, 5)), ..mem("o", "note", s) }).collect();
     let cde = add_all(store, &org, same, secs(now, 2)).await;
@@ -297,10 +294,8 @@ pub async fn pagination(store: &dyn Store) {
     let org = new_org(store).await;
     // 25 memories of "pager" in 7 time groups of (up to) 4 identical times, added in 3 batches
     // out of time order; plus other agents' memories the filter excludes.
-    let item = |i: i64| NewMemory {
-        time: Some(secs(now, -(i % 7) * 60)),
-        ..mem("pager", "note", &format!("page item {i}"))
-    };
+    let item =
+        |i: i64| NewMemory { time: Some(secs(now, -(i % 7) * 60)), ..mem("pager", "note", &format!("page item {i}")) };
     let mut memories = Vec::new();
     for batch in [0..9, 9..17, 17..25] {
         memories.extend(add_all(store, &org, batch.map(&item).collect(), now).await);
@@ -320,7 +315,7 @@ pub async fn pagination(store: &dyn Store) {
         assert_eq!(pages, 5, "{order:?}: 25 = 5 full pages, no empty trailing page");
         assert_eq!(ids_of(&listed), expected);
         let whole = store.list_memories(&org, &query(filter.clone(), 25, order), now).await.unwrap();
-        assert_eq!((whole.has_more, whole.next_cursor.clone()), (false, None));
+        assert_eq!((whole.has_more, whole.next_cursor), (false, None));
         assert_eq!(ids_of(&whole.memories), expected);
         let short = store.list_memories(&org, &query(filter.clone(), 24, order), now).await.unwrap();
         assert!(short.has_more);
@@ -328,7 +323,7 @@ pub async fn pagination(store: &dyn Store) {
 
         // Offset skips rows after the cursor.
         let first = store.list_memories(&org, &query(filter.clone(), 7, order), now).await.unwrap();
-        let q = MemoryQuery { cursor: first.next_cursor.clone(), offset: 3, ..query(filter.clone(), 7, order) };
+        let q = MemoryQuery { cursor: first.next_cursor, offset: 3, ..query(filter.clone(), 7, order) };
         let page = store.list_memories(&org, &q, now).await.unwrap();
         assert_eq!(ids_of(&page.memories), expected[10..17].to_vec(), "{order:?}: cursor + offset 3");
         assert!(page.has_more);
@@ -357,8 +352,7 @@ pub async fn pagination_by_tag(store: &dyn Store) {
     // Noise: other tags, another agent with the same tag, and an old memory outside the window.
     add_all(store, &org, (0..5).map(|i| item(100 + i, "tagger", &["cold"])).collect(), now).await;
     add_all(store, &org, (0..5).map(|i| item(200 + i, "other", &["hot", "x"])).collect(), now).await;
-    let old =
-        NewMemory { time: Some(secs(now, -7200)), tags: strings(&["hot", "x"]), ..mem("tagger", "note", "old") };
+    let old = NewMemory { time: Some(secs(now, -7200)), tags: strings(&["hot", "x"]), ..mem("tagger", "note", "old") };
     add_all(store, &org, vec![old], now).await;
 
     let filter = MemoryFilter {
@@ -392,11 +386,8 @@ pub async fn important_and_excluded_types(store: &dyn Store) {
     let error = mem("imp", ERROR_EVENT_TYPES[0], "it broke");
     let high = NewMemory { importance: Some(HIGH_IMPORTANCE), ..mem("imp", "note", "important note") };
     let low = NewMemory { importance: Some(0.2), ..mem("imp", "note", "routine") };
-    let fact = NewMemory {
-        memory_type: Some(MemoryType::Semantic),
-        importance: Some(0.1),
-        ..mem("imp", "fact", "likes tea")
-    };
+    let fact =
+        NewMemory { memory_type: Some(MemoryType::Semantic), importance: Some(0.1), ..mem("imp", "fact", "likes tea") };
     let stored = add_all(store, &org, vec![decision, error, high, low, fact], now).await;
     let ids = ids_of(&stored);
 
@@ -407,8 +398,7 @@ pub async fn important_and_excluded_types(store: &dyn Store) {
     want.sort();
     assert_eq!(got, want);
 
-    let hidden =
-        MemoryFilter { exclude_types: vec![MemoryType::Semantic, MemoryType::State], ..Default::default() };
+    let hidden = MemoryFilter { exclude_types: vec![MemoryType::Semantic, MemoryType::State], ..Default::default() };
     let got = find(store, &org, hidden.clone(), now).await;
     assert_eq!(got.len(), 4);
     assert!(!got.contains(&ids[4]));
@@ -431,11 +421,7 @@ pub async fn count_matches_list(store: &dyn Store) {
         MemoryFilter { min_importance: Some(0.5), ..f() },
         MemoryFilter { since: Some(secs(c.base, 2)), until: Some(secs(c.base, 5)), ..f() },
         MemoryFilter { step_min: Some(2), step_max: Some(8), ..f() },
-        MemoryFilter {
-            agent: Some(AgentRef::Id(c.alice.clone())),
-            tags_any: strings(&["prod", "production"]),
-            ..f()
-        },
+        MemoryFilter { agent: Some(AgentRef::Id(c.alice.clone())), tags_any: strings(&["prod", "production"]), ..f() },
     ];
     let expected = [6, 3, 0, 2, 3, 4, 2, 3, 2, 4, 3, 3, 2];
     for (filter, n) in filters.into_iter().zip(expected) {

@@ -30,11 +30,9 @@ pub async fn sessions_create_and_get(store: &dyn Store) {
     assert_eq!(store.get_session(&org, &s.id).await.unwrap(), s);
 
     // By id and by the now-known name: the same agent.
-    let s2 =
-        store.create_session(&org, &AgentRef::Id(agent.id.clone()), Metadata::new(), secs(now, 1)).await.unwrap();
+    let s2 = store.create_session(&org, &AgentRef::Id(agent.id.clone()), Metadata::new(), secs(now, 1)).await.unwrap();
     assert_eq!(s2.agent_id, agent.id);
-    let s3 =
-        store.create_session(&org, &AgentRef::Name("auto".into()), Metadata::new(), secs(now, 2)).await.unwrap();
+    let s3 = store.create_session(&org, &AgentRef::Name("auto".into()), Metadata::new(), secs(now, 2)).await.unwrap();
     assert_eq!(s3.agent_id, agent.id);
     assert_ne!(s2.id, s3.id);
 
@@ -78,14 +76,8 @@ pub async fn sessions_list(store: &dyn Store) {
     assert_eq!(all_sessions(store, &org, Some(&a), Some(SessionStatus::Active), 1).await, vec![a2, a3]);
     assert_eq!(all_sessions(store, &org, Some(&a), Some(SessionStatus::Closed), 1).await, vec![a1]);
     assert_eq!(all_sessions(store, &org, Some(&b), Some(SessionStatus::Active), 5).await, vec![b1]);
-    assert_eq!(
-        all_sessions(store, &org, Some(&AgentRef::Name("nobody".into())), None, 5).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        all_sessions(store, &org, Some(&AgentRef::Id(ids::agent_id())), None, 5).await,
-        Vec::<String>::new()
-    );
+    assert_eq!(all_sessions(store, &org, Some(&AgentRef::Name("nobody".into())), None, 5).await, Vec::<String>::new());
+    assert_eq!(all_sessions(store, &org, Some(&AgentRef::Id(ids::agent_id())), None, 5).await, Vec::<String>::new());
 }
 
 pub async fn sessions_update(store: &dyn Store) {

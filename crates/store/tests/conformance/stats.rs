@@ -15,12 +15,7 @@ pub async fn agent_stats(store: &dyn Store) {
     store.create_session(&org, &agent_ref, Metadata::new(), hours(5)).await.unwrap();
     store.create_session(&org, &agent_ref, Metadata::new(), hours(5)).await.unwrap();
     store
-        .update_session(
-            &org,
-            &s1.id,
-            SessionPatch { status: Some(SessionStatus::Closed), metadata: None },
-            hours(4),
-        )
+        .update_session(&org, &s1.id, SessionPatch { status: Some(SessionStatus::Closed), metadata: None }, hours(4))
         .await
         .unwrap();
     let agent = store.get_agent(&org, &agent_ref).await.unwrap();

@@ -58,11 +58,7 @@ pub(crate) async fn new_org(store: &dyn Store) -> String {
 
 pub(crate) async fn new_agent(store: &dyn Store, org: &str, name: &str, now: Timestamp) -> Agent {
     store
-        .register_agent(
-            org,
-            NewAgent { name: name.into(), description: String::new(), config: Metadata::new() },
-            now,
-        )
+        .register_agent(org, NewAgent { name: name.into(), description: String::new(), config: Metadata::new() }, now)
         .await
         .unwrap()
 }
@@ -94,7 +90,7 @@ pub(crate) fn mem(agent: &str, event_type: &str, content: &str) -> NewMemory {
 /// Adds a batch whose items must all be created.
 pub(crate) async fn add_all(store: &dyn Store, org: &str, items: Vec<NewMemory>, now: Timestamp) -> Vec<Memory> {
     let n = items.len();
-    let outcomes = add_raw(&*store, org, items, window(), now).await.unwrap();
+    let outcomes = add_raw(store, org, items, window(), now).await.unwrap();
     assert_eq!(outcomes.len(), n, "one outcome per item");
     outcomes
         .into_iter()
@@ -111,7 +107,7 @@ pub(crate) async fn add_one(store: &dyn Store, org: &str, item: NewMemory, now: 
 
 /// Adds one memory and returns its single outcome.
 pub(crate) async fn add_outcome(store: &dyn Store, org: &str, item: NewMemory, now: Timestamp) -> AddOutcome {
-    let mut outcomes = add_raw(&*store, org, vec![item], window(), now).await.unwrap();
+    let mut outcomes = add_raw(store, org, vec![item], window(), now).await.unwrap();
     assert_eq!(outcomes.len(), 1);
     outcomes.pop().unwrap()
 }

@@ -12,8 +12,12 @@
 
 use engram_core::{Error, Result};
 
+pub(crate) mod param;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+pub(crate) mod threads;
+
+pub(crate) use param::{Param, params};
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,72 +43,6 @@ pub(crate) enum Conn<'c> {
     Sqlite(&'c mut rusqlite::Connection),
     Postgres(&'c mut sea_orm::sqlx::PgConnection),
 }
-
-/// A bound value. Nulls are typed (PostgreSQL wants the parameter's type).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Param {
-    Int(Option<i64>),
-    Real(Option<f64>),
-    Text(Option<String>),
-    /// A JSON column: text on SQLite, JSONB on PostgreSQL.
-    Json(serde_json::Value),
-    /// PostgreSQL arrays (`= ANY($n)`, `unnest`); SQLite has none (see `Sql::any`).
-    Ints(Vec<i64>),
-    Texts(Vec<String>),
-}
-
-impl From<i64> for Param {
-    fn from(v: i64) -> Self {
-        Self::Int(Some(v))
-    }
-}
-impl From<Option<i64>> for Param {
-    fn from(v: Option<i64>) -> Self {
-        Self::Int(v)
-    }
-}
-impl From<f64> for Param {
-    fn from(v: f64) -> Self {
-        Self::Real(Some(v))
-    }
-}
-impl From<Option<f64>> for Param {
-    fn from(v: Option<f64>) -> Self {
-        Self::Real(v)
-    }
-}
-impl From<&str> for Param {
-    fn from(v: &str) -> Self {
-        Self::Text(Some(v.to_owned()))
-    }
-}
-impl From<String> for Param {
-    fn from(v: String) -> Self {
-        Self::Text(Some(v))
-    }
-}
-impl From<&String> for Param {
-    fn from(v: &String) -> Self {
-        Self::Text(Some(v.clone()))
-    }
-}
-impl From<Option<String>> for Param {
-    fn from(v: Option<String>) -> Self {
-        Self::Text(v)
-    }
-}
-impl From<Option<&str>> for Param {
-    fn from(v: Option<&str>) -> Self {
-        Self::Text(v.map(str::to_owned))
-    }
-}
-
-/// `params![a, b, …]`: a `Vec<Param>`.
-macro_rules! params {
-    () => { Vec::<$crate::sql::conn::Param>::new() };
-    ($($value:expr),+ $(,)?) => { vec![$($crate::sql::conn::Param::from($value)),+] };
-}
-pub(crate) use params;
 
 /// One row of a result, read by column index.
 pub(crate) enum Row<'r> {
@@ -204,11 +142,11 @@ impl Conn<'_> {
         &mut self,
         sql: &str,
         params: Vec<Param>,
-        map: impl FnMut(&Row<'_>) -> Result<T> + Send,
+        mut map: impl FnMut(&Row<'_>) -> Result<T> + Send,
     ) -> Result<Vec<T>> {
         match self {
-            Conn::Sqlite(conn) => sqlite::query(conn, sql, &params, map),
-            Conn::Postgres(conn) => postgres::query(conn, sql, params, map).await,
+            Conn::Sqlite(conn) => sqlite::query(conn, sql, &params, |row| map(&Row::Sqlite(row))),
+            Conn::Postgres(conn) => postgres::query(conn, sql, params, |row| map(&Row::Postgres(row))).await,
         }
     }
 

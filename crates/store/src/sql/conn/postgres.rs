@@ -8,7 +8,7 @@ use sea_orm::sqlx::{self, Arguments, AssertSqlSafe, Column, Executor, PgConnecti
 
 use engram_core::{Error, Result};
 
-use super::{Param, Row};
+use super::param::Param;
 
 /// A driver error. Storage failures are internal errors; the message goes to the log.
 pub(crate) fn error(err: sqlx::Error) -> Error {
@@ -75,10 +75,10 @@ pub(super) async fn query<T>(
     conn: &mut PgConnection,
     sql: &str,
     params: Vec<Param>,
-    mut map: impl FnMut(&Row<'_>) -> Result<T>,
+    map: impl FnMut(&PgRow) -> Result<T>,
 ) -> Result<Vec<T>> {
     let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?).fetch_all(conn).await.map_err(error)?;
-    rows.iter().map(|row| map(&Row::Postgres(row))).collect()
+    rows.iter().map(map).collect()
 }
 
 /// Statements without parameters, sent as one simple query.

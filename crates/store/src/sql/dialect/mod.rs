@@ -4,12 +4,15 @@
 //! planner settings of ingest on PostgreSQL ([`keyed_plans`]). The advisory locks of PostgreSQL
 //! replicas are in `writer`.
 
-use engram_core::{Memory, Result};
+use engram_core::Result;
 
 use crate::sql::conn::{Backend, Conn};
 
 mod postgres;
+mod row;
 mod sqlite;
+
+pub(crate) use row::NewRow;
 
 /// `column`, lowercased with Unicode rules, contains the (lowercased) needle bound at `param`.
 /// SQLite: the store's `engram_contains` function. PostgreSQL: `lower()`, which follows the
@@ -35,25 +38,6 @@ pub(crate) async fn keyed_plans(conn: &mut Conn<'_>, on: bool) -> Result<()> {
         Conn::Sqlite(_) => Ok(()),
         Conn::Postgres(c) => postgres::keyed_plans(c, on).await,
     }
-}
-
-/// A memory row to insert: the memory (its id derived from `key`) and what the store adds.
-#[derive(Debug, Clone)]
-pub(crate) struct NewRow<'m> {
-    pub key: i64,
-    pub memory: &'m Memory,
-    pub org_key: i64,
-    pub agent_key: i64,
-    pub session_key: Option<i64>,
-    pub memory_type: i64,
-    /// `metadata` as JSON text.
-    pub metadata: &'m str,
-    /// `tags` as a JSON array.
-    pub tags: &'m str,
-    /// None: derived (see `encode`).
-    pub dedup_key: Option<&'m str>,
-    pub dedup_hash: i64,
-    pub seq: i64,
 }
 
 /// `n` new memory keys, increasing, never given before (SQLite: after the AUTOINCREMENT counter,

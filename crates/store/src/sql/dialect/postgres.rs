@@ -7,7 +7,7 @@ use sea_orm::sqlx::{self, PgConnection};
 use engram_core::Result;
 use engram_core::time::to_micros;
 
-use super::NewRow;
+use super::row::NewRow;
 use crate::sql::conn::postgres::error;
 
 /// The planner settings of [`super::keyed_plans`].

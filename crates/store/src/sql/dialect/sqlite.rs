@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use engram_core::Result;
 use engram_core::time::to_micros;
 
-use super::NewRow;
+use super::row::NewRow;
 use crate::sql::conn::sqlite::error;
 
 pub(super) fn allocate_keys(conn: &Connection, n: usize) -> Result<Vec<i64>> {

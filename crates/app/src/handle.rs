@@ -1,0 +1,48 @@
+//! The [`Engram`] handle and what every resource's operations share: permission checks, page
+//! tokens. A leaf of the crate: the resource modules use it, it uses none of them.
+
+use std::sync::Arc;
+
+use engram_core::*;
+use engram_store::DynStore;
+
+/// The domain operations over one store, with the server's input limits.
+#[derive(Clone)]
+pub struct Engram {
+    pub(crate) store: DynStore,
+    pub(crate) limits: Arc<Limits>,
+}
+
+/// A page request over agents or sessions, as a client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub size: u32,
+    pub token: String,
+}
+
+impl Engram {
+    pub fn new(store: DynStore, limits: Limits) -> Self {
+        Self { store, limits: Arc::new(limits) }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+}
+
+/// PermissionDenied unless the caller's key has `needed`.
+pub(crate) fn require(principal: &Principal, needed: Permission) -> Result<()> {
+    if principal.allows(needed) {
+        return Ok(());
+    }
+    Err(Error::PermissionDenied(format!("this API key lacks the {} permission", needed.as_str())))
+}
+
+/// A page token of agents or sessions; empty means the first page.
+pub(crate) fn cursor(field: &str, token: &str) -> Result<Option<Cursor>> {
+    if token.is_empty() { Ok(None) } else { Cursor::decode(field, token).map(Some) }
+}
