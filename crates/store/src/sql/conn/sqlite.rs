@@ -60,10 +60,6 @@ pub(crate) fn open(config: &SqliteConfig, role: Role) -> Result<Connection> {
          PRAGMA foreign_keys = OFF; {role_pragmas}"
     ))
     .map_err(error)?;
-    if let (Role::Reader, Ok(mb)) = (role, std::env::var("ENGRAM_EXPERIMENT_MMAP_MB")) {
-        conn.execute_batch(&format!("PRAGMA mmap_size = {}", mb.parse::<i64>().unwrap_or(0) * 1024 * 1024))
-            .map_err(error)?;
-    }
     register_functions(&conn)?;
     Ok(conn)
 }
