@@ -49,14 +49,15 @@ pub async fn add_memories_round_trip(store: &dyn Store) {
         "neg": -7,
         "f": 1.5,
         "nested": {"list": [1, "two", null, true, {"deep": []}]},
-        "unicode": "héllo ✓"
+        "unicode": "héllo ✓",
+        "escapes": "a \"quote\", a \\ backslash, a \\N, a tab\t and a newline\n"
     }));
     let full = NewMemory {
         agent: "rt".into(),
         session_id: Some(session.id.clone()),
         memory_type: Some(MemoryType::Decision),
         event_type: "decision_made".into(),
-        content: "Use PostgreSQL ✓ — ünïcode\nsecond line".into(),
+        content: "Use PostgreSQL ✓ — ünïcode\nsecond line\twith a tab, a \\N and a backslash \\ \r\n".into(),
         metadata: metadata.clone(),
         tags: strings(&["alpha", "beta", "gamma"]),
         importance: Some(0.875),
@@ -76,7 +77,7 @@ pub async fn add_memories_round_trip(store: &dyn Store) {
         session_id: Some(session.id.clone()),
         memory_type: MemoryType::Decision,
         event_type: "decision_made".into(),
-        content: "Use PostgreSQL ✓ — ünïcode\nsecond line".into(),
+        content: "Use PostgreSQL ✓ — ünïcode\nsecond line\twith a tab, a \\N and a backslash \\ \r\n".into(),
         metadata,
         tags: strings(&["alpha", "beta", "gamma"]),
         importance: 0.875,

@@ -51,75 +51,169 @@ pub(super) async fn allocate_keys(conn: &mut PgConnection, n: usize) -> Result<V
 }
 
 pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow<'_>]) -> Result<()> {
-    let int = |f: &dyn Fn(&NewRow<'_>) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-    let opt_int = |f: &dyn Fn(&NewRow<'_>) -> Option<i64>| rows.iter().map(f).collect::<Vec<Option<i64>>>();
-    let real = |f: &dyn Fn(&NewRow<'_>) -> Option<f64>| rows.iter().map(f).collect::<Vec<Option<f64>>>();
-    let text = |f: &dyn for<'a> Fn(&'a NewRow<'a>) -> Option<&'a str>| {
-        rows.iter().map(|r| f(r).map(str::to_owned)).collect::<Vec<Option<String>>>()
-    };
-    sqlx::query(
-        "INSERT INTO memories (key, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
-         tags, importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, pos_z, expires_at, seq) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::smallint[], \
-         $6::text[], $7::text[], $8::text[]::jsonb[], $9::text[]::jsonb[], $10::float8[], $11::text[], $12::text[], \
-         $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::float8[], $18::float8[], $19::float8[], \
-         $20::bigint[], $21::bigint[])",
+    let mut data = CopyText::with_capacity(rows.len() * 512);
+    for r in rows {
+        let m = r.memory;
+        data.int(r.key);
+        data.int(r.org_key);
+        data.int(r.agent_key);
+        data.opt_int(r.session_key);
+        data.int(r.memory_type);
+        data.text(&m.event_type);
+        data.text(&m.content);
+        data.text(r.metadata);
+        data.text(r.tags);
+        data.real(m.importance);
+        data.opt_text(m.parent_id.as_deref());
+        data.opt_text(r.dedup_key);
+        data.int(r.dedup_hash);
+        data.int(to_micros(m.time));
+        data.int(to_micros(m.created_at));
+        data.opt_int(m.step);
+        data.opt_real(m.position.map(|p| p.x));
+        data.opt_real(m.position.map(|p| p.y));
+        data.opt_real(m.position.and_then(|p| p.z));
+        data.opt_int(m.expires_at.map(to_micros));
+        data.int(r.seq);
+        data.end_row();
+    }
+    copy_in(
+        conn,
+        "COPY memories (key, org_key, agent_key, session_key, memory_type, event_type, content, metadata, tags, \
+         importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, pos_z, expires_at, seq) \
+         FROM STDIN",
+        data,
     )
-    .bind(int(&|r| r.key))
-    .bind(int(&|r| r.org_key))
-    .bind(int(&|r| r.agent_key))
-    .bind(opt_int(&|r| r.session_key))
-    .bind(rows.iter().map(|r| i16::try_from(r.memory_type).unwrap_or(0)).collect::<Vec<i16>>())
-    .bind(text(&|r| Some(&r.memory.event_type)))
-    .bind(text(&|r| Some(&r.memory.content)))
-    .bind(text(&|r| Some(r.metadata)))
-    .bind(text(&|r| Some(r.tags)))
-    .bind(rows.iter().map(|r| r.memory.importance).collect::<Vec<f64>>())
-    .bind(text(&|r| r.memory.parent_id.as_deref()))
-    .bind(text(&|r| r.dedup_key))
-    .bind(int(&|r| r.dedup_hash))
-    .bind(int(&|r| to_micros(r.memory.time)))
-    .bind(int(&|r| to_micros(r.memory.created_at)))
-    .bind(opt_int(&|r| r.memory.step))
-    .bind(real(&|r| r.memory.position.map(|p| p.x)))
-    .bind(real(&|r| r.memory.position.map(|p| p.y)))
-    .bind(real(&|r| r.memory.position.and_then(|p| p.z)))
-    .bind(opt_int(&|r| r.memory.expires_at.map(to_micros)))
-    .bind(int(&|r| r.seq))
-    .execute(&mut *conn)
     .await
-    .map_err(error)?;
-    Ok(())
 }
 
 pub(super) async fn insert_memory_tags(conn: &mut PgConnection, rows: &[(i64, i64, i64)]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO memory_tags (tag_key, time, memory_key) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])",
-    )
-    .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
-    .bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>())
-    .bind(rows.iter().map(|r| r.2).collect::<Vec<i64>>())
-    .execute(conn)
-    .await
-    .map_err(error)?;
-    Ok(())
+    let mut data = CopyText::with_capacity(rows.len() * 40);
+    for (tag_key, time, memory_key) in rows {
+        data.int(*tag_key);
+        data.int(*time);
+        data.int(*memory_key);
+        data.end_row();
+    }
+    copy_in(conn, "COPY memory_tags (tag_key, time, memory_key) FROM STDIN", data).await
 }
 
+/// Rows of new memories only: (hash, new key) pairs never exist yet, so COPY needs no conflict
+/// handling.
 pub(super) async fn insert_dedup(conn: &mut PgConnection, rows: &[(i64, i64)]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO memory_dedup (hash, memory_key) SELECT * FROM unnest($1::bigint[], $2::bigint[]) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
-    .bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>())
-    .execute(conn)
-    .await
-    .map_err(error)?;
+    let mut data = CopyText::with_capacity(rows.len() * 32);
+    for (hash, memory_key) in rows {
+        data.int(*hash);
+        data.int(*memory_key);
+        data.end_row();
+    }
+    copy_in(conn, "COPY memory_dedup (hash, memory_key) FROM STDIN", data).await
+}
+
+/// Runs a `COPY … FROM STDIN` with `data` (one message; sqlx splits past 1 GiB). If sending fails,
+/// the copy is dropped, which makes sqlx abort it; the group's transaction then fails as a whole.
+async fn copy_in(conn: &mut PgConnection, statement: &str, data: CopyText) -> Result<()> {
+    let mut copy = conn.copy_in_raw(statement).await.map_err(error)?;
+    copy.send(data.buf).await.map_err(error)?;
+    copy.finish().await.map_err(error)?;
     Ok(())
+}
+
+/// Rows in PostgreSQL's COPY text format: fields separated by tabs, rows ended by newlines, `\N`
+/// for NULL, and backslash, tab, newline and carriage return escaped in text. Measured against
+/// the `unnest` insert of the same rows (one array per column): the parameters no longer go
+/// through array encoding and decoding, and COPY skips the executor's per-row INSERT work.
+struct CopyText {
+    buf: Vec<u8>,
+}
+
+impl CopyText {
+    fn with_capacity(bytes: usize) -> Self {
+        Self { buf: Vec::with_capacity(bytes) }
+    }
+
+    fn int(&mut self, value: i64) {
+        self.buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.buf.push(b'\t');
+    }
+
+    fn opt_int(&mut self, value: Option<i64>) {
+        match value {
+            Some(value) => self.int(value),
+            None => self.null(),
+        }
+    }
+
+    fn real(&mut self, value: f64) {
+        // Rust prints the shortest text that reads back as the same f64; PostgreSQL's float8
+        // input reads it exactly (also `NaN` and `inf`).
+        self.buf.extend_from_slice(value.to_string().as_bytes());
+        self.buf.push(b'\t');
+    }
+
+    fn opt_real(&mut self, value: Option<f64>) {
+        match value {
+            Some(value) => self.real(value),
+            None => self.null(),
+        }
+    }
+
+    fn text(&mut self, value: &str) {
+        for &byte in value.as_bytes() {
+            match byte {
+                b'\\' => self.buf.extend_from_slice(b"\\\\"),
+                b'\t' => self.buf.extend_from_slice(b"\\t"),
+                b'\n' => self.buf.extend_from_slice(b"\\n"),
+                b'\r' => self.buf.extend_from_slice(b"\\r"),
+                other => self.buf.push(other),
+            }
+        }
+        self.buf.push(b'\t');
+    }
+
+    fn opt_text(&mut self, value: Option<&str>) {
+        match value {
+            Some(value) => self.text(value),
+            None => self.null(),
+        }
+    }
+
+    fn null(&mut self) {
+        self.buf.extend_from_slice(b"\\N\t");
+    }
+
+    /// Ends a row: its last field's tab becomes the newline.
+    fn end_row(&mut self) {
+        if let Some(last) = self.buf.last_mut() {
+            *last = b'\n';
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CopyText;
+
+    #[test]
+    fn copy_text_escapes_and_nulls() {
+        let mut data = CopyText::with_capacity(64);
+        data.int(-42);
+        data.opt_int(None);
+        data.text("tab\there, newline\nthere, cr\r, backslash \\ and \\N");
+        data.opt_text(None);
+        data.real(0.875);
+        data.end_row();
+        data.int(1);
+        data.end_row();
+        assert_eq!(
+            String::from_utf8(data.buf).unwrap(),
+            "-42\t\\N\ttab\\there, newline\\nthere, cr\\r, backslash \\\\ and \\\\N\t\\N\t0.875\n1\n"
+        );
+    }
 }
