@@ -11,7 +11,7 @@ run:
 test:
 	bash scripts/test.sh
 
-## bench: the load generator on SQLite at 10^5 and 10^6, PostgreSQL (1 and 2 replicas) at 10^5 (bench/README.md)
+## bench: the load generator and the physical limits: SQLite and PostgreSQL (1 and 2 replicas) at 10^5 and 10^6, and a PostgreSQL load without ANALYZE; prints the target table (about 30 minutes on 2 cores; bench/README.md)
 bench:
 	bash bench/run.sh
 

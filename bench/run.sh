@@ -77,7 +77,7 @@
 #                           commit coalesces at most from the load's clients)
 #   BENCH_TARGETS           0: do not run bench/targets.py at the end
 #   BENCH_SKIP_BUILD        1: use the binaries already built             (default: build)
-#   BENCH_PG_SCALES         store sizes of the PostgreSQL runs; "" skips them (default "100000")
+#   BENCH_PG_SCALES         store sizes of the PostgreSQL runs; "" skips them (default "100000 1000000")
 #   BENCH_PG_REPLICAS       replica counts of the PostgreSQL runs         (default "1 2")
 #   BENCH_PG_NOANALYZE_SCALES  store sizes of the PostgreSQL live loads without ANALYZE; "" skips
 #                           them (default "100000"; "" when BENCH_PG_SCALES is "")
@@ -259,7 +259,7 @@ done
 # PostgreSQL: for each scale and replica count, a fresh database, `engram migrate`, N `engram serve`
 # on it (the bench's connections spread over them round robin), the same load and scenarios; then
 # the physical limit at that scale; then the live loads without ANALYZE.
-PG_SCALES="${BENCH_PG_SCALES-100000}"
+PG_SCALES="${BENCH_PG_SCALES-100000 1000000}"
 PG_REPLICAS="${BENCH_PG_REPLICAS:-1 2}"
 if [[ -n "$PG_SCALES" ]]; then
     PG_NOANALYZE_SCALES="${BENCH_PG_NOANALYZE_SCALES-100000}"
