@@ -1,6 +1,6 @@
 //! What differs between the backends, in one place: the `content_contains` test, and the bulk
 //! writes of ingest (SQLite: prepared single-row inserts on the writer's connection; PostgreSQL:
-//! one `unnest` insert per table, keys allocated from the identity sequence first), and the
+//! one COPY per table, keys allocated from the identity sequence first), and the
 //! planner settings of ingest on PostgreSQL ([`keyed_plans`]). The advisory locks of PostgreSQL
 //! replicas are in `writer`.
 

@@ -1,6 +1,6 @@
-//! PostgreSQL bulk writes: one round trip per table whatever the number of rows (`unnest` of one
-//! array per column), so a group commit costs a handful of round trips. Keys are taken from the
-//! identity sequence first, in one statement, so they follow the rows' (ULID) order.
+//! PostgreSQL bulk writes: one `COPY … FROM STDIN` per table whatever the number of rows, so a
+//! group commit costs a handful of round trips. Keys are taken from the identity sequence first,
+//! in one statement, so they follow the rows' (ULID) order. And the planner settings of ingest.
 
 use sea_orm::sqlx::{self, PgConnection};
 
@@ -126,9 +126,9 @@ async fn copy_in(conn: &mut PgConnection, statement: &str, data: CopyText) -> Re
 }
 
 /// Rows in PostgreSQL's COPY text format: fields separated by tabs, rows ended by newlines, `\N`
-/// for NULL, and backslash, tab, newline and carriage return escaped in text. Measured against
-/// the `unnest` insert of the same rows (one array per column): the parameters no longer go
-/// through array encoding and decoding, and COPY skips the executor's per-row INSERT work.
+/// for NULL, and backslash, tab, newline and carriage return escaped in text. It replaced an
+/// `INSERT … SELECT FROM unnest(…)` of one array per column: no array encoding and decoding, no
+/// per-row INSERT work in the executor (no-ANALYZE load 0 → 10^5: 14,826 → 16,568 mem/s).
 struct CopyText {
     buf: Vec<u8>,
 }
