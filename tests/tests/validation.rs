@@ -856,3 +856,115 @@ async fn limits_are_inclusive() {
     assert_eq!(agents.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), vec![name.as_str()]);
     assert_alive(&mut server);
 }
+
+/// A minimal HTTP/1.1 exchange with the REST surface (one request, `Connection: close`): the
+/// status code and the body.
+async fn rest(server: &Server, method: &str, path: &str, body: Option<&serde_json::Value>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.url().trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.admin_key,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// `{"l": {"l": … {"l": "leaf"}}}`: `depth` objects.
+fn nested_json(depth: usize) -> serde_json::Value {
+    let mut value = serde_json::json!("leaf");
+    for _ in 0..depth {
+        value = serde_json::json!({ "l": value });
+    }
+    value
+}
+
+/// Objects from the top of a Struct down to its deepest object.
+fn struct_depth(s: &Struct) -> usize {
+    1 + s
+        .fields
+        .values()
+        .map(|v| match &v.kind {
+            Some(Kind::StructValue(inner)) => struct_depth(inner),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// One nesting limit (24 levels) on both surfaces: the deepest allowed metadata written over REST
+/// reads back over gRPC (prost decodes it inside ListMemoriesResponse and SearchMemoriesResponse),
+/// the deepest written over gRPC reads back over REST, one level more is InvalidArgument / 400
+/// naming `metadata` on both, and the server stays up with its data intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_nesting_limit_is_the_same_on_grpc_and_rest() {
+    let mut server = Server::start(&[]);
+    let mut admin = server.admin().await;
+    const DEEPEST: usize = 24;
+
+    let (status, body) = rest(
+        &server,
+        "POST",
+        "/api/v1/memories",
+        Some(&serde_json::json!({"agent_id": "deep-rest", "content": "deep over REST", "metadata": nested_json(DEEPEST)})),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "REST write of depth {DEEPEST}: {status} {body}");
+    let by_rest = admin
+        .memories
+        .list_memories(list(pb::MemoryFilter { agent: "deep-rest".into(), ..filter() }))
+        .await
+        .expect("gRPC list of a REST-written memory of the deepest metadata")
+        .into_inner()
+        .memories;
+    assert_eq!(by_rest.len(), 1);
+    assert_eq!(struct_depth(by_rest[0].metadata.as_ref().expect("metadata")), DEEPEST);
+    admin
+        .memories
+        .search_memories(search(pb::MemoryFilter { agent: "deep-rest".into(), ..filter() }))
+        .await
+        .expect("gRPC search of the deepest metadata");
+
+    let deep_grpc = pb::NewMemory { metadata: Some(json_struct(nested_json(DEEPEST))), ..memory("deep-grpc", "deep") };
+    admin.memories.add_memory(add(deep_grpc)).await.expect("gRPC write of the deepest metadata");
+    let (status, body) = rest(&server, "GET", "/api/v1/memories?agent_id=deep-grpc&limit=10", None).await;
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("REST list JSON");
+    assert_eq!(listed["memories"][0]["metadata"], nested_json(DEEPEST), "{body}");
+
+    let too_deep =
+        pb::NewMemory { metadata: Some(json_struct(nested_json(DEEPEST + 1))), ..memory("deep-grpc", "deeper") };
+    let err = admin.memories.add_memory(add(too_deep)).await.expect_err("one level too deep over gRPC");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(names_field(err.message(), "memory.metadata") && err.message().contains("at most 24"), "{err:?}");
+    let (status, body) = rest(
+        &server,
+        "POST",
+        "/api/v1/memories",
+        Some(&serde_json::json!({"agent_id": "deep-rest", "content": "deeper", "metadata": nested_json(DEEPEST + 1)})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("metadata") && body.contains("at most 24"), "{body}");
+    let (status, body) = rest(
+        &server,
+        "POST",
+        "/api/v1/agents",
+        Some(&serde_json::json!({"name": "deep-config", "config": nested_json(DEEPEST + 1)})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("config"), "{body}");
+
+    assert_alive(&mut server);
+    assert_eq!(all_memories(&mut admin).await.len(), 2, "exactly the two allowed memories are stored");
+}

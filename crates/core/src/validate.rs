@@ -48,6 +48,13 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// Default token budget of context assembly.
 pub const DEFAULT_CONTEXT_TOKENS: u32 = 4_000;
 
+/// Deepest nesting of a metadata or config JSON document: the object itself is level 1, and each
+/// object or array inside it one more. The same on gRPC and REST. As a `google.protobuf.Struct`
+/// each object level costs three message levels (Struct, map entry, Value) and each array level
+/// two; standard decoders (prost, Python's protobuf) stop at 100 message levels, so 24 JSON levels
+/// (at most ~75 message levels) still decode inside every response that carries the document.
+pub const MAX_JSON_DEPTH: usize = 24;
+
 /// The tag alphabet: ASCII letters, digits and `_ . : / = @ + -`.
 pub fn is_tag_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_.:/=@+-".contains(c)
@@ -254,8 +261,16 @@ impl Limits {
         Ok(())
     }
 
-    /// A JSON object of at most `max_metadata_bytes` when serialized, without NUL characters.
+    /// A JSON object nested at most [`MAX_JSON_DEPTH`] levels, of at most `max_metadata_bytes` when
+    /// serialized, without NUL characters.
     pub fn check_metadata(&self, field: &str, metadata: &Metadata) -> Result<()> {
+        let depth = json_depth(metadata);
+        if depth > MAX_JSON_DEPTH {
+            return Err(Error::invalid(
+                field,
+                format!("is nested {depth} levels deep (objects and arrays); at most {MAX_JSON_DEPTH}"),
+            ));
+        }
         let json = serde_json::to_string(metadata).map_err(|e| Error::invalid(field, e.to_string()))?;
         if json.len() > self.max_metadata_bytes {
             return Err(Error::invalid(
@@ -346,6 +361,27 @@ pub fn check_text(field: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// The nesting depth of an object: 1 for `{}`, one more for each object or array inside
+/// (iterative, so a hostile document cannot exhaust the stack).
+fn json_depth(object: &Metadata) -> usize {
+    let mut deepest = 1;
+    let mut stack: Vec<(&serde_json::Value, usize)> = object.values().map(|v| (v, 2)).collect();
+    while let Some((value, level)) = stack.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                deepest = deepest.max(level);
+                stack.extend(map.values().map(|v| (v, level + 1)));
+            }
+            serde_json::Value::Array(items) => {
+                deepest = deepest.max(level);
+                stack.extend(items.iter().map(|v| (v, level + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +389,37 @@ mod tests {
 
     fn memory() -> NewMemory {
         NewMemory { agent: "coder".into(), content: "did a thing".into(), ..Default::default() }
+    }
+
+    /// `{"l": {"l": … {"l": 1}}}` with `depth` objects, the innermost holding `leaf`.
+    fn nested(depth: usize, leaf: serde_json::Value) -> Metadata {
+        let mut value = leaf;
+        for _ in 1..depth {
+            value = serde_json::json!({ "l": value });
+        }
+        match serde_json::json!({ "l": value }) {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn metadata_depth_is_limited_and_counted_over_objects_and_arrays() {
+        let limits = Limits::default();
+        assert_eq!(json_depth(&Metadata::new()), 1);
+        assert_eq!(json_depth(&nested(1, serde_json::json!(1))), 1);
+        assert_eq!(json_depth(&nested(3, serde_json::json!([[1]]))), 5);
+        limits.check_metadata("metadata", &nested(MAX_JSON_DEPTH, serde_json::json!(1))).unwrap();
+        limits.check_metadata("metadata", &nested(MAX_JSON_DEPTH - 1, serde_json::json!([1]))).unwrap();
+        for too_deep in [
+            nested(MAX_JSON_DEPTH + 1, serde_json::json!(1)),
+            nested(MAX_JSON_DEPTH, serde_json::json!([])),
+            nested(MAX_JSON_DEPTH, serde_json::json!({})),
+        ] {
+            let err = limits.check_metadata("metadata", &too_deep).unwrap_err();
+            assert_eq!(field_of(err.clone()), "metadata");
+            assert!(err.to_string().contains("at most 24"), "{err}");
+        }
     }
 
     fn field_of(err: Error) -> String {
