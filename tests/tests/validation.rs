@@ -765,7 +765,7 @@ async fn request_above_4_mib_is_rejected_and_the_server_stays_up() {
     // One memory with 5 MiB of content.
     let huge = admin.memories.add_memory(add(memory("big", &"z".repeat(5 << 20)))).await;
     let err = huge.expect_err("a 5 MiB request must be rejected");
-    assert_ne!(err.code(), Code::Ok);
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     assert_alive(&mut server);
 
     // A batch of valid items (60 KiB each) adding up to ~4.7 MiB: rejected as a whole too.
@@ -775,7 +775,7 @@ async fn request_above_4_mib_is_rejected_and_the_server_stays_up() {
         .add_memories(pb::AddMemoriesRequest { memories })
         .await
         .expect_err("a 4.7 MiB batch must be rejected");
-    assert_ne!(err.code(), Code::Ok);
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     assert_alive(&mut server);
 
     // Still serving, on the same and on a new connection, and nothing of the above was stored.
@@ -967,4 +967,89 @@ async fn metadata_nesting_limit_is_the_same_on_grpc_and_rest() {
 
     assert_alive(&mut server);
     assert_eq!(all_memories(&mut admin).await.len(), 2, "exactly the two allowed memories are stored");
+}
+
+/// One gRPC call with a hand-made body over HTTP/2: the HTTP status, and the grpc-status and
+/// grpc-message (from the headers of a trailers-only answer, else from the trailers).
+async fn raw_grpc(server: &Server, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Option<Status>) {
+    use http_body_util::BodyExt;
+    use tonic::codegen::{Bytes, Service, http};
+    let mut channel = server.channel().await;
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}{path}", server.url()))
+        .header("content-type", content_type)
+        .header("te", "trailers")
+        .header("x-api-key", server.admin_key.as_str())
+        .body(tonic::body::Body::new(http_body_util::Full::new(Bytes::from(body))))
+        .expect("request");
+    std::future::poll_fn(|cx| channel.poll_ready(cx)).await.expect("channel ready");
+    let response = channel.call(request).await.expect("an HTTP answer");
+    let code = response.status().as_u16();
+    if let Some(status) = Status::from_header_map(response.headers()) {
+        return (code, Some(status));
+    }
+    let collected = response.into_body().collect().await.expect("body");
+    (code, collected.trailers().and_then(Status::from_header_map))
+}
+
+/// A gRPC frame: the compressed-flag byte, the big-endian length, the message.
+fn frame(flag: u8, length: u32, message: &[u8]) -> Vec<u8> {
+    let mut out = vec![flag];
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
+/// Requests that are not a decodable message of their method, sent as a hostile client would:
+/// every one is the client's fault (INVALID_ARGUMENT, RESOURCE_EXHAUSTED for the size, HTTP 415 for
+/// a request that is not gRPC), never INTERNAL; the process stays up and nothing stored changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_requests_are_the_clients_fault() {
+    use prost::Message;
+    let mut server = Server::start(&[]);
+    let mut admin = server.admin().await;
+    admin.memories.add_memory(add(memory("raw", "stored before the bad frames"))).await.expect("add");
+    let before = all_memories(&mut admin).await;
+
+    let add_path = "/engram.v1.MemoryService/AddMemory";
+    let valid = add(memory("raw", "a valid memory")).encode_to_vec();
+    let truncated = &valid[..valid.len() - 3];
+    // AddMemoryRequest { memory: NewMemory { agent: "\xff" } }: invalid UTF-8 in a string field.
+    let bad_utf8 = [0x0a, 0x03, 0x0a, 0x01, 0xff];
+    let too_deep = add(pb::NewMemory { metadata: Some(json_struct(nested_json(60))), ..memory("raw", "deep") });
+    let too_deep = too_deep.encode_to_vec();
+    let cases: Vec<(&str, Vec<u8>, Code, &str)> = vec![
+        ("truncated protobuf", frame(0, truncated.len() as u32, truncated), Code::InvalidArgument, "does not decode"),
+        ("bad wire type", frame(0, 3, &[0x0f, 0xff, 0xff]), Code::InvalidArgument, "does not decode"),
+        ("invalid UTF-8 in a string", frame(0, 5, &bad_utf8), Code::InvalidArgument, "does not decode"),
+        ("Struct nested 60 deep", frame(0, too_deep.len() as u32, &too_deep), Code::InvalidArgument, "does not decode"),
+        ("length prefix past the end", frame(0, 100, &valid[..10]), Code::InvalidArgument, "length prefix"),
+        ("empty body", Vec::new(), Code::InvalidArgument, "no message"),
+        ("compressed-flag 5", frame(5, valid.len() as u32, &valid), Code::InvalidArgument, "malformed gRPC frame"),
+        (
+            "compressed-flag without grpc-encoding",
+            frame(1, valid.len() as u32, &valid),
+            Code::InvalidArgument,
+            "malformed gRPC frame",
+        ),
+        ("length over the limit", frame(0, 5 << 20, &valid), Code::ResourceExhausted, "too large"),
+    ];
+    for (name, body, code, words) in cases {
+        let (http, status) = raw_grpc(&server, add_path, "application/grpc", body).await;
+        let status = status.unwrap_or_else(|| panic!("{name}: no grpc-status (HTTP {http})"));
+        assert_eq!(status.code(), code, "{name}: {status:?}");
+        assert!(status.message().contains(words), "{name}: {status:?}");
+        assert_alive(&mut server);
+    }
+
+    // Not gRPC at all: HTTP 415, over HTTP/2 (a JSON body) and over HTTP/1.1 (a GET).
+    let (http, _) = raw_grpc(&server, add_path, "application/json", b"{\"memory\": {}}".to_vec()).await;
+    assert_eq!(http, 415, "a JSON body on a gRPC path");
+    let (http, body) = rest(&server, "GET", add_path, None).await;
+    assert_eq!(http, 415, "an HTTP/1.1 GET on a gRPC path: {body}");
+    assert!(body.contains("application/grpc"), "{body}");
+
+    assert_alive(&mut server);
+    assert_eq!(all_memories(&mut admin).await, before, "nothing stored changed");
 }

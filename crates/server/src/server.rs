@@ -207,7 +207,9 @@ pub async fn serve(
         )
         .add_service(AdminServiceServer::new(grpc::admin::AdminApi { app: app.clone() }).max_decoding_message_size(max))
         .into_axum_router()
-        .layer(AuthLayer::new(authenticator.clone()));
+        .layer(AuthLayer::new(authenticator.clone()))
+        .layer(axum::middleware::map_response(grpc::framing::client_faults))
+        .layer(axum::middleware::from_fn(grpc::framing::require_grpc_content_type));
     let rest = rest::router(
         rest::RestState { app, auth: Arc::new(authenticator), ready: ready_flag.clone() },
         limits.max_message_bytes,

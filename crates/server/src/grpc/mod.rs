@@ -9,6 +9,7 @@ pub mod admin;
 pub mod agents;
 pub mod context;
 pub mod convert;
+pub mod framing;
 pub mod memories;
 pub mod sessions;
 
