@@ -1053,3 +1053,112 @@ async fn undecodable_requests_are_the_clients_fault() {
     assert_alive(&mut server);
     assert_eq!(all_memories(&mut admin).await, before, "nothing stored changed");
 }
+
+/// The lenient spots, decided: a page token continues only the query it was made for; `offset`
+/// has a ceiling; empty optional ids mean unset on both surfaces; a REST body must say it is JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_tokens_offsets_empty_ids_and_content_types() {
+    let mut server = Server::start(&[]);
+    let mut admin = server.admin().await;
+    for i in 0..3 {
+        admin.memories.add_memory(add(memory("pager", &format!("memory {i}")))).await.expect("add");
+    }
+    let of_pager = || pb::MemoryFilter { agent: "pager".into(), ..filter() };
+    let first = admin
+        .memories
+        .list_memories(pb::ListMemoriesRequest { limit: 1, ..list(of_pager()) })
+        .await
+        .expect("first page")
+        .into_inner();
+    let token = first.next_page_token.clone();
+    assert!(!token.is_empty());
+    // The same query continues (ListMemories and SearchMemories are one query); another filter or
+    // another order refuses the token.
+    let second = admin
+        .memories
+        .list_memories(pb::ListMemoriesRequest { limit: 1, page_token: token.clone(), ..list(of_pager()) })
+        .await
+        .expect("second page with the same query")
+        .into_inner();
+    assert_ne!(second.memories[0].id, first.memories[0].id);
+    let other_filter = pb::MemoryFilter { event_types: vec!["note".into()], ..of_pager() };
+    let other_order = pb::ListMemoriesRequest { page_token: token.clone(), order: 2, ..list(of_pager()) };
+    let refused: Vec<Result<(), Status>> = vec![
+        admin
+            .memories
+            .list_memories(pb::ListMemoriesRequest { page_token: token.clone(), ..list(other_filter) })
+            .await
+            .map(|_| ()),
+        admin.memories.list_memories(other_order).await.map(|_| ()),
+    ];
+    for result in refused {
+        let err = result.expect_err("a token of another query");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(names_field(err.message(), "page_token") && err.message().contains("another query"), "{err:?}");
+    }
+
+    // offset: up to 10,000.
+    admin
+        .memories
+        .list_memories(pb::ListMemoriesRequest { offset: 10_000, ..list(of_pager()) })
+        .await
+        .expect("offset 10,000");
+    let err = admin
+        .memories
+        .list_memories(pb::ListMemoriesRequest { offset: 10_001, ..list(of_pager()) })
+        .await
+        .expect_err("offset 10,001");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(names_field(err.message(), "offset"), "{err:?}");
+    let (status, body) = rest(&server, "GET", "/api/v1/memories?agent_id=pager&offset=4000000000", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("offset"), "{body}");
+
+    // Empty optional ids are unset: no session, no parent, a derived dedup key; on both surfaces.
+    let blank = pb::NewMemory {
+        session_id: Some(String::new()),
+        parent_id: Some(String::new()),
+        ..memory("blank-ids", "empty ids over gRPC")
+    };
+    let created =
+        admin.memories.add_memory(add(blank)).await.expect("empty optional ids").into_inner().memory.expect("memory");
+    assert_eq!(created.session_id, None);
+    assert_eq!(created.parent_id, None);
+    let (status, body) = rest(
+        &server,
+        "POST",
+        "/api/v1/memories",
+        Some(&serde_json::json!({"agent_id": "blank-ids", "content": "empty ids over REST", "session_id": "", "parent_id": ""})),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let stored: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert!(stored["session_id"].is_null() && stored["parent_id"].is_null(), "{body}");
+
+    // A REST body must be sent as JSON.
+    for content_type in ["text/plain", ""] {
+        let addr = server.url().trim_start_matches("http://").to_owned();
+        let body = r#"{"agent_id": "typed", "content": "not declared as JSON"}"#;
+        let header = if content_type.is_empty() { String::new() } else { format!("Content-Type: {content_type}\r\n") };
+        let request = format!(
+            "POST /api/v1/memories HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            server.admin_key,
+            body.len()
+        );
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        assert!(response.starts_with("HTTP/1.1 415"), "content type {content_type:?}: {response}");
+        assert!(response.contains("content-type"), "{response}");
+    }
+    assert_alive(&mut server);
+    let typed = admin
+        .memories
+        .list_memories(list(pb::MemoryFilter { agent: "typed".into(), ..filter() }))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(typed.memories.is_empty(), "nothing was stored from the refused bodies");
+}

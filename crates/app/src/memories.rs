@@ -1,7 +1,7 @@
 //! Memories: add (one or a batch), get, list and search, update, delete.
 
 use engram_core::time::{self, Timestamp};
-use engram_core::validate::check_importance;
+use engram_core::validate::{MAX_OFFSET, check_importance};
 use engram_core::*;
 
 use crate::handle::{Engram, require};
@@ -73,19 +73,33 @@ impl Engram {
     pub async fn list_memories(&self, p: &Principal, request: ListRequest) -> Result<MemoryPage> {
         require(p, Permission::Read)?;
         let now = time::now();
-        let query = self.memory_query(request, now)?;
-        self.store.list_memories(&p.org_id, &query, now).await
+        let fingerprint = MemoryCursor::query_fingerprint(&format!(
+            "list {:?} {:?} {:?} {:?} {:?}",
+            request.filter, request.since, request.until, request.content_contains, request.order
+        ));
+        let query = self.memory_query(request, now, fingerprint)?;
+        let mut page = self.store.list_memories(&p.org_id, &query, now).await?;
+        if let Some(cursor) = page.next_cursor.as_mut() {
+            cursor.query = fingerprint;
+        }
+        Ok(page)
     }
 
-    fn memory_query(&self, request: ListRequest, now: Timestamp) -> Result<MemoryQuery> {
+    fn memory_query(&self, request: ListRequest, now: Timestamp, fingerprint: u64) -> Result<MemoryQuery> {
         let mut filter = request.filter;
         filter.since = time::parse_spec("filter.since", &request.since, now)?;
         filter.until = time::parse_spec("filter.until", &request.until, now)?;
         filter.content_contains = self.limits.needle("filter.content_contains", &request.content_contains)?;
         self.limits.check_filter("filter", &mut filter)?;
+        if request.offset > MAX_OFFSET {
+            return Err(Error::invalid(
+                "offset",
+                format!("is {}; at most {MAX_OFFSET} (page further with next_page_token)", request.offset),
+            ));
+        }
         let cursor = match request.page_token.as_str() {
             "" => None,
-            token => Some(MemoryCursor::decode("page_token", token)?),
+            token => Some(MemoryCursor::decode("page_token", token, fingerprint)?),
         };
         Ok(MemoryQuery {
             filter,

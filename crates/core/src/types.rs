@@ -278,33 +278,62 @@ impl Cursor {
 }
 
 /// A position in a time-ordered listing of memories: the time and the store's key of the last row
-/// of the previous page (memories of one time are ordered by key, which follows creation order).
+/// of the previous page (memories of one time are ordered by key, which follows creation order),
+/// and the fingerprint of the query that listed it ([`MemoryCursor::query_fingerprint`]): a token
+/// only continues the query it was made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryCursor {
     pub time_us: i64,
     pub key: i64,
+    /// 0 until the domain layer stamps it; the store ignores it.
+    pub query: u64,
 }
 
 impl MemoryCursor {
-    const PREFIX: &'static str = "m1:";
+    const PREFIX: &'static str = "m2:";
 
     pub fn encode(&self) -> String {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-            "{}{}:{}",
+            "{}{}:{}:{:x}",
             Self::PREFIX,
             self.time_us,
-            self.key
+            self.key,
+            self.query
         ))
     }
 
-    pub fn decode(field: &str, token: &str) -> Result<Self> {
+    /// Decodes a token and checks it was made for the query whose fingerprint is `query`.
+    pub fn decode(field: &str, token: &str, query: u64) -> Result<Self> {
         use base64::Engine;
         let bad = || Error::invalid(field, "malformed page token: pass next_page_token back unchanged");
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
         let raw = String::from_utf8(raw).map_err(|_| bad())?;
-        let (time, key) = raw.strip_prefix(Self::PREFIX).and_then(|rest| rest.split_once(':')).ok_or_else(bad)?;
-        Ok(Self { time_us: time.parse().map_err(|_| bad())?, key: key.parse().map_err(|_| bad())? })
+        let mut parts = raw.strip_prefix(Self::PREFIX).ok_or_else(bad)?.splitn(3, ':');
+        let (Some(time), Some(key), Some(made_for)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let cursor = Self {
+            time_us: time.parse().map_err(|_| bad())?,
+            key: key.parse().map_err(|_| bad())?,
+            query: u64::from_str_radix(made_for, 16).map_err(|_| bad())?,
+        };
+        if cursor.query != query {
+            return Err(Error::invalid(
+                field,
+                "was made for another query (its filter or order differ): page with the same filter and order, or start without a token",
+            ));
+        }
+        Ok(cursor)
+    }
+
+    /// The fingerprint of a query as the client wrote it: its filter (time specs as given, so a
+    /// relative `since` pages on), order and kind of listing. Equal queries have equal
+    /// fingerprints within one build; a token from another build may be refused (start over).
+    pub fn query_fingerprint(what: &str) -> u64 {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(what.as_bytes());
+        u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
     }
 }
 

@@ -48,6 +48,10 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// Default token budget of context assembly.
 pub const DEFAULT_CONTEXT_TOKENS: u32 = 4_000;
 
+/// Largest `offset` of a memory listing (Memtrace compatibility): rows skipped are still read, so
+/// deeper pages are reached with page tokens.
+pub const MAX_OFFSET: u32 = 10_000;
+
 /// Deepest nesting of a metadata or config JSON document: the object itself is level 1, and each
 /// object or array inside it one more. The same on gRPC and REST. As a `google.protobuf.Struct`
 /// each object level costs three message levels (Struct, map entry, Value) and each array level

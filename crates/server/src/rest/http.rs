@@ -116,6 +116,12 @@ impl<T: DeserializeOwned + Default> FromRequest<RestState> for Body<T> {
     type Rejection = RestError;
 
     async fn from_request(request: Request, state: &RestState) -> Result<Self, Self::Rejection> {
+        let json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|mime| mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")));
         let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -126,6 +132,14 @@ impl<T: DeserializeOwned + Default> FromRequest<RestState> for Body<T> {
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(T::default()));
+        }
+        // A body is JSON only when it says so: `text/plain` or no content type is refused rather
+        // than guessed (an empty body needs none).
+        if json != Some(true) {
+            return Err(RestError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type: a request body must be sent as application/json",
+            ));
         }
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(deserializer).map(Body).map_err(|err| {

@@ -109,8 +109,11 @@ impl MemoryStore for SqlStore {
                 })
             })
             .await?;
-        let (found, next_cursor) =
-            finish_page(found, query.limit, |(key, m)| MemoryCursor { time_us: to_micros(m.time), key: *key });
+        let (found, next_cursor) = finish_page(found, query.limit, |(key, m)| MemoryCursor {
+            time_us: to_micros(m.time),
+            key: *key,
+            query: 0,
+        });
         Ok(MemoryPage {
             memories: found.into_iter().map(|(_, m)| m).collect(),
             has_more: next_cursor.is_some(),
