@@ -934,8 +934,18 @@ async fn metadata_nesting_limit_is_the_same_on_grpc_and_rest() {
         .await
         .expect("gRPC search of the deepest metadata");
 
+    // Written over gRPC with AddMemories, whose answer is the deepest that carries metadata
+    // (AddMemoriesResponse > AddMemoryResult > Memory > Struct): prost decodes it.
     let deep_grpc = pb::NewMemory { metadata: Some(json_struct(nested_json(DEEPEST))), ..memory("deep-grpc", "deep") };
-    admin.memories.add_memory(add(deep_grpc)).await.expect("gRPC write of the deepest metadata");
+    let written = admin
+        .memories
+        .add_memories(pb::AddMemoriesRequest { memories: vec![deep_grpc] })
+        .await
+        .expect("gRPC write of the deepest metadata, and its answer decoded")
+        .into_inner();
+    let echoed =
+        written.results[0].memory.as_ref().and_then(|m| m.metadata.as_ref()).expect("the memory in the answer");
+    assert_eq!(struct_depth(echoed), DEEPEST);
     let (status, body) = rest(&server, "GET", "/api/v1/memories?agent_id=deep-grpc&limit=10", None).await;
     assert_eq!(status, 200, "{body}");
     let listed: serde_json::Value = serde_json::from_str(&body).expect("REST list JSON");
@@ -1161,4 +1171,31 @@ async fn page_tokens_offsets_empty_ids_and_content_types() {
         .expect("list")
         .into_inner();
     assert!(typed.memories.is_empty(), "nothing was stored from the refused bodies");
+
+    // Tokens of agents and sessions are bound to their listing and filter too.
+    let agents = admin
+        .agents
+        .list_agents(pb::ListAgentsRequest { page_size: 1, page_token: String::new() })
+        .await
+        .expect("agents page")
+        .into_inner();
+    assert!(!agents.next_page_token.is_empty());
+    admin
+        .agents
+        .list_agents(pb::ListAgentsRequest { page_size: 1, page_token: agents.next_page_token.clone() })
+        .await
+        .expect("the next agents page");
+    for agent in ["", "pager"] {
+        let err = admin
+            .sessions
+            .list_sessions(pb::ListSessionsRequest {
+                agent: agent.into(),
+                page_token: agents.next_page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("an agents token on sessions");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(names_field(err.message(), "page_token"), "{err:?}");
+    }
 }

@@ -3,7 +3,7 @@
 use engram_core::time;
 use engram_core::*;
 
-use crate::handle::{Engram, PageRequest, cursor, require};
+use crate::handle::{Engram, PageRequest, cursor, require, stamped};
 
 impl Engram {
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent.name))]
@@ -30,7 +30,9 @@ impl Engram {
     pub async fn list_agents(&self, p: &Principal, page: PageRequest) -> Result<Page<Agent>> {
         require(p, Permission::Read)?;
         let size = self.limits.page_size("page_size", page.size)?;
-        self.store.list_agents(&p.org_id, size, cursor("page_token", &page.token)?).await
+        let query = MemoryCursor::query_fingerprint("agents");
+        let listed = self.store.list_agents(&p.org_id, size, cursor("page_token", &page.token, query)?).await?;
+        Ok(stamped(listed, query))
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent, cascade = cascade))]

@@ -42,7 +42,16 @@ pub(crate) fn require(principal: &Principal, needed: Permission) -> Result<()> {
     Err(Error::PermissionDenied(format!("this API key lacks the {} permission", needed.as_str())))
 }
 
-/// A page token of agents or sessions; empty means the first page.
-pub(crate) fn cursor(field: &str, token: &str) -> Result<Option<Cursor>> {
-    if token.is_empty() { Ok(None) } else { Cursor::decode(field, token).map(Some) }
+/// A page token of agents or sessions, made for the listing whose fingerprint is `query`; empty
+/// means the first page.
+pub(crate) fn cursor(field: &str, token: &str, query: u64) -> Result<Option<Cursor>> {
+    if token.is_empty() { Ok(None) } else { Cursor::decode(field, token, query).map(Some) }
+}
+
+/// Stamps a page's next cursor with its listing's fingerprint.
+pub(crate) fn stamped<T>(mut page: Page<T>, query: u64) -> Page<T> {
+    if let Some(cursor) = page.next_cursor.as_mut() {
+        cursor.query = query;
+    }
+    page
 }

@@ -3,7 +3,7 @@
 use engram_core::time;
 use engram_core::*;
 
-use crate::handle::{Engram, PageRequest, cursor, require};
+use crate::handle::{Engram, PageRequest, cursor, require, stamped};
 
 impl Engram {
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent))]
@@ -38,7 +38,9 @@ impl Engram {
             Some(AgentRef::parse(agent))
         };
         let size = self.limits.page_size("page_size", page.size)?;
-        self.store.list_sessions(&p.org_id, agent.as_ref(), status, size, cursor("page_token", &page.token)?).await
+        let query = MemoryCursor::query_fingerprint(&format!("sessions {agent:?} {status:?}"));
+        let token = cursor("page_token", &page.token, query)?;
+        Ok(stamped(self.store.list_sessions(&p.org_id, agent.as_ref(), status, size, token).await?, query))
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, session = id))]

@@ -255,25 +255,50 @@ pub const HIGH_IMPORTANCE: f64 = 0.7;
 pub struct Cursor {
     pub time_us: i64,
     pub id: String,
+    /// The fingerprint of the listing that made it ([`MemoryCursor::query_fingerprint`]); 0 until
+    /// the domain layer stamps it; the store ignores it.
+    pub query: u64,
 }
 
 impl Cursor {
+    const PREFIX: &'static str = "c2:";
+
     pub fn encode(&self) -> String {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", self.time_us, self.id))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "{}{}:{:x}:{}",
+            Self::PREFIX,
+            self.time_us,
+            self.query,
+            self.id
+        ))
     }
 
-    pub fn decode(field: &str, token: &str) -> Result<Self> {
+    /// Decodes a token and checks it was made for the listing whose fingerprint is `query`.
+    pub fn decode(field: &str, token: &str, query: u64) -> Result<Self> {
         use base64::Engine;
         let bad = || Error::invalid(field, "malformed page token: pass next_page_token back unchanged");
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
         let raw = String::from_utf8(raw).map_err(|_| bad())?;
-        let (time, id) = raw.split_once(':').ok_or_else(bad)?;
-        let time_us = time.parse().map_err(|_| bad())?;
+        let mut parts = raw.strip_prefix(Self::PREFIX).ok_or_else(bad)?.splitn(3, ':');
+        let (Some(time), Some(made_for), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
         if id.is_empty() || id.len() > 128 {
             return Err(bad());
         }
-        Ok(Self { time_us, id: id.to_owned() })
+        let cursor = Self {
+            time_us: time.parse().map_err(|_| bad())?,
+            id: id.to_owned(),
+            query: u64::from_str_radix(made_for, 16).map_err(|_| bad())?,
+        };
+        if cursor.query != query {
+            return Err(Error::invalid(
+                field,
+                "was made for another query (another listing or filter): page with the same request, or start without a token",
+            ));
+        }
+        Ok(cursor)
     }
 }
 

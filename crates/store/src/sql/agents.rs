@@ -68,6 +68,7 @@ impl AgentStore for SqlStore {
         let (items, next_cursor) = finish_page(agents, limit, |a| Cursor {
             time_us: engram_core::time::to_micros(a.created_at),
             id: a.id.clone(),
+            query: 0,
         });
         Ok(Page { items, next_cursor })
     }

@@ -94,7 +94,7 @@ impl SessionStore for SqlStore {
             self.read(move |c| Box::pin(async move { c.query(&sql.text, sql.params, rows::session).await })).await?;
         let sessions: Vec<Session> = found.into_iter().map(|(_, s)| s).collect();
         let (items, next_cursor) =
-            finish_page(sessions, limit, |s| Cursor { time_us: to_micros(s.created_at), id: s.id.clone() });
+            finish_page(sessions, limit, |s| Cursor { time_us: to_micros(s.created_at), id: s.id.clone(), query: 0 });
         Ok(Page { items, next_cursor })
     }
 
