@@ -30,7 +30,7 @@ impl Engram {
     pub async fn list_agents(&self, p: &Principal, page: PageRequest) -> Result<Page<Agent>> {
         require(p, Permission::Read)?;
         let size = self.limits.page_size("page_size", page.size)?;
-        let query = MemoryCursor::query_fingerprint("agents");
+        let query = query_fingerprint("agents");
         let listed = self.store.list_agents(&p.org_id, size, cursor("page_token", &page.token, query)?).await?;
         Ok(stamped(listed, query))
     }

@@ -73,7 +73,7 @@ impl Engram {
     pub async fn list_memories(&self, p: &Principal, request: ListRequest) -> Result<MemoryPage> {
         require(p, Permission::Read)?;
         let now = time::now();
-        let fingerprint = MemoryCursor::query_fingerprint(&format!(
+        let fingerprint = query_fingerprint(&format!(
             "list {:?} {:?} {:?} {:?} {:?}",
             request.filter, request.since, request.until, request.content_contains, request.order
         ));

@@ -38,7 +38,7 @@ impl Engram {
             Some(AgentRef::parse(agent))
         };
         let size = self.limits.page_size("page_size", page.size)?;
-        let query = MemoryCursor::query_fingerprint(&format!("sessions {agent:?} {status:?}"));
+        let query = query_fingerprint(&format!("sessions {agent:?} {status:?}"));
         let token = cursor("page_token", &page.token, query)?;
         Ok(stamped(self.store.list_sessions(&p.org_id, agent.as_ref(), status, size, token).await?, query))
     }

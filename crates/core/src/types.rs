@@ -255,8 +255,8 @@ pub const HIGH_IMPORTANCE: f64 = 0.7;
 pub struct Cursor {
     pub time_us: i64,
     pub id: String,
-    /// The fingerprint of the listing that made it ([`MemoryCursor::query_fingerprint`]); 0 until
-    /// the domain layer stamps it; the store ignores it.
+    /// The fingerprint of the listing that made it ([`query_fingerprint`]); 0 until the domain
+    /// layer stamps it; the store ignores it.
     pub query: u64,
 }
 
@@ -264,48 +264,23 @@ impl Cursor {
     const PREFIX: &'static str = "c2:";
 
     pub fn encode(&self) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-            "{}{}:{:x}:{}",
-            Self::PREFIX,
-            self.time_us,
-            self.query,
-            self.id
-        ))
+        encode_token(Self::PREFIX, self.time_us, self.query, &self.id)
     }
 
     /// Decodes a token and checks it was made for the listing whose fingerprint is `query`.
     pub fn decode(field: &str, token: &str, query: u64) -> Result<Self> {
-        use base64::Engine;
-        let bad = || Error::invalid(field, "malformed page token: pass next_page_token back unchanged");
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
-        let raw = String::from_utf8(raw).map_err(|_| bad())?;
-        let mut parts = raw.strip_prefix(Self::PREFIX).ok_or_else(bad)?.splitn(3, ':');
-        let (Some(time), Some(made_for), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad());
-        };
+        let (time_us, id) = decode_token(field, token, Self::PREFIX, query)?;
         if id.is_empty() || id.len() > 128 {
-            return Err(bad());
+            return Err(malformed_token(field));
         }
-        let cursor = Self {
-            time_us: time.parse().map_err(|_| bad())?,
-            id: id.to_owned(),
-            query: u64::from_str_radix(made_for, 16).map_err(|_| bad())?,
-        };
-        if cursor.query != query {
-            return Err(Error::invalid(
-                field,
-                "was made for another query (another listing or filter): page with the same request, or start without a token",
-            ));
-        }
-        Ok(cursor)
+        Ok(Self { time_us, id, query })
     }
 }
 
 /// A position in a time-ordered listing of memories: the time and the store's key of the last row
 /// of the previous page (memories of one time are ordered by key, which follows creation order),
-/// and the fingerprint of the query that listed it ([`MemoryCursor::query_fingerprint`]): a token
-/// only continues the query it was made for.
+/// and the fingerprint of the query that listed it ([`query_fingerprint`]): a token only continues
+/// the query it was made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryCursor {
     pub time_us: i64,
@@ -318,48 +293,53 @@ impl MemoryCursor {
     const PREFIX: &'static str = "m2:";
 
     pub fn encode(&self) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-            "{}{}:{}:{:x}",
-            Self::PREFIX,
-            self.time_us,
-            self.key,
-            self.query
-        ))
+        encode_token(Self::PREFIX, self.time_us, self.query, &self.key.to_string())
     }
 
     /// Decodes a token and checks it was made for the query whose fingerprint is `query`.
     pub fn decode(field: &str, token: &str, query: u64) -> Result<Self> {
-        use base64::Engine;
-        let bad = || Error::invalid(field, "malformed page token: pass next_page_token back unchanged");
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
-        let raw = String::from_utf8(raw).map_err(|_| bad())?;
-        let mut parts = raw.strip_prefix(Self::PREFIX).ok_or_else(bad)?.splitn(3, ':');
-        let (Some(time), Some(key), Some(made_for)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad());
-        };
-        let cursor = Self {
-            time_us: time.parse().map_err(|_| bad())?,
-            key: key.parse().map_err(|_| bad())?,
-            query: u64::from_str_radix(made_for, 16).map_err(|_| bad())?,
-        };
-        if cursor.query != query {
-            return Err(Error::invalid(
-                field,
-                "was made for another query (its filter or order differ): page with the same filter and order, or start without a token",
-            ));
-        }
-        Ok(cursor)
+        let (time_us, key) = decode_token(field, token, Self::PREFIX, query)?;
+        Ok(Self { time_us, key: key.parse().map_err(|_| malformed_token(field))?, query })
     }
+}
 
-    /// The fingerprint of a query as the client wrote it: its filter (time specs as given, so a
-    /// relative `since` pages on), order and kind of listing. Equal queries have equal
-    /// fingerprints within one build; a token from another build may be refused (start over).
-    pub fn query_fingerprint(what: &str) -> u64 {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(what.as_bytes());
-        u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+/// The fingerprint of a query as the client wrote it: its kind of listing, filter (time specs as
+/// given, so a relative `since` pages on) and order. Equal queries have equal fingerprints within
+/// one build; a token from another build may be refused (start over).
+pub fn query_fingerprint(what: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(what.as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// A page token: base64 of `<prefix><time>:<query fingerprint, hex>:<last row>`.
+fn encode_token(prefix: &str, time_us: i64, query: u64, last: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{prefix}{time_us}:{query:x}:{last}"))
+}
+
+/// The time and last row of a token of `prefix`'s kind, made for the query `query`.
+fn decode_token(field: &str, token: &str, prefix: &str, query: u64) -> Result<(i64, String)> {
+    use base64::Engine;
+    let bad = || malformed_token(field);
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let mut parts = raw.strip_prefix(prefix).ok_or_else(bad)?.splitn(3, ':');
+    let (Some(time), Some(made_for), Some(last)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let time_us = time.parse().map_err(|_| bad())?;
+    if u64::from_str_radix(made_for, 16).map_err(|_| bad())? != query {
+        return Err(Error::invalid(
+            field,
+            "was made for another query (another listing, filter or order): page with the same request, or start without a token",
+        ));
     }
+    Ok((time_us, last.to_owned()))
+}
+
+fn malformed_token(field: &str) -> Error {
+    Error::invalid(field, "malformed page token: pass next_page_token back unchanged")
 }
 
 /// A page request over memories.

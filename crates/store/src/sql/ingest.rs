@@ -105,6 +105,11 @@ async fn drain(c: &mut Conn<'_>, store: SqlStore, org_key: i64, org_id: String) 
     }
 }
 
+/// The distinct values of `values`, in no particular order.
+fn distinct<T: Eq + std::hash::Hash>(values: impl Iterator<Item = T>) -> Vec<T> {
+    values.collect::<HashSet<T>>().into_iter().collect()
+}
+
 /// Takes a pass's hashes out of SQLite's dedup buffer again: its transaction does not commit.
 fn undo_dedup(store: &SqlStore, change: &DedupChange) {
     if let DedupChange::Added(entries) | DedupChange::Flushed { added: entries, .. } = change {
@@ -188,26 +193,11 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
     let mut outcomes: Vec<Option<Result<Vec<AddOutcome>>>> = (0..inputs.len()).map(|_| None).collect();
 
     // 1. References: agents, sessions, parents; each request checked before anything is written.
-    let refs: Vec<AgentRef> = inputs
-        .iter()
-        .flat_map(|input| input.items.iter().map(|m| m.item.agent.clone()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    let items = || inputs.iter().flat_map(|input| input.items.iter().map(|p| &p.item));
+    let refs = distinct(items().map(|m| m.agent.clone()));
     let mut agents = find_agents(c, org_key, &refs).await?;
-    let session_ids: Vec<String> = inputs
-        .iter()
-        .flat_map(|i| i.items.iter().filter_map(|m| m.item.session_id.clone()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let sessions = find_sessions(c, org_key, session_ids).await?;
-    let parent_ids: Vec<String> = inputs
-        .iter()
-        .flat_map(|i| i.items.iter().filter_map(|m| m.item.parent_id.clone()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    let sessions = find_sessions(c, org_key, distinct(items().filter_map(|m| m.session_id.clone()))).await?;
+    let parent_ids = distinct(items().filter_map(|m| m.parent_id.clone()));
     let parents: HashSet<String> = find_memory_keys(c, org_key, &parent_ids).await?.into_keys().collect();
     for (input, outcome) in inputs.iter().zip(outcomes.iter_mut()) {
         if let Err(err) = check_references(input.items.iter().map(|p| &p.item), &agents, &sessions, &parents) {
@@ -254,13 +244,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
     if let (Some(earliest), Some(widest)) =
         (going.iter().map(|i| inputs[*i].now).min(), going.iter().map(|i| inputs[*i].now - inputs[*i].window).min())
     {
-        let hashes: Vec<i64> = dedup_ids
-            .iter()
-            .flatten()
-            .map(|id| dedup_hash(id.agent_key, &id.key))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let hashes = distinct(dedup_ids.iter().flatten().map(|id| dedup_hash(id.agent_key, &id.key)));
         let (from, until) = (to_micros(widest), to_micros(earliest));
         let buffered = match backend {
             Backend::Sqlite => {
@@ -372,12 +356,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         dialect::insert_memories(c, &rows).await?;
         drop(rows);
 
-        let names: Vec<&str> = staged
-            .iter()
-            .flat_map(|s| s.memory.tags.iter().map(String::as_str))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let names: Vec<&str> = distinct(staged.iter().flat_map(|s| s.memory.tags.iter().map(String::as_str)));
         let tag_keys = tag_keys(c, &store.inner.tags, org_key, &names, true).await?;
         let tag_rows: Vec<(i64, i64, i64)> = staged
             .iter()
