@@ -11,6 +11,8 @@ use engram_store::DynStore;
 pub struct Engram {
     pub(crate) store: DynStore,
     pub(crate) limits: Arc<Limits>,
+    /// Ranked search; None on a server without a full-text index.
+    pub(crate) relevance: Option<Arc<crate::relevance::Relevance>>,
 }
 
 /// A page request over agents or sessions, as a client sent it.
@@ -22,7 +24,13 @@ pub struct PageRequest {
 
 impl Engram {
     pub fn new(store: DynStore, limits: Limits) -> Self {
-        Self { store, limits: Arc::new(limits) }
+        Self { store, limits: Arc::new(limits), relevance: None }
+    }
+
+    /// With ranked search over `relevance` (run [`Engram::run_indexer`] to keep it current).
+    pub fn with_relevance(mut self, relevance: crate::relevance::Relevance) -> Self {
+        self.relevance = Some(Arc::new(relevance));
+        self
     }
 
     pub fn limits(&self) -> &Limits {

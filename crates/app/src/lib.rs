@@ -3,16 +3,22 @@
 //! (and the context assembler). This crate knows no proto, HTTP or SQL type: it depends only on
 //! the domain (`engram-core`), the store's traits and `engram-context`.
 //!
-//! One module per resource: [`memories`], [`agents`], [`sessions`], [`context`], [`admin`].
+//! One module per resource: [`memories`], [`agents`], [`sessions`], [`context`], [`admin`];
+//! [`search`] ranks memories by relevance over the full-text index that `indexer` keeps current.
 
 pub mod admin;
 pub mod agents;
 pub mod context;
 mod handle;
+mod indexer;
 pub mod memories;
+mod relevance;
+pub mod search;
 pub mod sessions;
 
 pub use admin::create_api_key;
 pub use context::{ContextOptions, ContextResult};
 pub use handle::{Engram, PageRequest};
 pub use memories::ListRequest;
+pub use relevance::Relevance;
+pub use search::{Hit, RankedPage, RankedRequest, SearchMode};

@@ -40,6 +40,7 @@ impl Engram {
             .add_memories(&p.org_id, vec![memory], dedup_window(), now)
             .await
             .map_err(|err| err.in_single("memory"))?;
+        self.written();
         match outcome.into_iter().next() {
             Some(AddOutcome::Created(memory)) => Ok(memory),
             Some(AddOutcome::Duplicate { existing_id }) => Err(Error::AlreadyExists { what: "memory", existing_id }),
@@ -58,7 +59,10 @@ impl Engram {
             .enumerate()
             .map(|(i, memory)| self.limits.check_new_memory(&format!("memories[{i}]"), memory, now))
             .collect::<Result<Vec<_>>>()?;
-        self.store.add_memories(&p.org_id, valid, dedup_window(), now).await.map_err(|err| err.in_batch("memories"))
+        let outcomes =
+            self.store.add_memories(&p.org_id, valid, dedup_window(), now).await.map_err(|err| err.in_batch("memories"))?;
+        self.written();
+        Ok(outcomes)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, memory = id))]
@@ -135,7 +139,9 @@ impl Engram {
         {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
-        self.store.update_memory(&p.org_id, id, patch, now).await
+        let updated = self.store.update_memory(&p.org_id, id, patch, now).await?;
+        self.written();
+        Ok(updated)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, memory = id))]

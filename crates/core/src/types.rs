@@ -245,6 +245,11 @@ impl Needle {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `content` matches, by the same rule as the store's filter.
+    pub fn matches(&self, content: &str) -> bool {
+        content.to_lowercase().contains(&self.0)
+    }
 }
 
 /// Importance from which a memory counts as important (kept first in a tight context budget).

@@ -8,9 +8,10 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use engram_core::{Limits, Permission, ids, time};
+use engram_search::Ranking;
 use engram_store::{DynStore, StoreOptions};
 
-use crate::config::{ServeConfig, StoreConfig};
+use crate::config::{SearchConfig, ServeConfig, StoreConfig};
 use crate::server;
 
 #[derive(Debug, Parser)]
@@ -102,6 +103,19 @@ pub struct ServeArgs {
     /// anyway (keep it below Kubernetes' terminationGracePeriodSeconds).
     #[arg(long, env = "ENGRAM_SHUTDOWN_TIMEOUT", default_value = "20", value_parser = parse_seconds)]
     pub shutdown_timeout: std::time::Duration,
+    /// Directory of the full-text index (derived from the store, rebuilt when missing; each
+    /// replica keeps its own). Default: `<data dir>/index`. `memory`: in memory, rebuilt at start.
+    #[arg(long, env = "ENGRAM_INDEX_DIR")]
+    pub index_dir: Option<PathBuf>,
+    /// Ranked search: days after which recency counts half.
+    #[arg(long, env = "ENGRAM_RECENCY_HALF_LIFE_DAYS", default_value_t = Ranking::default().half_life_secs / 86_400.0)]
+    pub recency_half_life_days: f64,
+    /// Ranked search: weight of recency (0..1) in `bm25 × (1 + w_r × recency + w_i × importance)`.
+    #[arg(long, env = "ENGRAM_RECENCY_WEIGHT", default_value_t = Ranking::default().recency_weight)]
+    pub recency_weight: f64,
+    /// Ranked search: weight of importance (0..1), as above.
+    #[arg(long, env = "ENGRAM_IMPORTANCE_WEIGHT", default_value_t = Ranking::default().importance_weight)]
+    pub importance_weight: f64,
 }
 
 impl ServeArgs {
@@ -119,6 +133,18 @@ impl ServeArgs {
                 ..Limits::default()
             },
             shutdown_timeout: self.shutdown_timeout,
+            search: SearchConfig {
+                index_dir: match &self.index_dir {
+                    Some(dir) if dir.as_os_str() == "memory" => None,
+                    Some(dir) => Some(dir.clone()),
+                    None => Some(self.store.data_dir.join("index")),
+                },
+                ranking: Ranking {
+                    half_life_secs: self.recency_half_life_days * 86_400.0,
+                    recency_weight: self.recency_weight,
+                    importance_weight: self.importance_weight,
+                },
+            },
         }
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use engram_core::Limits;
+use engram_search::Ranking;
 use engram_store::{Backend, StoreOptions};
 
 /// Where the store lives and how it is opened.
@@ -42,4 +43,13 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How long in-flight requests get after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    pub search: SearchConfig,
+}
+
+/// Ranked search.
+#[derive(Debug, Clone)]
+pub struct SearchConfig {
+    /// Where the full-text index lives; None: in memory.
+    pub index_dir: Option<PathBuf>,
+    pub ranking: Ranking,
 }

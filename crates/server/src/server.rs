@@ -14,7 +14,8 @@ use axum::serve::ListenerExt;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
-use engram_app::Engram;
+use engram_app::{Engram, Relevance};
+use engram_search::FullText;
 use engram_core::{Limits, Permission, ids, time};
 use engram_proto::v1::{
     admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
@@ -157,7 +158,13 @@ pub async fn serve(
     if Backend::of_url(&settings.database_url)? == Backend::Sqlite {
         bootstrap(&store, &settings).await?;
     }
-    let app = Engram::new(store.clone(), limits.clone());
+    let fulltext = FullText::open(args.search.index_dir.as_deref())?;
+    let app = Engram::new(store.clone(), limits.clone())
+        .with_relevance(Relevance::new(Arc::new(fulltext), args.search.ranking));
+    let indexer = {
+        let app = app.clone();
+        tokio::spawn(async move { app.run_indexer().await })
+    };
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in std::iter::once("").chain(SERVICES.iter().copied()) {
@@ -262,6 +269,7 @@ pub async fn serve(
         ),
     }
     ready.abort();
+    indexer.abort();
     if let Err(err) = store.close().await {
         tracing::warn!(error = %err, "closing the store");
     }

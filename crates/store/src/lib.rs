@@ -1,5 +1,5 @@
 //! Engram's storage: one trait per resource ([`OrgStore`], [`KeyStore`], [`AgentStore`],
-//! [`SessionStore`], [`MemoryStore`], [`StatsStore`]; [`Store`] is their sum) and their SQL
+//! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`]; [`Store`] is their sum) and their SQL
 //! implementation [`SqlStore`] for SQLite (embedded default) and PostgreSQL, with one migration set.
 //!
 //! Every method takes the caller's org id and only ever touches that org's rows. Inputs are the
@@ -104,9 +104,43 @@ pub trait StatsStore: Send + Sync {
     async fn agent_stats(&self, org: &str, agent: &AgentRef, now: Timestamp) -> Result<AgentStats>;
 }
 
+/// An org's newest commit sequence number (see [`FeedStore`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedHead {
+    pub org_id: String,
+    pub last_seq: i64,
+}
+
+/// A memory as last written, at the commit sequence number of that write.
+#[derive(Debug, Clone)]
+pub struct FeedChange {
+    pub seq: i64,
+    /// The memory's integer key: stable, never reused; what derived indexes store.
+    pub key: i64,
+    pub memory: Memory,
+}
+
+/// The change feed that indexes outside the store (full text) follow, on every replica. Each
+/// write of a memory (create, update) gives it its org's next sequence number; rows become
+/// visible in that order, so following `seq > n` misses nothing. Deletes leave no entry: an index
+/// drops what [`FeedStore::memories_by_keys`] no longer returns.
+#[async_trait::async_trait]
+pub trait FeedStore: Send + Sync {
+    /// Every org's newest sequence number (one small read: the orgs table).
+    async fn feed_heads(&self) -> Result<Vec<FeedHead>>;
+    /// The org's memories written after `after_seq`, in sequence order, at most `limit` (expired
+    /// ones included).
+    async fn feed_changes(&self, org: &str, after_seq: i64, limit: u32) -> Result<Vec<FeedChange>>;
+    /// The org's memories with these keys that still exist and are not expired at `now`, with
+    /// their keys, in no particular order (at most 10,000 keys).
+    async fn memories_by_keys(&self, org: &str, keys: &[i64], now: Timestamp) -> Result<Vec<(i64, Memory)>>;
+}
+
 /// Everything a server needs from storage.
 #[async_trait::async_trait]
-pub trait Store: OrgStore + KeyStore + AgentStore + SessionStore + MemoryStore + StatsStore + 'static {
+pub trait Store:
+    OrgStore + KeyStore + AgentStore + SessionStore + MemoryStore + StatsStore + FeedStore + 'static
+{
     /// Answers when the database answers.
     async fn ping(&self) -> Result<()>;
 

@@ -8,6 +8,7 @@ use serde_json::{Number, Value};
 
 use engram_core::time::{Timestamp, from_micros, to_micros};
 use engram_core::*;
+use engram_app::{Hit, SearchMode};
 use engram_proto::v1 as pb;
 
 // ---- JSON <-> Struct --------------------------------------------------------------------
@@ -130,6 +131,36 @@ pub fn order(raw: i32) -> Result<Order> {
         Ok(pb::Order::Unspecified | pb::Order::Desc) => Ok(Order::Desc),
         Ok(pb::Order::Asc) => Ok(Order::Asc),
         Err(_) => Err(Error::invalid("order", format!("{raw} is not an order"))),
+    }
+}
+
+pub fn search_mode(raw: i32) -> Result<SearchMode> {
+    match pb::SearchMode::try_from(raw) {
+        Ok(pb::SearchMode::Unspecified) => Ok(SearchMode::Auto),
+        Ok(pb::SearchMode::Keyword) => Ok(SearchMode::Keyword),
+        Ok(pb::SearchMode::Semantic) => Ok(SearchMode::Semantic),
+        Ok(pb::SearchMode::Hybrid) => Ok(SearchMode::Hybrid),
+        Err(_) => Err(Error::invalid("mode", format!("{raw} is not a search mode"))),
+    }
+}
+
+pub fn search_mode_pb(mode: SearchMode) -> pb::SearchMode {
+    match mode {
+        SearchMode::Auto => pb::SearchMode::Unspecified,
+        SearchMode::Keyword => pb::SearchMode::Keyword,
+        SearchMode::Semantic => pb::SearchMode::Semantic,
+        SearchMode::Hybrid => pb::SearchMode::Hybrid,
+    }
+}
+
+pub fn hit(hit: Hit) -> pb::SearchHit {
+    pb::SearchHit {
+        memory: Some(memory(hit.memory)),
+        score: hit.score,
+        keyword: hit.keyword,
+        semantic: hit.semantic,
+        recency: hit.recency,
+        importance: hit.importance,
     }
 }
 

@@ -9,7 +9,7 @@ use engram_proto::v1 as pb;
 use engram_proto::v1::memory_service_server::MemoryService;
 
 use super::{convert, principal, status};
-use engram_app::{Engram, ListRequest};
+use engram_app::{Engram, ListRequest, RankedRequest};
 
 pub struct MemoryApi {
     pub app: Engram,
@@ -103,7 +103,26 @@ impl MemoryService for MemoryApi {
     ) -> Result<Response<pb::SearchMemoriesResponse>, Status> {
         let started = Instant::now();
         let p = principal(&request)?;
-        let pb::SearchMemoriesRequest { filter, limit, order, page_token, offset } = request.into_inner();
+        let pb::SearchMemoriesRequest { filter, limit, order, page_token, offset, query, mode } = request.into_inner();
+        if !query.is_empty() {
+            let request = RankedRequest {
+                order_given: order != 0,
+                list: list_request(filter, limit, 0, page_token, offset)?,
+                query,
+                mode: convert::search_mode(mode).map_err(status)?,
+            };
+            let page = self.app.ranked_search(&p, request).await.map_err(status)?;
+            return Ok(Response::new(pb::SearchMemoriesResponse {
+                hits: page.hits.into_iter().map(convert::hit).collect(),
+                has_more: page.has_more,
+                mode: convert::search_mode_pb(page.mode).into(),
+                query_time_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                ..Default::default()
+            }));
+        }
+        if mode != 0 {
+            return Err(Status::invalid_argument("mode: applies to a search with a query; query is empty"));
+        }
         let page = self
             .app
             .list_memories(&p, list_request(filter, limit, order, page_token, offset)?)
@@ -114,6 +133,7 @@ impl MemoryService for MemoryApi {
             next_page_token: convert::memory_page_token(page.next_cursor),
             has_more: page.has_more,
             query_time_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ..Default::default()
         }))
     }
 

@@ -147,6 +147,22 @@ pub struct SearchResultJson {
     pub query_time_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
+    /// With a `query` (an Engram extension): each result's score and its parts, in the same order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Vec<ScoreJson>>,
+    /// With a `query`: the mode that ranked the results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScoreJson {
+    pub id: String,
+    pub score: f64,
+    pub keyword: f64,
+    pub semantic: f64,
+    pub recency: f64,
+    pub importance: f64,
 }
 
 /// `POST /api/v1/search`.
@@ -168,6 +184,10 @@ pub struct SearchJson {
     pub offset: Option<i64>,
     pub order: Option<String>,
     pub page_token: Option<String>,
+    /// Engram extension: rank by relevance to this text (see SearchMemoriesRequest.query).
+    pub query: Option<String>,
+    /// Engram extension: `keyword`, `semantic` or `hybrid` (with `query`).
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -11,7 +11,7 @@ use engram_core::*;
 
 use super::http::{Body, Caller, Params, RestResult, RestState, from_json};
 use super::json::*;
-use engram_app::ListRequest;
+use engram_app::{ListRequest, RankedRequest, SearchMode};
 
 /// `POST /memories`: one memory, or `{"memories": [...]}` (told apart by the `memories` key, so
 /// errors can name the exact field).
@@ -195,12 +195,67 @@ pub async fn search(
         page_token: q.page_token.unwrap_or_default(),
         offset: non_negative("offset", q.offset)?,
     };
+    let elapsed = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let query = q.query.unwrap_or_default();
+    if !query.is_empty() {
+        let request = RankedRequest {
+            order_given: q.order.as_deref().is_some_and(|o| !o.is_empty()),
+            list: request,
+            query,
+            mode: parse_mode(q.mode.as_deref())?,
+        };
+        let page = state.app.ranked_search(&p, request).await?;
+        let scores = page
+            .hits
+            .iter()
+            .map(|h| ScoreJson {
+                id: h.memory.id.clone(),
+                score: h.score,
+                keyword: h.keyword,
+                semantic: h.semantic,
+                recency: h.recency,
+                importance: h.importance,
+            })
+            .collect();
+        return Ok(Json(SearchResultJson {
+            count: page.hits.len(),
+            has_more: page.has_more,
+            next_page_token: None,
+            results: page.hits.into_iter().map(|h| MemoryJson::from(h.memory)).collect(),
+            query_time_ms: elapsed(),
+            scores: Some(scores),
+            mode: Some(mode_name(page.mode)),
+        }));
+    }
+    if q.mode.as_deref().is_some_and(|m| !m.is_empty()) {
+        return Err(Error::invalid("mode", "applies to a search with a query; query is empty").into());
+    }
     let page = state.app.list_memories(&p, request).await?;
     Ok(Json(SearchResultJson {
         count: page.memories.len(),
         has_more: page.has_more,
         next_page_token: page.next_cursor.map(|c| c.encode()),
         results: page.memories.into_iter().map(MemoryJson::from).collect(),
-        query_time_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        query_time_ms: elapsed(),
+        scores: None,
+        mode: None,
     }))
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<SearchMode> {
+    match mode.unwrap_or("") {
+        "" => Ok(SearchMode::Auto),
+        "keyword" => Ok(SearchMode::Keyword),
+        "semantic" => Ok(SearchMode::Semantic),
+        "hybrid" => Ok(SearchMode::Hybrid),
+        other => Err(Error::invalid("mode", format!("{other:?} is not keyword, semantic or hybrid"))),
+    }
+}
+
+fn mode_name(mode: SearchMode) -> &'static str {
+    match mode {
+        SearchMode::Auto | SearchMode::Hybrid => "hybrid",
+        SearchMode::Keyword => "keyword",
+        SearchMode::Semantic => "semantic",
+    }
 }

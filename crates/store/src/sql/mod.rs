@@ -31,6 +31,7 @@ mod keys;
 mod memories;
 mod orgs;
 mod sessions;
+mod feed;
 mod stats;
 
 pub use conn::Backend;

@@ -1,0 +1,310 @@
+//! [`FullText`]: the per-org tantivy indexes, on disk (resumable) or in memory.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, Occur, Query};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
+
+use engram_core::time::{Timestamp, to_micros};
+use engram_core::*;
+
+use crate::analyzer::{self, TextQuery};
+use crate::query::{Ranking, filter_clauses, text_query};
+
+/// The schema's version, kept in each commit's payload: an index of another version is rebuilt.
+const SCHEMA_VERSION: u32 = 1;
+
+/// Bytes of memory the indexing of one org may use before it writes a segment.
+const WRITER_MEMORY: usize = 32_000_000;
+
+/// The fields of every org's index.
+#[derive(Clone, Copy)]
+pub(crate) struct Fields {
+    pub key: Field,
+    /// Content, reasoning, tags and event type, analysed (see [`analyzer`]).
+    pub text: Field,
+    pub agent: Field,
+    pub session: Field,
+    pub memory_type: Field,
+    pub event_type: Field,
+    pub tags: Field,
+    pub importance: Field,
+    pub time: Field,
+    pub step: Field,
+    /// `i64::MAX` when the memory does not expire.
+    pub expires: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(analyzer::NAME)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        key: b.add_u64_field("key", INDEXED | FAST),
+        text: b.add_text_field("text", text),
+        agent: b.add_text_field("agent", STRING),
+        session: b.add_text_field("session", STRING),
+        memory_type: b.add_text_field("memory_type", STRING),
+        event_type: b.add_text_field("event_type", STRING),
+        tags: b.add_text_field("tags", STRING),
+        importance: b.add_f64_field("importance", INDEXED | FAST),
+        time: b.add_i64_field("time", INDEXED | FAST),
+        step: b.add_i64_field("step", INDEXED | FAST),
+        expires: b.add_i64_field("expires", INDEXED | FAST),
+    };
+    (b.build(), fields)
+}
+
+/// A memory found by a search, with its score's parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub key: i64,
+    pub score: f64,
+    pub keyword: f64,
+    pub recency: f64,
+    pub importance: f64,
+}
+
+struct OrgIndex {
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    /// The commit sequence number the index has reached (see `engram_store::FeedStore`).
+    seq: AtomicI64,
+}
+
+/// Every org's full-text index.
+pub struct FullText {
+    /// None: indexes in memory, rebuilt from the store at each start.
+    root: Option<PathBuf>,
+    schema: Schema,
+    fields: Fields,
+    orgs: Mutex<HashMap<String, Arc<OrgIndex>>>,
+}
+
+fn error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("full-text index: {what}: {e}"))
+}
+
+/// An org id as a directory name (ids are `[A-Za-z0-9_-]`; anything else is hex-encoded).
+fn dir_name(org: &str) -> String {
+    if !org.is_empty() && org.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        org.to_owned()
+    } else {
+        format!("x{}", org.bytes().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Payload {
+    version: u32,
+    seq: i64,
+}
+
+impl FullText {
+    /// Indexes under `root` (one directory per org), or in memory when None.
+    pub fn open(root: Option<&Path>) -> Result<Self> {
+        if let Some(root) = root {
+            std::fs::create_dir_all(root).map_err(|e| error(&format!("creating {}", root.display()), e))?;
+        }
+        let (schema, fields) = schema();
+        Ok(Self { root: root.map(Path::to_path_buf), schema, fields, orgs: Mutex::default() })
+    }
+
+    fn org(&self, org: &str) -> Result<Arc<OrgIndex>> {
+        let mut orgs = self.orgs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = orgs.get(org) {
+            return Ok(found.clone());
+        }
+        let opened = Arc::new(self.open_org(org)?);
+        orgs.insert(org.to_owned(), opened.clone());
+        Ok(opened)
+    }
+
+    fn open_org(&self, org: &str) -> Result<OrgIndex> {
+        let index = match &self.root {
+            None => Index::create_in_ram(self.schema.clone()),
+            Some(root) => {
+                let dir = root.join(dir_name(org));
+                match self.open_dir(&dir) {
+                    Ok(index) => index,
+                    Err(e) => {
+                        // Derived data: an index of another schema, or a damaged one, is rebuilt.
+                        tracing::warn!(org, error = %e, "full-text index unusable; rebuilding it from the store");
+                        std::fs::remove_dir_all(&dir).map_err(|e| error("removing an old index", e))?;
+                        self.open_dir(&dir)?
+                    }
+                }
+            }
+        };
+        index.tokenizers().register(analyzer::NAME, analyzer::analyzer());
+        let payload = index.load_metas().map_err(|e| error("reading", e))?.payload;
+        let seq = match payload.map(|p| serde_json::from_str::<Payload>(&p)) {
+            Some(Ok(p)) if p.version == SCHEMA_VERSION => p.seq,
+            _ => 0,
+        };
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(|e| error("opening a writer", e))?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e| error("reader", e))?;
+        Ok(OrgIndex { reader, writer: Mutex::new(writer), seq: AtomicI64::new(seq) })
+    }
+
+    fn open_dir(&self, dir: &Path) -> Result<Index> {
+        std::fs::create_dir_all(dir).map_err(|e| error(&format!("creating {}", dir.display()), e))?;
+        let directory = MmapDirectory::open(dir).map_err(|e| error("opening", e))?;
+        let index = Index::open_or_create(directory, self.schema.clone()).map_err(|e| error("opening", e))?;
+        let metas = index.load_metas().map_err(|e| error("reading", e))?;
+        match metas.payload.as_deref().map(serde_json::from_str::<Payload>) {
+            Some(Ok(p)) if p.version != SCHEMA_VERSION => Err(error("schema", format!("version {}", p.version))),
+            _ => Ok(index),
+        }
+    }
+
+    /// The commit sequence number the org's index has reached (0: nothing indexed yet).
+    pub fn indexed_seq(&self, org: &str) -> Result<i64> {
+        Ok(self.org(org)?.seq.load(Ordering::Acquire))
+    }
+
+    /// Indexes memories as last written (replacing earlier versions, by key) and records that the
+    /// org's index has reached `through_seq`; searches see them when this returns.
+    pub fn apply(&self, org: &str, memories: &[(i64, &Memory)], through_seq: i64) -> Result<()> {
+        let index = self.org(org)?;
+        let f = self.fields;
+        let mut writer = index.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key, memory) in memories {
+            let key = u64::try_from(*key).map_err(|e| error("key", e))?;
+            writer.delete_term(Term::from_field_u64(f.key, key));
+            writer.add_document(self.document(key, memory)).map_err(|e| error("adding", e))?;
+        }
+        self.commit(&index, &mut writer, through_seq)
+    }
+
+    /// Empties the org's index (it will be rebuilt from sequence number 0).
+    pub fn reset(&self, org: &str) -> Result<()> {
+        let index = self.org(org)?;
+        let mut writer = index.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        writer.delete_all_documents().map_err(|e| error("emptying", e))?;
+        self.commit(&index, &mut writer, 0)
+    }
+
+    /// Drops memories (by key) that the store no longer has.
+    pub fn remove(&self, org: &str, keys: &[i64]) -> Result<()> {
+        let index = self.org(org)?;
+        let mut writer = index.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        for key in keys {
+            writer.delete_term(Term::from_field_u64(self.fields.key, u64::try_from(*key).unwrap_or(0)));
+        }
+        let seq = index.seq.load(Ordering::Acquire);
+        self.commit(&index, &mut writer, seq)
+    }
+
+    fn commit(&self, index: &OrgIndex, writer: &mut IndexWriter, seq: i64) -> Result<()> {
+        let mut prepared = writer.prepare_commit().map_err(|e| error("committing", e))?;
+        let payload = serde_json::to_string(&Payload { version: SCHEMA_VERSION, seq }).unwrap_or_default();
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(|e| error("committing", e))?;
+        index.reader.reload().map_err(|e| error("reloading", e))?;
+        index.seq.store(seq, Ordering::Release);
+        Ok(())
+    }
+
+    fn document(&self, key: u64, m: &Memory) -> TantivyDocument {
+        let f = self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_u64(f.key, key);
+        let mut text = String::with_capacity(m.content.len() + 64);
+        text.push_str(&m.content);
+        if let Some(reasoning) = m.reasoning() {
+            text.push('\n');
+            text.push_str(reasoning);
+        }
+        for tag in &m.tags {
+            text.push('\n');
+            text.push_str(tag);
+        }
+        text.push('\n');
+        text.push_str(&m.event_type);
+        doc.add_text(f.text, &text);
+        doc.add_text(f.agent, &m.agent_id);
+        if let Some(session) = &m.session_id {
+            doc.add_text(f.session, session);
+        }
+        doc.add_text(f.memory_type, m.memory_type.as_str());
+        doc.add_text(f.event_type, &m.event_type);
+        for tag in &m.tags {
+            doc.add_text(f.tags, tag);
+        }
+        doc.add_f64(f.importance, m.importance);
+        doc.add_i64(f.time, to_micros(m.time));
+        if let Some(step) = m.step {
+            doc.add_i64(f.step, step);
+        }
+        doc.add_i64(f.expires, m.expires_at.map_or(i64::MAX, to_micros));
+        doc
+    }
+
+    /// The best `window` memories of the org for `query` among those `filter` admits (every
+    /// field but `content_contains`; the agent by id), best first: by the combined score, then
+    /// by key, newest first. Empty when the query has no indexable term.
+    pub fn search(
+        &self,
+        org: &str,
+        query: &TextQuery,
+        filter: &MemoryFilter,
+        ranking: Ranking,
+        now: Timestamp,
+        window: usize,
+    ) -> Result<Vec<Scored>> {
+        if window == 0 {
+            return Ok(Vec::new());
+        }
+        let index = self.org(org)?;
+        let f = self.fields;
+        let mut analyzer = analyzer::analyzer();
+        let Some(text) = text_query(&f, &mut analyzer, query) else { return Ok(Vec::new()) };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text)];
+        clauses.extend(filter_clauses(&f, filter, now));
+        let query = BooleanQuery::new(clauses);
+        let now_us = to_micros(now);
+        let collector = TopDocs::with_limit(window).tweak_score(move |segment: &SegmentReader| {
+            let fast = segment.fast_fields();
+            let key = fast.u64("key").ok().map(|c| c.first_or_default_col(0));
+            let time = fast.i64("time").ok().map(|c| c.first_or_default_col(0));
+            let importance = fast.f64("importance").ok().map(|c| c.first_or_default_col(0.5));
+            move |doc: DocId, score: Score| {
+                let key = key.as_ref().map_or(0, |c| c.get_val(doc));
+                let time = time.as_ref().map_or(0, |c| c.get_val(doc));
+                let importance = importance.as_ref().map_or(0.5, |c| c.get_val(doc));
+                let recency = ranking.recency(time, now_us);
+                let combined = ranking.combine(f64::from(score), recency, importance);
+                (combined, key, f64::from(score), recency, importance)
+            }
+        });
+        let searcher = index.reader.searcher();
+        let found = searcher.search(&query, &collector).map_err(|e| error("searching", e))?;
+        Ok(found
+            .into_iter()
+            .map(|((score, key, keyword, recency, importance), _)| Scored {
+                key: i64::try_from(key).unwrap_or(i64::MAX),
+                score,
+                keyword,
+                recency,
+                importance,
+            })
+            .collect())
+    }
+
+    /// How many documents the org's index holds (deleted ones excluded).
+    pub fn num_docs(&self, org: &str) -> Result<u64> {
+        Ok(self.org(org)?.reader.searcher().num_docs())
+    }
+}
