@@ -42,6 +42,14 @@ impl Engram {
         }
     }
 
+    /// Indexes everything committed so far, then returns (tests and benchmarks: a search after
+    /// this sees every earlier write). Nothing to do without a full-text index.
+    pub async fn index_pending(&self) -> Result<()> {
+        let Some(relevance) = &self.relevance else { return Ok(()) };
+        while catch_up(&self.store, &relevance.fulltext).await? {}
+        Ok(())
+    }
+
     /// Tells the indexer that this process wrote memories.
     pub(crate) fn written(&self) {
         if let Some(relevance) = &self.relevance {

@@ -232,8 +232,11 @@ pub struct MemoryFilter {
     pub important_only: bool,
 }
 
-/// The text of a `content_contains` filter, lowercased with Unicode rules: it matches content whose
-/// lowercase form contains it.
+/// The text of a `content_contains` filter, lowercased with Unicode rules. It matches content
+/// whose lowercase form contains it, or, when it has several words (split on whitespace), content
+/// where those words appear consecutively, each as the start of a word: "Restart Redis" matches
+/// "Restarted Redis on prod-web-01" but not "Restart the Redistribution". A needle without
+/// whitespace (a URL, a file name) is a plain substring. See [`needle_matches`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Needle(String);
 
@@ -248,8 +251,46 @@ impl Needle {
 
     /// Whether `content` matches, by the same rule as the store's filter.
     pub fn matches(&self, content: &str) -> bool {
-        content.to_lowercase().contains(&self.0)
+        needle_matches(&content.to_lowercase(), &self.0)
     }
+
+    /// The words of a needle of several words; None for a single word.
+    pub fn words(&self) -> Option<Vec<&str>> {
+        let words: Vec<&str> = self.0.split_whitespace().collect();
+        (words.len() > 1).then_some(words)
+    }
+}
+
+/// A word character of the `content_contains` rule: alphanumeric (Unicode) or `_`.
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The `content_contains` rule on lowercase text and a lowercase needle (see [`Needle`]).
+pub fn needle_matches(text: &str, needle: &str) -> bool {
+    if text.contains(needle) {
+        return true;
+    }
+    let words: Vec<&str> = needle.split_whitespace().collect();
+    if words.len() < 2 {
+        return false;
+    }
+    text.match_indices(words[0]).any(|(start, _)| {
+        let starts_word = text[..start].chars().next_back().is_none_or(|c| !is_word_char(c));
+        starts_word && words_follow(&text[start + words[0].len()..], &words[1..])
+    })
+}
+
+/// Whether `rest` (just after a word's start) runs to the end of that word, then whitespace, then
+/// `words[0]` at the start of the next word, and so on.
+fn words_follow(rest: &str, words: &[&str]) -> bool {
+    let Some((word, more)) = words.split_first() else { return true };
+    let rest = rest.trim_start_matches(is_word_char);
+    let after_space = rest.trim_start_matches(char::is_whitespace);
+    if after_space.len() == rest.len() {
+        return false;
+    }
+    after_space.strip_prefix(word).is_some_and(|next| words_follow(next, more))
 }
 
 /// Importance from which a memory counts as important (kept first in a tight context budget).

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::LogMergePolicy;
 use tantivy::query::{BooleanQuery, Occur, Query};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
@@ -153,7 +154,13 @@ impl FullText {
             Some(Ok(p)) if p.version == SCHEMA_VERSION => p.seq,
             _ => 0,
         };
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(|e| error("opening a writer", e))?;
+        let writer: IndexWriter =
+            index.writer_with_num_threads(1, WRITER_MEMORY).map_err(|e| error("opening a writer", e))?;
+        // BM25's document frequencies count replaced (updated) versions until their segment is
+        // merged: merge a segment once a tenth of it is stale.
+        let mut policy = LogMergePolicy::default();
+        policy.set_del_docs_ratio_before_merge(0.1);
+        writer.set_merge_policy(Box::new(policy));
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e| error("reader", e))?;
         Ok(OrgIndex { reader, writer: Mutex::new(writer), seq: AtomicI64::new(seq) })
     }

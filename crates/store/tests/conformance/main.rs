@@ -62,6 +62,7 @@ mod support;
 
 mod agents;
 mod concurrency;
+mod feed;
 mod isolation;
 mod keys;
 mod memories_add;

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list]);
+conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list]);
 
 /// Six live memories (1..=6, times base+1s..base+6s) and an expired one that matches most filters.
 struct Corpus {
@@ -223,6 +223,51 @@ pub async fn list_filters_content_contains(store: &dyn Store) {
     check("0% d", c.pick(&[3])).await;
     check("auth.gox", vec![]).await;
     check("authxgo", vec![]).await;
+}
+
+/// A needle of several words also matches those words consecutively, each as a word prefix (the
+/// product docs' "Restart Redis" finds "Restarted Redis"); one word stays a plain substring.
+pub async fn content_contains_word_prefixes(store: &dyn Store) {
+    let now = time::now();
+    let org = new_org(store).await;
+    let texts = [
+        "Restarted Redis on prod-web-01",
+        "Restart the Redistribution job",
+        "unrestarted redis replica",
+        "RESTARTING   REDIS-SENTINEL after failover",
+        "Über die Grenze: grenzenlos",
+        "see https://example.com/a?b=1 for details",
+        "restart redis",
+    ];
+    let all = add_all(store, &org, texts.iter().map(|t| mem("ops", "note", t)).collect(), now).await;
+    let id = |i: usize| all[i].id.clone();
+    let check = |needle: &str, expected: Vec<String>| {
+        let (org, needle) = (org.clone(), needle.to_owned());
+        async move {
+            let filter = MemoryFilter { content_contains: Some(Needle::new(&needle)), ..Default::default() };
+            let mut found = find(store, &org, filter.clone(), now).await;
+            found.sort();
+            let mut expected = expected;
+            expected.sort();
+            assert_eq!(found, expected, "content_contains {needle:?}");
+            assert_eq!(count(store, &org, filter, now).await, expected.len() as u64, "count of {needle:?}");
+        }
+    };
+    check("Restart Redis", vec![id(0), id(3), id(6)]).await;
+    check("restarted redis on", vec![id(0)]).await;
+    check("Restart  redis  sentinel", vec![]).await;
+    check("restart redis-sent", vec![id(3)]).await;
+    check("rest red", vec![id(0), id(3), id(6)]).await;
+    check("start redis", vec![id(6)]).await; // a plain substring of "restart redis" only; not at a word start elsewhere
+    check("Restart Redistribution", vec![]).await;
+    check("restart the redis", vec![id(1)]).await;
+    check("über grenze", vec![]).await;
+    check("ÜBER   DIE GREN", vec![id(4)]).await;
+    check("grenze: grenzen", vec![id(4)]).await;
+    check("die grenz", vec![id(4)]).await;
+    check("redis", vec![id(0), id(1), id(2), id(3), id(6)]).await;
+    check("example.com/a?b=1", vec![id(5)]).await;
+    check("example.com a", vec![]).await;
 }
 
 pub async fn expired_memories_hidden(store: &dyn Store) {

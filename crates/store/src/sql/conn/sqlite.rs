@@ -68,9 +68,9 @@ fn open_error(path: &Path, err: rusqlite::Error) -> Error {
     Error::Unavailable(format!("cannot open the SQLite database {}: {err}", path.display()))
 }
 
-/// `engram_contains(text, needle)`: whether the Unicode lowercase form of `text` contains
-/// `needle` (already lowercased), the `content_contains` filter. SQLite's own `lower()` folds ASCII
-/// only.
+/// `engram_contains(text, needle)`: the `content_contains` filter ([`engram_core::Needle`]) on
+/// the Unicode lowercase form of `text` and `needle` (already lowercased). SQLite's own `lower()`
+/// folds ASCII only.
 fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::FunctionFlags;
     conn.create_scalar_function(
@@ -86,16 +86,17 @@ fn register_functions(conn: &Connection) -> Result<()> {
     .map_err(error)
 }
 
-/// Whether `text`, lowercased, contains `needle`; ASCII text is compared without allocating.
+/// Whether `text`, lowercased, matches `needle`; ASCII text contains a one-word needle is
+/// tested without allocating.
 fn contains_lowercase(text: &str, needle: &str) -> bool {
-    if text.is_ascii() {
+    if text.is_ascii() && !needle.contains(char::is_whitespace) {
         let (text, needle) = (text.as_bytes(), needle.as_bytes());
         return needle.is_empty()
             || text
                 .windows(needle.len())
                 .any(|window| window.iter().zip(needle).all(|(a, b)| a.to_ascii_lowercase() == *b));
     }
-    text.to_lowercase().contains(needle)
+    engram_core::needle_matches(&text.to_lowercase(), needle)
 }
 
 /// A driver error. Storage failures are internal errors; the message goes to the log.

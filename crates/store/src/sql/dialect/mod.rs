@@ -14,14 +14,27 @@ mod sqlite;
 
 pub(crate) use row::NewRow;
 
-/// `column`, lowercased with Unicode rules, contains the (lowercased) needle bound at `param`.
-/// SQLite: the store's `engram_contains` function. PostgreSQL: `lower()`, which follows the
-/// database's LC_CTYPE (use a UTF-8 locale for non-ASCII text).
-pub(crate) fn content_contains(backend: Backend, column: &str, param: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!("engram_contains({column}, {param})"),
-        Backend::Postgres => format!("strpos(lower({column}), {param}) > 0"),
+/// `column` matches the `content_contains` needle ([`engram_core::Needle`]): `param` is bound to
+/// the lowercased needle, and `words` (PostgreSQL, a needle of several words) to
+/// [`words_regex`]. SQLite: the store's `engram_contains` function. PostgreSQL: `lower()` and
+/// the regular expression, whose classes follow the database's LC_CTYPE (use a UTF-8 locale for
+/// non-ASCII text).
+pub(crate) fn content_contains(backend: Backend, column: &str, param: &str, words: Option<&str>) -> String {
+    match (backend, words) {
+        (Backend::Sqlite, _) => format!("engram_contains({column}, {param})"),
+        (Backend::Postgres, None) => format!("strpos(lower({column}), {param}) > 0"),
+        (Backend::Postgres, Some(words)) => {
+            format!("(strpos(lower({column}), {param}) > 0 OR lower({column}) ~ {words})")
+        }
     }
+}
+
+/// The PostgreSQL regular expression (ARE) of a needle's words: each at the start of a word, the
+/// rest of that word, whitespace, the next.
+pub(crate) fn words_regex(words: &[&str]) -> String {
+    let escape = |w: &str| w.chars().map(|c| if c.is_alphanumeric() { c.to_string() } else { format!("\\{c}") }).collect::<String>();
+    let body: Vec<String> = words.iter().map(|w| escape(w)).collect();
+    format!("(^|[^[:alnum:]_]){}", body.join("[[:alnum:]_]*[[:space:]]+"))
 }
 
 /// Ingest's lookups (references, dedup hashes) are all by key; planned from statistics, they can

@@ -153,8 +153,12 @@ pub(crate) fn memory_query(
     }
     if let Some(needle) = &filter.content_contains {
         let value = sql.param(needle.as_str());
+        let words = match (backend, needle.words()) {
+            (Backend::Postgres, Some(words)) => Some(sql.param(dialect::words_regex(&words))),
+            _ => None,
+        };
         sql.push(" AND ");
-        sql.push(&dialect::content_contains(backend, "m.content", &value));
+        sql.push(&dialect::content_contains(backend, "m.content", &value, words.as_deref()));
     }
     if let Some(min) = filter.min_importance {
         let value = sql.param(min);

@@ -1,0 +1,258 @@
+//! Ranked search (SearchMemories with a query) through the domain operations, on both store
+//! backends: a real SQLite file and a fresh PostgreSQL database, each followed by a full-text
+//! index. The same corpus must rank the same on both.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use engram_app::{Engram, ListRequest, RankedPage, RankedRequest, Relevance, SearchMode};
+use engram_core::time::Timestamp;
+use engram_core::*;
+use engram_search::{FullText, Ranking};
+use engram_store::testsuite::TestStore;
+
+struct Fixture {
+    app: Engram,
+    org: String,
+    _store: TestStore,
+}
+
+fn admin(org: &str) -> Principal {
+    Principal { org_id: org.to_owned(), key_id: None, permissions: vec![Permission::Admin] }
+}
+
+async fn fixture(store: TestStore) -> Fixture {
+    let org = ids::org_id();
+    store.store.create_org(&org, &format!("relevance-{org}"), time::now()).await.unwrap();
+    let fulltext = Arc::new(FullText::open(None).unwrap());
+    let app = Engram::new(store.store.clone(), Limits::default())
+        .with_relevance(Relevance::new(fulltext, Ranking::default()));
+    Fixture { app, org, _store: store }
+}
+
+async fn both() -> [Fixture; 2] {
+    [fixture(TestStore::sqlite().await).await, fixture(TestStore::postgres().await).await]
+}
+
+/// The corpus: (agent, tags, content), one minute apart, oldest first.
+const CORPUS: &[(&str, &[&str], &str)] = &[
+    ("ops", &["env:prod"], "Restarted Redis on prod-web-01 after the memory alert"),
+    ("ops", &["env:prod"], "Redis cluster failover completed in 4 seconds"),
+    ("ops", &["env:staging"], "Deployed the billing API to staging"),
+    ("ops", &["env:prod"], "Deploying version 2.3 of the billing API to production"),
+    ("ops", &[], "Disk usage on db-02 reached 91 percent; rotated the logs"),
+    ("ops", &[], "The cluster of redis nodes was rebalanced"),
+    ("ops", &["incident"], "Postmortem: the cache stampede took the checkout service down"),
+    ("ops", &[], "Rolled back the deployment of the search service"),
+    ("dev", &["file:auth.go"], "Fixed the token refresh race in auth.go"),
+    ("dev", &[], "Refactored the payment retry logic; retries now back off exponentially"),
+    ("dev", &[], "Tests for the billing API fail on leap years"),
+    ("dev", &["lang:de"], "Über die Grenze: the café menu parser handles UTF-8 now"),
+    ("dev", &[], "Redis client upgraded to 7.2 in the payment service"),
+    ("dev", &[], "Decided to cache user sessions in Redis rather than PostgreSQL"),
+    ("dev", &[], "Benchmarked the JSON encoder: 1.2 GB/s on the large fixture"),
+    ("research", &[], "Paper: retrieval augmented generation improves factual recall"),
+    ("research", &[], "Read about BM25 saturation and document length normalization"),
+    ("research", &[], "Summarised three papers on memory consolidation in agents"),
+    ("research", &[], "The deployment of language models at the edge needs quantization"),
+    ("research", &[], "Recall and precision tradeoffs in hybrid retrieval"),
+];
+
+async fn load(f: &Fixture, base: Timestamp) -> Vec<Memory> {
+    let items = CORPUS
+        .iter()
+        .enumerate()
+        .map(|(i, (agent, tags, content))| NewMemory {
+            agent: (*agent).into(),
+            content: (*content).into(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            time: Some(base + chrono::Duration::minutes(i as i64)),
+            ..Default::default()
+        })
+        .collect();
+    let outcomes = f.app.add_memories(&admin(&f.org), items).await.unwrap();
+    f.app.index_pending().await.unwrap();
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            AddOutcome::Created(m) => m,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn request(query: &str) -> RankedRequest {
+    RankedRequest { query: query.into(), ..Default::default() }
+}
+
+async fn search(f: &Fixture, r: RankedRequest) -> Result<RankedPage> {
+    f.app.ranked_search(&admin(&f.org), r).await
+}
+
+async fn contents(f: &Fixture, r: RankedRequest) -> Vec<String> {
+    search(f, r).await.unwrap().hits.into_iter().map(|h| h.memory.content).collect()
+}
+
+fn base() -> Timestamp {
+    time::now() - chrono::Duration::days(1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_top_ten_on_sqlite_and_postgres() {
+    let [sqlite, postgres] = both().await;
+    let at = base();
+    load(&sqlite, at).await;
+    load(&postgres, at).await;
+    for query in ["redis", "deploy billing api", "\"billing API\" staging", "retrieval recall", "payment service", "café"] {
+        let a = search(&sqlite, request(query)).await.unwrap();
+        let b = search(&postgres, request(query)).await.unwrap();
+        assert!(!a.hits.is_empty(), "{query}: no hits");
+        let top = |p: &RankedPage| p.hits.iter().map(|h| (h.memory.content.clone(), h.keyword)).collect::<Vec<_>>();
+        let (ta, tb) = (top(&a), top(&b));
+        assert_eq!(ta.len(), tb.len(), "{query}");
+        for ((ca, ka), (cb, kb)) in ta.iter().zip(&tb) {
+            assert_eq!(ca, cb, "{query}: the backends rank differently:\n{ta:?}\n{tb:?}");
+            assert!((ka - kb).abs() < 1e-6, "{query}: {ca}: BM25 {ka} vs {kb}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stemming_folding_phrases_and_empty_queries() {
+    for f in both().await {
+        load(&f, base()).await;
+        // Stemming: "deploying" finds deployed / deployment / deploying.
+        let found = contents(&f, request("deploying")).await;
+        assert!(found.iter().any(|c| c.starts_with("Deployed the billing")), "{found:?}");
+        assert!(found.iter().any(|c| c.starts_with("Rolled back the deployment")), "{found:?}");
+        // Case and accent folding, Unicode lowercase.
+        assert_eq!(contents(&f, request("CAFE")).await, [CORPUS[11].2]);
+        assert_eq!(contents(&f, request("ÜBER")).await, [CORPUS[11].2]);
+        // A phrase must match in order; bare words only add to the score.
+        let phrase = contents(&f, request("\"redis cluster\"")).await;
+        assert_eq!(phrase, [CORPUS[1].2], "the phrase matched out of order");
+        let words = contents(&f, request("redis cluster")).await;
+        assert!(words[..2].contains(&CORPUS[5].2.to_owned()) && words[..2].contains(&CORPUS[1].2.to_owned()), "{words:?}");
+        // Nothing indexable: a clear empty result, not an error.
+        let empty = search(&f, request("the of and ... !!!")).await.unwrap();
+        assert!(empty.hits.is_empty() && !empty.has_more);
+        assert_eq!(empty.mode, SearchMode::Keyword);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_apply_before_ranking() {
+    for f in both().await {
+        load(&f, base()).await;
+        let only = |agent: &str| RankedRequest {
+            list: ListRequest {
+                filter: MemoryFilter { agent: Some(AgentRef::Name(agent.into())), ..Default::default() },
+                ..Default::default()
+            },
+            ..request("redis")
+        };
+        let dev = search(&f, only("dev")).await.unwrap();
+        assert_eq!(dev.hits.len(), 2, "{:?}", dev.hits);
+        assert!(dev.hits.iter().all(|h| h.memory.content.contains("Redis")));
+        assert!(search(&f, only("nobody")).await.unwrap().hits.is_empty());
+        // The one tagged memory comes back with limit 1 though others score higher.
+        let tagged = RankedRequest {
+            list: ListRequest {
+                filter: MemoryFilter { tags_all: vec!["env:staging".into()], ..Default::default() },
+                limit: 1,
+                ..Default::default()
+            },
+            ..request("billing api")
+        };
+        assert_eq!(contents(&f, tagged).await, [CORPUS[2].2]);
+        // content_contains applies too (to what the index finds).
+        let needle = RankedRequest {
+            list: ListRequest { content_contains: "PAYMENT".into(), ..Default::default() },
+            ..request("redis")
+        };
+        assert_eq!(contents(&f, needle).await, [CORPUS[12].2]);
+        // Time window.
+        let recent = RankedRequest {
+            list: ListRequest { since: (base() + chrono::Duration::minutes(10)).to_rfc3339(), ..Default::default() },
+            ..request("redis")
+        };
+        let found = contents(&f, recent).await;
+        assert_eq!(found.len(), 2, "{found:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_are_per_org_and_deletes_drop_out() {
+    for f in both().await {
+        let memories = load(&f, base()).await;
+        let before = search(&f, request("redis")).await.unwrap();
+        // Another org full of "redis" changes nothing in this org's scores.
+        let other = ids::org_id();
+        f.app.store().create_org(&other, &format!("other-{other}"), time::now()).await.unwrap();
+        let flood = (0..50).map(|i| NewMemory { agent: "x".into(), content: format!("redis redis {i}"), ..Default::default() });
+        f.app.add_memories(&admin(&other), flood.collect()).await.unwrap();
+        f.app.index_pending().await.unwrap();
+        let after = search(&f, request("redis")).await.unwrap();
+        let keyword = |p: &RankedPage| p.hits.iter().map(|h| (h.memory.id.clone(), h.keyword)).collect::<Vec<_>>();
+        assert_eq!(keyword(&before), keyword(&after), "another org's memories changed a score");
+        let ten = RankedRequest { list: ListRequest { limit: 10, ..Default::default() }, ..request("redis") };
+        let theirs = f.app.ranked_search(&admin(&other), ten).await.unwrap();
+        assert_eq!(theirs.hits.len(), 10, "the other org sees its own memories");
+        assert!(theirs.hits.iter().all(|h| h.memory.org_id == other));
+
+        // A deleted memory is not found (before or after the index forgets it).
+        let gone = &memories[0];
+        f.app.delete_memory(&admin(&f.org), &gone.id).await.unwrap();
+        for _ in 0..2 {
+            let found = search(&f, request("restarted redis")).await.unwrap();
+            assert!(found.hits.iter().all(|h| h.memory.id != gone.id));
+        }
+        // Updates are seen: the new importance weighs the score.
+        let target = &memories[13];
+        let patch = MemoryPatch { importance: Some(1.0), tags: Some(vec!["cache".into()]), ..Default::default() };
+        f.app.update_memory(&admin(&f.org), &target.id, patch).await.unwrap();
+        f.app.index_pending().await.unwrap();
+        let high = search(&f, request("redis")).await.unwrap();
+        let hit = high.hits.iter().find(|h| h.memory.id == target.id).unwrap();
+        let ranking = Ranking::default();
+        assert_eq!(hit.importance, 1.0);
+        let expected = hit.keyword * (1.0 + ranking.recency_weight * hit.recency + ranking.importance_weight);
+        assert!((hit.score - expected).abs() < 1e-9, "{hit:?}");
+        let tagged = RankedRequest {
+            list: ListRequest { filter: MemoryFilter { tags_all: vec!["cache".into()], ..Default::default() }, ..Default::default() },
+            ..request("redis")
+        };
+        assert_eq!(contents(&f, tagged).await, [target.content.clone()], "the new tags are indexed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_and_bad_requests() {
+    let [f, _] = both().await;
+    load(&f, base()).await;
+    let all = contents(&f, RankedRequest { list: ListRequest { limit: 4, ..Default::default() }, ..request("the billing api redis deploy") }).await;
+    let page = |offset| RankedRequest { list: ListRequest { limit: 2, offset, ..Default::default() }, ..request("the billing api redis deploy") };
+    let first = search(&f, page(0)).await.unwrap();
+    let second = search(&f, page(2)).await.unwrap();
+    assert!(first.has_more && second.has_more);
+    let paged: Vec<String> = first.hits.into_iter().chain(second.hits).map(|h| h.memory.content).collect();
+    assert_eq!(paged, all);
+
+    let invalid = |r: Result<RankedPage>, field: &str| match r {
+        Err(Error::InvalidArgument { field: f, .. }) if f == field => {}
+        other => panic!("expected InvalidArgument on {field}, got {other:?}"),
+    };
+    invalid(search(&f, request(&"word ".repeat(205))).await, "query");
+    invalid(search(&f, RankedRequest { order_given: true, ..request("redis") }).await, "order");
+    invalid(
+        search(&f, RankedRequest { list: ListRequest { page_token: "c2:x".into(), ..Default::default() }, ..request("redis") }).await,
+        "page_token",
+    );
+    invalid(search(&f, RankedRequest { list: ListRequest { offset: 1001, ..Default::default() }, ..request("redis") }).await, "offset");
+    invalid(search(&f, RankedRequest { list: ListRequest { limit: 100_000, ..Default::default() }, ..request("redis") }).await, "limit");
+    match search(&f, RankedRequest { mode: SearchMode::Semantic, ..request("redis") }).await {
+        Err(Error::FailedPrecondition(message)) => assert!(message.contains("mode"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
