@@ -1,6 +1,7 @@
 """The product's three agent workflows, written with memtrace-sdk against the real engram binary."""
 
 import datetime as dt
+import time
 
 import httpx
 import pytest
@@ -58,6 +59,49 @@ def test_infrastructure_agent(client, name):
     assert [m.content for m in found] == ["Restarted redis on prod-web-01"]
     # Tags match exactly, not as substrings.
     assert client.list_memories(ListOptions(agent_id=name, tags="host:prod-web-0")).count == 0
+
+
+def test_infrastructure_agent_as_the_docs_write_it(client, name):
+    """The product docs' infrastructure example: track an investigation, log the remediation, then
+    `content_contains: "Restart Redis"` finds "Restarted Redis on prod-web-01" (words as word
+    prefixes), and a ranked `query` (an Engram extension) puts the finding first."""
+    remember = lambda content, tags, importance: client.add_memory(AddMemoryRequest(
+        agent_id=name, memory_type="episodic", event_type="general", content=content, tags=tags,
+        importance=importance))
+    remember("Investigating high memory usage on prod-web-01", ["investigation", "memory", "prod-web-01"], 0.9)
+    remember("Found memory leak in Redis connection pool on prod-web-01",
+             ["finding", "memory", "prod-web-01", "redis"], 1.0)
+    client.decide(name, "Restart Redis service on prod-web-01",
+                  "Memory leak confirmed, restart should clear leaked connections")
+    remember("Restarted Redis on prod-web-01, memory usage dropped to normal",
+             ["action", "prod-web-01", "redis", "resolved"], 0.9)
+
+    recent_restarts = client.search_memories(SearchQuery(
+        agent_id=name, tags=["action"], content_contains="Restart Redis", since="2h"))
+    assert [m.content for m in recent_restarts.results] == [
+        "Restarted Redis on prod-web-01, memory usage dropped to normal"]
+    # Without the tag, the decision ("Restart Redis service") matches too; "Restart the
+    # Redistribution" would not (the words must follow each other).
+    both = client.search_memories(SearchQuery(agent_id=name, content_contains="restart redis", since="2h"))
+    assert sorted(m.memory_type for m in both.results) == ["decision", "episodic"]
+
+    # The full-text index trails the commit by well under a second.
+    deadline = time.monotonic() + 2
+    while True:
+        ranked = httpx.post(f"{client._client.base_url}/api/v1/search", headers=client._client.headers,
+                            json={"agent_id": name, "query": "redis memory leak", "limit": 3}, timeout=10)
+        ranked.raise_for_status()
+        body = ranked.json()
+        if body["count"] == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert body["mode"] == "keyword" and body["count"] == 3
+    assert body["results"][0]["content"] == "Found memory leak in Redis connection pool on prod-web-01"
+    assert [s["id"] for s in body["scores"]] == [m["id"] for m in body["results"]]
+    assert body["scores"][0]["keyword"] > 0 and body["scores"][0]["importance"] == 1.0
+    bad = httpx.post(f"{client._client.base_url}/api/v1/search", headers=client._client.headers,
+                     json={"agent_id": name, "query": "redis", "order": "asc"}, timeout=10)
+    assert bad.status_code == 400 and "order" in bad.json()["error"]
 
 
 def test_research_agent(client, name):
