@@ -108,7 +108,7 @@ doc = {
         "/api/v1/memories/{id}": {"get": op("Get a memory by id", {**ok(ref("Memory")), **errors(*AUTH, "404")},
                                             [path_id("memory id")], op_id="getMemory")},
         "/api/v1/search": {"post": op("Search memories with structured filters",
-                                      {**ok(ref("SearchResult")), **errors(*AUTH, "413")},
+                                      {**ok(ref("SearchResult")), **errors(*AUTH, "409", "413")},
                                       request=body(ref("SearchQuery")), op_id="searchMemories")},
         "/api/v1/agents": {
             "post": op("Register an agent", {**ok(ref("Agent"), "201", "created"), **errors(*AUTH, "409", "413")},
@@ -181,10 +181,24 @@ doc = {
                 "step_min": {"type": "integer"}, "step_max": {"type": "integer"},
                 "limit": {"type": "integer", "minimum": 0, "maximum": 1000}, "offset": {"type": "integer", "minimum": 0},
                 "order": {"type": "string", "enum": ["asc", "desc"]}, "page_token": STR,
+                "query": {"type": "string", "maxLength": 1024, "description":
+                          "Engram extension: rank by relevance (BM25 with stemming; \"quoted phrases\" must match). "
+                          "Results come best first with `scores`; page with offset (at most 1000); order and "
+                          "page_token must be unset."},
+                "mode": {"type": "string", "enum": ["keyword", "semantic", "hybrid"], "description":
+                         "Engram extension, with query: how results are ranked. semantic and hybrid answer 409 "
+                         "on a server without embeddings."},
             }, extra=True),
             "SearchResult": obj({"results": {"type": "array", "items": ref("Memory")}, "count": {"type": "integer"},
                                  "has_more": {"type": "boolean"}, "query_time_ms": {"type": "integer"},
-                                 "next_page_token": STR}, ["results", "count", "has_more", "query_time_ms"]),
+                                 "next_page_token": STR,
+                                 "scores": {"type": "array", "description": "with a query: each result's score, in order",
+                                            "items": obj({"id": STR, "score": {"type": "number"}, "keyword": {"type": "number"},
+                                                          "semantic": {"type": "number"}, "recency": {"type": "number"},
+                                                          "importance": {"type": "number"}},
+                                                         ["id", "score", "keyword", "semantic", "recency", "importance"])},
+                                 "mode": {"type": "string", "enum": ["keyword", "semantic", "hybrid"]}},
+                                ["results", "count", "has_more", "query_time_ms"]),
             "Agent": obj({"id": STR, "org_id": STR, "name": STR, "description": STR, "config": JSONOBJ,
                           "created_at": TIME, "last_active_at": TIME},
                          ["id", "org_id", "name", "description", "config", "created_at"]),
