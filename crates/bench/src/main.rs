@@ -284,6 +284,37 @@ impl Bench {
         Ok(())
     }
 
+    /// How long after the load the full-text index (which trails the commits) had indexed all of
+    /// it: a probe memory written last becomes searchable. Reports the indexing rate over the load
+    /// and the catch-up.
+    async fn index_catchup(&mut self, loaded: u64, load_time: Duration) -> anyhow::Result<()> {
+        let token = format!("zprobe{}", unix_time() as u64);
+        let probe = engram_proto::v1::NewMemory { agent: data::agent_name(0), content: format!("index probe {token}"), ..Default::default() };
+        let mut client = self.ctx.pool.get();
+        client.memories.add_memory(engram_proto::v1::AddMemoryRequest { memory: Some(probe) }).await?;
+        let started = std::time::Instant::now();
+        loop {
+            let request = engram_proto::v1::SearchMemoriesRequest { query: token.clone(), limit: 1, ..Default::default() };
+            if !client.memories.search_memories(request).await?.into_inner().hits.is_empty() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(3600) {
+                bail!("the full-text index did not catch up within an hour");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let catchup = started.elapsed().as_secs_f64();
+        let rate = loaded as f64 / (load_time.as_secs_f64() + catchup);
+        eprintln!("index: caught up {catchup:.2} s after the load; {rate:.0} memories/s indexed over load + catch-up");
+        self.append_json(&serde_json::json!({
+            "scenario": "index-catchup",
+            "memories": loaded,
+            "catchup_s": round(catchup),
+            "indexed_per_s": rate.round(),
+            "unix_time": unix_time(),
+        }))
+    }
+
     /// Appends one line to --json, if given.
     fn append_json(&self, line: &serde_json::Value) -> anyhow::Result<()> {
         match &self.json {
@@ -325,6 +356,7 @@ impl Bench {
         };
         let stats = self.phase(work, args.load_concurrency, Stop::Requests(batches), Duration::ZERO).await;
         progress.abort();
+        self.index_catchup(total, stats.elapsed).await?;
         let row = Row {
             scenario: "load".into(),
             store_memories: existing,

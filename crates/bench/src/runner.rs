@@ -43,13 +43,21 @@ pub enum Scenario {
     /// REST twin of search: POST /api/v1/search, one random tag, episodic, since 7d, limit 100
     /// (default concurrency 8).
     RestSearch,
+    /// SearchMemories with a query (BM25, ranked) of two words of a generated memory's content,
+    /// one random agent, limit 10 (default concurrency 8).
+    Keyword,
+    /// SearchMemories with content_contains of two consecutive words of a generated memory's
+    /// content (the word-prefix rule), one random agent, limit 10 (default concurrency 8).
+    Contains,
 }
 
 impl Scenario {
     /// The default order: reads first, on the store exactly as loaded, then the writes (which grow it).
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Recall,
         Scenario::Search,
+        Scenario::Keyword,
+        Scenario::Contains,
         Scenario::Context,
         Scenario::Stats,
         Scenario::RestRecall,
@@ -77,6 +85,8 @@ impl Scenario {
             Scenario::RestAdd => "rest-add",
             Scenario::RestRecall => "rest-recall",
             Scenario::RestSearch => "rest-search",
+            Scenario::Keyword => "keyword",
+            Scenario::Contains => "contains",
         }
     }
 
@@ -93,7 +103,13 @@ impl Scenario {
         match self {
             Scenario::BatchIngest => 4,
             Scenario::UnaryAdd | Scenario::RestAdd => 32,
-            Scenario::Recall | Scenario::Search | Scenario::Context | Scenario::RestRecall | Scenario::RestSearch => 8,
+            Scenario::Recall
+            | Scenario::Search
+            | Scenario::Keyword
+            | Scenario::Contains
+            | Scenario::Context
+            | Scenario::RestRecall
+            | Scenario::RestSearch => 8,
             Scenario::Stats => 1,
         }
     }
@@ -196,6 +212,24 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
             };
             let r = ctx.pool.get().memories.search_memories(request).await?.into_inner();
             Ok(Outcome { results: r.results.len() as u64, ..Outcome::default() })
+        }
+        Work::Scenario(scenario @ (Scenario::Keyword | Scenario::Contains), _) => {
+            // Two consecutive words (of 3+ letters) of what the generator writes.
+            let sample = ctx.generator.memory(rng, Times::Backfill);
+            let words: Vec<&str> =
+                sample.content.split_whitespace().filter(|w| w.len() >= 3 && w.chars().all(char::is_alphabetic)).collect();
+            let start = rng.random_range(0..words.len().saturating_sub(1).max(1));
+            let text = words.iter().skip(start).take(2).copied().collect::<Vec<_>>().join(" ");
+            let mut filter = pb::MemoryFilter { agent: agent_name(rng.random_range(0..AGENTS)), ..Default::default() };
+            let mut request = pb::SearchMemoriesRequest { limit: 10, ..Default::default() };
+            if scenario == Scenario::Keyword {
+                request.query = text;
+            } else {
+                filter.content_contains = text;
+            }
+            request.filter = Some(filter);
+            let r = ctx.pool.get().memories.search_memories(request).await?.into_inner();
+            Ok(Outcome { results: (r.results.len() + r.hits.len()) as u64, ..Outcome::default() })
         }
         Work::Scenario(Scenario::Context, _) => {
             let request = pb::BuildContextRequest {
