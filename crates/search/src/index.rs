@@ -9,9 +9,7 @@ use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
 use tantivy::query::{BooleanQuery, Occur, Query};
-use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
-};
+use tantivy::schema::Schema;
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
 use engram_core::time::{Timestamp, to_micros};
@@ -19,53 +17,13 @@ use engram_core::*;
 
 use crate::analyzer::{self, TextQuery};
 use crate::query::{Ranking, filter_clauses, text_query};
+use crate::schema::{Fields, schema};
 
 /// The schema's version, kept in each commit's payload: an index of another version is rebuilt.
 const SCHEMA_VERSION: u32 = 1;
 
 /// Bytes of memory the indexing of one org may use before it writes a segment.
 const WRITER_MEMORY: usize = 32_000_000;
-
-/// The fields of every org's index.
-#[derive(Clone, Copy)]
-pub(crate) struct Fields {
-    pub key: Field,
-    /// Content, reasoning, tags and event type, analysed (see [`analyzer`]).
-    pub text: Field,
-    pub agent: Field,
-    pub session: Field,
-    pub memory_type: Field,
-    pub event_type: Field,
-    pub tags: Field,
-    pub importance: Field,
-    pub time: Field,
-    pub step: Field,
-    /// `i64::MAX` when the memory does not expire.
-    pub expires: Field,
-}
-
-fn schema() -> (Schema, Fields) {
-    let mut b = Schema::builder();
-    let text = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(analyzer::NAME)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    );
-    let fields = Fields {
-        key: b.add_u64_field("key", INDEXED | FAST),
-        text: b.add_text_field("text", text),
-        agent: b.add_text_field("agent", STRING),
-        session: b.add_text_field("session", STRING),
-        memory_type: b.add_text_field("memory_type", STRING),
-        event_type: b.add_text_field("event_type", STRING),
-        tags: b.add_text_field("tags", STRING),
-        importance: b.add_f64_field("importance", INDEXED | FAST),
-        time: b.add_i64_field("time", INDEXED | FAST),
-        step: b.add_i64_field("step", INDEXED | FAST),
-        expires: b.add_i64_field("expires", INDEXED | FAST),
-    };
-    (b.build(), fields)
-}
 
 /// A memory found by a search, with its score's parts.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@
 mod analyzer;
 mod index;
 mod query;
+mod schema;
 
 pub use analyzer::TextQuery;
 pub use index::{FullText, Scored};

@@ -12,7 +12,7 @@ use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
 use crate::analyzer::{TextQuery, terms};
-use crate::index::Fields;
+use crate::schema::Fields;
 
 /// How a keyword score is weighed by recency and importance:
 /// `score = bm25 × (1 + recency_weight × recency + importance_weight × importance)`, where
