@@ -59,8 +59,11 @@ impl Engram {
             .enumerate()
             .map(|(i, memory)| self.limits.check_new_memory(&format!("memories[{i}]"), memory, now))
             .collect::<Result<Vec<_>>>()?;
-        let outcomes =
-            self.store.add_memories(&p.org_id, valid, dedup_window(), now).await.map_err(|err| err.in_batch("memories"))?;
+        let outcomes = self
+            .store
+            .add_memories(&p.org_id, valid, dedup_window(), now)
+            .await
+            .map_err(|err| err.in_batch("memories"))?;
         self.written();
         Ok(outcomes)
     }

@@ -18,4 +18,3 @@ impl Relevance {
         Self { fulltext, ranking, wake: Arc::default() }
     }
 }
-

@@ -104,7 +104,9 @@ async fn same_top_ten_on_sqlite_and_postgres() {
     let at = base();
     load(&sqlite, at).await;
     load(&postgres, at).await;
-    for query in ["redis", "deploy billing api", "\"billing API\" staging", "retrieval recall", "payment service", "café"] {
+    for query in
+        ["redis", "deploy billing api", "\"billing API\" staging", "retrieval recall", "payment service", "café"]
+    {
         let a = search(&sqlite, request(query)).await.unwrap();
         let b = search(&postgres, request(query)).await.unwrap();
         assert!(!a.hits.is_empty(), "{query}: no hits");
@@ -133,7 +135,10 @@ async fn stemming_folding_phrases_and_empty_queries() {
         let phrase = contents(&f, request("\"redis cluster\"")).await;
         assert_eq!(phrase, [CORPUS[1].2], "the phrase matched out of order");
         let words = contents(&f, request("redis cluster")).await;
-        assert!(words[..2].contains(&CORPUS[5].2.to_owned()) && words[..2].contains(&CORPUS[1].2.to_owned()), "{words:?}");
+        assert!(
+            words[..2].contains(&CORPUS[5].2.to_owned()) && words[..2].contains(&CORPUS[1].2.to_owned()),
+            "{words:?}"
+        );
         // Nothing indexable: a clear empty result, not an error.
         let empty = search(&f, request("the of and ... !!!")).await.unwrap();
         assert!(empty.hits.is_empty() && !empty.has_more);
@@ -190,7 +195,8 @@ async fn statistics_are_per_org_and_deletes_drop_out() {
         // Another org full of "redis" changes nothing in this org's scores.
         let other = ids::org_id();
         f.app.store().create_org(&other, &format!("other-{other}"), time::now()).await.unwrap();
-        let flood = (0..50).map(|i| NewMemory { agent: "x".into(), content: format!("redis redis {i}"), ..Default::default() });
+        let flood =
+            (0..50).map(|i| NewMemory { agent: "x".into(), content: format!("redis redis {i}"), ..Default::default() });
         f.app.add_memories(&admin(&other), flood.collect()).await.unwrap();
         f.app.index_pending().await.unwrap();
         let after = search(&f, request("redis")).await.unwrap();
@@ -220,10 +226,13 @@ async fn statistics_are_per_org_and_deletes_drop_out() {
         let expected = hit.keyword * (1.0 + ranking.recency_weight * hit.recency + ranking.importance_weight);
         assert!((hit.score - expected).abs() < 1e-9, "{hit:?}");
         let tagged = RankedRequest {
-            list: ListRequest { filter: MemoryFilter { tags_all: vec!["cache".into()], ..Default::default() }, ..Default::default() },
+            list: ListRequest {
+                filter: MemoryFilter { tags_all: vec!["cache".into()], ..Default::default() },
+                ..Default::default()
+            },
             ..request("redis")
         };
-        assert_eq!(contents(&f, tagged).await, [target.content.clone()], "the new tags are indexed");
+        assert_eq!(contents(&f, tagged).await, std::slice::from_ref(&target.content), "the new tags are indexed");
     }
 }
 
@@ -231,8 +240,18 @@ async fn statistics_are_per_org_and_deletes_drop_out() {
 async fn paging_and_bad_requests() {
     let [f, _] = both().await;
     load(&f, base()).await;
-    let all = contents(&f, RankedRequest { list: ListRequest { limit: 4, ..Default::default() }, ..request("the billing api redis deploy") }).await;
-    let page = |offset| RankedRequest { list: ListRequest { limit: 2, offset, ..Default::default() }, ..request("the billing api redis deploy") };
+    let all = contents(
+        &f,
+        RankedRequest {
+            list: ListRequest { limit: 4, ..Default::default() },
+            ..request("the billing api redis deploy")
+        },
+    )
+    .await;
+    let page = |offset| RankedRequest {
+        list: ListRequest { limit: 2, offset, ..Default::default() },
+        ..request("the billing api redis deploy")
+    };
     let first = search(&f, page(0)).await.unwrap();
     let second = search(&f, page(2)).await.unwrap();
     assert!(first.has_more && second.has_more);
@@ -246,11 +265,23 @@ async fn paging_and_bad_requests() {
     invalid(search(&f, request(&"word ".repeat(205))).await, "query");
     invalid(search(&f, RankedRequest { order_given: true, ..request("redis") }).await, "order");
     invalid(
-        search(&f, RankedRequest { list: ListRequest { page_token: "c2:x".into(), ..Default::default() }, ..request("redis") }).await,
+        search(
+            &f,
+            RankedRequest { list: ListRequest { page_token: "c2:x".into(), ..Default::default() }, ..request("redis") },
+        )
+        .await,
         "page_token",
     );
-    invalid(search(&f, RankedRequest { list: ListRequest { offset: 1001, ..Default::default() }, ..request("redis") }).await, "offset");
-    invalid(search(&f, RankedRequest { list: ListRequest { limit: 100_000, ..Default::default() }, ..request("redis") }).await, "limit");
+    invalid(
+        search(&f, RankedRequest { list: ListRequest { offset: 1001, ..Default::default() }, ..request("redis") })
+            .await,
+        "offset",
+    );
+    invalid(
+        search(&f, RankedRequest { list: ListRequest { limit: 100_000, ..Default::default() }, ..request("redis") })
+            .await,
+        "limit",
+    );
     match search(&f, RankedRequest { mode: SearchMode::Semantic, ..request("redis") }).await {
         Err(Error::FailedPrecondition(message)) => assert!(message.contains("mode"), "{message}"),
         other => panic!("{other:?}"),

@@ -288,13 +288,18 @@ impl Bench {
     /// it: a probe memory written last becomes searchable. Reports the indexing rate over the load
     /// and the catch-up.
     async fn index_catchup(&mut self, loaded: u64, load_time: Duration) -> anyhow::Result<()> {
-        let token = format!("zprobe{}", unix_time() as u64);
-        let probe = engram_proto::v1::NewMemory { agent: data::agent_name(0), content: format!("index probe {token}"), ..Default::default() };
+        let token = format!("zprobe{}", unix_time());
+        let probe = engram_proto::v1::NewMemory {
+            agent: data::agent_name(0),
+            content: format!("index probe {token}"),
+            ..Default::default()
+        };
         let mut client = self.ctx.pool.get();
         client.memories.add_memory(engram_proto::v1::AddMemoryRequest { memory: Some(probe) }).await?;
         let started = std::time::Instant::now();
         loop {
-            let request = engram_proto::v1::SearchMemoriesRequest { query: token.clone(), limit: 1, ..Default::default() };
+            let request =
+                engram_proto::v1::SearchMemoriesRequest { query: token.clone(), limit: 1, ..Default::default() };
             if !client.memories.search_memories(request).await?.into_inner().hits.is_empty() {
                 break;
             }

@@ -216,8 +216,11 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
         Work::Scenario(scenario @ (Scenario::Keyword | Scenario::Contains), _) => {
             // Two consecutive words (of 3+ letters) of what the generator writes.
             let sample = ctx.generator.memory(rng, Times::Backfill);
-            let words: Vec<&str> =
-                sample.content.split_whitespace().filter(|w| w.len() >= 3 && w.chars().all(char::is_alphabetic)).collect();
+            let words: Vec<&str> = sample
+                .content
+                .split_whitespace()
+                .filter(|w| w.len() >= 3 && w.chars().all(char::is_alphabetic))
+                .collect();
             let start = rng.random_range(0..words.len().saturating_sub(1).max(1));
             let text = words.iter().skip(start).take(2).copied().collect::<Vec<_>>().join(" ");
             let mut filter = pb::MemoryFilter { agent: agent_name(rng.random_range(0..AGENTS)), ..Default::default() };

@@ -3,8 +3,7 @@
 //! language: words, and "quoted phrases".
 
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
-    TextAnalyzer,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
 
 /// The tokenizer's name in every index.
@@ -76,7 +75,8 @@ mod tests {
     #[test]
     fn stems_folds_and_drops_stop_words() {
         let mut a = analyzer();
-        let t: Vec<String> = terms(&mut a, "The DEPLOYMENTS was Restarted — café Ünïcode").into_iter().map(|t| t.1).collect();
+        let t: Vec<String> =
+            terms(&mut a, "The DEPLOYMENTS was Restarted — café Ünïcode").into_iter().map(|t| t.1).collect();
         assert_eq!(t, ["deploy", "restart", "cafe", "unicod"]);
     }
 }

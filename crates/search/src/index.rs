@@ -119,7 +119,8 @@ impl FullText {
         let mut policy = LogMergePolicy::default();
         policy.set_del_docs_ratio_before_merge(0.1);
         writer.set_merge_policy(Box::new(policy));
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e| error("reader", e))?;
+        let reader =
+            index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e| error("reader", e))?;
         Ok(OrgIndex { reader, writer: Mutex::new(writer), seq: AtomicI64::new(seq) })
     }
 

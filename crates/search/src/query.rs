@@ -64,7 +64,8 @@ pub(crate) fn text_query(f: &Fields, analyzer: &mut TextAnalyzer, query: &TextQu
             }
             _ => {
                 let first = found[0].0;
-                let terms = found.into_iter().map(|(pos, t)| (pos - first, Term::from_field_text(f.text, &t))).collect();
+                let terms =
+                    found.into_iter().map(|(pos, t)| (pos - first, Term::from_field_text(f.text, &t))).collect();
                 clauses.push((Occur::Must, Box::new(PhraseQuery::new_with_offset(terms))));
             }
         }
@@ -116,8 +117,10 @@ pub(crate) fn filter_clauses(f: &Fields, filter: &MemoryFilter, now: Timestamp) 
         add(range(Bound::Included(Term::from_field_f64(f.importance, min)), Bound::Unbounded));
     }
     if filter.since.is_some() || filter.until.is_some() {
-        let lower = filter.since.map_or(Bound::Unbounded, |t| Bound::Included(Term::from_field_i64(f.time, to_micros(t))));
-        let upper = filter.until.map_or(Bound::Unbounded, |t| Bound::Excluded(Term::from_field_i64(f.time, to_micros(t))));
+        let lower =
+            filter.since.map_or(Bound::Unbounded, |t| Bound::Included(Term::from_field_i64(f.time, to_micros(t))));
+        let upper =
+            filter.until.map_or(Bound::Unbounded, |t| Bound::Excluded(Term::from_field_i64(f.time, to_micros(t))));
         add(range(lower, upper));
     }
     if filter.step_min.is_some() || filter.step_max.is_some() {

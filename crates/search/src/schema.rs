@@ -45,4 +45,3 @@ pub(crate) fn schema() -> (Schema, Fields) {
     };
     (b.build(), fields)
 }
-

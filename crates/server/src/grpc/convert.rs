@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use prost_types::{Struct, Timestamp as PbTimestamp, Value as PbValue, value::Kind};
 use serde_json::{Number, Value};
 
+use engram_app::{Hit, SearchMode};
 use engram_core::time::{Timestamp, from_micros, to_micros};
 use engram_core::*;
-use engram_app::{Hit, SearchMode};
 use engram_proto::v1 as pb;
 
 // ---- JSON <-> Struct --------------------------------------------------------------------

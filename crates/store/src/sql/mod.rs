@@ -26,12 +26,12 @@ mod shared;
 mod writer;
 
 mod agents;
+mod feed;
 mod ingest;
 mod keys;
 mod memories;
 mod orgs;
 mod sessions;
-mod feed;
 mod stats;
 
 pub use conn::Backend;

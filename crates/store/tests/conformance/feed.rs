@@ -35,7 +35,10 @@ pub async fn feed_follows_writes_in_order(store: &dyn Store) {
     store.update_memory(&org, &first[0].id, patch, now).await.unwrap();
     let changes = store.feed_changes(&org, 3, 100).await.unwrap();
     assert_eq!(changes.len(), 1);
-    assert_eq!((changes[0].seq, changes[0].memory.id.as_str(), changes[0].memory.importance), (4, first[0].id.as_str(), 0.9));
+    assert_eq!(
+        (changes[0].seq, changes[0].memory.id.as_str(), changes[0].memory.importance),
+        (4, first[0].id.as_str(), 0.9)
+    );
     let all: Vec<i64> = store.feed_changes(&org, 0, 100).await.unwrap().iter().map(|c| c.seq).collect();
     assert_eq!(all, [2, 3, 4], "a row appears once, at its last write");
 }
@@ -63,6 +66,6 @@ pub async fn memories_by_keys_skips_deleted_and_expired(store: &dyn Store) {
     assert_eq!(found, want, "deleted memories and other orgs' keys are not returned");
     let later: Vec<String> =
         store.memories_by_keys(&org, &keys, secs(now, 120)).await.unwrap().into_iter().map(|(_, m)| m.id).collect();
-    assert_eq!(later, [kept.id.clone()], "expired memories are not returned");
+    assert_eq!(later, std::slice::from_ref(&kept.id), "expired memories are not returned");
     assert!(store.memories_by_keys(&org, &[], now).await.unwrap().is_empty());
 }

@@ -32,7 +32,9 @@ pub(crate) fn content_contains(backend: Backend, column: &str, param: &str, word
 /// The PostgreSQL regular expression (ARE) of a needle's words: each at the start of a word, the
 /// rest of that word, whitespace, the next.
 pub(crate) fn words_regex(words: &[&str]) -> String {
-    let escape = |w: &str| w.chars().map(|c| if c.is_alphanumeric() { c.to_string() } else { format!("\\{c}") }).collect::<String>();
+    let escape = |w: &str| {
+        w.chars().map(|c| if c.is_alphanumeric() { c.to_string() } else { format!("\\{c}") }).collect::<String>()
+    };
     let body: Vec<String> = words.iter().map(|w| escape(w)).collect();
     format!("(^|[^[:alnum:]_]){}", body.join("[[:alnum:]_]*[[:space:]]+"))
 }
