@@ -36,6 +36,8 @@ pub struct RankedRequest {
     /// Whether the client named an order (an error with a query).
     pub order_given: bool,
     pub query: String,
+    /// The client's embedding of the query (semantic and hybrid); empty: none.
+    pub query_embedding: Vec<f32>,
     pub mode: SearchMode,
 }
 
@@ -70,7 +72,7 @@ impl Engram {
     pub async fn ranked_search(&self, p: &Principal, request: RankedRequest) -> Result<RankedPage> {
         require(p, Permission::Read)?;
         let now = time::now();
-        let RankedRequest { list, order_given, query, mode } = request;
+        let RankedRequest { list, order_given, query, query_embedding: _, mode } = request;
         check_query(&query)?;
         if order_given {
             return Err(Error::invalid("order", "a search with a query is ordered by score; leave order unset"));

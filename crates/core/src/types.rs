@@ -146,6 +146,9 @@ pub struct NewMemory {
     pub expires_at: Option<Timestamp>,
     /// Stored as `metadata.reasoning`.
     pub reasoning: Option<String>,
+    /// The client's own embedding of the memory (empty: none). All vectors of an org have the
+    /// dimension of its first one.
+    pub embedding: Vec<f32>,
 }
 
 /// A new memory that passed [`crate::Limits::check_new_memory`]: defaults applied (memory type,
@@ -171,6 +174,8 @@ pub struct ValidMemory {
     pub step: Option<i64>,
     pub position: Option<Position>,
     pub expires_at: Option<Timestamp>,
+    /// A client's vector: finite, not all zero, at most [`crate::validate::MAX_EMBEDDING_DIM`].
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// Memtrace's automatic dedup key: hex(sha256(agent_id|event_type|first 200 bytes of content))[..32].

@@ -95,6 +95,7 @@ impl Limits {
             position,
             expires_at,
             reasoning,
+            embedding,
         } = m;
         if agent.trim().is_empty() {
             return Err(Error::invalid(f("agent"), "is required (an agent id or name)"));
@@ -135,6 +136,10 @@ impl Limits {
         {
             return Err(Error::invalid(f("expires_at"), "must be in the future"));
         }
+        let embedding = match embedding.is_empty() {
+            true => None,
+            false => Some(check_embedding(&f("embedding"), embedding)?),
+        };
         Ok(ValidMemory {
             agent: AgentRef::parse(&agent),
             session_id,
@@ -150,6 +155,7 @@ impl Limits {
             step,
             position,
             expires_at,
+            embedding,
         })
     }
 
@@ -358,6 +364,23 @@ pub fn check_importance(field: &str, importance: f64) -> Result<()> {
 }
 
 /// Text every backend can store: no NUL characters (PostgreSQL rejects them).
+/// Most dimensions of a vector (an embedding, a query embedding).
+pub const MAX_EMBEDDING_DIM: usize = 4096;
+
+/// A vector: 1..=[`MAX_EMBEDDING_DIM`] finite values, not all zero (cosine needs a length).
+pub fn check_embedding(field: &str, vector: Vec<f32>) -> Result<Vec<f32>> {
+    if vector.is_empty() || vector.len() > MAX_EMBEDDING_DIM {
+        return Err(Error::invalid(field, format!("has {} dimensions; 1 to {MAX_EMBEDDING_DIM}", vector.len())));
+    }
+    if let Some(i) = vector.iter().position(|v| !v.is_finite()) {
+        return Err(Error::invalid(format!("{field}[{i}]"), "must be a finite number"));
+    }
+    if vector.iter().all(|v| *v == 0.0) {
+        return Err(Error::invalid(field, "must not be all zeros"));
+    }
+    Ok(vector)
+}
+
 pub fn check_text(field: &str, text: &str) -> Result<()> {
     if text.contains('\0') {
         return Err(Error::invalid(field, "must not contain NUL characters"));

@@ -118,6 +118,8 @@ pub struct FeedChange {
     /// The memory's integer key: stable, never reused; what derived indexes store.
     pub key: i64,
     pub memory: Memory,
+    /// Its vector, if it has one.
+    pub vector: Option<Vec<f32>>,
 }
 
 /// The change feed that indexes outside the store (full text) follow, on every replica. Each

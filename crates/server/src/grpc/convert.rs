@@ -217,6 +217,7 @@ pub fn new_memory(prefix: &str, m: pb::NewMemory) -> Result<NewMemory> {
         position,
         expires_at,
         reasoning,
+        embedding,
     } = m;
     Ok(NewMemory {
         agent,
@@ -234,6 +235,7 @@ pub fn new_memory(prefix: &str, m: pb::NewMemory) -> Result<NewMemory> {
         position: position.map(|p| Position { x: p.x, y: p.y, z: p.z }),
         expires_at: from_timestamp(&f("expires_at"), expires_at)?,
         reasoning: (!reasoning.is_empty()).then_some(reasoning),
+        embedding,
     })
 }
 

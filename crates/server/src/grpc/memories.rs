@@ -103,12 +103,14 @@ impl MemoryService for MemoryApi {
     ) -> Result<Response<pb::SearchMemoriesResponse>, Status> {
         let started = Instant::now();
         let p = principal(&request)?;
-        let pb::SearchMemoriesRequest { filter, limit, order, page_token, offset, query, mode } = request.into_inner();
-        if !query.is_empty() {
+        let pb::SearchMemoriesRequest { filter, limit, order, page_token, offset, query, mode, query_embedding } =
+            request.into_inner();
+        if !query.is_empty() || !query_embedding.is_empty() {
             let request = RankedRequest {
                 order_given: order != 0,
                 list: list_request(filter, limit, 0, page_token, offset)?,
                 query,
+                query_embedding,
                 mode: convert::search_mode(mode).map_err(status)?,
             };
             let page = self.app.ranked_search(&p, request).await.map_err(status)?;

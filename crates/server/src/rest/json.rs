@@ -91,6 +91,8 @@ pub struct NewMemoryJson {
     pub position: Option<PositionJson>,
     pub expires_at: Option<String>,
     pub reasoning: Option<String>,
+    /// Engram extension: the client's embedding of the memory.
+    pub embedding: Option<Vec<f32>>,
 }
 
 impl NewMemoryJson {
@@ -116,6 +118,7 @@ impl NewMemoryJson {
             position: self.position.map(|p| Position { x: p.x, y: p.y, z: p.z }),
             expires_at: timestamp(&f("expires_at"), self.expires_at.as_deref())?,
             reasoning: self.reasoning,
+            embedding: self.embedding.unwrap_or_default(),
         })
     }
 }
@@ -188,6 +191,8 @@ pub struct SearchJson {
     pub query: Option<String>,
     /// Engram extension: `keyword`, `semantic` or `hybrid` (with `query`).
     pub mode: Option<String>,
+    /// Engram extension: the client's embedding of the query (semantic and hybrid).
+    pub query_embedding: Option<Vec<f32>>,
 }
 
 #[derive(Debug, Serialize)]

@@ -197,11 +197,13 @@ pub async fn search(
     };
     let elapsed = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let query = q.query.unwrap_or_default();
-    if !query.is_empty() {
+    let query_embedding = q.query_embedding.unwrap_or_default();
+    if !query.is_empty() || !query_embedding.is_empty() {
         let request = RankedRequest {
             order_given: q.order.as_deref().is_some_and(|o| !o.is_empty()),
             list: request,
             query,
+            query_embedding,
             mode: parse_mode(q.mode.as_deref())?,
         };
         let page = state.app.ranked_search(&p, request).await?;

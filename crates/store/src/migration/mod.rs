@@ -4,18 +4,24 @@
 //!
 //! - `m20261122_000001_initial`: the first schema (text ids everywhere).
 //! - `m20261130_000001_lean_store`: the lean store; upgrades a first-schema store in place.
+//! - `m20261201_000001_vectors`: memory vectors and each org's vector dimension.
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
 mod m20261130_000001_lean_store;
+mod m20261201_000001_vectors;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_initial::Migration), Box::new(m20261130_000001_lean_store::Migration)]
+        vec![
+            Box::new(m20261122_000001_initial::Migration),
+            Box::new(m20261130_000001_lean_store::Migration),
+            Box::new(m20261201_000001_vectors::Migration),
+        ]
     }
 }

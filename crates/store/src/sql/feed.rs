@@ -11,6 +11,7 @@ use engram_core::*;
 use super::SqlStore;
 use super::conn::params;
 use super::shared::rows::{self, MEMORY_COLUMNS};
+use crate::encode::vector_of_bytes;
 use crate::{FeedChange, FeedHead, FeedStore};
 
 /// Most rows one call of [`FeedStore::feed_changes`] or [`FeedStore::memories_by_keys`] reads.
@@ -38,25 +39,30 @@ impl FeedStore for SqlStore {
         self.read(move |c| {
             Box::pin(async move {
                 let sql = format!(
-                    "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m WHERE m.org_key = $1 AND m.seq > $2 \
+                    "SELECT {MEMORY_COLUMNS}, m.seq, v.vector FROM memories m \
+                     LEFT JOIN memory_vectors v ON v.memory_key = m.key WHERE m.org_key = $1 AND m.seq > $2 \
                      ORDER BY m.seq LIMIT $3"
                 );
-                let mut seqs = Vec::new();
+                let mut extra = Vec::new();
                 let found = c
                     .query(&sql, params![org_key, after_seq, limit], |r| {
                         let row = rows::memory_row(r)?;
-                        Ok((row, r.i64(19)?))
+                        Ok((row, r.i64(19)?, r.opt_bytes(20)?))
                     })
                     .await?;
                 let found = found
                     .into_iter()
-                    .map(|(row, seq)| {
-                        seqs.push(seq);
+                    .map(|(row, seq, vector)| {
+                        extra.push((seq, vector.map(|v| vector_of_bytes(&v))));
                         row
                     })
                     .collect();
                 let memories = super::shared::refs::memories(c, &store.inner.ids, &org_id, found).await?;
-                Ok(memories.into_iter().zip(seqs).map(|((key, memory), seq)| FeedChange { seq, key, memory }).collect())
+                Ok(memories
+                    .into_iter()
+                    .zip(extra)
+                    .map(|((key, memory), (seq, vector))| FeedChange { seq, key, memory, vector })
+                    .collect())
             })
         })
         .await

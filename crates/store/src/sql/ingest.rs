@@ -26,7 +26,7 @@ use super::shared::filter::Sql;
 use super::shared::ingest::{AddJob, DedupBuffer, Prepared};
 use super::shared::refs::{AgentKey, find_agents, find_memory_keys, insert_agent, tag_keys, touch_agents};
 use super::writer::{Done, Isolation, org_lock};
-use crate::encode::{dedup_hash, memory_type_code};
+use crate::encode::{dedup_hash, memory_type_code, vector_bytes};
 
 /// Keys per `IN (…)` list on SQLite.
 const IN_CHUNK: usize = 500;
@@ -153,6 +153,7 @@ struct Staged {
     /// The dedup key is the client's (stored), not derived (recomputed on read).
     client_key: bool,
     dedup_hash: i64,
+    embedding: Option<Vec<f32>>,
 }
 
 /// An item's outcome in its request: a duplicate, or the index of its [`Staged`] memory.
@@ -203,6 +204,38 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         if let Err(err) = check_references(input.items.iter().map(|p| &p.item), &agents, &sessions, &parents) {
             *outcome = Some(Err(err));
         }
+    }
+
+    // 1b. Vectors: every one of the org has the dimension of its first (`orgs.vector_dim`).
+    let stored_dim =
+        c.query_one("SELECT vector_dim FROM orgs WHERE key = $1", params![org_key], |r| r.opt_i64(0)).await?;
+    let mut dim = stored_dim.flatten();
+    for (input, outcome) in inputs.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_some() {
+            continue;
+        }
+        let mut wanted = dim;
+        for (index, p) in input.items.iter().enumerate() {
+            let Some(vector) = &p.item.embedding else { continue };
+            let n = i64::try_from(vector.len()).unwrap_or(i64::MAX);
+            match wanted {
+                Some(d) if d != n => {
+                    *outcome = Some(Err(Error::InvalidItem {
+                        index,
+                        field: "embedding".into(),
+                        rule: format!("has {n} dimensions; this org's vectors have {d}"),
+                    }));
+                    break;
+                }
+                _ => wanted = Some(n),
+            }
+        }
+        if outcome.is_none() {
+            dim = wanted;
+        }
+    }
+    if let (None, Some(dim)) = (stored_dim.flatten(), dim) {
+        c.execute("UPDATE orgs SET vector_dim = $1 WHERE key = $2", params![dim, org_key]).await?;
     }
 
     // 2. New agent names of the requests that go on.
@@ -286,6 +319,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             let agent = &agents[item.agent.as_str()];
             let session_key = item.session_id.as_ref().map(|s| sessions[s].key);
             let dedup_hash = dedup_hash(id.agent_key, &id.key);
+            let embedding = item.embedding;
             let memory = Memory {
                 // Set once its key is known.
                 id: String::new(),
@@ -316,6 +350,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 tags,
                 client_key: item.dedup_key.is_some(),
                 dedup_hash,
+                embedding,
             });
         }
     }
@@ -355,6 +390,13 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             .collect();
         dialect::insert_memories(c, &rows).await?;
         drop(rows);
+        let vectors: Vec<(i64, Vec<u8>)> = staged
+            .iter()
+            .zip(&keys)
+            .filter_map(|(s, key)| s.embedding.as_deref().map(|v| (*key, vector_bytes(v))))
+            .collect();
+        dialect::insert_vectors(c, &vectors).await?;
+        drop(vectors);
 
         let names: Vec<&str> = distinct(staged.iter().flat_map(|s| s.memory.tags.iter().map(String::as_str)));
         let tag_keys = tag_keys(c, &store.inner.tags, org_key, &names, true).await?;

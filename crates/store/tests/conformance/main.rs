@@ -71,3 +71,4 @@ mod memories_list;
 mod orgs;
 mod sessions;
 mod stats;
+mod vectors;

@@ -68,8 +68,12 @@ pub async fn add_memories_round_trip(store: &dyn Store) {
         position: Some(Position { x: 1.5, y: -2.25, z: Some(3.0) }),
         expires_at: Some(now + Duration::days(1)),
         reasoning: None,
+        embedding: vec![0.25, -1.0, 3.5e-7, f32::MAX],
     };
     let created = add_one(store, &org, full, now).await;
+    let fed = store.feed_changes(&org, 0, 100).await.unwrap();
+    let fed = fed.iter().find(|c| c.memory.id == created.id).unwrap();
+    assert_eq!(fed.vector.as_deref(), Some(&[0.25, -1.0, 3.5e-7, f32::MAX][..]), "the vector round-trips bit for bit");
     let expected = Memory {
         id: created.id.clone(),
         org_id: org.clone(),

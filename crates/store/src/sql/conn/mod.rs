@@ -84,6 +84,14 @@ impl Row<'_> {
         }
     }
 
+    /// A BLOB (SQLite) or BYTEA (PostgreSQL) column.
+    pub(crate) fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        match self {
+            Row::Sqlite(row) => row.get(i).map_err(sqlite::error),
+            Row::Postgres(row) => postgres::get(row, i),
+        }
+    }
+
     pub(crate) fn string(&self, i: usize) -> Result<String> {
         self.str(i).map(str::to_owned)
     }

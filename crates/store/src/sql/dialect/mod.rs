@@ -81,6 +81,14 @@ pub(crate) async fn insert_memory_tags(conn: &mut Conn<'_>, rows: &[(i64, i64, i
     }
 }
 
+/// Inserts `memory_vectors` rows: (memory key, vector as stored).
+pub(crate) async fn insert_vectors(conn: &mut Conn<'_>, rows: &[(i64, Vec<u8>)]) -> Result<()> {
+    match conn {
+        Conn::Sqlite(c) => sqlite::insert_vectors(c, rows),
+        Conn::Postgres(c) => postgres::insert_vectors(c, rows).await,
+    }
+}
+
 /// Inserts `memory_dedup` rows: (hash, memory key).
 pub(crate) async fn insert_dedup(conn: &mut Conn<'_>, rows: &[(i64, i64)]) -> Result<()> {
     match conn {

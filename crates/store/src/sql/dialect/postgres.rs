@@ -101,6 +101,27 @@ pub(super) async fn insert_memory_tags(conn: &mut PgConnection, rows: &[(i64, i6
     copy_in(conn, "COPY memory_tags (tag_key, time, memory_key) FROM STDIN", data).await
 }
 
+pub(super) async fn insert_vectors(conn: &mut PgConnection, rows: &[(i64, Vec<u8>)]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut data = CopyText::with_capacity(rows.iter().map(|(_, v)| v.len() * 2 + 32).sum());
+    for (memory_key, vector) in rows {
+        data.int(*memory_key);
+        // bytea's hex input form, `\x…` (its backslash escaped for COPY by `text`).
+        let mut hex = String::with_capacity(2 + vector.len() * 2);
+        hex.push_str("\\x");
+        for byte in vector {
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        data.text(&hex);
+        data.end_row();
+    }
+    copy_in(conn, "COPY memory_vectors (memory_key, vector) FROM STDIN", data).await
+}
+
 /// Rows of new memories only: (hash, new key) pairs never exist yet, so COPY needs no conflict
 /// handling.
 pub(super) async fn insert_dedup(conn: &mut PgConnection, rows: &[(i64, i64)]) -> Result<()> {

@@ -69,6 +69,15 @@ pub(super) fn insert_memory_tags(conn: &Connection, rows: &[(i64, i64, i64)]) ->
     Ok(())
 }
 
+pub(super) fn insert_vectors(conn: &Connection, rows: &[(i64, Vec<u8>)]) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("INSERT INTO memory_vectors (memory_key, vector) VALUES (?1, ?2)").map_err(error)?;
+    for (memory_key, vector) in rows {
+        stmt.execute(rusqlite::params![memory_key, vector]).map_err(error)?;
+    }
+    Ok(())
+}
+
 pub(super) fn insert_dedup(conn: &Connection, rows: &[(i64, i64)]) -> Result<()> {
     let mut stmt =
         conn.prepare_cached("INSERT OR IGNORE INTO memory_dedup (hash, memory_key) VALUES (?1, ?2)").map_err(error)?;

@@ -1,5 +1,5 @@
-//! Deleting memories with what hangs off them: their `memory_tags` rows and their share of
-//! `memory_counts`. (Their `memory_dedup` entries stay; a dedup lookup confirms every candidate
+//! Deleting memories with what hangs off them: their `memory_tags` and `memory_vectors` rows and
+//! their share of `memory_counts`. (Their `memory_dedup` entries stay; a dedup lookup confirms every candidate
 //! against the memory row, so an entry without one is skipped.)
 
 use std::collections::HashMap;
@@ -46,6 +46,10 @@ pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key
         let keys = sql.any_int(backend, "key", chunk.iter().map(|d| d.0).collect());
         sql.push(&keys);
         deleted += conn.execute(&sql.text, sql.params).await?;
+        let mut sql = Sql::new("DELETE FROM memory_vectors WHERE ");
+        let keys = sql.any_int(backend, "memory_key", chunk.iter().map(|d| d.0).collect());
+        sql.push(&keys);
+        conn.execute(&sql.text, sql.params).await?;
     }
 
     let mut counts: HashMap<(i64, i64), i64> = HashMap::new();

@@ -1,0 +1,38 @@
+//! Vectors (issue 9): `memory_vectors` holds each embedded memory's vector (little-endian f32),
+//! written with the memory or later by an embedder, and `orgs.vector_dim` the dimension every
+//! vector of the org must have (fixed by its first vector).
+
+use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const SQLITE: &[&str] = &[
+    "CREATE TABLE memory_vectors (memory_key INTEGER PRIMARY KEY, vector BLOB NOT NULL)",
+    "ALTER TABLE orgs ADD COLUMN vector_dim INTEGER",
+];
+
+const POSTGRES: &[&str] = &[
+    "CREATE TABLE memory_vectors (memory_key BIGINT PRIMARY KEY, vector BYTEA NOT NULL)",
+    "ALTER TABLE orgs ADD COLUMN vector_dim INTEGER",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let statements = match manager.get_database_backend() {
+            DbBackend::Postgres => POSTGRES,
+            _ => SQLITE,
+        };
+        for statement in statements {
+            db.execute_unprepared(statement).await?;
+        }
+        Ok(())
+    }
+}
