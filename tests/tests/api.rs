@@ -279,6 +279,7 @@ async fn memories_rpcs() {
                 position: Some(pb::Position { x: 1.5, y: -2.0, z: None }),
                 expires_at: None,
                 reasoning: "bcrypt is weaker against GPUs".into(),
+                embedding: vec![0.5, 0.25],
             }),
         })
         .await

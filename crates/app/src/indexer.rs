@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engram_core::*;
-use engram_search::FullText;
+use engram_search::{FullText, Indexed};
 use engram_store::DynStore;
 
 use crate::handle::Engram;
@@ -83,7 +83,10 @@ async fn catch_up(store: &DynStore, fulltext: &Arc<FullText>) -> Result<bool> {
         let started = std::time::Instant::now();
         let n = changes.len();
         blocking(move || {
-            let docs: Vec<(i64, &Memory)> = changes.iter().map(|c| (c.key, &c.memory)).collect();
+            let docs: Vec<Indexed<'_>> = changes
+                .iter()
+                .map(|c| Indexed { key: c.key, memory: &c.memory, vector: c.vector.as_deref() })
+                .collect();
             fulltext.apply(&org, &docs, through)
         })
         .await?;

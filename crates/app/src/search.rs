@@ -1,9 +1,11 @@
-//! Ranked search: SearchMemories with a `query`. The full-text index finds and scores the
-//! memories that the filters admit (filters apply before ranking); the store supplies them
-//! (hydration), so a memory deleted since it was indexed never comes back, and the index forgets it.
+//! Ranked search: SearchMemories with a `query` and/or a `query_embedding`. The index finds and
+//! scores the memories that the filters admit (filters apply before ranking): by BM25 (keyword),
+//! by cosine similarity of vectors (semantic), or both fused by reciprocal rank (hybrid). The
+//! store supplies the memories (hydration), so a memory deleted since it was indexed never comes
+//! back (and the index forgets it), and recency and importance weigh the score as stored.
 
 use engram_core::time::{self, Timestamp};
-use engram_core::validate::check_text;
+use engram_core::validate::{check_embedding, check_text};
 use engram_core::*;
 use engram_search::{Scored, TextQuery};
 
@@ -59,12 +61,40 @@ pub struct Hit {
 pub struct RankedPage {
     pub hits: Vec<Hit>,
     pub has_more: bool,
+    /// The mode that ranked the hits (never `Auto`).
     pub mode: SearchMode,
+    /// Semantic and hybrid: how many memories the filters admit that have no vector (they can
+    /// be found by keyword only).
+    pub unembedded: Option<u64>,
 }
 
 /// Most candidates one ranked search reads before it gives up filling a page: when hits keep
 /// failing `content_contains` or have been deleted, the window grows fourfold up to this.
 const MAX_WINDOW: usize = 40_000;
+
+/// Reciprocal rank fusion's constant: a memory at rank r of a list adds 1 / (RRF_K + r).
+pub const RRF_K: f64 = 60.0;
+/// Fewest candidates each list of a hybrid search contributes to the fusion.
+const HYBRID_DEPTH: usize = 100;
+
+/// A candidate before hydration: its key, the base score of its mode (BM25, cosine, or the fused
+/// rank score) and the parts known so far.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    key: i64,
+    base: f64,
+    keyword: f64,
+    semantic: f64,
+}
+
+/// What a ranked search runs, once validated.
+struct Plan {
+    mode: SearchMode,
+    text: TextQuery,
+    vector: Option<Vec<f32>>,
+    filter: MemoryFilter,
+    now: Timestamp,
+}
 
 impl Engram {
     /// SearchMemories with a query: the best memories first, paged by offset.
@@ -72,7 +102,7 @@ impl Engram {
     pub async fn ranked_search(&self, p: &Principal, request: RankedRequest) -> Result<RankedPage> {
         require(p, Permission::Read)?;
         let now = time::now();
-        let RankedRequest { list, order_given, query, query_embedding: _, mode } = request;
+        let RankedRequest { list, order_given, query, query_embedding, mode } = request;
         check_query(&query)?;
         if order_given {
             return Err(Error::invalid("order", "a search with a query is ordered by score; leave order unset"));
@@ -83,16 +113,11 @@ impl Engram {
         if list.offset > MAX_RANKED_OFFSET {
             return Err(Error::invalid("offset", format!("is {}; at most {MAX_RANKED_OFFSET}", list.offset)));
         }
-        let mode = match mode {
-            SearchMode::Auto | SearchMode::Keyword => SearchMode::Keyword,
-            SearchMode::Semantic | SearchMode::Hybrid => {
-                return Err(Error::FailedPrecondition(
-                    "mode: semantic and hybrid search need embeddings, and this server has none configured; \
-                     use mode keyword (the default)"
-                        .into(),
-                ));
-            }
+        let vector = match query_embedding.is_empty() {
+            true => None,
+            false => Some(check_embedding("query_embedding", query_embedding)?),
         };
+        let mode = resolve_mode(mode, !query.trim().is_empty(), vector.is_some())?;
         let limit = self.limits.page_size("limit", list.limit)? as usize;
         let offset = list.offset as usize;
         let mut filter = list.filter;
@@ -103,76 +128,123 @@ impl Engram {
         let Some(relevance) = &self.relevance else {
             return Err(Error::FailedPrecondition("query: this server runs without a full-text index".into()));
         };
+        let empty = RankedPage { hits: Vec::new(), has_more: false, mode, unembedded: None };
         // The index knows agents by id.
         if let Some(agent) = filter.agent.as_ref().filter(|a| matches!(a, AgentRef::Name(_))) {
             match self.store.get_agent(&p.org_id, agent).await {
                 Ok(found) => filter.agent = Some(AgentRef::Id(found.id)),
-                Err(Error::NotFound { .. }) => return Ok(RankedPage { hits: Vec::new(), has_more: false, mode }),
+                Err(Error::NotFound { .. }) => return Ok(empty),
                 Err(e) => return Err(e),
             }
         }
-        let query = TextQuery::parse(&query);
+        let plan = Plan { mode, text: TextQuery::parse(&query), vector, filter, now };
         let wanted = offset + limit + 1;
         let mut window = wanted;
         loop {
-            let scored = self.scored(relevance, &p.org_id, &query, &filter, now, window).await?;
-            let exhausted = scored.len() < window;
-            let hits = self.hydrate(relevance, &p.org_id, scored, filter.content_contains.as_ref(), now).await?;
+            let (candidates, exhausted, unembedded) = self.candidates(relevance, &p.org_id, &plan, window).await?;
+            let mut hits = self.hydrate(relevance, &p.org_id, candidates, &plan).await?;
             if hits.len() >= wanted || exhausted || window >= MAX_WINDOW {
+                hits.sort_by(|a, b| b.score.total_cmp(&a.score));
                 let has_more = hits.len() > offset + limit;
                 let hits = hits.into_iter().skip(offset).take(limit).collect();
-                return Ok(RankedPage { hits, has_more, mode });
+                return Ok(RankedPage { hits, has_more, mode, unembedded });
             }
             window = (window * 4).min(MAX_WINDOW);
         }
     }
 
-    async fn scored(
+    /// The best `window` candidates of the plan's mode, best first; whether there are no more;
+    /// and (semantic, hybrid) how many memories the filters admit that have no vector.
+    async fn candidates(
         &self,
         relevance: &Relevance,
         org: &str,
-        query: &TextQuery,
-        filter: &MemoryFilter,
-        now: Timestamp,
+        plan: &Plan,
         window: usize,
-    ) -> Result<Vec<Scored>> {
-        let (fulltext, ranking) = (relevance.fulltext.clone(), relevance.ranking);
-        let (org, query, filter) = (org.to_owned(), query.clone(), filter.clone());
-        tokio::task::spawn_blocking(move || fulltext.search(&org, &query, &filter, ranking, now, window))
-            .await
-            .map_err(|e| Error::internal(format!("search task: {e}")))?
+    ) -> Result<(Vec<Candidate>, bool, Option<u64>)> {
+        let keyword = |depth: usize| -> Result<Vec<Candidate>> {
+            let found = relevance.fulltext.search(org, &plan.text, &plan.filter, relevance.ranking, plan.now, depth)?;
+            Ok(found
+                .into_iter()
+                .map(|s: Scored| Candidate { key: s.key, base: s.keyword, keyword: s.keyword, semantic: 0.0 })
+                .collect())
+        };
+        let semantic = |depth: usize, vector: &[f32]| -> Result<(Vec<Candidate>, u64)> {
+            let found = relevance.fulltext.nearest(org, "query_embedding", vector, &plan.filter, plan.now, depth)?;
+            let candidates = found
+                .found
+                .into_iter()
+                .map(|(key, cosine)| {
+                    let cosine = f64::from(cosine);
+                    Candidate { key, base: cosine, keyword: 0.0, semantic: cosine }
+                })
+                .collect();
+            Ok((candidates, found.unembedded))
+        };
+        let vector = plan.vector.as_deref();
+        blocking(|| match (plan.mode, vector) {
+            (SearchMode::Semantic, Some(vector)) => {
+                let (found, unembedded) = semantic(window, vector)?;
+                let exhausted = found.len() < window;
+                Ok((found, exhausted, Some(unembedded)))
+            }
+            (SearchMode::Hybrid, Some(vector)) => {
+                let depth = window.max(HYBRID_DEPTH);
+                let words = keyword(depth)?;
+                let (near, unembedded) = semantic(depth, vector)?;
+                let exhausted = words.len() < depth && near.len() < depth;
+                let mut fused = fuse(&words, &near);
+                let keys: Vec<i64> = fused.iter().map(|c| c.key).collect();
+                let similarities = relevance.fulltext.similarities(org, &keys, vector)?;
+                for (c, similarity) in fused.iter_mut().zip(similarities) {
+                    c.semantic = similarity.map_or(0.0, f64::from);
+                }
+                fused.truncate(window);
+                Ok((fused, exhausted, Some(unembedded)))
+            }
+            _ => {
+                let found = keyword(window)?;
+                let exhausted = found.len() < window;
+                Ok((found, exhausted, None))
+            }
+        })
     }
 
-    /// The memories of `scored` that still exist (and contain the needle), in the same order.
+    /// The memories of `candidates` that still exist (and contain the needle), scored: base ×
+    /// (1 + w_r × recency + w_i × importance), from the memory as stored.
     async fn hydrate(
         &self,
         relevance: &Relevance,
         org: &str,
-        scored: Vec<Scored>,
-        needle: Option<&Needle>,
-        now: Timestamp,
+        candidates: Vec<Candidate>,
+        plan: &Plan,
     ) -> Result<Vec<Hit>> {
-        let mut hits = Vec::with_capacity(scored.len());
+        let ranking = relevance.ranking;
+        let now_us = time::to_micros(plan.now);
+        let needle = plan.filter.content_contains.as_ref();
+        let mut hits = Vec::with_capacity(candidates.len());
         let mut gone = Vec::new();
-        for chunk in scored.chunks(5_000) {
-            let keys: Vec<i64> = chunk.iter().map(|s| s.key).collect();
+        for chunk in candidates.chunks(5_000) {
+            let keys: Vec<i64> = chunk.iter().map(|c| c.key).collect();
             let mut found: std::collections::HashMap<i64, Memory> =
-                self.store.memories_by_keys(org, &keys, now).await?.into_iter().collect();
-            for s in chunk {
-                let Some(memory) = found.remove(&s.key) else {
-                    gone.push(s.key);
+                self.store.memories_by_keys(org, &keys, plan.now).await?.into_iter().collect();
+            for c in chunk {
+                let Some(memory) = found.remove(&c.key) else {
+                    gone.push(c.key);
                     continue;
                 };
                 if needle.is_some_and(|n| !n.matches(&memory.content)) {
                     continue;
                 }
+                let recency = ranking.recency(time::to_micros(memory.time), now_us);
+                let importance = memory.importance;
                 hits.push(Hit {
+                    score: ranking.combine(c.base, recency, importance),
                     memory,
-                    score: s.score,
-                    keyword: s.keyword,
-                    semantic: 0.0,
-                    recency: s.recency,
-                    importance: s.importance,
+                    keyword: c.keyword,
+                    semantic: c.semantic,
+                    recency,
+                    importance,
                 });
             }
         }
@@ -187,6 +259,55 @@ impl Engram {
         }
         Ok(hits)
     }
+}
+
+/// Index work (CPU-bound, synchronous): the runtime moves this worker's other tasks elsewhere
+/// while it runs (on a multi-threaded runtime; a single-threaded one simply runs it).
+fn blocking<R>(work: impl FnOnce() -> Result<R>) -> Result<R> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+/// The mode a request runs in. Auto: hybrid with both a text and a vector, semantic with a vector
+/// only, keyword otherwise.
+fn resolve_mode(mode: SearchMode, text: bool, vector: bool) -> Result<SearchMode> {
+    let no_vector = || {
+        Error::FailedPrecondition(
+            "query_embedding: semantic and hybrid search need the query's embedding, and this server has no \
+             embedder configured; send query_embedding or use mode keyword"
+                .into(),
+        )
+    };
+    let no_text = |mode: &str| Error::invalid("query", format!("is required for mode {mode}"));
+    match mode {
+        SearchMode::Auto if text && vector => Ok(SearchMode::Hybrid),
+        SearchMode::Auto if vector => Ok(SearchMode::Semantic),
+        SearchMode::Auto | SearchMode::Keyword if text => Ok(SearchMode::Keyword),
+        SearchMode::Auto | SearchMode::Keyword => Err(no_text("keyword")),
+        SearchMode::Semantic if vector => Ok(SearchMode::Semantic),
+        SearchMode::Hybrid if !vector => Err(no_vector()),
+        SearchMode::Hybrid if !text => Err(no_text("hybrid")),
+        SearchMode::Hybrid => Ok(SearchMode::Hybrid),
+        SearchMode::Semantic => Err(no_vector()),
+    }
+}
+
+/// Reciprocal rank fusion of two ranked lists: each memory scores Σ 1 / (RRF_K + rank), ranks
+/// from 1; best first (ties: newest first). Parts: the keyword list's BM25.
+fn fuse(keyword: &[Candidate], semantic: &[Candidate]) -> Vec<Candidate> {
+    let mut fused: std::collections::HashMap<i64, Candidate> = std::collections::HashMap::new();
+    for list in [keyword, semantic] {
+        for (rank, c) in list.iter().enumerate() {
+            let entry = fused.entry(c.key).or_insert(Candidate { key: c.key, base: 0.0, keyword: 0.0, semantic: 0.0 });
+            entry.base += 1.0 / (RRF_K + rank as f64 + 1.0);
+            entry.keyword += c.keyword;
+        }
+    }
+    let mut fused: Vec<Candidate> = fused.into_values().collect();
+    fused.sort_by(|a, b| b.base.total_cmp(&a.base).then(b.key.cmp(&a.key)));
+    fused
 }
 
 fn check_query(query: &str) -> Result<()> {

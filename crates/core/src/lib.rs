@@ -7,6 +7,7 @@ pub mod ids;
 pub mod time;
 pub mod types;
 pub mod validate;
+pub mod vector;
 
 pub use error::{Error, Result};
 pub use types::*;

@@ -1,11 +1,11 @@
 //! [`FullText`]: the per-org tantivy indexes, on disk (resumable) or in memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use tantivy::collector::TopDocs;
+use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
 use tantivy::query::{BooleanQuery, Occur, Query};
@@ -18,12 +18,53 @@ use engram_core::*;
 use crate::analyzer::{self, TextQuery};
 use crate::query::{Ranking, filter_clauses, text_query};
 use crate::schema::{Fields, schema};
+use crate::vectors::Vectors;
 
 /// The schema's version, kept in each commit's payload: an index of another version is rebuilt.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 /// Bytes of memory the indexing of one org may use before it writes a segment.
 const WRITER_MEMORY: usize = 32_000_000;
+
+/// A memory to index: its key, the memory as last written, its vector.
+#[derive(Debug, Clone, Copy)]
+pub struct Indexed<'a> {
+    pub key: i64,
+    pub memory: &'a Memory,
+    pub vector: Option<&'a [f32]>,
+}
+
+/// What a vector search found: (key, cosine similarity), best first, and how many memories the
+/// filters admit that have no vector.
+#[derive(Debug, Clone, Default)]
+pub struct Nearest {
+    pub found: Vec<(i64, f32)>,
+    pub unembedded: u64,
+}
+
+/// Every vector of an index, from its `vector` column.
+fn load_vectors(reader: &IndexReader) -> Result<Vectors> {
+    let mut vectors = Vectors::default();
+    let searcher = reader.searcher();
+    let mut bytes = Vec::new();
+    for segment in searcher.segment_readers() {
+        let Some(column) = segment.fast_fields().bytes("vector").map_err(|e| error("vector column", e))? else {
+            continue;
+        };
+        let keys = segment.fast_fields().u64("key").map_err(|e| error("key column", e))?.first_or_default_col(0);
+        for doc in 0..segment.max_doc() {
+            if segment.is_deleted(doc) {
+                continue;
+            }
+            let Some(ord) = column.term_ords(doc).next() else { continue };
+            bytes.clear();
+            if column.ord_to_bytes(ord, &mut bytes).map_err(|e| error("vector", e))? {
+                vectors.upsert(i64::try_from(keys.get_val(doc)).unwrap_or(i64::MAX), &vector::from_bytes(&bytes));
+            }
+        }
+    }
+    Ok(vectors)
+}
 
 /// A memory found by a search, with its score's parts.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +79,8 @@ pub struct Scored {
 struct OrgIndex {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
+    /// The vectors of the indexed memories, normalized, in memory (loaded from the index).
+    vectors: RwLock<Vectors>,
     /// The commit sequence number the index has reached (see `engram_store::FeedStore`).
     seq: AtomicI64,
 }
@@ -121,7 +164,8 @@ impl FullText {
         writer.set_merge_policy(Box::new(policy));
         let reader =
             index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e| error("reader", e))?;
-        Ok(OrgIndex { reader, writer: Mutex::new(writer), seq: AtomicI64::new(seq) })
+        let vectors = RwLock::new(load_vectors(&reader)?);
+        Ok(OrgIndex { reader, writer: Mutex::new(writer), vectors, seq: AtomicI64::new(seq) })
     }
 
     fn open_dir(&self, dir: &Path) -> Result<Index> {
@@ -142,16 +186,24 @@ impl FullText {
 
     /// Indexes memories as last written (replacing earlier versions, by key) and records that the
     /// org's index has reached `through_seq`; searches see them when this returns.
-    pub fn apply(&self, org: &str, memories: &[(i64, &Memory)], through_seq: i64) -> Result<()> {
+    pub fn apply(&self, org: &str, memories: &[Indexed<'_>], through_seq: i64) -> Result<()> {
         let index = self.org(org)?;
         let f = self.fields;
         let mut writer = index.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        for (key, memory) in memories {
-            let key = u64::try_from(*key).map_err(|e| error("key", e))?;
+        for m in memories {
+            let key = u64::try_from(m.key).map_err(|e| error("key", e))?;
             writer.delete_term(Term::from_field_u64(f.key, key));
-            writer.add_document(self.document(key, memory)).map_err(|e| error("adding", e))?;
+            writer.add_document(self.document(key, m.memory, m.vector)).map_err(|e| error("adding", e))?;
         }
-        self.commit(&index, &mut writer, through_seq)
+        self.commit(&index, &mut writer, through_seq)?;
+        let mut vectors = index.vectors.write().unwrap_or_else(PoisonError::into_inner);
+        for m in memories {
+            match m.vector {
+                Some(vector) => vectors.upsert(m.key, vector),
+                None => vectors.remove(m.key),
+            }
+        }
+        Ok(())
     }
 
     /// Empties the org's index (it will be rebuilt from sequence number 0).
@@ -159,7 +211,9 @@ impl FullText {
         let index = self.org(org)?;
         let mut writer = index.writer.lock().unwrap_or_else(PoisonError::into_inner);
         writer.delete_all_documents().map_err(|e| error("emptying", e))?;
-        self.commit(&index, &mut writer, 0)
+        self.commit(&index, &mut writer, 0)?;
+        index.vectors.write().unwrap_or_else(PoisonError::into_inner).clear();
+        Ok(())
     }
 
     /// Drops memories (by key) that the store no longer has.
@@ -170,7 +224,10 @@ impl FullText {
             writer.delete_term(Term::from_field_u64(self.fields.key, u64::try_from(*key).unwrap_or(0)));
         }
         let seq = index.seq.load(Ordering::Acquire);
-        self.commit(&index, &mut writer, seq)
+        self.commit(&index, &mut writer, seq)?;
+        let mut vectors = index.vectors.write().unwrap_or_else(PoisonError::into_inner);
+        keys.iter().for_each(|key| vectors.remove(*key));
+        Ok(())
     }
 
     fn commit(&self, index: &OrgIndex, writer: &mut IndexWriter, seq: i64) -> Result<()> {
@@ -183,7 +240,7 @@ impl FullText {
         Ok(())
     }
 
-    fn document(&self, key: u64, m: &Memory) -> TantivyDocument {
+    fn document(&self, key: u64, m: &Memory, vector: Option<&[f32]>) -> TantivyDocument {
         let f = self.fields;
         let mut doc = TantivyDocument::default();
         doc.add_u64(f.key, key);
@@ -215,6 +272,9 @@ impl FullText {
             doc.add_i64(f.step, step);
         }
         doc.add_i64(f.expires, m.expires_at.map_or(i64::MAX, to_micros));
+        if let Some(vector) = vector {
+            doc.add_bytes(f.vector, &vector::to_bytes(vector));
+        }
         doc
     }
 
@@ -267,6 +327,82 @@ impl FullText {
                 importance,
             })
             .collect())
+    }
+
+    /// The dimension of the org's vectors (0: it has none).
+    pub fn vector_dim(&self, org: &str) -> Result<usize> {
+        Ok(self.org(org)?.vectors.read().unwrap_or_else(PoisonError::into_inner).dim())
+    }
+
+    /// The keys of the memories that `filter` admits (as in [`FullText::search`]); None when it
+    /// admits every memory (no filter but expiry).
+    fn admitted(&self, index: &OrgIndex, filter: &MemoryFilter, now: Timestamp) -> Result<Option<HashSet<i64>>> {
+        let unfiltered = MemoryFilter { content_contains: filter.content_contains.clone(), ..MemoryFilter::default() };
+        if *filter == unfiltered {
+            return Ok(None);
+        }
+        let query = BooleanQuery::new(filter_clauses(&self.fields, filter, now));
+        let searcher = index.reader.searcher();
+        let docs = searcher.search(&query, &DocSetCollector).map_err(|e| error("filtering", e))?;
+        let mut keys = HashSet::with_capacity(docs.len());
+        let mut columns = HashMap::new();
+        for address in docs {
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let segment = searcher.segment_reader(address.segment_ord);
+                    let column = segment.fast_fields().u64("key").map_err(|e| error("key column", e))?;
+                    e.insert(column.first_or_default_col(0))
+                }
+            };
+            keys.insert(i64::try_from(column.get_val(address.doc_id)).unwrap_or(i64::MAX));
+        }
+        Ok(Some(keys))
+    }
+
+    /// The `k` memories of the org whose vectors are most similar to `query` (cosine), among
+    /// those `filter` admits, best first; and how many admitted memories have no vector. Empty
+    /// when the org has no vectors; InvalidArgument (`field`) when `query` has another dimension.
+    pub fn nearest(
+        &self,
+        org: &str,
+        field: &str,
+        query: &[f32],
+        filter: &MemoryFilter,
+        now: Timestamp,
+        k: usize,
+    ) -> Result<Nearest> {
+        let index = self.org(org)?;
+        let admitted = self.admitted(&index, filter, now)?;
+        let vectors = index.vectors.read().unwrap_or_else(PoisonError::into_inner);
+        if vectors.len() == 0 {
+            let unembedded = match &admitted {
+                Some(keys) => keys.len() as u64,
+                None => index.reader.searcher().num_docs(),
+            };
+            return Ok(Nearest { found: Vec::new(), unembedded });
+        }
+        if query.len() != vectors.dim() {
+            return Err(Error::invalid(
+                field,
+                format!("has {} dimensions; this org's vectors have {}", query.len(), vectors.dim()),
+            ));
+        }
+        let unit = vector::normalized(query);
+        let found = vectors.nearest(&unit, k, admitted.as_ref());
+        let unembedded = match &admitted {
+            Some(keys) => keys.iter().filter(|key| !vectors.contains(**key)).count() as u64,
+            None => index.reader.searcher().num_docs().saturating_sub(vectors.len() as u64),
+        };
+        Ok(Nearest { found, unembedded })
+    }
+
+    /// The cosine similarity of each memory's vector to `query` (None: no vector).
+    pub fn similarities(&self, org: &str, keys: &[i64], query: &[f32]) -> Result<Vec<Option<f32>>> {
+        let index = self.org(org)?;
+        let vectors = index.vectors.read().unwrap_or_else(PoisonError::into_inner);
+        let unit = vector::normalized(query);
+        Ok(keys.iter().map(|key| vectors.similarity(*key, &unit)).collect())
     }
 
     /// How many documents the org's index holds (deleted ones excluded).

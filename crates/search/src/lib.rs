@@ -12,7 +12,8 @@ mod analyzer;
 mod index;
 mod query;
 mod schema;
+mod vectors;
 
 pub use analyzer::TextQuery;
-pub use index::{FullText, Scored};
+pub use index::{FullText, Indexed, Nearest, Scored};
 pub use query::Ranking;

@@ -21,6 +21,8 @@ pub(crate) struct Fields {
     pub step: Field,
     /// `i64::MAX` when the memory does not expire.
     pub expires: Field,
+    /// The memory's vector (little-endian f32), if it has one: loaded into memory at start.
+    pub vector: Field,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
@@ -42,6 +44,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         time: b.add_i64_field("time", INDEXED | FAST),
         step: b.add_i64_field("step", INDEXED | FAST),
         expires: b.add_i64_field("expires", INDEXED | FAST),
+        vector: b.add_bytes_field("vector", FAST),
     };
     (b.build(), fields)
 }

@@ -37,16 +37,6 @@ pub(crate) fn dedup_hash(agent_key: i64, dedup_key: &str) -> i64 {
     i64::from_le_bytes(first)
 }
 
-/// A vector as stored: its values as little-endian f32.
-pub(crate) fn vector_bytes(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// A stored vector's values.
-pub(crate) fn vector_of_bytes(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -118,6 +118,7 @@ impl MemoryService for MemoryApi {
                 hits: page.hits.into_iter().map(convert::hit).collect(),
                 has_more: page.has_more,
                 mode: convert::search_mode_pb(page.mode).into(),
+                unembedded: page.unembedded,
                 query_time_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 ..Default::default()
             }));

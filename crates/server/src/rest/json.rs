@@ -156,6 +156,9 @@ pub struct SearchResultJson {
     /// With a `query`: the mode that ranked the results.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<&'static str>,
+    /// Semantic and hybrid: memories the filters admit that have no vector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unembedded: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]

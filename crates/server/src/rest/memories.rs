@@ -227,6 +227,7 @@ pub async fn search(
             query_time_ms: elapsed(),
             scores: Some(scores),
             mode: Some(mode_name(page.mode)),
+            unembedded: page.unembedded,
         }));
     }
     if q.mode.as_deref().is_some_and(|m| !m.is_empty()) {
@@ -241,6 +242,7 @@ pub async fn search(
         query_time_ms: elapsed(),
         scores: None,
         mode: None,
+        unembedded: None,
     }))
 }
 

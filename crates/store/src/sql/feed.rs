@@ -11,7 +11,6 @@ use engram_core::*;
 use super::SqlStore;
 use super::conn::params;
 use super::shared::rows::{self, MEMORY_COLUMNS};
-use crate::encode::vector_of_bytes;
 use crate::{FeedChange, FeedHead, FeedStore};
 
 /// Most rows one call of [`FeedStore::feed_changes`] or [`FeedStore::memories_by_keys`] reads.
@@ -53,7 +52,7 @@ impl FeedStore for SqlStore {
                 let found = found
                     .into_iter()
                     .map(|(row, seq, vector)| {
-                        extra.push((seq, vector.map(|v| vector_of_bytes(&v))));
+                        extra.push((seq, vector.map(|v| vector::from_bytes(&v))));
                         row
                     })
                     .collect();

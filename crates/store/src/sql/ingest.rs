@@ -26,7 +26,7 @@ use super::shared::filter::Sql;
 use super::shared::ingest::{AddJob, DedupBuffer, Prepared};
 use super::shared::refs::{AgentKey, find_agents, find_memory_keys, insert_agent, tag_keys, touch_agents};
 use super::writer::{Done, Isolation, org_lock};
-use crate::encode::{dedup_hash, memory_type_code, vector_bytes};
+use crate::encode::{dedup_hash, memory_type_code};
 
 /// Keys per `IN (…)` list on SQLite.
 const IN_CHUNK: usize = 500;
@@ -393,7 +393,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
         let vectors: Vec<(i64, Vec<u8>)> = staged
             .iter()
             .zip(&keys)
-            .filter_map(|(s, key)| s.embedding.as_deref().map(|v| (*key, vector_bytes(v))))
+            .filter_map(|(s, key)| s.embedding.as_deref().map(|v| (*key, vector::to_bytes(v))))
             .collect();
         dialect::insert_vectors(c, &vectors).await?;
         drop(vectors);

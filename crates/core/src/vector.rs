@@ -1,0 +1,37 @@
+//! Vectors (embeddings): their stored form and the arithmetic of cosine similarity.
+
+/// A vector as stored (store rows, index documents): its values as little-endian f32.
+pub fn to_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A stored vector's values (trailing bytes short of a value are ignored).
+pub fn from_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// `vector` scaled to length 1 (unchanged when its length is 0).
+pub fn normalized(vector: &[f32]) -> Vec<f32> {
+    let norm = dot(vector, vector).sqrt();
+    if norm > 0.0 { vector.iter().map(|v| v / norm).collect() } else { vector.to_vec() }
+}
+
+/// The dot product (the cosine similarity of two normalized vectors).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip_and_cosine() {
+        let v = [0.25, -1.0, 3.5e-7, f32::MAX, f32::MIN_POSITIVE];
+        assert_eq!(from_bytes(&to_bytes(&v)), v);
+        let n = normalized(&[3.0, 4.0]);
+        assert!((dot(&n, &n) - 1.0).abs() < 1e-6);
+        assert!((dot(&n, &normalized(&[6.0, 8.0])) - 1.0).abs() < 1e-6);
+        assert!(dot(&n, &normalized(&[-4.0, 3.0])).abs() < 1e-6);
+    }
+}
