@@ -112,4 +112,27 @@ async fn a_write_on_one_replica_is_searchable_on_the_other() {
     }
     println!("searchable on the other replica within {worst:?}");
     assert!(worst < Duration::from_secs(1), "{worst:?}");
+
+    // Semantic search on B finds a vector written on A within 2 s.
+    let mut worst = Duration::ZERO;
+    for i in 0..5 {
+        let direction: Vec<f32> = (0..8).map(|d| if d == i { 1.0 } else { 0.01 }).collect();
+        let content = format!("vector note {i}");
+        let memory = pb::NewMemory { embedding: direction.clone(), ..memory("ops", &content) };
+        ca.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory) }).await.unwrap();
+        let started = Instant::now();
+        loop {
+            let request =
+                pb::SearchMemoriesRequest { query_embedding: direction.clone(), limit: 1, ..Default::default() };
+            let response = cb.memories.search_memories(request).await.unwrap().into_inner();
+            assert_eq!(response.mode, pb::SearchMode::Semantic as i32);
+            if response.hits.first().and_then(|h| h.memory.as_ref()).is_some_and(|m| m.content == content) {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(2), "{content:?} not found by vector on the other replica");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        worst = worst.max(started.elapsed());
+    }
+    println!("semantically searchable on the other replica within {worst:?}");
 }

@@ -287,3 +287,139 @@ async fn paging_and_bad_requests() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A topic vector: ops, dev and research memories point three ways, each a little apart.
+fn topic(agent: &str, i: usize) -> Vec<f32> {
+    let wobble = (i % 5) as f32 * 0.05;
+    match agent {
+        "ops" => vec![1.0, wobble, 0.0, 0.1],
+        "dev" => vec![wobble, 1.0, 0.0, 0.1],
+        _ => vec![0.0, wobble, 1.0, 0.1],
+    }
+}
+
+/// The corpus with a vector on every memory but the last two.
+async fn load_with_vectors(f: &Fixture, base: Timestamp) -> Vec<Memory> {
+    let items = CORPUS
+        .iter()
+        .enumerate()
+        .map(|(i, (agent, tags, content))| NewMemory {
+            agent: (*agent).into(),
+            content: (*content).into(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            time: Some(base + chrono::Duration::minutes(i as i64)),
+            embedding: if i < CORPUS.len() - 2 { topic(agent, i) } else { Vec::new() },
+            ..Default::default()
+        })
+        .collect();
+    let outcomes = f.app.add_memories(&admin(&f.org), items).await.unwrap();
+    f.app.index_pending().await.unwrap();
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            AddOutcome::Created(m) => m,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn by_vector(vector: Vec<f32>) -> RankedRequest {
+    RankedRequest { query_embedding: vector, ..Default::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semantic_and_hybrid_over_client_vectors() {
+    let fixtures = both().await;
+    let at = base();
+    let mut pages = Vec::new();
+    for f in &fixtures {
+        load_with_vectors(f, at).await;
+        // Semantic: the research direction finds research memories first; two have no vector.
+        let research = search(f, by_vector(vec![0.0, 0.0, 1.0, 0.0])).await.unwrap();
+        assert_eq!(research.mode, SearchMode::Semantic);
+        assert_eq!(research.unembedded, Some(2));
+        let agents: Vec<&str> = research.hits.iter().take(3).map(|h| h.memory.content.as_str()).collect();
+        assert!(agents.iter().all(|c| CORPUS.iter().any(|(a, _, t)| *a == "research" && t == c)), "{agents:?}");
+        assert!(research.hits[0].semantic > 0.9 && research.hits[0].keyword == 0.0);
+        // Filters apply first: only dev memories, however close the research ones are.
+        let dev_only = RankedRequest {
+            list: ListRequest {
+                filter: MemoryFilter { agent: Some(AgentRef::Name("dev".into())), ..Default::default() },
+                ..Default::default()
+            },
+            ..by_vector(vec![0.0, 0.0, 1.0, 0.0])
+        };
+        let dev = search(f, dev_only).await.unwrap();
+        assert!(
+            !dev.hits.is_empty()
+                && dev.hits.iter().all(|h| CORPUS.iter().any(|(a, _, t)| *a == "dev" && *t == h.memory.content))
+        );
+        // Hybrid: "redis" near the dev direction puts dev's Redis memories above ops' ones.
+        let hybrid =
+            search(f, RankedRequest { query: "redis".into(), ..by_vector(vec![0.0, 1.0, 0.0, 0.0]) }).await.unwrap();
+        assert_eq!(hybrid.mode, SearchMode::Hybrid);
+        let first_two: Vec<&str> = hybrid.hits.iter().take(2).map(|h| h.memory.content.as_str()).collect();
+        assert!(
+            first_two.iter().all(|c| c.contains("Redis") && CORPUS.iter().any(|(a, _, t)| *a == "dev" && t == c)),
+            "{first_two:?}"
+        );
+        assert!(hybrid.hits[0].keyword > 0.0 && hybrid.hits[0].semantic > 0.9);
+        // A query vector of another dimension names the field.
+        match search(f, by_vector(vec![1.0, 0.0])).await {
+            Err(Error::InvalidArgument { field, .. }) => assert_eq!(field, "query_embedding"),
+            other => panic!("{other:?}"),
+        }
+        match search(f, by_vector(vec![f32::NAN, 0.0, 0.0, 0.0])).await {
+            Err(Error::InvalidArgument { field, .. }) => assert_eq!(field, "query_embedding[0]"),
+            other => panic!("{other:?}"),
+        }
+        match search(f, RankedRequest { mode: SearchMode::Hybrid, ..by_vector(vec![0.0, 1.0, 0.0, 0.0]) }).await {
+            Err(Error::InvalidArgument { field, .. }) => assert_eq!(field, "query"),
+            other => panic!("{other:?}"),
+        }
+        pages.push((research, hybrid));
+    }
+    // Both backends rank alike.
+    let contents = |p: &RankedPage| p.hits.iter().map(|h| h.memory.content.clone()).collect::<Vec<_>>();
+    assert_eq!(contents(&pages[0].0), contents(&pages[1].0));
+    assert_eq!(contents(&pages[0].1), contents(&pages[1].1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vectors_survive_a_restart_of_the_index_and_deletes_drop_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TestStore::sqlite().await;
+    let org = ids::org_id();
+    store.store.create_org(&org, "vectors", time::now()).await.unwrap();
+    let open = || {
+        Engram::new(store.store.clone(), Limits::default())
+            .with_relevance(Relevance::new(Arc::new(FullText::open(Some(dir.path())).unwrap()), Ranking::default()))
+    };
+    let app = open();
+    let items = (0..10).map(|i| NewMemory {
+        agent: "a".into(),
+        content: format!("memory {i}"),
+        embedding: vec![1.0, i as f32],
+        ..Default::default()
+    });
+    let created: Vec<Memory> = app
+        .add_memories(&admin(&org), items.collect())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| match o {
+            AddOutcome::Created(m) => m,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    app.index_pending().await.unwrap();
+    drop(app);
+    // A new index over the same directory loads the vectors it holds.
+    let app = open();
+    let found = app.ranked_search(&admin(&org), by_vector(vec![0.0, 1.0])).await.unwrap();
+    assert_eq!(found.hits.len(), 10);
+    assert_eq!(found.hits[0].memory.id, created[9].id);
+    app.delete_memory(&admin(&org), &created[9].id).await.unwrap();
+    let found = app.ranked_search(&admin(&org), by_vector(vec![0.0, 1.0])).await.unwrap();
+    assert_eq!(found.hits[0].memory.id, created[8].id, "a deleted memory is never returned");
+}
