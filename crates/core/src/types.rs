@@ -176,6 +176,9 @@ pub struct ValidMemory {
     pub expires_at: Option<Timestamp>,
     /// A client's vector: finite, not all zero, at most [`crate::validate::MAX_EMBEDDING_DIM`].
     pub embedding: Option<Vec<f32>>,
+    /// Without a client vector: queue the memory for the server's embedder (set by the domain
+    /// when the server has one; validation leaves it false).
+    pub embed: bool,
 }
 
 /// Memtrace's automatic dedup key: hex(sha256(agent_id|event_type|first 200 bytes of content))[..32].

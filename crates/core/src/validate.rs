@@ -156,6 +156,7 @@ impl Limits {
             position,
             expires_at,
             embedding,
+            embed: false,
         })
     }
 

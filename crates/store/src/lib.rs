@@ -1,5 +1,5 @@
 //! Engram's storage: one trait per resource ([`OrgStore`], [`KeyStore`], [`AgentStore`],
-//! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`]; [`Store`] is their sum) and their SQL
+//! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`], [`EmbedQueueStore`]; [`Store`] is their sum) and their SQL
 //! implementation [`SqlStore`] for SQLite (embedded default) and PostgreSQL, with one migration set.
 //!
 //! Every method takes the caller's org id and only ever touches that org's rows. Inputs are the
@@ -138,10 +138,40 @@ pub trait FeedStore: Send + Sync {
     async fn memories_by_keys(&self, org: &str, keys: &[i64], now: Timestamp) -> Result<Vec<(i64, Memory)>>;
 }
 
+/// A memory waiting for the server's embedder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEmbedding {
+    pub org_id: String,
+    pub key: i64,
+    /// What to embed (the memory's content).
+    pub text: String,
+}
+
+/// What [`EmbedQueueStore::store_embeddings`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbeddingsStored {
+    pub stored: u64,
+    /// Vectors of another dimension than the org's: their memories are marked failed.
+    pub rejected: u64,
+}
+
+/// The embedder's queue, in the store (it survives restarts): memories written while the server
+/// has an embedder wait until their vector is stored, once.
+#[async_trait::async_trait]
+pub trait EmbedQueueStore: Send + Sync {
+    /// The oldest waiting memories of every org, at most `limit`.
+    async fn pending_embeddings(&self, limit: u32) -> Result<Vec<PendingEmbedding>>;
+    /// How many memories wait.
+    async fn count_pending_embeddings(&self) -> Result<u64>;
+    /// Stores the vectors of waiting memories of `org` (by key), each at the org's next commit
+    /// sequence number. A memory deleted or already embedded meanwhile is skipped.
+    async fn store_embeddings(&self, org: &str, vectors: Vec<(i64, Vec<f32>)>) -> Result<EmbeddingsStored>;
+}
+
 /// Everything a server needs from storage.
 #[async_trait::async_trait]
 pub trait Store:
-    OrgStore + KeyStore + AgentStore + SessionStore + MemoryStore + StatsStore + FeedStore + 'static
+    OrgStore + KeyStore + AgentStore + SessionStore + MemoryStore + StatsStore + FeedStore + EmbedQueueStore + 'static
 {
     /// Answers when the database answers.
     async fn ping(&self) -> Result<()>;

@@ -154,6 +154,8 @@ struct Staged {
     client_key: bool,
     dedup_hash: i64,
     embedding: Option<Vec<f32>>,
+    /// Queue it for the server's embedder (no client vector).
+    embed: bool,
 }
 
 /// An item's outcome in its request: a duplicate, or the index of its [`Staged`] memory.
@@ -319,7 +321,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             let agent = &agents[item.agent.as_str()];
             let session_key = item.session_id.as_ref().map(|s| sessions[s].key);
             let dedup_hash = dedup_hash(id.agent_key, &id.key);
-            let embedding = item.embedding;
+            let (embedding, embed) = (item.embedding, item.embed);
             let memory = Memory {
                 // Set once its key is known.
                 id: String::new(),
@@ -351,6 +353,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 client_key: item.dedup_key.is_some(),
                 dedup_hash,
                 embedding,
+                embed,
             });
         }
     }
@@ -386,6 +389,11 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 dedup_key: s.client_key.then_some(s.memory.dedup_key.as_str()),
                 dedup_hash: s.dedup_hash,
                 seq,
+                embedding_state: match (&s.embedding, s.embed) {
+                    (Some(_), _) => 2,
+                    (None, true) => 1,
+                    (None, false) => 0,
+                },
             })
             .collect();
         dialect::insert_memories(c, &rows).await?;

@@ -26,6 +26,7 @@ mod shared;
 mod writer;
 
 mod agents;
+mod embed_queue;
 mod feed;
 mod ingest;
 mod keys;

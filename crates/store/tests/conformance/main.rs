@@ -62,6 +62,7 @@ mod support;
 
 mod agents;
 mod concurrency;
+mod embed_queue;
 mod feed;
 mod isolation;
 mod keys;

@@ -6,7 +6,7 @@ pub(crate) use std::sync::Arc;
 pub(crate) use chrono::Duration;
 pub(crate) use engram_core::time::{Timestamp, to_micros};
 pub(crate) use engram_core::*;
-pub(crate) use engram_store::Store;
+pub(crate) use engram_store::{EmbeddingsStored, Store};
 use engram_store::testsuite::TestStore;
 pub(crate) use serde_json::{Value, json};
 

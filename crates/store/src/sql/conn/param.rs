@@ -11,6 +11,8 @@ pub(crate) enum Param {
     /// PostgreSQL arrays (`= ANY($n)`, `unnest`); SQLite has none (see `Sql::any`).
     Ints(Vec<i64>),
     Texts(Vec<String>),
+    /// A BLOB (SQLite) or BYTEA (PostgreSQL).
+    Bytes(Vec<u8>),
 }
 
 impl From<i64> for Param {

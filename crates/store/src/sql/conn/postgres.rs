@@ -60,6 +60,7 @@ fn arguments(params: Vec<Param>) -> Result<PgArguments> {
             Param::Json(v) => args.add(v),
             Param::Ints(v) => args.add(v),
             Param::Texts(v) => args.add(v),
+            Param::Bytes(v) => args.add(v),
         };
         added.map_err(|e| Error::internal(format!("binding a parameter: {e}")))?;
     }

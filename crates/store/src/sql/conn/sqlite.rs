@@ -129,6 +129,7 @@ fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Param]) -> Result<()
             Param::Real(v) => stmt.raw_bind_parameter(index, v),
             Param::Text(v) => stmt.raw_bind_parameter(index, v),
             Param::Json(v) => stmt.raw_bind_parameter(index, v.to_string()),
+            Param::Bytes(v) => stmt.raw_bind_parameter(index, v),
             Param::Ints(_) | Param::Texts(_) => return Err(Error::internal("SQLite has no array parameters")),
         };
         bound.map_err(error)?;

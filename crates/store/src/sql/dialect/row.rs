@@ -19,4 +19,6 @@ pub(crate) struct NewRow<'m> {
     pub dedup_key: Option<&'m str>,
     pub dedup_hash: i64,
     pub seq: i64,
+    /// 0: no vector wanted, 1: waiting for the embedder, 2: has its vector.
+    pub embedding_state: i64,
 }
