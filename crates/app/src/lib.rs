@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod agents;
 pub mod context;
+mod embedder;
 mod handle;
 mod indexer;
 pub mod memories;

@@ -34,13 +34,15 @@ impl Engram {
     pub async fn add_memory(&self, p: &Principal, memory: NewMemory) -> Result<Memory> {
         require(p, Permission::Write)?;
         let now = time::now();
-        let memory = self.limits.check_new_memory("memory", memory, now)?;
+        let mut memories = vec![self.limits.check_new_memory("memory", memory, now)?];
+        self.queue_for_embedding(&mut memories);
         let outcome = self
             .store
-            .add_memories(&p.org_id, vec![memory], dedup_window(), now)
+            .add_memories(&p.org_id, memories, dedup_window(), now)
             .await
             .map_err(|err| err.in_single("memory"))?;
         self.written();
+        self.queued();
         match outcome.into_iter().next() {
             Some(AddOutcome::Created(memory)) => Ok(memory),
             Some(AddOutcome::Duplicate { existing_id }) => Err(Error::AlreadyExists { what: "memory", existing_id }),
@@ -54,17 +56,19 @@ impl Engram {
         require(p, Permission::Write)?;
         self.limits.check_batch_size("memories", memories.len())?;
         let now = time::now();
-        let valid = memories
+        let mut valid = memories
             .into_iter()
             .enumerate()
             .map(|(i, memory)| self.limits.check_new_memory(&format!("memories[{i}]"), memory, now))
             .collect::<Result<Vec<_>>>()?;
+        self.queue_for_embedding(&mut valid);
         let outcomes = self
             .store
             .add_memories(&p.org_id, valid, dedup_window(), now)
             .await
             .map_err(|err| err.in_batch("memories"))?;
         self.written();
+        self.queued();
         Ok(outcomes)
     }
 

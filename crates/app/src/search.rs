@@ -113,11 +113,16 @@ impl Engram {
         if list.offset > MAX_RANKED_OFFSET {
             return Err(Error::invalid("offset", format!("is {}; at most {MAX_RANKED_OFFSET}", list.offset)));
         }
-        let vector = match query_embedding.is_empty() {
+        let Some(relevance) = &self.relevance else {
+            return Err(Error::FailedPrecondition("query: this server runs without a full-text index".into()));
+        };
+        let mut vector = match query_embedding.is_empty() {
             true => None,
             false => Some(check_embedding("query_embedding", query_embedding)?),
         };
-        let mode = resolve_mode(mode, !query.trim().is_empty(), vector.is_some())?;
+        let text = !query.trim().is_empty();
+        let embedder = relevance.embedder.clone().filter(|_| vector.is_none() && text);
+        let mode = resolve_mode(mode, text, vector.is_some() || embedder.is_some())?;
         let limit = self.limits.page_size("limit", list.limit)? as usize;
         let offset = list.offset as usize;
         let mut filter = list.filter;
@@ -125,9 +130,11 @@ impl Engram {
         filter.until = time::parse_spec("filter.until", &list.until, now)?;
         filter.content_contains = self.limits.needle("filter.content_contains", &list.content_contains)?;
         self.limits.check_filter("filter", &mut filter)?;
-        let Some(relevance) = &self.relevance else {
-            return Err(Error::FailedPrecondition("query: this server runs without a full-text index".into()));
-        };
+        if let (SearchMode::Semantic | SearchMode::Hybrid, Some(embedder)) = (mode, embedder) {
+            // The server's embedder embeds the query (its time is part of the search's).
+            let embedded = embedder.embed(vec![query.clone()]).await?;
+            vector = embedded.into_iter().next();
+        }
         let empty = RankedPage { hits: Vec::new(), has_more: false, mode, unembedded: None };
         // The index knows agents by id.
         if let Some(agent) = filter.agent.as_ref().filter(|a| matches!(a, AgentRef::Name(_))) {
@@ -270,13 +277,14 @@ fn blocking<R>(work: impl FnOnce() -> Result<R>) -> Result<R> {
     }
 }
 
-/// The mode a request runs in. Auto: hybrid with both a text and a vector, semantic with a vector
-/// only, keyword otherwise.
+/// The mode a request runs in. `vector`: the request carries a query vector, or the server can
+/// embed its text. Auto: hybrid with both a text and a vector, semantic with a vector only,
+/// keyword otherwise.
 fn resolve_mode(mode: SearchMode, text: bool, vector: bool) -> Result<SearchMode> {
     let no_vector = || {
         Error::FailedPrecondition(
-            "query_embedding: semantic and hybrid search need the query's embedding, and this server has no \
-             embedder configured; send query_embedding or use mode keyword"
+            "query_embedding: semantic and hybrid search need the query's embedding: send query_embedding, \
+             or a query on a server with an embedder (this one has none), or use mode keyword"
                 .into(),
         )
     };

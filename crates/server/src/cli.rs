@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use engram_core::{Limits, Permission, ids, time};
+use engram_embed::EmbedderConfig;
 use engram_search::Ranking;
 use engram_store::{DynStore, StoreOptions};
 
@@ -116,11 +117,39 @@ pub struct ServeArgs {
     /// Ranked search: weight of importance (0..1), as above.
     #[arg(long, env = "ENGRAM_IMPORTANCE_WEIGHT", default_value_t = Ranking::default().importance_weight)]
     pub importance_weight: f64,
+    /// Server-side embeddings: `none` (clients may still send vectors), `local` (a model
+    /// directory, see --embedding-model-dir) or `http` (an OpenAI-compatible endpoint).
+    #[arg(long, env = "ENGRAM_EMBEDDER", default_value = "none")]
+    pub embedder: EmbedderKind,
+    /// `local`: a sentence-transformers model directory (config.json, model.safetensors,
+    /// tokenizer.json), e.g. all-MiniLM-L6-v2 or bge-small-en-v1.5. Nothing is downloaded.
+    #[arg(long, env = "ENGRAM_EMBEDDING_MODEL_DIR")]
+    pub embedding_model_dir: Option<PathBuf>,
+    /// `http`: the API's base URL; Engram calls POST <url>/embeddings (OpenAI, Ollama
+    /// `http://localhost:11434/v1`, TEI, vLLM).
+    #[arg(long, env = "ENGRAM_EMBEDDING_URL")]
+    pub embedding_url: Option<String>,
+    /// `http`: the model name sent with each request.
+    #[arg(long, env = "ENGRAM_EMBEDDING_MODEL", default_value = "text-embedding-3-small")]
+    pub embedding_model: String,
+    /// `http`: the bearer token (environment only is best).
+    #[arg(long, env = "ENGRAM_EMBEDDING_API_KEY", hide_env_values = true)]
+    pub embedding_api_key: Option<String>,
+    /// `http`: seconds one call may take before it is retried (3 attempts).
+    #[arg(long, env = "ENGRAM_EMBEDDING_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub embedding_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmbedderKind {
+    None,
+    Local,
+    Http,
 }
 
 impl ServeArgs {
-    pub fn config(&self) -> ServeConfig {
-        ServeConfig {
+    pub fn config(&self) -> anyhow::Result<ServeConfig> {
+        Ok(ServeConfig {
             listen: self.listen,
             store: self.store.config(),
             no_auth: self.no_auth,
@@ -144,8 +173,29 @@ impl ServeArgs {
                     recency_weight: self.recency_weight,
                     importance_weight: self.importance_weight,
                 },
+                embedder: self.embedder_config()?,
             },
-        }
+        })
+    }
+
+    fn embedder_config(&self) -> anyhow::Result<Option<EmbedderConfig>> {
+        Ok(match self.embedder {
+            EmbedderKind::None => None,
+            EmbedderKind::Local => Some(EmbedderConfig::Local {
+                model_dir: self.embedding_model_dir.clone().context(
+                    "--embedder local needs --embedding-model-dir (ENGRAM_EMBEDDING_MODEL_DIR): a sentence-transformers \
+                     model directory",
+                )?,
+            }),
+            EmbedderKind::Http => Some(EmbedderConfig::Http {
+                base: self.embedding_url.clone().context(
+                    "--embedder http needs --embedding-url (ENGRAM_EMBEDDING_URL), e.g. http://localhost:11434/v1",
+                )?,
+                model: self.embedding_model.clone(),
+                api_key: self.embedding_api_key.clone(),
+                timeout: self.embedding_timeout,
+            }),
+        })
     }
 }
 
@@ -236,7 +286,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", args.listen))?;
-            server::serve(&args.config(), listener, server::shutdown_signal()).await
+            server::serve(&args.config()?, listener, server::shutdown_signal()).await
         }
         Command::Migrate(store) => {
             let applied = server::migrate(&store.config()).await?;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use engram_core::Limits;
+use engram_embed::EmbedderConfig;
 use engram_search::Ranking;
 use engram_store::{Backend, StoreOptions};
 
@@ -52,4 +53,6 @@ pub struct SearchConfig {
     /// Where the full-text index lives; None: in memory.
     pub index_dir: Option<PathBuf>,
     pub ranking: Ranking,
+    /// Server-side embeddings; None: only clients' vectors.
+    pub embedder: Option<EmbedderConfig>,
 }

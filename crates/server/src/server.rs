@@ -21,6 +21,7 @@ use engram_proto::v1::{
     context_service_server::ContextServiceServer, memory_service_server::MemoryServiceServer,
     session_service_server::SessionServiceServer,
 };
+use engram_embed::Embedder;
 use engram_search::FullText;
 use engram_store::{Backend, DynStore, SqlStore};
 
@@ -159,11 +160,21 @@ pub async fn serve(
         bootstrap(&store, &settings).await?;
     }
     let fulltext = FullText::open(args.search.index_dir.as_deref())?;
-    let app = Engram::new(store.clone(), limits.clone())
-        .with_relevance(Relevance::new(Arc::new(fulltext), args.search.ranking));
+    let mut relevance = Relevance::new(Arc::new(fulltext), args.search.ranking);
+    if let Some(config) = &args.search.embedder {
+        let embedder = Embedder::open(config).context("opening the embedder")?;
+        tracing::info!(embedder = embedder.describe(), "server-side embeddings on");
+        println!("engram: embedder {}", embedder.describe());
+        relevance = relevance.with_embedder(embedder);
+    }
+    let app = Engram::new(store.clone(), limits.clone()).with_relevance(relevance);
     let indexer = {
         let app = app.clone();
         tokio::spawn(async move { app.run_indexer().await })
+    };
+    let embedder = {
+        let app = app.clone();
+        tokio::spawn(async move { app.run_embedder().await })
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -270,6 +281,7 @@ pub async fn serve(
     }
     ready.abort();
     indexer.abort();
+    embedder.abort();
     if let Err(err) = store.close().await {
         tracing::warn!(error = %err, "closing the store");
     }
