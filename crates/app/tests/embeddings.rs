@@ -47,7 +47,12 @@ async fn memories_are_embedded_after_the_write_and_found_by_meaning() {
         let items = NOTES.iter().map(|t| NewMemory { agent: "a".into(), content: (*t).into(), ..Default::default() });
         app.add_memories(&p, items.collect()).await.unwrap();
         // A client vector of the model's dimension is taken as it is, not queued.
-        let own = NewMemory { agent: "a".into(), content: "client vector".into(), embedding: vec![0.1; 384], ..Default::default() };
+        let own = NewMemory {
+            agent: "a".into(),
+            content: "client vector".into(),
+            embedding: vec![0.1; 384],
+            ..Default::default()
+        };
         app.add_memory(&p, own).await.unwrap();
         assert_eq!(store.store.count_pending_embeddings().await.unwrap(), 5, "queued at write, not embedded yet");
         app.index_pending().await.unwrap();
@@ -63,7 +68,12 @@ async fn memories_are_embedded_after_the_write_and_found_by_meaning() {
         let found = app.ranked_search(&p, query("a kitten resting on a rug", SearchMode::Semantic)).await.unwrap();
         assert_eq!(found.mode, SearchMode::Semantic);
         assert_eq!(found.unembedded, Some(0));
-        assert_eq!(found.hits[0].memory.content, NOTES[0], "{:?}", found.hits.iter().map(|h| &h.memory.content).collect::<Vec<_>>());
+        assert_eq!(
+            found.hits[0].memory.content,
+            NOTES[0],
+            "{:?}",
+            found.hits.iter().map(|h| &h.memory.content).collect::<Vec<_>>()
+        );
         assert!(found.hits[0].semantic > 0.4, "{}", found.hits[0].semantic);
         let keyword = app.ranked_search(&p, query("a kitten resting on a rug", SearchMode::Keyword)).await.unwrap();
         assert!(keyword.hits.is_empty(), "keyword search has no word to match");

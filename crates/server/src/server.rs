@@ -16,12 +16,12 @@ use tonic_health::ServingStatus;
 
 use engram_app::{Engram, Relevance};
 use engram_core::{Limits, Permission, ids, time};
+use engram_embed::Embedder;
 use engram_proto::v1::{
     admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
     context_service_server::ContextServiceServer, memory_service_server::MemoryServiceServer,
     session_service_server::SessionServiceServer,
 };
-use engram_embed::Embedder;
 use engram_search::FullText;
 use engram_store::{Backend, DynStore, SqlStore};
 

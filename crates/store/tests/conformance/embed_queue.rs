@@ -59,7 +59,10 @@ pub async fn queue_stores_each_vector_once(store: &dyn Store) {
     assert_eq!(again, EmbeddingsStored::default());
     let fed = store.feed_changes(&org, head, 100).await.unwrap();
     assert_eq!(fed.len(), 1, "the embedded memory is written again, at the next sequence number");
-    assert_eq!((fed[0].memory.id.as_str(), fed[0].vector.as_deref()), (queued[0].id.as_str(), Some(&[0.0, 1.0, 0.0][..])));
+    assert_eq!(
+        (fed[0].memory.id.as_str(), fed[0].vector.as_deref()),
+        (queued[0].id.as_str(), Some(&[0.0, 1.0, 0.0][..]))
+    );
 
     // Another dimension than the org's (3): rejected, and no longer waiting.
     let rejected = store.store_embeddings(&org, vec![(key(1), vec![1.0, 2.0])]).await.unwrap();

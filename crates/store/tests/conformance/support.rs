@@ -6,8 +6,8 @@ pub(crate) use std::sync::Arc;
 pub(crate) use chrono::Duration;
 pub(crate) use engram_core::time::{Timestamp, to_micros};
 pub(crate) use engram_core::*;
-pub(crate) use engram_store::{EmbeddingsStored, Store};
 use engram_store::testsuite::TestStore;
+pub(crate) use engram_store::{EmbeddingsStored, Store};
 pub(crate) use serde_json::{Value, json};
 
 /// A fresh, migrated, empty store and whatever keeps its database alive (dropped after the store).
