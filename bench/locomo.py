@@ -8,8 +8,8 @@ Method (as issue 9 states it): one agent per conversation, one Engram session pe
 session, every turn a memory "speaker: text" of that session, in order, time = the session's date
 (plus the turn's index in seconds, so turns keep their order). For each question of categories
 1-4, the top k of a ranked search (`query` = the question, filtered to the conversation's agent);
-a hit is any evidence turn in the top k. Reports recall@5 and recall@10 per mode. Modes this
-server cannot run (semantic and hybrid need embeddings) are reported as unavailable.
+a hit is any evidence turn in the top k. Reports recall@5 and recall@10 per mode: keyword (BM25),
+semantic (the server's local all-MiniLM-L6-v2, from scripts/model.sh), hybrid (both, fused).
 
 It starts its own `engram serve --no-auth` (ENGRAM_BIN, default target/release/engram) on a fresh
 data directory and prints, and writes to BENCH_RESULTS/locomo.json, one JSON object.
@@ -62,8 +62,11 @@ class Server:
         self.tmp = tempfile.TemporaryDirectory()
         env = dict(os.environ, ENGRAM_LOG_LEVEL="warn")
         env.pop("DATABASE_URL", None)
+        model = subprocess.run(["bash", str(ROOT / "scripts" / "model.sh")], check=True, capture_output=True,
+                               text=True).stdout.strip()
         self.proc = subprocess.Popen([ENGRAM, "serve", "--no-auth", "--listen", "127.0.0.1:0", "--data-dir",
-                                      self.tmp.name], stdout=subprocess.PIPE, text=True, env=env)
+                                      self.tmp.name, "--embedder", "local", "--embedding-model-dir", model],
+                                     stdout=subprocess.PIPE, text=True, env=env)
         found = threading.Event()
 
         def read():
@@ -127,6 +130,18 @@ def wait_indexed(server: Server, conversations: list):
     raise SystemExit("the full-text index did not catch up within 120 s")
 
 
+def wait_embedded(server: Server) -> float:
+    """Seconds until the server's embedder has embedded every turn (the search reports it)."""
+    started = time.monotonic()
+    while True:
+        found = server.post("/search", {"query": "probe", "mode": "semantic", "limit": 1})
+        if found.get("unembedded") == 0:
+            return time.monotonic() - started
+        if time.monotonic() - started > 3600:
+            raise SystemExit("the embedder did not finish within an hour")
+        time.sleep(0.5)
+
+
 def evaluate(server: Server, conversations: list, mode: str) -> dict:
     hits5 = hits10 = total = 0
     latencies = []
@@ -157,8 +172,11 @@ def main():
         turns = load(server, conversations)
         wait_indexed(server, conversations)
         loaded = time.monotonic() - started
+        embedded = wait_embedded(server)
         result = {"dataset": "locomo10", "conversations": len(conversations), "turns": turns,
-                  "load_and_index_s": round(loaded, 2), "modes": {}}
+                  "load_and_index_s": round(loaded, 2), "embedder": "local all-MiniLM-L6-v2",
+                  "embedding_s_after_load": round(embedded, 2),
+                  "embedded_per_s": round(turns / (loaded + embedded), 1), "modes": {}}
         for mode in ["keyword", "semantic", "hybrid"]:
             try:
                 result["modes"][mode] = evaluate(server, conversations, mode)
