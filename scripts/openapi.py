@@ -43,6 +43,9 @@ new_memory = obj({
     "importance": IMPORTANCE, "parent_id": {"type": "string", "maxLength": 128},
     "time": TIME, "step": {"type": "integer"}, "position": ref("Position"), "expires_at": TIME,
     "reasoning": {"type": "string", "description": "stored as metadata.reasoning"},
+    "embedding": {"type": "array", "items": {"type": "number"}, "maxItems": 4096, "description":
+                  "Engram extension: your embedding of the memory (finite, not all zero); every vector of an org "
+                  "has the dimension of its first"},
 }, ["agent_id", "content"], extra=True)
 
 list_params = [
@@ -186,8 +189,11 @@ doc = {
                           "Results come best first with `scores`; page with offset (at most 1000); order and "
                           "page_token must be unset."},
                 "mode": {"type": "string", "enum": ["keyword", "semantic", "hybrid"], "description":
-                         "Engram extension, with query: how results are ranked. semantic and hybrid answer 409 "
-                         "on a server without embeddings."},
+                         "Engram extension, with query or query_embedding: how results are ranked (default: "
+                         "hybrid with a text and a vector, semantic with a vector only, keyword otherwise). "
+                         "semantic and hybrid without a vector answer 409."},
+                "query_embedding": {"type": "array", "items": {"type": "number"}, "maxItems": 4096, "description":
+                                    "Engram extension: your embedding of the query (semantic, hybrid)"},
             }, extra=True),
             "SearchResult": obj({"results": {"type": "array", "items": ref("Memory")}, "count": {"type": "integer"},
                                  "has_more": {"type": "boolean"}, "query_time_ms": {"type": "integer"},
@@ -197,7 +203,9 @@ doc = {
                                                           "semantic": {"type": "number"}, "recency": {"type": "number"},
                                                           "importance": {"type": "number"}},
                                                          ["id", "score", "keyword", "semantic", "recency", "importance"])},
-                                 "mode": {"type": "string", "enum": ["keyword", "semantic", "hybrid"]}},
+                                 "mode": {"type": "string", "enum": ["keyword", "semantic", "hybrid"]},
+                                 "unembedded": {"type": "integer", "description":
+                                                "semantic and hybrid: memories the filters admit without a vector"}},
                                 ["results", "count", "has_more", "query_time_ms"]),
             "Agent": obj({"id": STR, "org_id": STR, "name": STR, "description": STR, "config": JSONOBJ,
                           "created_at": TIME, "last_active_at": TIME},
