@@ -6,6 +6,8 @@ use engram_core::time;
 use engram_core::*;
 
 use crate::handle::{Engram, require};
+use crate::memories::ListRequest;
+use crate::search::RankedRequest;
 
 /// Most memories considered for one context: the newest that match. A 4,000-token budget holds
 /// about 50 typical memories, so this leaves the assembler ample choice at a bounded cost.
@@ -21,6 +23,8 @@ pub struct ContextOptions {
     pub include_types: Vec<MemoryType>,
     pub max_tokens: u32,
     pub tokenizer: String,
+    /// What the next prompt is about; empty: none.
+    pub query: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +34,24 @@ pub struct ContextResult {
 }
 
 impl Engram {
+    /// The memories of `filter` most relevant to `query` (the server's default ranking mode),
+    /// with their scores, best first.
+    async fn relevant(&self, p: &Principal, filter: &MemoryFilter, query: &str) -> Result<Vec<(Memory, f64)>> {
+        if self.relevance.is_none() {
+            return Ok(Vec::new());
+        }
+        let list = ListRequest {
+            filter: MemoryFilter { since: None, until: None, ..filter.clone() },
+            since: filter.since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            until: filter.until.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            limit: CONTEXT_CANDIDATES,
+            ..Default::default()
+        };
+        let request = RankedRequest { list, query: query.to_owned(), ..Default::default() };
+        let page = self.ranked_search(p, request).await?;
+        Ok(page.hits.into_iter().map(|h| (h.memory, h.score)).collect())
+    }
+
     /// Markdown context of an agent's and/or a session's memories within a token budget.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent, session = session_id))]
     pub async fn build_context(
@@ -61,6 +83,7 @@ impl Engram {
             return Err(Error::invalid("agent", "agent or session_id is required"));
         }
         self.limits.check_filter("", &mut filter)?;
+        crate::search::check_query("options.query", &options.query)?;
         let title = async {
             match (&filter.session_id, agent) {
                 // A session that does not exist is NotFound, not an empty context.
@@ -103,7 +126,26 @@ impl Engram {
             candidates.extend(important.memories.into_iter().filter(|m| !seen.contains(&m.id)));
             candidates.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.id.cmp(&a.id)));
         }
-        let request = ContextRequest { title, memories: &candidates, max_tokens: max_tokens as usize, tokenizer };
+        // With a query, the most relevant memories (ranked search over the same filter) come
+        // first, then the usual candidates.
+        let mut relevance = Vec::new();
+        if !options.query.trim().is_empty() {
+            let ranked = self.relevant(p, &filter, &options.query).await?;
+            let seen: std::collections::HashSet<String> = ranked.iter().map(|(m, _)| m.id.clone()).collect();
+            candidates.retain(|m| !seen.contains(&m.id));
+            relevance = ranked.iter().map(|(_, score)| *score).collect();
+            let mut ranked: Vec<Memory> = ranked.into_iter().map(|(m, _)| m).collect();
+            ranked.append(&mut candidates);
+            candidates = ranked;
+            relevance.resize(candidates.len(), 0.0);
+        }
+        let request = ContextRequest {
+            title,
+            memories: &candidates,
+            relevance: (!relevance.is_empty()).then_some(relevance.as_slice()),
+            max_tokens: max_tokens as usize,
+            tokenizer,
+        };
         // Tokenizing is CPU work: keep it off the async workers.
         let mut assembled = tokio::task::block_in_place(|| engram_context::assemble(&request));
         assembled.omitted = usize::try_from(total).unwrap_or(usize::MAX).saturating_sub(assembled.memory_ids.len());

@@ -103,7 +103,7 @@ impl Engram {
         require(p, Permission::Read)?;
         let now = time::now();
         let RankedRequest { list, order_given, query, query_embedding, mode } = request;
-        check_query(&query)?;
+        check_query("query", &query)?;
         if order_given {
             return Err(Error::invalid("order", "a search with a query is ordered by score; leave order unset"));
         }
@@ -318,9 +318,9 @@ fn fuse(keyword: &[Candidate], semantic: &[Candidate]) -> Vec<Candidate> {
     fused
 }
 
-fn check_query(query: &str) -> Result<()> {
+pub(crate) fn check_query(field: &str, query: &str) -> Result<()> {
     if query.len() > MAX_QUERY_BYTES {
-        return Err(Error::invalid("query", format!("is {} bytes; at most {MAX_QUERY_BYTES}", query.len())));
+        return Err(Error::invalid(field, format!("is {} bytes; at most {MAX_QUERY_BYTES}", query.len())));
     }
-    check_text("query", query)
+    check_text(field, query)
 }

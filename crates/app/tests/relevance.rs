@@ -423,3 +423,47 @@ async fn vectors_survive_a_restart_of_the_index_and_deletes_drop_them() {
     let found = app.ranked_search(&admin(&org), by_vector(vec![0.0, 1.0])).await.unwrap();
     assert_eq!(found.hits[0].memory.id, created[8].id, "a deleted memory is never returned");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_decides_what_a_tight_context_keeps() {
+    for f in both().await {
+        let now = time::now();
+        let mut items: Vec<NewMemory> = (0..30)
+            .map(|i| NewMemory {
+                agent: "support".into(),
+                content: format!("Routine check {i}: all services healthy"),
+                importance: Some(0.5),
+                time: Some(now - chrono::Duration::minutes(i)),
+                ..Default::default()
+            })
+            .collect();
+        items.push(NewMemory {
+            agent: "support".into(),
+            content: "The customer prefers email over phone calls".into(),
+            importance: Some(0.2),
+            time: Some(now - chrono::Duration::days(2)),
+            ..Default::default()
+        });
+        f.app.add_memories(&admin(&f.org), items).await.unwrap();
+        f.app.index_pending().await.unwrap();
+        let options = |query: &str| engram_app::ContextOptions {
+            since: "7d".into(),
+            max_tokens: 120,
+            query: query.into(),
+            ..Default::default()
+        };
+        let plain = f.app.build_context(&admin(&f.org), "support", "", options("")).await.unwrap();
+        assert!(!plain.assembled.text.contains("prefers email"), "{}", plain.assembled.text);
+        let asked = f
+            .app
+            .build_context(&admin(&f.org), "support", "", options("how to contact the customer: email?"))
+            .await
+            .unwrap();
+        let text = &asked.assembled.text;
+        assert!(text.contains("prefers email"), "{text}");
+        assert!(text.contains("### Recent Actions"), "still grouped in sections: {text}");
+        assert!(asked.assembled.token_count <= 120);
+        let long = f.app.build_context(&admin(&f.org), "support", "", options(&"x".repeat(2000))).await;
+        assert!(matches!(long, Err(Error::InvalidArgument { ref field, .. }) if field == "options.query"), "{long:?}");
+    }
+}

@@ -45,6 +45,7 @@ fn main() {
         let req = ContextRequest {
             title: "Session Context (sess_abc)".to_owned(),
             memories: &memories,
+            relevance: None,
             max_tokens: 4000,
             tokenizer,
         };

@@ -37,8 +37,9 @@
 //!
 //! 1. **Header.** `## {title}` is counted first; if it alone exceeds `max_tokens` the result is
 //!    empty (0 tokens). An input without memories yields the header alone.
-//! 2. **Priority.** Candidates are sorted (no tokenizing yet) by tier, then newest first, then
-//!    higher importance, then id: tier 0 holds decisions, errors/failures and anything with
+//! 2. **Priority.** Candidates are sorted (no tokenizing yet) by relevance to the prompt's query
+//!    when the caller gives one (higher first), then by tier, then newest first, then higher
+//!    importance, then id: tier 0 holds decisions, errors/failures and anything with
 //!    importance ≥ 0.7; tier 2 the low-importance routine items (importance < 0.3); tier 1 the
 //!    rest. Tier 2 is therefore what a tight budget drops first.
 //! 3. **Greedy fill.** Candidates are taken in priority order. Each one considered is rendered
@@ -114,6 +115,9 @@ pub struct ContextRequest<'a> {
     pub title: String,
     /// Candidates, newest first, already filtered by the caller.
     pub memories: &'a [Memory],
+    /// Relevance of each candidate to the prompt's query (same order as `memories`, higher is
+    /// more relevant): when given, it decides the priority before the tiers.
+    pub relevance: Option<&'a [f64]>,
     /// The budget: the result's exact token count never exceeds it.
     pub max_tokens: usize,
     pub tokenizer: Tokenizer,
@@ -158,9 +162,12 @@ pub fn assemble(req: &ContextRequest<'_>) -> AssembledContext {
             (i, section, tier(m, section))
         })
         .collect();
+    let relevance = |i: usize| req.relevance.and_then(|r| r.get(i)).copied().unwrap_or(0.0);
     order.sort_unstable_by(|a, b| {
         let (ma, mb) = (&candidates[a.0], &candidates[b.0]);
-        a.2.cmp(&b.2)
+        relevance(b.0)
+            .total_cmp(&relevance(a.0))
+            .then_with(|| a.2.cmp(&b.2))
             .then_with(|| newest_first(ma, mb))
             .then_with(|| mb.importance.total_cmp(&ma.importance))
             .then_with(|| a.0.cmp(&b.0))

@@ -42,7 +42,7 @@ fn with_reasoning(mut m: Memory, reasoning: &str) -> Memory {
 }
 
 fn run(title: &str, memories: &[Memory], max_tokens: usize, tokenizer: Tokenizer) -> AssembledContext {
-    let out = assemble(&ContextRequest { title: title.to_owned(), memories, max_tokens, tokenizer });
+    let out = assemble(&ContextRequest { title: title.to_owned(), memories, relevance: None, max_tokens, tokenizer });
     check_invariants(memories, max_tokens, tokenizer, &out);
     out
 }
@@ -423,7 +423,7 @@ proptest! {
         for (i, m) in memories.iter_mut().enumerate() {
             m.id = format!("mem_{i:03}");
         }
-        let out = assemble(&ContextRequest { title, memories: &memories, max_tokens, tokenizer });
+        let out = assemble(&ContextRequest { title, memories: &memories, relevance: None, max_tokens, tokenizer });
         prop_assert_eq!(out.token_count, tokenizer.count(&out.text));
         prop_assert!(out.token_count <= max_tokens);
         prop_assert_eq!(out.memory_ids.len() + out.omitted, memories.len());

@@ -323,13 +323,14 @@ pub fn session(s: Session) -> pb::Session {
 }
 
 pub fn context_options(o: Option<pb::ContextOptions>) -> Result<engram_app::ContextOptions> {
-    let pb::ContextOptions { since, until, include_types, max_tokens, tokenizer } = o.unwrap_or_default();
+    let pb::ContextOptions { since, until, include_types, max_tokens, tokenizer, query } = o.unwrap_or_default();
     Ok(engram_app::ContextOptions {
         since,
         until,
         include_types: memory_types("options.include_types", &include_types)?,
         max_tokens,
         tokenizer,
+        query,
     })
 }
 

@@ -311,6 +311,8 @@ pub struct ContextJson {
     pub since: Option<String>,
     pub until: Option<String>,
     pub tokenizer: Option<String>,
+    /// Engram extension: what the next prompt is about (see ContextOptions.query).
+    pub query: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
