@@ -77,6 +77,8 @@
 #                           commit coalesces at most from the load's clients)
 #   BENCH_TARGETS           0: do not run bench/targets.py at the end
 #   BENCH_LOCOMO            0: skip the LoCoMo retrieval-quality run (bench/locomo.py)
+#   BENCH_VECTOR_DIM        dimension of the random client vector every generated memory carries
+#                           (the semantic and hybrid scenarios need them; 0: none)  (default 384)
 #   BENCH_SKIP_BUILD        1: use the binaries already built             (default: build)
 #   BENCH_PG_SCALES         store sizes of the PostgreSQL runs; "" skips them (default "100000 1000000")
 #   BENCH_PG_REPLICAS       replica counts of the PostgreSQL runs         (default "1 2")
@@ -99,6 +101,7 @@ WARMUP="${BENCH_WARMUP:-1}"
 CONNECTIONS="${BENCH_CONNECTIONS:-4}"
 LOAD_CONCURRENCY="${BENCH_LOAD_CONCURRENCY:-4}"
 RESULTS="${BENCH_RESULTS:-$ROOT/bench/results}"
+export BENCH_VECTOR_DIM="${BENCH_VECTOR_DIM:-384}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 ENGRAM="$TARGET/release/engram"
 BENCH="$TARGET/release/engram-bench"

@@ -129,11 +129,19 @@ pub fn vocabulary() -> Vec<String> {
 pub struct Generator {
     nonce: String,
     counter: AtomicU64,
+    /// Dimension of the random client vector each memory carries (`BENCH_VECTOR_DIM`; 0: none).
+    vector_dim: usize,
 }
 
 impl Generator {
     pub fn new(rng: &mut StdRng) -> Self {
-        Self { nonce: format!("{:06x}", rng.random_range(0..0x100_0000u32)), counter: AtomicU64::new(0) }
+        let vector_dim = std::env::var("BENCH_VECTOR_DIM").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        Self { nonce: format!("{:06x}", rng.random_range(0..0x100_0000u32)), counter: AtomicU64::new(0), vector_dim }
+    }
+
+    /// A random vector of that dimension (a query's, or a memory's).
+    pub fn vector(&self, rng: &mut StdRng) -> Vec<f32> {
+        (0..self.vector_dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
     /// Memories generated so far.
@@ -195,6 +203,7 @@ impl Generator {
                 Times::Live => None,
             },
             reasoning,
+            embedding: self.vector(rng),
             ..Default::default()
         }
     }

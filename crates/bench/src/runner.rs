@@ -49,15 +49,23 @@ pub enum Scenario {
     /// SearchMemories with content_contains of two consecutive words of a generated memory's
     /// content (the word-prefix rule), one random agent, limit 10 (default concurrency 8).
     Contains,
+    /// SearchMemories with a random query_embedding (exact cosine over the org's vectors), one
+    /// random agent, limit 10; needs BENCH_VECTOR_DIM (default concurrency 8).
+    Semantic,
+    /// SearchMemories with the keyword scenario's words and a random query_embedding, fused,
+    /// one random agent, limit 10; needs BENCH_VECTOR_DIM (default concurrency 8).
+    Hybrid,
 }
 
 impl Scenario {
     /// The default order: reads first, on the store exactly as loaded, then the writes (which grow it).
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Recall,
         Scenario::Search,
         Scenario::Keyword,
         Scenario::Contains,
+        Scenario::Semantic,
+        Scenario::Hybrid,
         Scenario::Context,
         Scenario::Stats,
         Scenario::RestRecall,
@@ -87,6 +95,8 @@ impl Scenario {
             Scenario::RestSearch => "rest-search",
             Scenario::Keyword => "keyword",
             Scenario::Contains => "contains",
+            Scenario::Semantic => "semantic",
+            Scenario::Hybrid => "hybrid",
         }
     }
 
@@ -107,6 +117,8 @@ impl Scenario {
             | Scenario::Search
             | Scenario::Keyword
             | Scenario::Contains
+            | Scenario::Semantic
+            | Scenario::Hybrid
             | Scenario::Context
             | Scenario::RestRecall
             | Scenario::RestSearch => 8,
@@ -213,7 +225,10 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
             let r = ctx.pool.get().memories.search_memories(request).await?.into_inner();
             Ok(Outcome { results: r.results.len() as u64, ..Outcome::default() })
         }
-        Work::Scenario(scenario @ (Scenario::Keyword | Scenario::Contains), _) => {
+        Work::Scenario(
+            scenario @ (Scenario::Keyword | Scenario::Contains | Scenario::Semantic | Scenario::Hybrid),
+            _,
+        ) => {
             // Two consecutive words (of 3+ letters) of what the generator writes.
             let sample = ctx.generator.memory(rng, Times::Backfill);
             let words: Vec<&str> = sample
@@ -225,10 +240,14 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
             let text = words.iter().skip(start).take(2).copied().collect::<Vec<_>>().join(" ");
             let mut filter = pb::MemoryFilter { agent: agent_name(rng.random_range(0..AGENTS)), ..Default::default() };
             let mut request = pb::SearchMemoriesRequest { limit: 10, ..Default::default() };
-            if scenario == Scenario::Keyword {
-                request.query = text;
-            } else {
-                filter.content_contains = text;
+            match scenario {
+                Scenario::Keyword => request.query = text,
+                Scenario::Contains => filter.content_contains = text,
+                Scenario::Semantic => request.query_embedding = ctx.generator.vector(rng),
+                _ => {
+                    request.query = text;
+                    request.query_embedding = ctx.generator.vector(rng);
+                }
             }
             request.filter = Some(filter);
             let r = ctx.pool.get().memories.search_memories(request).await?.into_inner();
