@@ -30,6 +30,9 @@ memory = obj({
     "memory_type": {"type": "string", "enum": TYPES8}, "event_type": STR, "content": STR,
     "metadata": JSONOBJ, "tags": {"type": "array", "items": STR}, "dedup_key": STR, "importance": IMPORTANCE,
     "parent_id": STR, "step": {"type": "integer"}, "position": ref("Position"), "expires_at": TIME,
+    "access_count": {"type": "integer", "minimum": 0, "description":
+                     "reads by get, ranked search and context (recorded within about a second)"},
+    "last_accessed_at": TIME,
 }, ["id", "time", "created_at", "org_id", "agent_id", "memory_type", "event_type", "content", "metadata",
     "tags", "dedup_key", "importance"])
 

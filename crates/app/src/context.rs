@@ -48,7 +48,7 @@ impl Engram {
             ..Default::default()
         };
         let request = RankedRequest { list, query: query.to_owned(), ..Default::default() };
-        let page = self.ranked_search(p, request).await?;
+        let page = self.ranked(p, request).await?;
         Ok(page.hits.into_iter().map(|h| (h.memory, h.score)).collect())
     }
 
@@ -149,6 +149,7 @@ impl Engram {
         // Tokenizing is CPU work: keep it off the async workers.
         let mut assembled = tokio::task::block_in_place(|| engram_context::assemble(&request));
         assembled.omitted = usize::try_from(total).unwrap_or(usize::MAX).saturating_sub(assembled.memory_ids.len());
+        self.accessed(&p.org_id, assembled.memory_ids.iter().map(String::as_str));
         Ok(ContextResult { assembled, tokenizer })
     }
 }

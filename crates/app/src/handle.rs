@@ -13,6 +13,8 @@ pub struct Engram {
     pub(crate) limits: Arc<Limits>,
     /// Ranked search; None on a server without a full-text index.
     pub(crate) relevance: Option<Arc<crate::relevance::Relevance>>,
+    /// Reads of memories not yet recorded (see `access`).
+    pub(crate) accesses: Arc<crate::access_log::AccessLog>,
 }
 
 /// A page request over agents or sessions, as a client sent it.
@@ -24,7 +26,7 @@ pub struct PageRequest {
 
 impl Engram {
     pub fn new(store: DynStore, limits: Limits) -> Self {
-        Self { store, limits: Arc::new(limits), relevance: None }
+        Self { store, limits: Arc::new(limits), relevance: None, accesses: Arc::default() }
     }
 
     /// With ranked search over `relevance` (run [`Engram::run_indexer`] to keep it current).

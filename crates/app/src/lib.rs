@@ -6,6 +6,8 @@
 //! One module per resource: [`memories`], [`agents`], [`sessions`], [`context`], [`admin`];
 //! [`search`] ranks memories by relevance over the full-text index that `indexer` keeps current.
 
+mod access;
+mod access_log;
 pub mod admin;
 pub mod agents;
 pub mod context;

@@ -76,7 +76,9 @@ impl Engram {
     pub async fn get_memory(&self, p: &Principal, id: &str) -> Result<Memory> {
         require(p, Permission::Read)?;
         self.limits.check_id("id", id)?;
-        self.store.get_memory(&p.org_id, id, time::now()).await
+        let memory = self.store.get_memory(&p.org_id, id, time::now()).await?;
+        self.accessed(&p.org_id, [memory.id.as_str()]);
+        Ok(memory)
     }
 
     /// ListMemories and SearchMemories.

@@ -100,6 +100,13 @@ impl Engram {
     /// SearchMemories with a query: the best memories first, paged by offset.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn ranked_search(&self, p: &Principal, request: RankedRequest) -> Result<RankedPage> {
+        let page = self.ranked(p, request).await?;
+        self.accessed(&p.org_id, page.hits.iter().map(|h| h.memory.id.as_str()));
+        Ok(page)
+    }
+
+    /// A ranked search that records no access (its caller records what it uses).
+    pub(crate) async fn ranked(&self, p: &Principal, request: RankedRequest) -> Result<RankedPage> {
         require(p, Permission::Read)?;
         let now = time::now();
         let RankedRequest { list, order_given, query, query_embedding, mode } = request;
@@ -153,7 +160,7 @@ impl Engram {
             if hits.len() >= wanted || exhausted || window >= MAX_WINDOW {
                 hits.sort_by(|a, b| b.score.total_cmp(&a.score));
                 let has_more = hits.len() > offset + limit;
-                let hits = hits.into_iter().skip(offset).take(limit).collect();
+                let hits: Vec<Hit> = hits.into_iter().skip(offset).take(limit).collect();
                 return Ok(RankedPage { hits, has_more, mode, unembedded });
             }
             window = (window * 4).min(MAX_WINDOW);

@@ -467,3 +467,42 @@ async fn a_query_decides_what_a_tight_context_keeps() {
         assert!(matches!(long, Err(Error::InvalidArgument { ref field, .. }) if field == "options.query"), "{long:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_that_use_a_memory_count_an_access_and_listings_do_not() {
+    let [f, _] = both().await;
+    let memories = load(&f, base()).await;
+    let p = admin(&f.org);
+    let count = |id: &str| {
+        let id = id.to_owned();
+        let app = f.app.clone();
+        let org = f.org.clone();
+        async move { app.store().get_memory(&org, &id, time::now()).await.unwrap().access_count }
+    };
+    f.app.get_memory(&p, &memories[0].id).await.unwrap();
+    f.app.get_memory(&p, &memories[0].id).await.unwrap();
+    let hits = search(&f, RankedRequest { list: ListRequest { limit: 2, ..Default::default() }, ..request("redis") })
+        .await
+        .unwrap();
+    let context = f
+        .app
+        .build_context(&p, "dev", "", engram_app::ContextOptions { since: "7d".into(), ..Default::default() })
+        .await
+        .unwrap();
+    f.app.list_memories(&p, ListRequest { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(count(&memories[0].id).await, 0, "recorded in batches, not on the read's path");
+    f.app.flush_accesses().await.unwrap();
+    assert!(count(&memories[0].id).await >= 2);
+    for hit in &hits.hits {
+        assert!(count(&hit.memory.id).await >= 1, "a ranked hit counts");
+    }
+    for id in &context.assembled.memory_ids {
+        assert!(count(id).await >= 1, "a memory in a context counts");
+    }
+    let untouched = memories.iter().find(|m| {
+        m.id != memories[0].id
+            && !hits.hits.iter().any(|h| h.memory.id == m.id)
+            && !context.assembled.memory_ids.contains(&m.id)
+    });
+    assert_eq!(count(&untouched.unwrap().id).await, 0, "listing does not count");
+}

@@ -38,6 +38,8 @@ fn main() {
                 step: None,
                 position: None,
                 expires_at: None,
+                access_count: 0,
+                last_accessed_at: None,
             }
         })
         .collect();

@@ -28,6 +28,8 @@ fn mem(id: &str, memory_type: MemoryType, event_type: &str, content: &str, impor
         step: None,
         position: None,
         expires_at: None,
+        access_count: 0,
+        last_accessed_at: None,
     }
 }
 

@@ -108,6 +108,9 @@ pub struct Memory {
     pub step: Option<i64>,
     pub position: Option<Position>,
     pub expires_at: Option<Timestamp>,
+    /// Reads by GetMemory, ranked hits and context assembly (recorded in batches).
+    pub access_count: u64,
+    pub last_accessed_at: Option<Timestamp>,
 }
 
 impl Memory {

@@ -176,6 +176,11 @@ pub async fn serve(
         let app = app.clone();
         tokio::spawn(async move { app.run_embedder().await })
     };
+    let access_log = {
+        let app = app.clone();
+        tokio::spawn(async move { app.run_access_log().await })
+    };
+    let flusher = app.clone();
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in std::iter::once("").chain(SERVICES.iter().copied()) {
@@ -282,6 +287,10 @@ pub async fn serve(
     ready.abort();
     indexer.abort();
     embedder.abort();
+    access_log.abort();
+    if let Err(err) = flusher.flush_accesses().await {
+        tracing::warn!(error = %err, "recording the last memory accesses");
+    }
     if let Err(err) = store.close().await {
         tracing::warn!(error = %err, "closing the store");
     }

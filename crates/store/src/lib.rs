@@ -1,5 +1,5 @@
 //! Engram's storage: one trait per resource ([`OrgStore`], [`KeyStore`], [`AgentStore`],
-//! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`], [`EmbedQueueStore`]; [`Store`] is their sum) and their SQL
+//! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`], [`EmbedQueueStore`], [`AccessStore`]; [`Store`] is their sum) and their SQL
 //! implementation [`SqlStore`] for SQLite (embedded default) and PostgreSQL, with one migration set.
 //!
 //! Every method takes the caller's org id and only ever touches that org's rows. Inputs are the
@@ -168,10 +168,27 @@ pub trait EmbedQueueStore: Send + Sync {
     async fn store_embeddings(&self, org: &str, vectors: Vec<(i64, Vec<f32>)>) -> Result<EmbeddingsStored>;
 }
 
+/// Reads of memories counted on them (`Memory::access_count`, `last_accessed_at`).
+#[async_trait::async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Adds each count to its memory (by id) and moves `last_accessed_at` up to `at`. Unknown
+    /// or deleted memories are skipped.
+    async fn record_accesses(&self, org: &str, accesses: Vec<(String, u64)>, at: Timestamp) -> Result<()>;
+}
+
 /// Everything a server needs from storage.
 #[async_trait::async_trait]
 pub trait Store:
-    OrgStore + KeyStore + AgentStore + SessionStore + MemoryStore + StatsStore + FeedStore + EmbedQueueStore + 'static
+    OrgStore
+    + KeyStore
+    + AgentStore
+    + SessionStore
+    + MemoryStore
+    + StatsStore
+    + FeedStore
+    + EmbedQueueStore
+    + AccessStore
+    + 'static
 {
     /// Answers when the database answers.
     async fn ping(&self) -> Result<()>;

@@ -259,6 +259,8 @@ pub fn memory(m: Memory) -> pb::Memory {
         parent_id: m.parent_id,
         dedup_key: m.dedup_key,
         step: m.step,
+        access_count: m.access_count,
+        last_accessed_at: opt_timestamp(m.last_accessed_at),
     }
 }
 

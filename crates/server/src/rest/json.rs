@@ -35,6 +35,9 @@ pub struct MemoryJson {
     pub position: Option<PositionJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    pub access_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_accessed_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -53,6 +56,8 @@ impl From<Memory> for MemoryJson {
             created_at: rfc3339(&m.created_at),
             memory_type: m.memory_type.as_str(),
             expires_at: m.expires_at.as_ref().map(rfc3339),
+            last_accessed_at: m.last_accessed_at.as_ref().map(rfc3339),
+            access_count: m.access_count,
             position: m.position.map(|p| PositionJson { x: p.x, y: p.y, z: p.z }),
             id: m.id,
             org_id: m.org_id,

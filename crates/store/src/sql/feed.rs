@@ -46,7 +46,7 @@ impl FeedStore for SqlStore {
                 let found = c
                     .query(&sql, params![org_key, after_seq, limit], |r| {
                         let row = rows::memory_row(r)?;
-                        Ok((row, r.i64(19)?, r.opt_bytes(20)?))
+                        Ok((row, r.i64(21)?, r.opt_bytes(22)?))
                     })
                     .await?;
                 let found = found

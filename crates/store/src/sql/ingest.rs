@@ -341,6 +341,8 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 step: item.step,
                 position: item.position,
                 expires_at: item.expires_at,
+                access_count: 0,
+                last_accessed_at: None,
             };
             seen.insert(id.clone(), (Existing::Staged(staged.len()), now_us));
             slots[i].push(Slot::Created(staged.len()));

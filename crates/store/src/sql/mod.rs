@@ -25,6 +25,7 @@ mod dialect;
 mod shared;
 mod writer;
 
+mod access;
 mod agents;
 mod embed_queue;
 mod feed;

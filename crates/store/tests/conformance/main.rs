@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
 
 mod support;
 
+mod access;
 mod agents;
 mod concurrency;
 mod embed_queue;

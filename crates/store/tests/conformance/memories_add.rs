@@ -30,6 +30,8 @@ pub async fn add_memories_defaults(store: &dyn Store) {
             step: None,
             position: None,
             expires_at: None,
+            access_count: 0,
+            last_accessed_at: None,
         }
     );
     assert_eq!(m.importance, 0.5);
@@ -92,6 +94,8 @@ pub async fn add_memories_round_trip(store: &dyn Store) {
         step: Some(42),
         position: Some(Position { x: 1.5, y: -2.25, z: Some(3.0) }),
         expires_at: Some(now + Duration::days(1)),
+        access_count: 0,
+        last_accessed_at: None,
     };
     assert_eq!(created, expected);
     assert_eq!(store.get_memory(&org, &created.id, now).await.unwrap(), expected);
