@@ -1,14 +1,14 @@
 //! [`FullText`]: the per-org tantivy indexes, on disk (resumable) or in memory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
-use tantivy::query::{BooleanQuery, Occur, Query};
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query};
 use tantivy::schema::Schema;
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
@@ -335,27 +335,30 @@ impl FullText {
     }
 
     /// The keys of the memories that `filter` admits (as in [`FullText::search`]); None when it
-    /// admits every memory (no filter but expiry).
-    fn admitted(&self, index: &OrgIndex, filter: &MemoryFilter, now: Timestamp) -> Result<Option<HashSet<i64>>> {
+    /// admits every memory (no filter). Read straight from each segment's key column, deleted
+    /// documents skipped.
+    fn admitted(&self, index: &OrgIndex, filter: &MemoryFilter, now: Timestamp) -> Result<Option<Vec<i64>>> {
         let unfiltered = MemoryFilter { content_contains: filter.content_contains.clone(), ..MemoryFilter::default() };
         if *filter == unfiltered {
             return Ok(None);
         }
         let query = BooleanQuery::new(filter_clauses(&self.fields, filter, now));
         let searcher = index.reader.searcher();
-        let docs = searcher.search(&query, &DocSetCollector).map_err(|e| error("filtering", e))?;
-        let mut keys = HashSet::with_capacity(docs.len());
-        let mut columns = HashMap::new();
-        for address in docs {
-            let column = match columns.entry(address.segment_ord) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let segment = searcher.segment_reader(address.segment_ord);
-                    let column = segment.fast_fields().u64("key").map_err(|e| error("key column", e))?;
-                    e.insert(column.first_or_default_col(0))
-                }
-            };
-            keys.insert(i64::try_from(column.get_val(address.doc_id)).unwrap_or(i64::MAX));
+        let weight =
+            query.weight(EnableScoring::disabled_from_searcher(&searcher)).map_err(|e| error("filtering", e))?;
+        let mut keys = Vec::new();
+        for segment in searcher.segment_readers() {
+            let column = segment.fast_fields().u64("key").map_err(|e| error("key column", e))?.first_or_default_col(0);
+            let alive = segment.alive_bitset();
+            weight
+                .for_each_no_score(segment, &mut |docs| {
+                    for &doc in docs {
+                        if alive.is_none_or(|a| a.is_alive(doc)) {
+                            keys.push(i64::try_from(column.get_val(doc)).unwrap_or(i64::MAX));
+                        }
+                    }
+                })
+                .map_err(|e| error("filtering", e))?;
         }
         Ok(Some(keys))
     }
@@ -389,7 +392,7 @@ impl FullText {
             ));
         }
         let unit = vector::normalized(query);
-        let found = vectors.nearest(&unit, k, admitted.as_ref());
+        let found = vectors.nearest(&unit, k, admitted.as_deref());
         let unembedded = match &admitted {
             Some(keys) => keys.iter().filter(|key| !vectors.contains(**key)).count() as u64,
             None => index.reader.searcher().num_docs().saturating_sub(vectors.len() as u64),

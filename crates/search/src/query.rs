@@ -91,7 +91,8 @@ fn range(lower: Bound<Term>, upper: Bound<Term>) -> Box<dyn Query> {
 
 /// The filters as required, unscored clauses. Every field of [`MemoryFilter`] but
 /// `content_contains` (a substring test the caller applies to what it reads); the agent must be
-/// given by id. Expired memories never match.
+/// given by id. Expired memories may match: the caller reads hits back from the store, which
+/// never returns one.
 pub(crate) fn filter_clauses(f: &Fields, filter: &MemoryFilter, now: Timestamp) -> Vec<(Occur, Box<dyn Query>)> {
     let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let mut add = |q: Box<dyn Query>| must.push((Occur::Must, q));
@@ -134,7 +135,9 @@ pub(crate) fn filter_clauses(f: &Fields, filter: &MemoryFilter, now: Timestamp) 
         any.push(range(Bound::Included(Term::from_field_f64(f.importance, HIGH_IMPORTANCE)), Bound::Unbounded));
         add(any_of(any));
     }
-    add(range(Bound::Excluded(Term::from_field_i64(f.expires, to_micros(now))), Bound::Unbounded));
+    // Expiry is not tested here: a range over every document costs a scan of the column per
+    // query, and expired memories are rare; the store drops them when it hydrates the hits.
+    let _ = now;
     for t in &filter.exclude_types {
         must.push((Occur::MustNot, raw(f.memory_type, t.as_str())));
     }

@@ -5,7 +5,9 @@
 //! slow.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use engram_core::vector::{dot, normalized};
 
@@ -95,8 +97,9 @@ impl Vectors {
         Some(dot(&self.data[slot * self.dim..(slot + 1) * self.dim], unit))
     }
 
-    /// The `k` most similar vectors to `unit` among `allowed` (all when None), best first.
-    pub(crate) fn nearest(&self, unit: &[f32], k: usize, allowed: Option<&HashSet<i64>>) -> Vec<(i64, f32)> {
+    /// The `k` most similar vectors to `unit` among the keys `allowed` (all when None), best
+    /// first.
+    pub(crate) fn nearest(&self, unit: &[f32], k: usize, allowed: Option<&[i64]>) -> Vec<(i64, f32)> {
         if k == 0 || unit.len() != self.dim {
             return Vec::new();
         }
@@ -112,10 +115,7 @@ impl Vectors {
             }
         };
         match allowed {
-            Some(keys) if keys.len() < self.keys.len() => {
-                keys.iter().filter_map(|key| self.slots.get(key)).for_each(|slot| consider(*slot));
-            }
-            Some(keys) => (0..self.keys.len()).filter(|s| keys.contains(&self.keys[*s])).for_each(consider),
+            Some(keys) => keys.iter().filter_map(|key| self.slots.get(key)).for_each(|slot| consider(*slot)),
             None => (0..self.keys.len()).for_each(consider),
         }
         let mut out: Vec<(i64, f32)> = best.into_iter().map(|Candidate(s, key)| (key, s)).collect();
@@ -140,8 +140,7 @@ mod tests {
         let keys = |found: Vec<(i64, f32)>| found.into_iter().map(|f| f.0).collect::<Vec<_>>();
         assert_eq!(keys(v.nearest(&q, 3, None)), [1, 3, 2]);
         assert_eq!(keys(v.nearest(&q, 1, None)), [1]);
-        let allowed: HashSet<i64> = [2, 3].into();
-        assert_eq!(keys(v.nearest(&q, 3, Some(&allowed))), [3, 2]);
+        assert_eq!(keys(v.nearest(&q, 3, Some(&[2, 3, 42]))), [3, 2]);
         v.upsert(1, &[-1.0, 0.0]);
         assert_eq!(keys(v.nearest(&q, 3, None)), [3, 2, 1]);
         v.remove(3);

@@ -76,14 +76,16 @@ impl FeedStore for SqlStore {
         if keys.len() > MAX_ROWS as usize {
             return Err(Error::internal(format!("memories_by_keys: {} keys; at most {MAX_ROWS}", keys.len())));
         }
-        // Integers only: written into the text, so one statement serves any number of keys.
+        // Integers only: written into the text, so one statement serves any number of keys. The
+        // rows are found by key (`+org_key` keeps SQLite from scanning the org's index instead:
+        // measured 50 ms at 10^6 memories, against key lookups in microseconds).
         let list = keys.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         let (org_id, store) = (org.to_owned(), self.clone());
         let now = to_micros(now);
         self.read(move |c| {
             Box::pin(async move {
                 let sql = format!(
-                    "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.org_key = $1 AND m.key IN ({list}) \
+                    "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.key IN ({list}) AND +m.org_key = $1 \
                      AND (m.expires_at IS NULL OR m.expires_at > $2)"
                 );
                 let found = c.query(&sql, params![org_key, now], rows::memory_row).await?;
