@@ -341,6 +341,18 @@ async fn semantic_and_hybrid_over_client_vectors() {
         let agents: Vec<&str> = research.hits.iter().take(3).map(|h| h.memory.content.as_str()).collect();
         assert!(agents.iter().all(|c| CORPUS.iter().any(|(a, _, t)| *a == "research" && t == c)), "{agents:?}");
         assert!(research.hits[0].semantic > 0.9 && research.hits[0].keyword == 0.0);
+        // A filter of exclusions only (what the REST surface sends by default) excludes, and
+        // admits everything else.
+        let excluding = RankedRequest {
+            list: ListRequest {
+                filter: MemoryFilter { exclude_types: vec![MemoryType::Semantic], ..Default::default() },
+                ..Default::default()
+            },
+            ..by_vector(vec![0.0, 0.0, 1.0, 0.0])
+        };
+        let excluded = search(f, excluding).await.unwrap();
+        assert_eq!(excluded.hits.len(), research.hits.len(), "only exclusions must not exclude everything");
+        assert_eq!(excluded.unembedded, Some(2));
         // Filters apply first: only dev memories, however close the research ones are.
         let dev_only = RankedRequest {
             list: ListRequest {

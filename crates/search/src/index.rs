@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
-use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query};
+use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query};
 use tantivy::schema::Schema;
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
@@ -20,8 +20,9 @@ use crate::query::{Ranking, filter_clauses, text_query};
 use crate::schema::{Fields, schema};
 use crate::vectors::Vectors;
 
-/// The schema's version, kept in each commit's payload: an index of another version is rebuilt.
-const SCHEMA_VERSION: u32 = 2;
+/// The schema's (and analyzer's) version, kept in each commit's payload: an index of another
+/// version is rebuilt.
+const SCHEMA_VERSION: u32 = 3;
 
 /// Bytes of memory the indexing of one org may use before it writes a segment.
 const WRITER_MEMORY: usize = 32_000_000;
@@ -342,7 +343,12 @@ impl FullText {
         if *filter == unfiltered {
             return Ok(None);
         }
-        let query = BooleanQuery::new(filter_clauses(&self.fields, filter, now));
+        let mut clauses = filter_clauses(&self.fields, filter, now);
+        if !clauses.iter().any(|(occur, _)| *occur == Occur::Must) {
+            // Only exclusions (the REST surface's hidden types): they exclude from everything.
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        let query = BooleanQuery::new(clauses);
         let searcher = index.reader.searcher();
         let weight =
             query.weight(EnableScoring::disabled_from_searcher(&searcher)).map_err(|e| error("filtering", e))?;
