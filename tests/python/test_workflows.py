@@ -122,3 +122,30 @@ def test_research_agent(client, name):
     # Before crawling, the agent can also ask whether a URL is known.
     known = client.search_memories(SearchQuery(agent_id=name, event_types=["page_crawled"], content_contains="example.com/b"))
     assert known.count == 1
+
+
+def test_semantic_search_over_rest_with_client_vectors(client, name):
+    """Engram extensions on the Memtrace surface: `embedding` on a new memory, `query_embedding` on
+    /api/v1/search (the SDK's own calls keep working; these go through its HTTP client)."""
+    base, headers = client._client.base_url, client._client.headers
+    vectors = {"cats purr": [1.0, 0.0, 0.1], "dogs bark": [0.0, 1.0, 0.1], "fish swim": [0.1, 0.1, 1.0]}
+    created = httpx.post(f"{base}/api/v1/memories", headers=headers, timeout=10, json={"memories": [
+        {"agent_id": name, "content": text, "embedding": vector} for text, vector in vectors.items()]})
+    created.raise_for_status()
+    deadline = time.monotonic() + 2
+    while True:
+        # No agent filter: only the REST surface's hidden types are excluded.
+        found = httpx.post(f"{base}/api/v1/search", headers=headers, timeout=10,
+                           json={"query_embedding": [0.9, 0.1, 0.0], "limit": 2}).json()
+        if found.get("count") == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert found["mode"] == "semantic", found
+    assert found["results"][0]["content"] == "cats purr"
+    assert found["scores"][0]["semantic"] > 0.9
+    assert found["unembedded"] >= 0
+    bad = httpx.post(f"{base}/api/v1/search", headers=headers, timeout=10,
+                     json={"agent_id": name, "query_embedding": [1.0, 0.0]})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("query_embedding:"), bad.text
+    # The SDK still reads these memories.
+    assert client.list_memories(ListOptions(agent_id=name)).count == 3
