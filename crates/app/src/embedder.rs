@@ -45,8 +45,8 @@ impl Engram {
         }
     }
 
-    /// Embeds up to `limit` waiting memories; returns how many vectors were stored (tests and
-    /// benchmarks call it directly).
+    /// Embeds up to `limit` waiting memories; returns how many left the queue (stored, or
+    /// rejected for another dimension than their org's). Tests and benchmarks call it directly.
     pub async fn embed_pending(&self, limit: u32) -> Result<u64> {
         let Some(embedder) = self.relevance.as_ref().and_then(|r| r.embedder.clone()) else { return Ok(0) };
         let pending = self.store.pending_embeddings(limit).await?;

@@ -60,6 +60,11 @@ const CORPUS: &[(&str, &[&str], &str)] = &[
 ];
 
 async fn load(f: &Fixture, base: Timestamp) -> Vec<Memory> {
+    load_corpus(f, base, |_, _| Vec::new()).await
+}
+
+/// The corpus, each memory with the vector `embedding(i, agent)` (empty: none).
+async fn load_corpus(f: &Fixture, base: Timestamp, embedding: impl Fn(usize, &str) -> Vec<f32>) -> Vec<Memory> {
     let items = CORPUS
         .iter()
         .enumerate()
@@ -68,11 +73,17 @@ async fn load(f: &Fixture, base: Timestamp) -> Vec<Memory> {
             content: (*content).into(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             time: Some(base + chrono::Duration::minutes(i as i64)),
+            embedding: embedding(i, agent),
             ..Default::default()
         })
         .collect();
     let outcomes = f.app.add_memories(&admin(&f.org), items).await.unwrap();
     f.app.index_pending().await.unwrap();
+    created(outcomes)
+}
+
+/// The memories of outcomes that must all be creations.
+fn created(outcomes: Vec<AddOutcome>) -> Vec<Memory> {
     outcomes
         .into_iter()
         .map(|o| match o {
@@ -300,27 +311,7 @@ fn topic(agent: &str, i: usize) -> Vec<f32> {
 
 /// The corpus with a vector on every memory but the last two.
 async fn load_with_vectors(f: &Fixture, base: Timestamp) -> Vec<Memory> {
-    let items = CORPUS
-        .iter()
-        .enumerate()
-        .map(|(i, (agent, tags, content))| NewMemory {
-            agent: (*agent).into(),
-            content: (*content).into(),
-            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-            time: Some(base + chrono::Duration::minutes(i as i64)),
-            embedding: if i < CORPUS.len() - 2 { topic(agent, i) } else { Vec::new() },
-            ..Default::default()
-        })
-        .collect();
-    let outcomes = f.app.add_memories(&admin(&f.org), items).await.unwrap();
-    f.app.index_pending().await.unwrap();
-    outcomes
-        .into_iter()
-        .map(|o| match o {
-            AddOutcome::Created(m) => m,
-            other => panic!("{other:?}"),
-        })
-        .collect()
+    load_corpus(f, base, |i, agent| if i < CORPUS.len() - 2 { topic(agent, i) } else { Vec::new() }).await
 }
 
 fn by_vector(vector: Vec<f32>) -> RankedRequest {
@@ -414,16 +405,7 @@ async fn vectors_survive_a_restart_of_the_index_and_deletes_drop_them() {
         embedding: vec![1.0, i as f32],
         ..Default::default()
     });
-    let created: Vec<Memory> = app
-        .add_memories(&admin(&org), items.collect())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| match o {
-            AddOutcome::Created(m) => m,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let created = created(app.add_memories(&admin(&org), items.collect()).await.unwrap());
     app.index_pending().await.unwrap();
     drop(app);
     // A new index over the same directory loads the vectors it holds.

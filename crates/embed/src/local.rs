@@ -42,10 +42,10 @@ fn read(dir: &Path, file: &str) -> Result<Vec<u8>> {
 impl LocalModel {
     /// Loads the model in `dir` (no network).
     pub fn open(dir: &Path) -> Result<Self> {
-        let config: Config = serde_json::from_slice(&read(dir, "config.json")?).map_err(|e| error("config.json", e))?;
-        let hidden: serde_json::Value =
+        let raw: serde_json::Value =
             serde_json::from_slice(&read(dir, "config.json")?).map_err(|e| error("config.json", e))?;
-        let dim = hidden["hidden_size"].as_u64().ok_or_else(|| error("config.json", "no hidden_size"))? as usize;
+        let dim = raw["hidden_size"].as_u64().ok_or_else(|| error("config.json", "no hidden_size"))? as usize;
+        let config: Config = serde_json::from_value(raw).map_err(|e| error("config.json", e))?;
         let max_len = std::fs::read(dir.join("sentence_bert_config.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())

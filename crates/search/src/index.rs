@@ -10,6 +10,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
 use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query};
 use tantivy::schema::Schema;
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
 use engram_core::time::{Timestamp, to_micros};
@@ -92,6 +93,8 @@ pub struct FullText {
     root: Option<PathBuf>,
     schema: Schema,
     fields: Fields,
+    /// The one analyzer (built once: its stop words are shared by every clone).
+    analyzer: TextAnalyzer,
     orgs: Mutex<HashMap<String, Arc<OrgIndex>>>,
 }
 
@@ -121,7 +124,8 @@ impl FullText {
             std::fs::create_dir_all(root).map_err(|e| error(&format!("creating {}", root.display()), e))?;
         }
         let (schema, fields) = schema();
-        Ok(Self { root: root.map(Path::to_path_buf), schema, fields, orgs: Mutex::default() })
+        let analyzer = analyzer::analyzer();
+        Ok(Self { root: root.map(Path::to_path_buf), schema, fields, analyzer, orgs: Mutex::default() })
     }
 
     fn org(&self, org: &str) -> Result<Arc<OrgIndex>> {
@@ -150,7 +154,7 @@ impl FullText {
                 }
             }
         };
-        index.tokenizers().register(analyzer::NAME, analyzer::analyzer());
+        index.tokenizers().register(analyzer::NAME, self.analyzer.clone());
         let payload = index.load_metas().map_err(|e| error("reading", e))?.payload;
         let seq = match payload.map(|p| serde_json::from_str::<Payload>(&p)) {
             Some(Ok(p)) if p.version == SCHEMA_VERSION => p.seq,
@@ -296,7 +300,7 @@ impl FullText {
         }
         let index = self.org(org)?;
         let f = self.fields;
-        let mut analyzer = analyzer::analyzer();
+        let mut analyzer = self.analyzer.clone();
         let Some(text) = text_query(&f, &mut analyzer, query) else { return Ok(Vec::new()) };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text)];
         clauses.extend(filter_clauses(&f, filter, now));

@@ -16,16 +16,7 @@ async fn add_queued(store: &dyn Store, org: &str, items: Vec<NewMemory>, now: Ti
             valid
         })
         .collect();
-    store
-        .add_memories(org, valid, window(), now)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| match o {
-            AddOutcome::Created(m) => m,
-            other => panic!("{other:?}"),
-        })
-        .collect()
+    created(store.add_memories(org, valid, window(), now).await.unwrap())
 }
 
 pub async fn queue_stores_each_vector_once(store: &dyn Store) {

@@ -92,6 +92,11 @@ pub(crate) async fn add_all(store: &dyn Store, org: &str, items: Vec<NewMemory>,
     let n = items.len();
     let outcomes = add_raw(store, org, items, window(), now).await.unwrap();
     assert_eq!(outcomes.len(), n, "one outcome per item");
+    created(outcomes)
+}
+
+/// The memories of outcomes that must all be creations.
+pub(crate) fn created(outcomes: Vec<AddOutcome>) -> Vec<Memory> {
     outcomes
         .into_iter()
         .map(|o| match o {
