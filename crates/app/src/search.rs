@@ -1,8 +1,11 @@
 //! Ranked search: SearchMemories with a `query` and/or a `query_embedding`. The index finds and
 //! scores the memories that the filters admit (filters apply before ranking): by BM25 (keyword),
-//! by cosine similarity of vectors (semantic), or both fused by reciprocal rank (hybrid). The
+//! by cosine similarity of vectors (semantic), or both fused (hybrid); then each memory also by
+//! its session (context scoring, in the index: its neighbours and its session's best). The
 //! store supplies the memories (hydration), so a memory deleted since it was indexed never comes
 //! back (and the index forgets it), and recency and importance weigh the score as stored.
+
+use std::collections::HashMap;
 
 use engram_core::time::{self, Timestamp};
 use engram_core::validate::{check_embedding, check_text};
@@ -72,10 +75,12 @@ pub struct RankedPage {
 /// failing `content_contains` or have been deleted, the window grows fourfold up to this.
 const MAX_WINDOW: usize = 40_000;
 
-/// Reciprocal rank fusion's constant: a memory at rank r of a list adds 1 / (RRF_K + r).
-pub const RRF_K: f64 = 60.0;
-/// Fewest candidates each list of a hybrid search contributes to the fusion.
-const HYBRID_DEPTH: usize = 100;
+/// Hybrid search: the share of the keyword score in the fused score (the rest is semantic).
+/// Measured on LoCoMo (bench/README.md): 0.7 beat 0.5 and reciprocal rank fusion.
+pub const KEYWORD_SHARE: f64 = 0.7;
+/// Fewest candidates each ranked list reads: context scoring and fusion need more than the
+/// page's worth of best matches.
+const CONTEXT_DEPTH: usize = 200;
 
 /// A candidate before hydration: its key, the base score of its mode (BM25, cosine, or the fused
 /// rank score) and the parts known so far.
@@ -169,6 +174,11 @@ impl Engram {
 
     /// The best `window` candidates of the plan's mode, best first; whether there are no more;
     /// and (semantic, hybrid) how many memories the filters admit that have no vector.
+    ///
+    /// Keyword: BM25. Semantic: cosine similarity, scaled to 0..1 between the worst and the best
+    /// of the list. Hybrid: both lists fused linearly ([`KEYWORD_SHARE`] of BM25 over the
+    /// list's best, the rest of the scaled cosine). Then every mode scores each memory by its
+    /// session too (`Ranking::context`), which can bring in neighbours of the best.
     async fn candidates(
         &self,
         relevance: &Relevance,
@@ -176,50 +186,60 @@ impl Engram {
         plan: &Plan,
         window: usize,
     ) -> Result<(Vec<Candidate>, bool, Option<u64>)> {
-        let keyword = |depth: usize| -> Result<Vec<Candidate>> {
-            let found = relevance.fulltext.search(org, &plan.text, &plan.filter, relevance.ranking, plan.now, depth)?;
-            Ok(found
-                .into_iter()
-                .map(|s: Scored| Candidate { key: s.key, base: s.keyword, keyword: s.keyword, semantic: 0.0 })
-                .collect())
+        let fulltext = &relevance.fulltext;
+        let keyword = |depth: usize| -> Result<Vec<(i64, f64)>> {
+            let found = fulltext.search(org, &plan.text, &plan.filter, relevance.ranking, plan.now, depth)?;
+            Ok(found.iter().map(|s: &Scored| (s.key, s.keyword)).collect())
         };
-        let semantic = |depth: usize, vector: &[f32]| -> Result<(Vec<Candidate>, u64)> {
-            let found = relevance.fulltext.nearest(org, "query_embedding", vector, &plan.filter, plan.now, depth)?;
-            let candidates = found
-                .found
+        let semantic = |depth: usize, vector: &[f32]| -> Result<(Vec<(i64, f64)>, u64)> {
+            let found = fulltext.nearest(org, "query_embedding", vector, &plan.filter, plan.now, depth)?;
+            Ok((found.found.into_iter().map(|(key, cosine)| (key, f64::from(cosine))).collect(), found.unembedded))
+        };
+        let in_context = |scored: &[(i64, f64)]| {
+            fulltext.in_context(org, &plan.filter, plan.now, scored, &relevance.ranking.context)
+        };
+        // The parts of the final candidates: BM25 from the keyword list, cosine from the index.
+        let parts = |ranked: Vec<(i64, f64)>, bm25: &[(i64, f64)], vector: Option<&[f32]>| -> Result<Vec<Candidate>> {
+            let bm25: HashMap<i64, f64> = bm25.iter().copied().collect();
+            let keys: Vec<i64> = ranked.iter().map(|r| r.0).collect();
+            let cosines = match vector {
+                Some(vector) => fulltext.similarities(org, &keys, vector)?,
+                None => vec![None; keys.len()],
+            };
+            Ok(ranked
                 .into_iter()
-                .map(|(key, cosine)| {
-                    let cosine = f64::from(cosine);
-                    Candidate { key, base: cosine, keyword: 0.0, semantic: cosine }
+                .zip(cosines)
+                .map(|((key, base), cosine)| Candidate {
+                    key,
+                    base,
+                    keyword: bm25.get(&key).copied().unwrap_or(0.0),
+                    semantic: cosine.map_or(0.0, f64::from),
                 })
-                .collect();
-            Ok((candidates, found.unembedded))
+                .collect())
         };
         let vector = plan.vector.as_deref();
         blocking(|| match (plan.mode, vector) {
             (SearchMode::Semantic, Some(vector)) => {
-                let (found, unembedded) = semantic(window, vector)?;
-                let exhausted = found.len() < window;
-                Ok((found, exhausted, Some(unembedded)))
+                let depth = window.max(CONTEXT_DEPTH);
+                let (near, unembedded) = semantic(depth, vector)?;
+                let exhausted = near.len() < depth;
+                let ranked = in_context(&scaled(&near))?;
+                Ok((parts(ranked, &[], Some(vector))?, exhausted, Some(unembedded)))
             }
             (SearchMode::Hybrid, Some(vector)) => {
-                let depth = window.max(HYBRID_DEPTH);
+                let depth = window.max(CONTEXT_DEPTH);
                 let words = keyword(depth)?;
                 let (near, unembedded) = semantic(depth, vector)?;
                 let exhausted = words.len() < depth && near.len() < depth;
-                let mut fused = fuse(&words, &near);
-                let keys: Vec<i64> = fused.iter().map(|c| c.key).collect();
-                let similarities = relevance.fulltext.similarities(org, &keys, vector)?;
-                for (c, similarity) in fused.iter_mut().zip(similarities) {
-                    c.semantic = similarity.map_or(0.0, f64::from);
-                }
-                fused.truncate(window);
-                Ok((fused, exhausted, Some(unembedded)))
+                let ranked = in_context(&fuse(&words, &near))?;
+                Ok((parts(ranked, &words, Some(vector))?, exhausted, Some(unembedded)))
             }
             _ => {
-                let found = keyword(window)?;
-                let exhausted = found.len() < window;
-                Ok((found, exhausted, None))
+                let depth = window.max(CONTEXT_DEPTH);
+                let words = keyword(depth)?;
+                let exhausted = words.len() < depth;
+                let ranked = in_context(&words)?;
+                Ok((parts(ranked, &words, None)?, exhausted, None))
             }
         })
     }
@@ -240,7 +260,7 @@ impl Engram {
         let mut gone = Vec::new();
         for chunk in candidates.chunks(5_000) {
             let keys: Vec<i64> = chunk.iter().map(|c| c.key).collect();
-            let mut found: std::collections::HashMap<i64, Memory> =
+            let mut found: HashMap<i64, Memory> =
                 self.store.memories_by_keys(org, &keys, plan.now).await?.into_iter().collect();
             for c in chunk {
                 let Some(memory) = found.remove(&c.key) else {
@@ -309,19 +329,32 @@ fn resolve_mode(mode: SearchMode, text: bool, vector: bool) -> Result<SearchMode
     }
 }
 
-/// Reciprocal rank fusion of two ranked lists: each memory scores Σ 1 / (RRF_K + rank), ranks
-/// from 1; best first (ties: newest first). Parts: the keyword list's BM25.
-fn fuse(keyword: &[Candidate], semantic: &[Candidate]) -> Vec<Candidate> {
-    let mut fused: std::collections::HashMap<i64, Candidate> = std::collections::HashMap::new();
-    for list in [keyword, semantic] {
-        for (rank, c) in list.iter().enumerate() {
-            let entry = fused.entry(c.key).or_insert(Candidate { key: c.key, base: 0.0, keyword: 0.0, semantic: 0.0 });
-            entry.base += 1.0 / (RRF_K + rank as f64 + 1.0);
-            entry.keyword += c.keyword;
+/// Cosine similarities scaled to 0..1 between the list's worst (0) and best (1): raw cosines
+/// of one model crowd into a narrow band, so their differences are what ranks.
+fn scaled(near: &[(i64, f64)]) -> Vec<(i64, f64)> {
+    let (Some(best), Some(worst)) = (near.first().map(|n| n.1), near.last().map(|n| n.1)) else {
+        return Vec::new();
+    };
+    let span = best - worst;
+    near.iter().map(|&(key, cosine)| (key, if span > 0.0 { (cosine - worst) / span } else { 1.0 })).collect()
+}
+
+/// Linear fusion of a keyword list (BM25) and a semantic list (cosine), both best first:
+/// `KEYWORD_SHARE × bm25 / best bm25 + (1 − KEYWORD_SHARE) × scaled cosine`; best first (ties:
+/// newest first).
+fn fuse(keyword: &[(i64, f64)], semantic: &[(i64, f64)]) -> Vec<(i64, f64)> {
+    let best = keyword.iter().map(|k| k.1).fold(0.0, f64::max);
+    let mut fused: HashMap<i64, f64> = HashMap::new();
+    if best > 0.0 {
+        for &(key, bm25) in keyword {
+            *fused.entry(key).or_default() += KEYWORD_SHARE * bm25 / best;
         }
     }
-    let mut fused: Vec<Candidate> = fused.into_values().collect();
-    fused.sort_by(|a, b| b.base.total_cmp(&a.base).then(b.key.cmp(&a.key)));
+    for (key, scaled) in scaled(semantic) {
+        *fused.entry(key).or_default() += (1.0 - KEYWORD_SHARE) * scaled;
+    }
+    let mut fused: Vec<(i64, f64)> = fused.into_iter().collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
     fused
 }
 

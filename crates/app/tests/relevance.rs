@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use engram_app::{Engram, ListRequest, RankedPage, RankedRequest, Relevance, SearchMode};
+use engram_app::{Engram, Hit, ListRequest, RankedPage, RankedRequest, Relevance, SearchMode};
 use engram_core::time::Timestamp;
 use engram_core::*;
 use engram_search::{FullText, Ranking};
@@ -225,17 +225,23 @@ async fn statistics_are_per_org_and_deletes_drop_out() {
             let found = search(&f, request("restarted redis")).await.unwrap();
             assert!(found.hits.iter().all(|h| h.memory.id != gone.id));
         }
-        // Updates are seen: the new importance weighs the score.
+        // Updates are seen: the new importance weighs the score (the rest of it unchanged).
         let target = &memories[13];
-        let patch = MemoryPatch { importance: Some(1.0), tags: Some(vec!["cache".into()]), ..Default::default() };
+        let low = search(&f, request("redis")).await.unwrap().hits.into_iter().find(|h| h.memory.id == target.id);
+        let patch = MemoryPatch { importance: Some(1.0), ..Default::default() };
         f.app.update_memory(&admin(&f.org), &target.id, patch).await.unwrap();
         f.app.index_pending().await.unwrap();
         let high = search(&f, request("redis")).await.unwrap();
         let hit = high.hits.iter().find(|h| h.memory.id == target.id).unwrap();
+        assert!(low.unwrap().importance < 1.0 && hit.importance == 1.0);
+        // It has no session: its base is its BM25 over the best BM25 of the list.
         let ranking = Ranking::default();
-        assert_eq!(hit.importance, 1.0);
-        let expected = hit.keyword * (1.0 + ranking.recency_weight * hit.recency + ranking.importance_weight);
-        assert!((hit.score - expected).abs() < 1e-9, "{hit:?}");
+        let weigh = |h: &Hit| 1.0 + ranking.recency_weight * h.recency + ranking.importance_weight * h.importance;
+        let best = high.hits.iter().map(|h| h.keyword).fold(0.0, f64::max);
+        assert!((hit.score / weigh(hit) - hit.keyword / best).abs() < 1e-9, "{hit:?}");
+        let patch = MemoryPatch { tags: Some(vec!["cache".into()]), ..Default::default() };
+        f.app.update_memory(&admin(&f.org), &target.id, patch).await.unwrap();
+        f.app.index_pending().await.unwrap();
         let tagged = RankedRequest {
             list: ListRequest {
                 filter: MemoryFilter { tags_all: vec!["cache".into()], ..Default::default() },
@@ -499,4 +505,64 @@ async fn reads_that_use_a_memory_count_an_access_and_listings_do_not() {
             && !context.assembled.memory_ids.contains(&m.id)
     });
     assert_eq!(count(&untouched.unwrap().id).await, 0, "listing does not count");
+}
+
+/// Context scoring: the turn that answers sits next to the turn that names the subject and
+/// shares none of the query's words; it is found through its neighbour, only when the filters
+/// admit it, and not at all with context scoring off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_next_to_the_matching_turn_is_found_through_its_session() {
+    for f in both().await {
+        let p = admin(&f.org);
+        let chat = f.app.create_session(&p, "bob", Metadata::new()).await.unwrap().id;
+        let other = f.app.create_session(&p, "bob", Metadata::new()).await.unwrap().id;
+        let at = base();
+        let turn = |i: i64, session: &str, kind: MemoryType, content: &str| NewMemory {
+            agent: "bob".into(),
+            session_id: Some(session.to_owned()),
+            memory_type: Some(kind),
+            content: content.into(),
+            time: Some(at + chrono::Duration::seconds(i)),
+            ..Default::default()
+        };
+        let mut items = vec![
+            turn(0, &chat, MemoryType::Episodic, "Alice: any plans for the weekend?"),
+            turn(1, &chat, MemoryType::Episodic, "Alice: did you finally see the Louvre museum?"),
+            turn(2, &chat, MemoryType::Semantic, "Bob: yes, last spring, it was amazing"),
+            turn(3, &chat, MemoryType::Episodic, "Alice: I want to go too"),
+        ];
+        // Another session with weaker matches, and filler.
+        items.push(turn(10, &other, MemoryType::Episodic, "Bob: the museum shop sells nice posters"));
+        items.extend((0..20).map(|i| turn(20 + i, &other, MemoryType::Episodic, &format!("Bob: filler line {i}"))));
+        let memories = created(f.app.add_memories(&p, items).await.unwrap());
+        f.app.index_pending().await.unwrap();
+        let answer = &memories[2].id;
+        let page = search(&f, request("louvre museum")).await.unwrap();
+        let ids: Vec<&str> = page.hits.iter().map(|h| h.memory.id.as_str()).collect();
+        assert_eq!(ids[0], memories[1].id, "{ids:?}");
+        let hit = page.hits.iter().find(|h| h.memory.id == *answer).expect("the answer is found");
+        assert_eq!(hit.keyword, 0.0, "found through its neighbour, not its own words");
+        assert!(ids.iter().position(|id| id == answer) < ids.iter().position(|id| *id == memories[4].id));
+        // Filters apply before ranking: a neighbour the filters exclude never joins.
+        let episodic = RankedRequest {
+            list: ListRequest {
+                filter: MemoryFilter { memory_types: vec![MemoryType::Episodic], ..Default::default() },
+                ..Default::default()
+            },
+            ..request("louvre museum")
+        };
+        let page = search(&f, episodic).await.unwrap();
+        assert!(page.hits.iter().all(|h| h.memory.id != *answer && h.memory.memory_type == MemoryType::Episodic));
+        // Off: only memories with the query's words.
+        let off = Ranking {
+            context: engram_search::Neighbourhood { neighbour_weight: 0.0, session_weight: 0.0, ..Default::default() },
+            ..Ranking::default()
+        };
+        let plain = Engram::new(f.app.store().clone(), Limits::default())
+            .with_relevance(Relevance::new(Arc::new(FullText::open(None).unwrap()), off));
+        plain.index_pending().await.unwrap();
+        let page = plain.ranked_search(&p, request("louvre museum")).await.unwrap();
+        assert_eq!(page.hits.len(), 2, "{:?}", page.hits);
+        assert!(page.hits.iter().all(|h| h.keyword > 0.0));
+    }
 }

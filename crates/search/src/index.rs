@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
-use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query};
+use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query, TermSetQuery};
 use tantivy::schema::Schema;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
@@ -17,13 +17,15 @@ use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
 use crate::analyzer::{self, TextQuery};
+use crate::neighbourhood::Neighbourhood;
 use crate::query::{Ranking, filter_clauses, text_query};
 use crate::schema::{Fields, schema};
+use crate::timeline::Timeline;
 use crate::vectors::Vectors;
 
 /// The schema's (and analyzer's) version, kept in each commit's payload: an index of another
 /// version is rebuilt.
-const SCHEMA_VERSION: u32 = 3;
+const SCHEMA_VERSION: u32 = 4;
 
 /// Bytes of memory the indexing of one org may use before it writes a segment.
 const WRITER_MEMORY: usize = 32_000_000;
@@ -68,6 +70,53 @@ fn load_vectors(reader: &IndexReader) -> Result<Vectors> {
     Ok(vectors)
 }
 
+/// Every session's memories in order, from the `session` and `time` columns.
+fn load_timeline(reader: &IndexReader) -> Result<Timeline> {
+    let mut timeline = Timeline::default();
+    let searcher = reader.searcher();
+    let mut session = Vec::new();
+    for segment in searcher.segment_readers() {
+        let fast = segment.fast_fields();
+        let Some(sessions) = fast.str("session").map_err(|e| error("session column", e))? else { continue };
+        let keys = fast.u64("key").map_err(|e| error("key column", e))?.first_or_default_col(0);
+        let times = fast.i64("time").map_err(|e| error("time column", e))?.first_or_default_col(0);
+        for doc in 0..segment.max_doc() {
+            if segment.is_deleted(doc) {
+                continue;
+            }
+            let Some(ord) = sessions.term_ords(doc).next() else { continue };
+            session.clear();
+            if sessions.ord_to_bytes(ord, &mut session).map_err(|e| error("session", e))? {
+                let key = i64::try_from(keys.get_val(doc)).unwrap_or(i64::MAX);
+                timeline.upsert(key, std::str::from_utf8(&session).ok(), times.get_val(doc));
+            }
+        }
+    }
+    Ok(timeline)
+}
+
+/// The keys of the live documents that match `query` (unscored), read straight from each
+/// segment's key column.
+fn matching_keys(index: &OrgIndex, query: &dyn Query) -> Result<Vec<i64>> {
+    let searcher = index.reader.searcher();
+    let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher)).map_err(|e| error("filtering", e))?;
+    let mut keys = Vec::new();
+    for segment in searcher.segment_readers() {
+        let column = segment.fast_fields().u64("key").map_err(|e| error("key column", e))?.first_or_default_col(0);
+        let alive = segment.alive_bitset();
+        weight
+            .for_each_no_score(segment, &mut |docs| {
+                for &doc in docs {
+                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                        keys.push(i64::try_from(column.get_val(doc)).unwrap_or(i64::MAX));
+                    }
+                }
+            })
+            .map_err(|e| error("filtering", e))?;
+    }
+    Ok(keys)
+}
+
 /// A memory found by a search, with its score's parts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
@@ -83,6 +132,8 @@ struct OrgIndex {
     writer: Mutex<IndexWriter>,
     /// The vectors of the indexed memories, normalized, in memory (loaded from the index).
     vectors: RwLock<Vectors>,
+    /// Each session's memories in order (loaded from the index).
+    timeline: RwLock<Timeline>,
     /// The commit sequence number the index has reached (see `engram_store::FeedStore`).
     seq: AtomicI64,
 }
@@ -170,7 +221,8 @@ impl FullText {
         let reader =
             index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e| error("reader", e))?;
         let vectors = RwLock::new(load_vectors(&reader)?);
-        Ok(OrgIndex { reader, writer: Mutex::new(writer), vectors, seq: AtomicI64::new(seq) })
+        let timeline = RwLock::new(load_timeline(&reader)?);
+        Ok(OrgIndex { reader, writer: Mutex::new(writer), vectors, timeline, seq: AtomicI64::new(seq) })
     }
 
     fn open_dir(&self, dir: &Path) -> Result<Index> {
@@ -208,6 +260,11 @@ impl FullText {
                 None => vectors.remove(m.key),
             }
         }
+        drop(vectors);
+        let mut timeline = index.timeline.write().unwrap_or_else(PoisonError::into_inner);
+        for m in memories {
+            timeline.upsert(m.key, m.memory.session_id.as_deref(), to_micros(m.memory.time));
+        }
         Ok(())
     }
 
@@ -218,6 +275,7 @@ impl FullText {
         writer.delete_all_documents().map_err(|e| error("emptying", e))?;
         self.commit(&index, &mut writer, 0)?;
         index.vectors.write().unwrap_or_else(PoisonError::into_inner).clear();
+        index.timeline.write().unwrap_or_else(PoisonError::into_inner).clear();
         Ok(())
     }
 
@@ -232,6 +290,9 @@ impl FullText {
         self.commit(&index, &mut writer, seq)?;
         let mut vectors = index.vectors.write().unwrap_or_else(PoisonError::into_inner);
         keys.iter().for_each(|key| vectors.remove(*key));
+        drop(vectors);
+        let mut timeline = index.timeline.write().unwrap_or_else(PoisonError::into_inner);
+        keys.iter().for_each(|key| timeline.remove(*key));
         Ok(())
     }
 
@@ -334,6 +395,44 @@ impl FullText {
             .collect())
     }
 
+    /// `scored` (best first, as `(key, score)`) rescored by context ([`Neighbourhood`]): each
+    /// memory also by its neighbours in its session and its session's best, and the neighbours
+    /// of the best joining the list when `filter` admits them. Best first.
+    pub fn in_context(
+        &self,
+        org: &str,
+        filter: &MemoryFilter,
+        now: Timestamp,
+        scored: &[(i64, f64)],
+        context: &Neighbourhood,
+    ) -> Result<Vec<(i64, f64)>> {
+        if context.is_off() || scored.is_empty() {
+            return Ok(scored.to_vec());
+        }
+        let index = self.org(org)?;
+        let timeline = index.timeline.read().unwrap_or_else(PoisonError::into_inner);
+        let mut newcomers = context.newcomers(&timeline, scored);
+        if !newcomers.is_empty() {
+            let admitted = self.admitted_among(&index, filter, now, &newcomers)?;
+            newcomers.retain(|key| admitted.contains(key));
+        }
+        Ok(context.rescore(&timeline, scored, &newcomers))
+    }
+
+    /// Which of `keys` the filter admits (as in [`FullText::search`]).
+    fn admitted_among(
+        &self,
+        index: &OrgIndex,
+        filter: &MemoryFilter,
+        now: Timestamp,
+        keys: &[i64],
+    ) -> Result<std::collections::HashSet<i64>> {
+        let terms = keys.iter().map(|key| Term::from_field_u64(self.fields.key, u64::try_from(*key).unwrap_or(0)));
+        let mut clauses = filter_clauses(&self.fields, filter, now);
+        clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+        Ok(matching_keys(index, &BooleanQuery::new(clauses))?.into_iter().collect())
+    }
+
     /// The dimension of the org's vectors (0: it has none).
     pub fn vector_dim(&self, org: &str) -> Result<usize> {
         Ok(self.org(org)?.vectors.read().unwrap_or_else(PoisonError::into_inner).dim())
@@ -352,25 +451,7 @@ impl FullText {
             // Only exclusions (the REST surface's hidden types): they exclude from everything.
             clauses.push((Occur::Must, Box::new(AllQuery)));
         }
-        let query = BooleanQuery::new(clauses);
-        let searcher = index.reader.searcher();
-        let weight =
-            query.weight(EnableScoring::disabled_from_searcher(&searcher)).map_err(|e| error("filtering", e))?;
-        let mut keys = Vec::new();
-        for segment in searcher.segment_readers() {
-            let column = segment.fast_fields().u64("key").map_err(|e| error("key column", e))?.first_or_default_col(0);
-            let alive = segment.alive_bitset();
-            weight
-                .for_each_no_score(segment, &mut |docs| {
-                    for &doc in docs {
-                        if alive.is_none_or(|a| a.is_alive(doc)) {
-                            keys.push(i64::try_from(column.get_val(doc)).unwrap_or(i64::MAX));
-                        }
-                    }
-                })
-                .map_err(|e| error("filtering", e))?;
-        }
-        Ok(Some(keys))
+        Ok(Some(matching_keys(index, &BooleanQuery::new(clauses))?))
     }
 
     /// The `k` memories of the org whose vectors are most similar to `query` (cosine), among

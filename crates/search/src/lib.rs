@@ -10,10 +10,13 @@
 
 mod analyzer;
 mod index;
+mod neighbourhood;
 mod query;
 mod schema;
+mod timeline;
 mod vectors;
 
 pub use analyzer::TextQuery;
 pub use index::{FullText, Indexed, Nearest, Scored};
+pub use neighbourhood::Neighbourhood;
 pub use query::Ranking;

@@ -12,22 +12,30 @@ use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
 use crate::analyzer::{TextQuery, terms};
+use crate::neighbourhood::Neighbourhood;
 use crate::schema::Fields;
 
 /// How a keyword score is weighed by recency and importance:
 /// `score = bm25 × (1 + recency_weight × recency + importance_weight × importance)`, where
 /// `recency = 0.5^(age / half_life)` (1 for a memory of now, ½ one half-life ago) and
-/// `importance` is the memory's (0..1). Weights of 0 rank by BM25 alone.
+/// `importance` is the memory's (0..1). Weights of 0 rank by BM25 alone. Before that, `context`
+/// scores each memory also by its session ([`Neighbourhood`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ranking {
     pub half_life_secs: f64,
     pub recency_weight: f64,
     pub importance_weight: f64,
+    pub context: Neighbourhood,
 }
 
 impl Default for Ranking {
     fn default() -> Self {
-        Self { half_life_secs: 14.0 * 86_400.0, recency_weight: 0.15, importance_weight: 0.15 }
+        Self {
+            half_life_secs: 14.0 * 86_400.0,
+            recency_weight: 0.15,
+            importance_weight: 0.15,
+            context: Neighbourhood::default(),
+        }
     }
 }
 

@@ -36,7 +36,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         key: b.add_u64_field("key", INDEXED | FAST),
         text: b.add_text_field("text", text),
         agent: b.add_text_field("agent", STRING),
-        session: b.add_text_field("session", STRING),
+        session: b.add_text_field("session", STRING | FAST),
         memory_type: b.add_text_field("memory_type", STRING),
         event_type: b.add_text_field("event_type", STRING),
         tags: b.add_text_field("tags", STRING),

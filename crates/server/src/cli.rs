@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use engram_core::{Limits, Permission, ids, time};
 use engram_embed::EmbedderConfig;
-use engram_search::Ranking;
+use engram_search::{Neighbourhood, Ranking};
 use engram_store::{DynStore, StoreOptions};
 
 use crate::config::{SearchConfig, ServeConfig, StoreConfig};
@@ -117,6 +117,13 @@ pub struct ServeArgs {
     /// Ranked search: weight of importance (0..1), as above.
     #[arg(long, env = "ENGRAM_IMPORTANCE_WEIGHT", default_value_t = Ranking::default().importance_weight)]
     pub importance_weight: f64,
+    /// Ranked search: weight of a memory's best neighbour in its session (up to two places away,
+    /// the second counting half), relative to the best match's score; 0: off.
+    #[arg(long, env = "ENGRAM_NEIGHBOUR_WEIGHT", default_value_t = Neighbourhood::default().neighbour_weight)]
+    pub neighbour_weight: f64,
+    /// Ranked search: weight of the best match in a memory's session, as above; 0: off.
+    #[arg(long, env = "ENGRAM_SESSION_WEIGHT", default_value_t = Neighbourhood::default().session_weight)]
+    pub session_weight: f64,
     /// Server-side embeddings: `none` (clients may still send vectors), `local` (a model
     /// directory, see --embedding-model-dir) or `http` (an OpenAI-compatible endpoint).
     #[arg(long, env = "ENGRAM_EMBEDDER", default_value = "none")]
@@ -149,6 +156,15 @@ pub enum EmbedderKind {
 
 impl ServeArgs {
     pub fn config(&self) -> anyhow::Result<ServeConfig> {
+        for (flag, value) in [
+            ("--recency-half-life-days", self.recency_half_life_days),
+            ("--recency-weight", self.recency_weight),
+            ("--importance-weight", self.importance_weight),
+            ("--neighbour-weight", self.neighbour_weight),
+            ("--session-weight", self.session_weight),
+        ] {
+            anyhow::ensure!(value.is_finite() && value >= 0.0, "{flag}: is {value}; must be a number >= 0");
+        }
         Ok(ServeConfig {
             listen: self.listen,
             store: self.store.config(),
@@ -172,6 +188,11 @@ impl ServeArgs {
                     half_life_secs: self.recency_half_life_days * 86_400.0,
                     recency_weight: self.recency_weight,
                     importance_weight: self.importance_weight,
+                    context: Neighbourhood {
+                        neighbour_weight: self.neighbour_weight,
+                        session_weight: self.session_weight,
+                        ..Neighbourhood::default()
+                    },
                 },
                 embedder: self.embedder_config()?,
             },
@@ -361,4 +382,27 @@ async fn key(command: KeyCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let argv = ["engram", "serve"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Serve(serve) => serve,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ranking_weights_must_be_numbers_of_zero_or_more() {
+        let ranking = serve(&["--neighbour-weight", "0", "--session-weight", "0.25"]).config().unwrap().search.ranking;
+        assert!(ranking.context.neighbour_weight == 0.0 && ranking.context.session_weight == 0.25);
+        for (flag, value) in [("--session-weight", "-1"), ("--neighbour-weight", "NaN"), ("--recency-weight", "inf")] {
+            let err = serve(&[&format!("{flag}={value}")]).config().unwrap_err().to_string();
+            assert!(err.starts_with(flag) && err.contains(">= 0"), "{err}");
+        }
+    }
 }
