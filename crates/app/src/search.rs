@@ -195,8 +195,16 @@ impl Engram {
             let found = fulltext.nearest(org, "query_embedding", vector, &plan.filter, plan.now, depth)?;
             Ok((found.found.into_iter().map(|(key, cosine)| (key, f64::from(cosine))).collect(), found.unembedded))
         };
-        let in_context = |scored: &[(i64, f64)]| {
-            fulltext.in_context(org, &plan.filter, plan.now, scored, &relevance.ranking.context)
+        // Context scoring, then only the candidates that can still reach the page once recency
+        // and importance weigh them (each weighs at most 1): hydration reads no more.
+        let in_context = |scored: &[(i64, f64)]| -> Result<Vec<(i64, f64)>> {
+            let mut ranked = fulltext.in_context(org, &plan.filter, plan.now, scored, &relevance.ranking.context)?;
+            if let Some(&(_, last)) = ranked.get(window.saturating_sub(1)) {
+                let most =
+                    1.0 + relevance.ranking.recency_weight.max(0.0) + relevance.ranking.importance_weight.max(0.0);
+                ranked.retain(|r| r.1 * most >= last);
+            }
+            Ok(ranked)
         };
         // The parts of the final candidates: BM25 from the keyword list, cosine from the index.
         let parts = |ranked: Vec<(i64, f64)>, bm25: &[(i64, f64)], vector: Option<&[f32]>| -> Result<Vec<Candidate>> {
