@@ -82,8 +82,8 @@ pub const KEYWORD_SHARE: f64 = 0.7;
 /// page's worth of best matches.
 const CONTEXT_DEPTH: usize = 200;
 
-/// A candidate before hydration: its key, the base score of its mode (BM25, cosine, or the fused
-/// rank score) and the parts known so far.
+/// A candidate before hydration: its key, its base score (the mode's score after context
+/// scoring, see `candidates`) and its parts.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     key: i64,
