@@ -108,6 +108,7 @@ impl Engram {
             order: Order::Desc,
             cursor: None,
             offset: 0,
+            within: None,
         };
         let important = MemoryQuery {
             filter: MemoryFilter { important_only: true, ..filter.clone() },

@@ -65,6 +65,7 @@ async fn catch_up(store: &DynStore, fulltext: &Arc<FullText>) -> Result<bool> {
     for head in store.feed_heads().await? {
         let org = head.org_id;
         let at = fulltext.indexed_seq(&org)?;
+        fulltext.saw_head(&org, head.last_seq)?;
         if head.last_seq == at {
             continue;
         }

@@ -4,12 +4,14 @@
 //! the domain (`engram-core`), the store's traits and `engram-context`.
 //!
 //! One module per resource: [`memories`], [`agents`], [`sessions`], [`context`], [`admin`];
-//! [`search`] ranks memories by relevance over the full-text index that `indexer` keeps current.
+//! [`search`] ranks memories by relevance over the full-text index that `indexer` keeps current;
+//! `contains` serves `content_contains` listings from its trigrams.
 
 mod access;
 mod access_log;
 pub mod admin;
 pub mod agents;
+mod contains;
 pub mod context;
 mod embedder;
 mod handle;

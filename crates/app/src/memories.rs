@@ -90,7 +90,8 @@ impl Engram {
             "list {:?} {:?} {:?} {:?} {:?}",
             request.filter, request.since, request.until, request.content_contains, request.order
         ));
-        let query = self.memory_query(request, now, fingerprint)?;
+        let mut query = self.memory_query(request, now, fingerprint)?;
+        self.narrow_by_needle(&p.org_id, &mut query, now).await?;
         let mut page = self.store.list_memories(&p.org_id, &query, now).await?;
         if let Some(cursor) = page.next_cursor.as_mut() {
             cursor.query = fingerprint;
@@ -120,6 +121,7 @@ impl Engram {
             order: request.order,
             cursor,
             offset: request.offset,
+            within: None,
         })
     }
 

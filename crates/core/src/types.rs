@@ -407,6 +407,18 @@ pub struct MemoryQuery {
     pub order: Order,
     pub cursor: Option<MemoryCursor>,
     pub offset: u32,
+    /// Reads only these memories; the filter still applies in full.
+    pub within: Option<Within>,
+}
+
+/// What an index outside the store (the trigram index of `content_contains`) narrows a listing
+/// to: the memories with these store keys, and every memory written after the org's commit
+/// sequence number `after_seq` (which that index has not seen yet). The store reads those rows
+/// by key instead of walking its time indexes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Within {
+    pub keys: Vec<i64>,
+    pub after_seq: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -8,15 +8,20 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
-use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::schema::IndexRecordOption;
 use tantivy::schema::Schema;
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
+use tantivy::{
+    DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TERMINATED, TantivyDocument,
+    Term,
+};
 
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
 use crate::analyzer::{self, TextQuery};
+use crate::grams;
 use crate::neighbourhood::Neighbourhood;
 use crate::query::{Ranking, filter_clauses, text_query};
 use crate::schema::{Fields, schema};
@@ -25,7 +30,7 @@ use crate::vectors::Vectors;
 
 /// The schema's (and analyzer's) version, kept in each commit's payload: an index of another
 /// version is rebuilt.
-const SCHEMA_VERSION: u32 = 4;
+const SCHEMA_VERSION: u32 = 5;
 
 /// Bytes of memory the indexing of one org may use before it writes a segment.
 const WRITER_MEMORY: usize = 32_000_000;
@@ -117,6 +122,39 @@ fn matching_keys(index: &OrgIndex, query: &dyn Query) -> Result<Vec<i64>> {
     Ok(keys)
 }
 
+/// The keys of the live documents that match `query`, or None when more than `max` do (the
+/// count stops there).
+fn matching_keys_at_most(index: &OrgIndex, query: &dyn Query, max: usize) -> Result<Option<Vec<i64>>> {
+    let searcher = index.reader.searcher();
+    let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher)).map_err(|e| error("filtering", e))?;
+    let mut keys = Vec::new();
+    for segment in searcher.segment_readers() {
+        let column = segment.fast_fields().u64("key").map_err(|e| error("key column", e))?.first_or_default_col(0);
+        let alive = segment.alive_bitset();
+        let mut docs = weight.scorer(segment, 1.0).map_err(|e| error("filtering", e))?;
+        let mut doc = docs.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                if keys.len() == max {
+                    return Ok(None);
+                }
+                keys.push(i64::try_from(column.get_val(doc)).unwrap_or(i64::MAX));
+            }
+            doc = docs.advance();
+        }
+    }
+    Ok(Some(keys))
+}
+
+/// What the trigram index offers a `content_contains` filter ([`FullText::contains_candidates`]):
+/// every indexed memory that can match is in `keys`; a memory written after `through_seq` (the
+/// commit sequence number the index had reached) is not indexed yet and can match too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidates {
+    pub keys: Vec<i64>,
+    pub through_seq: i64,
+}
+
 /// A memory found by a search, with its score's parts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
@@ -136,6 +174,8 @@ struct OrgIndex {
     timeline: RwLock<Timeline>,
     /// The commit sequence number the index has reached (see `engram_store::FeedStore`).
     seq: AtomicI64,
+    /// The store's sequence number as the indexer last saw it ([`FullText::saw_head`]).
+    head: AtomicI64,
 }
 
 /// Every org's full-text index.
@@ -146,6 +186,8 @@ pub struct FullText {
     fields: Fields,
     /// The one analyzer (built once: its stop words are shared by every clone).
     analyzer: TextAnalyzer,
+    /// Content as trigrams ([`grams`]).
+    grams: TextAnalyzer,
     orgs: Mutex<HashMap<String, Arc<OrgIndex>>>,
 }
 
@@ -175,8 +217,8 @@ impl FullText {
             std::fs::create_dir_all(root).map_err(|e| error(&format!("creating {}", root.display()), e))?;
         }
         let (schema, fields) = schema();
-        let analyzer = analyzer::analyzer();
-        Ok(Self { root: root.map(Path::to_path_buf), schema, fields, analyzer, orgs: Mutex::default() })
+        let (analyzer, grams) = (analyzer::analyzer(), grams::analyzer());
+        Ok(Self { root: root.map(Path::to_path_buf), schema, fields, analyzer, grams, orgs: Mutex::default() })
     }
 
     fn org(&self, org: &str) -> Result<Arc<OrgIndex>> {
@@ -206,6 +248,7 @@ impl FullText {
             }
         };
         index.tokenizers().register(analyzer::NAME, self.analyzer.clone());
+        index.tokenizers().register(grams::NAME, self.grams.clone());
         let payload = index.load_metas().map_err(|e| error("reading", e))?.payload;
         let seq = match payload.map(|p| serde_json::from_str::<Payload>(&p)) {
             Some(Ok(p)) if p.version == SCHEMA_VERSION => p.seq,
@@ -222,7 +265,14 @@ impl FullText {
             index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e| error("reader", e))?;
         let vectors = RwLock::new(load_vectors(&reader)?);
         let timeline = RwLock::new(load_timeline(&reader)?);
-        Ok(OrgIndex { reader, writer: Mutex::new(writer), vectors, timeline, seq: AtomicI64::new(seq) })
+        Ok(OrgIndex {
+            reader,
+            writer: Mutex::new(writer),
+            vectors,
+            timeline,
+            seq: AtomicI64::new(seq),
+            head: AtomicI64::new(0),
+        })
     }
 
     fn open_dir(&self, dir: &Path) -> Result<Index> {
@@ -239,6 +289,13 @@ impl FullText {
     /// The commit sequence number the org's index has reached (0: nothing indexed yet).
     pub fn indexed_seq(&self, org: &str) -> Result<i64> {
         Ok(self.org(org)?.seq.load(Ordering::Acquire))
+    }
+
+    /// Records the store's commit sequence number for the org as the indexer read it: how far
+    /// behind the index is ([`FullText::contains_candidates`] uses the index only when it is close).
+    pub fn saw_head(&self, org: &str, head: i64) -> Result<()> {
+        self.org(org)?.head.store(head, Ordering::Release);
+        Ok(())
     }
 
     /// Indexes memories as last written (replacing earlier versions, by key) and records that the
@@ -323,6 +380,7 @@ impl FullText {
         text.push('\n');
         text.push_str(&m.event_type);
         doc.add_text(f.text, &text);
+        doc.add_text(f.grams, grams::document_text(&m.content));
         doc.add_text(f.agent, &m.agent_id);
         if let Some(session) = &m.session_id {
             doc.add_text(f.session, session);
@@ -433,6 +491,42 @@ impl FullText {
         Ok(matching_keys(index, &BooleanQuery::new(clauses))?.into_iter().collect())
     }
 
+    /// The candidates of a `content_contains` needle among the memories `filter` admits (as in
+    /// [`FullText::search`]; the needle itself is not tested): a superset of the indexed
+    /// memories that match, by the trigrams of the needle's words ([`grams`]). None when the
+    /// index cannot narrow the search enough to be worth it: no word of the needle has three
+    /// characters, more than `max` memories are candidates, or the index trails the store by
+    /// more than `max` writes (at start, while it catches up).
+    pub fn contains_candidates(
+        &self,
+        org: &str,
+        needle: &Needle,
+        filter: &MemoryFilter,
+        now: Timestamp,
+        max: usize,
+    ) -> Result<Option<Candidates>> {
+        let mut analyzer = self.grams.clone();
+        let grams = grams::needle_grams(&mut analyzer, needle);
+        if grams.is_empty() {
+            return Ok(None);
+        }
+        let index = self.org(org)?;
+        // The sequence number before the searcher: the searcher is at least as new (a commit
+        // reloads the reader before it advances the number), so nothing falls between the two.
+        let through_seq = index.seq.load(Ordering::Acquire);
+        let behind = index.head.load(Ordering::Acquire).saturating_sub(through_seq).max(0);
+        if usize::try_from(behind).unwrap_or(usize::MAX) > max {
+            return Ok(None);
+        }
+        let mut clauses = filter_clauses(&self.fields, filter, now);
+        for gram in grams {
+            let term = Term::from_field_text(self.fields.grams, &gram);
+            clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+        }
+        let keys = matching_keys_at_most(&index, &BooleanQuery::new(clauses), max)?;
+        Ok(keys.map(|keys| Candidates { keys, through_seq }))
+    }
+
     /// The dimension of the org's vectors (0: it has none).
     pub fn vector_dim(&self, org: &str) -> Result<usize> {
         Ok(self.org(org)?.vectors.read().unwrap_or_else(PoisonError::into_inner).dim())
@@ -502,5 +596,78 @@ impl FullText {
     /// How many documents the org's index holds (deleted ones excluded).
     pub fn num_docs(&self, org: &str) -> Result<u64> {
         Ok(self.org(org)?.reader.searcher().num_docs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(agent: &str, content: &str) -> Memory {
+        let now = engram_core::time::now();
+        Memory {
+            id: String::new(),
+            org_id: "org".into(),
+            agent_id: agent.into(),
+            session_id: None,
+            memory_type: MemoryType::Episodic,
+            event_type: DEFAULT_EVENT_TYPE.into(),
+            content: content.into(),
+            metadata: Metadata::default(),
+            tags: Vec::new(),
+            importance: DEFAULT_IMPORTANCE,
+            parent_id: None,
+            dedup_key: String::new(),
+            time: now,
+            created_at: now,
+            step: None,
+            position: None,
+            expires_at: None,
+            access_count: 0,
+            last_accessed_at: None,
+        }
+    }
+
+    fn candidates(index: &FullText, needle: &str, filter: &MemoryFilter, max: usize) -> Option<Candidates> {
+        index.contains_candidates("org", &Needle::new(needle), filter, engram_core::time::now(), max).unwrap()
+    }
+
+    #[test]
+    fn contains_candidates_hold_every_gram_of_the_needle() {
+        let index = FullText::open(None).unwrap();
+        let texts = [
+            ("a", "Restarted Redis on prod-web-01"),
+            ("a", "Restart the Redistribution"),
+            ("b", "restart redis"),
+            ("b", "Deployed the billing API"),
+            ("a", "Fixed AUTH.go"),
+        ];
+        let memories: Vec<Memory> = texts.iter().map(|(agent, content)| memory(agent, content)).collect();
+        let indexed: Vec<Indexed<'_>> =
+            memories.iter().enumerate().map(|(i, m)| Indexed { key: i as i64 + 1, memory: m, vector: None }).collect();
+        index.apply("org", &indexed, 5).unwrap();
+        let all = MemoryFilter::default();
+        let keys = |found: Option<Candidates>| {
+            let mut keys = found.unwrap().keys;
+            keys.sort_unstable();
+            keys
+        };
+
+        // A superset of the matches ("Redistribution" holds every gram of "redis"), not a scan.
+        assert_eq!(keys(candidates(&index, "Restart Redis", &all, 100)), [1, 2, 3]);
+        assert_eq!(keys(candidates(&index, "auth.go", &all, 100)), [5]);
+        assert!(keys(candidates(&index, "nowhere", &all, 100)).is_empty());
+        let agent_b = MemoryFilter { agent: Some(AgentRef::Id("b".into())), ..Default::default() };
+        assert_eq!(keys(candidates(&index, "Restart Redis", &agent_b, 100)), [3]);
+        assert_eq!(candidates(&index, "redis", &all, 100).unwrap().through_seq, 5);
+
+        // The index cannot narrow: no word of three characters, too many candidates, or far
+        // behind the store.
+        assert_eq!(candidates(&index, "go on", &all, 100), None);
+        assert_eq!(candidates(&index, "Restart Redis", &all, 2), None);
+        index.saw_head("org", 5 + 101).unwrap();
+        assert_eq!(candidates(&index, "auth.go", &all, 100), None);
+        index.saw_head("org", 5 + 100).unwrap();
+        assert!(candidates(&index, "auth.go", &all, 100).is_some());
     }
 }

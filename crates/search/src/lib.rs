@@ -9,6 +9,7 @@
 //! types only; the app feeds it and hydrates what it finds.
 
 mod analyzer;
+mod grams;
 mod index;
 mod neighbourhood;
 mod query;
@@ -17,6 +18,6 @@ mod timeline;
 mod vectors;
 
 pub use analyzer::TextQuery;
-pub use index::{FullText, Indexed, Nearest, Scored};
+pub use index::{Candidates, FullText, Indexed, Nearest, Scored};
 pub use neighbourhood::Neighbourhood;
 pub use query::Ranking;

@@ -1,9 +1,9 @@
 //! The schema of every org's index. A leaf: it uses no other module of the crate but the
-//! tokenizer's name.
+//! tokenizers' names.
 
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 
-use crate::analyzer;
+use crate::{analyzer, grams};
 
 /// The fields of every org's index.
 #[derive(Clone, Copy)]
@@ -11,6 +11,8 @@ pub(crate) struct Fields {
     pub key: Field,
     /// Content, reasoning, tags and event type, analysed (see [`analyzer`]).
     pub text: Field,
+    /// Content, lowercased, as trigrams (see [`grams`]): `content_contains` candidates.
+    pub grams: Field,
     pub agent: Field,
     pub session: Field,
     pub memory_type: Field,
@@ -32,9 +34,13 @@ pub(crate) fn schema() -> (Schema, Fields) {
             .set_tokenizer(analyzer::NAME)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
+    let grams = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer(grams::NAME).set_index_option(IndexRecordOption::Basic),
+    );
     let fields = Fields {
         key: b.add_u64_field("key", INDEXED | FAST),
         text: b.add_text_field("text", text),
+        grams: b.add_text_field("grams", grams),
         agent: b.add_text_field("agent", STRING),
         session: b.add_text_field("session", STRING | FAST),
         memory_type: b.add_text_field("memory_type", STRING),

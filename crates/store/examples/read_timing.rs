@@ -20,7 +20,7 @@ async fn main() -> Result<()> {
         since: Some(now - chrono::Duration::hours(24)),
         ..Default::default()
     };
-    let query = MemoryQuery { filter, limit: 100, order: Order::Desc, cursor: None, offset: 0 };
+    let query = MemoryQuery { filter, limit: 100, order: Order::Desc, cursor: None, offset: 0, within: None };
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {

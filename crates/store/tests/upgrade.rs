@@ -201,8 +201,14 @@ async fn upgrade_and_check(url: &str) {
     }
     // Listing returns the same set, in (time, then creation) order.
     for (org, mut ids) in by_org {
-        let query =
-            MemoryQuery { filter: MemoryFilter::default(), limit: 1000, order: Order::Desc, cursor: None, offset: 0 };
+        let query = MemoryQuery {
+            filter: MemoryFilter::default(),
+            limit: 1000,
+            order: Order::Desc,
+            cursor: None,
+            offset: 0,
+            within: None,
+        };
         let page = store.list_memories(&org, &query, read_now).await.unwrap();
         let mut listed: Vec<String> = page.memories.iter().map(|m| m.id.clone()).collect();
         let times: Vec<i64> = page.memories.iter().map(|m| to_micros(m.time)).collect();
@@ -227,7 +233,7 @@ async fn upgrade_and_check(url: &str) {
     assert!(!tagged.is_empty());
     for ((org, tag), mut ids) in tagged {
         let filter = MemoryFilter { tags_all: vec![tag.clone()], ..Default::default() };
-        let query = MemoryQuery { filter, limit: 1000, order: Order::Desc, cursor: None, offset: 0 };
+        let query = MemoryQuery { filter, limit: 1000, order: Order::Desc, cursor: None, offset: 0, within: None };
         let mut found: Vec<String> =
             store.list_memories(&org, &query, read_now).await.unwrap().memories.into_iter().map(|m| m.id).collect();
         found.sort();
@@ -300,7 +306,7 @@ async fn upgrade_and_check(url: &str) {
     let after = store.agent_stats(org, &AgentRef::Id(agent_id.to_owned()), now).await.unwrap().memory_count;
     assert_eq!(after, before + 1);
     let filter = MemoryFilter { tags_all: vec!["upgraded".into()], ..Default::default() };
-    let query = MemoryQuery { filter, limit: 10, order: Order::Desc, cursor: None, offset: 0 };
+    let query = MemoryQuery { filter, limit: 10, order: Order::Desc, cursor: None, offset: 0, within: None };
     assert_eq!(store.list_memories(org, &query, now).await.unwrap().memories, vec![created]);
 }
 

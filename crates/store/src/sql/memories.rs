@@ -98,6 +98,7 @@ impl MemoryStore for SqlStore {
             offset: query.offset,
             order: query.order,
             cursor: query.cursor.as_ref(),
+            within: query.within.as_ref(),
         };
         let sql = memory_query(self.backend(), org_key, &query.filter, now, select);
         let (org_id, store) = (org.to_owned(), self.clone());

@@ -74,3 +74,4 @@ mod orgs;
 mod sessions;
 mod stats;
 mod vectors;
+mod within;

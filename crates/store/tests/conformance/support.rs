@@ -118,7 +118,7 @@ pub(crate) async fn add_outcome(store: &dyn Store, org: &str, item: NewMemory, n
 }
 
 pub(crate) fn query(filter: MemoryFilter, limit: u32, order: Order) -> MemoryQuery {
-    MemoryQuery { filter, limit, order, cursor: None, offset: 0 }
+    MemoryQuery { filter, limit, order, cursor: None, offset: 0, within: None }
 }
 
 /// Ids of the live memories matching `filter`, newest first (one page, which must be the last).
@@ -150,7 +150,7 @@ pub(crate) async fn all_pages(
     let mut out: Vec<Memory> = Vec::new();
     let mut cursor = None;
     for pages in 1..=10_000 {
-        let q = MemoryQuery { filter: filter.clone(), limit, order, cursor: cursor.take(), offset: 0 };
+        let q = MemoryQuery { filter: filter.clone(), limit, order, cursor: cursor.take(), offset: 0, within: None };
         let page = store.list_memories(org, &q, now).await.unwrap();
         assert_eq!(page.has_more, page.next_cursor.is_some(), "next_cursor is set exactly when has_more");
         assert!(page.memories.len() <= limit as usize, "page larger than the limit");

@@ -46,6 +46,20 @@ impl Sql {
         }
     }
 
+    /// A one-column subquery (`k`) of `keys`: SQLite reads a JSON array parameter with
+    /// `json_each`, PostgreSQL unnests one array parameter.
+    pub(crate) fn key_rows(&mut self, backend: Backend, keys: &[i64]) -> String {
+        match backend {
+            Backend::Sqlite => {
+                let json = format!("[{}]", keys.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+                format!("SELECT value AS k FROM json_each({})", self.param(json))
+            }
+            Backend::Postgres => {
+                format!("SELECT unnest(CAST({} AS bigint[])) AS k", self.param(Param::Ints(keys.to_vec())))
+            }
+        }
+    }
+
     /// [`Sql::any_int`] for text values.
     pub(crate) fn any_text(&mut self, backend: Backend, column: &str, values: Vec<String>) -> String {
         match (backend, values.is_empty()) {
@@ -62,8 +76,9 @@ impl Sql {
 
 /// What a memory query returns.
 pub(crate) enum Select<'q> {
-    /// A page of rows ([`MEMORY_COLUMNS`]), `limit + 1` of them to tell whether more exist.
-    Page { limit: u32, offset: u32, order: Order, cursor: Option<&'q MemoryCursor> },
+    /// A page of rows ([`MEMORY_COLUMNS`]), `limit + 1` of them to tell whether more exist;
+    /// only among `within` when given.
+    Page { limit: u32, offset: u32, order: Order, cursor: Option<&'q MemoryCursor>, within: Option<&'q Within> },
     /// `count(*)`.
     Count,
 }
@@ -73,8 +88,11 @@ pub(crate) enum Select<'q> {
 /// With a tag filter it is driven from `memory_tags (tag_key, time, memory_key)` of the first
 /// tag, in time order, and looks each memory up by key: a rare tag costs its matches, not a scan of
 /// the window. Otherwise from the agent's, the session's or the org's time index. Other tags are
-/// point lookups of `memory_tags` by (tag, time, key). Agents, sessions and tags are named by id
-/// or name inside the statement (one round trip); an unknown one matches nothing.
+/// point lookups of `memory_tags` by (tag, time, key). A page `within` keys is driven from
+/// those keys and the rows written after the index that named them (`memories_by_org_seq`),
+/// each looked up by key, then sorted: it costs the candidates, not the window. Agents,
+/// sessions and tags are named by id or name inside the statement (one round trip); an unknown
+/// one matches nothing.
 pub(crate) fn memory_query(
     backend: Backend,
     org_key: i64,
@@ -83,9 +101,23 @@ pub(crate) fn memory_query(
     select: Select<'_>,
 ) -> Sql {
     let mut sql = Sql::new("SELECT ");
-    let by_tag = filter.tags_all.first();
+    let org = sql.param(org_key);
+    let within = match &select {
+        Select::Page { within, .. } => *within,
+        Select::Count => None,
+    };
+    let by_tag = if within.is_some() { None } else { filter.tags_all.first() };
     let (time, key) = if by_tag.is_some() { ("t.time", "t.memory_key") } else { ("m.time", "m.key") };
-    let driving = if by_tag.is_some() { "memory_tags t CROSS JOIN " } else { "" };
+    let driving = match within {
+        // CROSS JOIN: SQLite keeps the left side as the outer loop.
+        Some(w) => {
+            let keys = sql.key_rows(backend, &w.keys);
+            let after = sql.param(w.after_seq);
+            format!("({keys} UNION SELECT key FROM memories WHERE org_key = {org} AND seq > {after}) w CROSS JOIN ")
+        }
+        None if by_tag.is_some() => "memory_tags t CROSS JOIN ".to_owned(),
+        None => String::new(),
+    };
     match select {
         Select::Page { .. } => {
             sql.push(MEMORY_COLUMNS);
@@ -93,7 +125,9 @@ pub(crate) fn memory_query(
         }
         Select::Count => sql.push(&format!("count(*) FROM {driving}memories m WHERE ")),
     }
-    let org = sql.param(org_key);
+    if within.is_some() {
+        sql.push("m.key = w.k AND ");
+    }
     let now = sql.param(to_micros(now));
     // An agent, a session or a tag narrows the query to one org by itself: its key is looked up
     // in the statement with `org_key = $1`, and only the org's memories carry it. Then the org
@@ -180,7 +214,7 @@ pub(crate) fn memory_query(
         let value = sql.param(step_max);
         sql.push(&format!(" AND m.step <= {value}"));
     }
-    if let Select::Page { limit, offset, order, cursor } = select {
+    if let Select::Page { limit, offset, order, cursor, .. } = select {
         let (direction, before) = match order {
             Order::Desc => ("DESC", "<"),
             Order::Asc => ("ASC", ">"),
