@@ -577,9 +577,9 @@ impl FullText {
             ));
         }
         let unit = vector::normalized(query);
-        let found = vectors.nearest(&unit, k, admitted.as_deref());
+        let (found, without) = vectors.nearest(&unit, k, admitted.as_deref());
         let unembedded = match &admitted {
-            Some(keys) => keys.iter().filter(|key| !vectors.contains(**key)).count() as u64,
+            Some(_) => without as u64,
             None => index.reader.searcher().num_docs().saturating_sub(vectors.len() as u64),
         };
         Ok(Nearest { found, unembedded })

@@ -1,8 +1,11 @@
-//! [`Vectors`]: an org's memory vectors in memory, normalized, for exact cosine search. A leaf.
+//! [`Vectors`]: an org's memory vectors in memory, normalized, for cosine search. A leaf.
 //!
-//! Exact search reads every vector once per query (a dot product each): measured in
-//! bench/README.md; an approximate index (HNSW) is the next step past the sizes where that is too
-//! slow.
+//! Search scans every admitted vector once per query in its int8 form (a quarter of the bytes of
+//! f32: each value over its vector's largest, times 127), keeps the best [`RESCORED`] times as
+//! many as asked, and rescores those exactly with the f32 vectors: the scan's memory traffic is
+//! what bounds it (bench/README.md), and int8 dot products keep the order of f32 ones closely
+//! enough that the exact top k is almost always among the rescored (measured in the tests below
+//! on random vectors, the hardest case: their similarities all lie near 0).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -11,12 +14,48 @@ use rustc_hash::FxHashMap as HashMap;
 
 use engram_core::vector::{dot, normalized};
 
+/// The scan keeps this many times `k` candidates (at least [`RESCORED_MIN`]) for exact rescoring.
+const RESCORED: usize = 4;
+const RESCORED_MIN: usize = 64;
+
+/// A normalized vector as int8 codes and the scale that maps them back (value ≈ code × scale).
+fn quantized(unit: &[f32]) -> (Vec<i8>, f32) {
+    let largest = unit.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    if largest == 0.0 || !largest.is_finite() {
+        return (vec![0; unit.len()], 0.0);
+    }
+    let scale = largest / 127.0;
+    // |v / scale| ≤ 127: the cast cannot saturate.
+    let codes = unit.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8).collect();
+    (codes, scale)
+}
+
+/// The dot product of two int8 vectors, in i32 (384 values of at most 127² each cannot
+/// overflow). Sixteen running sums, so the compiler vectorizes it.
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    const LANES: usize = 16;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut sums = [0i32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: i32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| i32::from(*x) * i32::from(*y)).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            sums[i] += i32::from(x[i]) * i32::from(y[i]);
+        }
+    }
+    sums.iter().sum::<i32>() + tail
+}
+
 #[derive(Default)]
 pub(crate) struct Vectors {
     dim: usize,
     keys: Vec<i64>,
     /// `keys.len() × dim` values, each vector normalized.
     data: Vec<f32>,
+    /// The same vectors as int8 codes (`keys.len() × dim`) and one scale each ([`quantized`]).
+    codes: Vec<i8>,
+    scales: Vec<f32>,
     slots: HashMap<i64, usize>,
 }
 
@@ -49,10 +88,6 @@ impl Vectors {
         self.dim
     }
 
-    pub(crate) fn contains(&self, key: i64) -> bool {
-        self.slots.contains_key(&key)
-    }
-
     /// Adds or replaces a memory's vector. A vector of another dimension than the others is
     /// ignored (the store rejects them; this guards an index against a replaced store).
     pub(crate) fn upsert(&mut self, key: i64, vector: &[f32]) {
@@ -63,28 +98,39 @@ impl Vectors {
             return;
         }
         let unit = normalized(vector);
+        let (codes, scale) = quantized(&unit);
+        let dim = self.dim;
         match self.slots.get(&key) {
-            Some(&slot) => self.data[slot * self.dim..(slot + 1) * self.dim].copy_from_slice(&unit),
+            Some(&slot) => {
+                self.data[slot * dim..(slot + 1) * dim].copy_from_slice(&unit);
+                self.codes[slot * dim..(slot + 1) * dim].copy_from_slice(&codes);
+                self.scales[slot] = scale;
+            }
             None => {
                 self.slots.insert(key, self.keys.len());
                 self.keys.push(key);
                 self.data.extend_from_slice(&unit);
+                self.codes.extend_from_slice(&codes);
+                self.scales.push(scale);
             }
         }
     }
 
     pub(crate) fn remove(&mut self, key: i64) {
         let Some(slot) = self.slots.remove(&key) else { return };
-        let last = self.keys.len() - 1;
+        let (last, dim) = (self.keys.len() - 1, self.dim);
         if slot != last {
             let moved = self.keys[last];
             self.keys[slot] = moved;
             self.slots.insert(moved, slot);
-            let (head, tail) = self.data.split_at_mut(last * self.dim);
-            head[slot * self.dim..(slot + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
+            self.data.copy_within(last * dim..(last + 1) * dim, slot * dim);
+            self.codes.copy_within(last * dim..(last + 1) * dim, slot * dim);
+            self.scales[slot] = self.scales[last];
         }
         self.keys.pop();
-        self.data.truncate(last * self.dim);
+        self.data.truncate(last * dim);
+        self.codes.truncate(last * dim);
+        self.scales.truncate(last);
     }
 
     pub(crate) fn clear(&mut self) {
@@ -98,29 +144,45 @@ impl Vectors {
     }
 
     /// The `k` most similar vectors to `unit` among the keys `allowed` (all when None), best
-    /// first.
-    pub(crate) fn nearest(&self, unit: &[f32], k: usize, allowed: Option<&[i64]>) -> Vec<(i64, f32)> {
+    /// first (exact similarities of the int8 scan's best, see the module's comment); and how
+    /// many of `allowed` have no vector.
+    pub(crate) fn nearest(&self, unit: &[f32], k: usize, allowed: Option<&[i64]>) -> (Vec<(i64, f32)>, usize) {
+        let missing = |keys: &[i64]| keys.iter().filter(|key| !self.slots.contains_key(key)).count();
         if k == 0 || unit.len() != self.dim {
-            return Vec::new();
+            return (Vec::new(), allowed.map_or(0, missing));
         }
-        let mut best: BinaryHeap<Candidate> = BinaryHeap::with_capacity(k + 1);
+        let dim = self.dim;
+        let (query, _) = quantized(unit);
+        let pool = (k * RESCORED).max(RESCORED_MIN);
+        let mut best: BinaryHeap<Candidate> = BinaryHeap::with_capacity(pool + 1);
         let mut consider = |slot: usize| {
-            let key = self.keys[slot];
-            let similarity = dot(&self.data[slot * self.dim..(slot + 1) * self.dim], unit);
-            if best.len() < k {
-                best.push(Candidate(similarity, key));
-            } else if best.peek().is_some_and(|worst| Candidate(similarity, key) < *worst) {
+            let approx = dot_i8(&self.codes[slot * dim..(slot + 1) * dim], &query) as f32 * self.scales[slot];
+            let candidate = Candidate(approx, slot as i64);
+            if best.len() < pool {
+                best.push(candidate);
+            } else if best.peek().is_some_and(|worst| candidate < *worst) {
                 best.pop();
-                best.push(Candidate(similarity, key));
+                best.push(candidate);
             }
         };
+        let mut without = 0;
         match allowed {
-            Some(keys) => keys.iter().filter_map(|key| self.slots.get(key)).for_each(|slot| consider(*slot)),
+            Some(keys) => keys.iter().for_each(|key| match self.slots.get(key) {
+                Some(slot) => consider(*slot),
+                None => without += 1,
+            }),
             None => (0..self.keys.len()).for_each(consider),
         }
-        let mut out: Vec<(i64, f32)> = best.into_iter().map(|Candidate(s, key)| (key, s)).collect();
+        let mut out: Vec<(i64, f32)> = best
+            .into_iter()
+            .map(|Candidate(_, slot)| {
+                let slot = slot as usize;
+                (self.keys[slot], dot(&self.data[slot * dim..(slot + 1) * dim], unit))
+            })
+            .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
-        out
+        out.truncate(k);
+        (out, without)
     }
 }
 
@@ -137,10 +199,11 @@ mod tests {
         v.upsert(4, &[1.0, 2.0, 3.0]); // another dimension: ignored
         assert_eq!(v.len(), 3);
         let q = normalized(&[1.0, 0.1]);
-        let keys = |found: Vec<(i64, f32)>| found.into_iter().map(|f| f.0).collect::<Vec<_>>();
+        let keys = |found: (Vec<(i64, f32)>, usize)| found.0.into_iter().map(|f| f.0).collect::<Vec<_>>();
         assert_eq!(keys(v.nearest(&q, 3, None)), [1, 3, 2]);
         assert_eq!(keys(v.nearest(&q, 1, None)), [1]);
         assert_eq!(keys(v.nearest(&q, 3, Some(&[2, 3, 42]))), [3, 2]);
+        assert_eq!(v.nearest(&q, 3, Some(&[2, 3, 42, 43])).1, 2, "two allowed keys have no vector");
         v.upsert(1, &[-1.0, 0.0]);
         assert_eq!(keys(v.nearest(&q, 3, None)), [3, 2, 1]);
         v.remove(3);
@@ -149,5 +212,44 @@ mod tests {
         assert!((v.similarity(2, &normalized(&[0.0, 5.0])).unwrap() - 1.0).abs() < 1e-6);
         v.clear();
         assert_eq!(v.len(), 0);
+    }
+
+    /// A deterministic pseudo-random vector (xorshift), values in -1..1.
+    fn random(seed: u64, dim: usize) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..dim)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// The int8 scan with exact rescoring finds the exact top 10 (recall@10 against a full
+    /// f32 scan) on 20,000 random 384-dimension vectors, and the similarities it returns are exact.
+    #[test]
+    fn int8_scan_keeps_the_exact_top_k() {
+        let mut v = Vectors::default();
+        let n = 20_000;
+        for key in 0..n {
+            v.upsert(key, &random(key as u64, 384));
+        }
+        let (mut found, mut total) = (0, 0);
+        for q in 0..50 {
+            let unit = normalized(&random(1_000_000 + q, 384));
+            let mut exact: Vec<(i64, f32)> = (0..n).map(|key| (key, v.similarity(key, &unit).unwrap())).collect();
+            exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let want: Vec<i64> = exact.iter().take(10).map(|e| e.0).collect();
+            let (got, _) = v.nearest(&unit, 10, None);
+            for (key, similarity) in &got {
+                assert!((similarity - v.similarity(*key, &unit).unwrap()).abs() < 1e-6);
+            }
+            found += got.iter().filter(|g| want.contains(&g.0)).count();
+            total += want.len();
+        }
+        let recall = found as f64 / total as f64;
+        assert!(recall >= 0.99, "recall@10 of the int8 scan: {recall}");
     }
 }

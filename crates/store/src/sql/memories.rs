@@ -16,6 +16,31 @@ use super::shared::rows::{self, MEMORY_COLUMNS};
 use super::writer::org_lock;
 use crate::MemoryStore;
 
+/// Most memories written after an outside index's sequence number that a listing `within` its
+/// keys reads as well; past that, the index is too far behind to help and the listing walks.
+const MAX_UNINDEXED: i64 = 10_000;
+
+/// The keys a listing `within` reads: the index's, and those of the memories written after its
+/// sequence number (read first, by `memories_by_org_seq`, so the listing itself is planned over
+/// one list of keys on both backends). None when more than [`MAX_UNINDEXED`] were.
+async fn within_keys(c: &mut Conn<'_>, org_key: i64, within: &Within) -> Result<Option<Vec<i64>>> {
+    let tail = c
+        .query(
+            "SELECT key FROM memories WHERE org_key = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            params![org_key, within.after_seq, MAX_UNINDEXED + 1],
+            |r| r.i64(0),
+        )
+        .await?;
+    if tail.len() as i64 > MAX_UNINDEXED {
+        return Ok(None);
+    }
+    let mut keys = within.keys.clone();
+    keys.extend(tail);
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(Some(keys))
+}
+
 /// A memory of the org by its public id, unless expired at `now`.
 async fn read_memory(
     c: &mut Conn<'_>,
@@ -93,18 +118,23 @@ impl MemoryStore for SqlStore {
     async fn list_memories(&self, org: &str, query: &MemoryQuery, now: Timestamp) -> Result<MemoryPage> {
         let empty = MemoryPage { memories: Vec::new(), next_cursor: None, has_more: false };
         let Some(org_key) = self.org_key(org).await? else { return Ok(empty) };
-        let select = Select::Page {
-            limit: query.limit,
-            offset: query.offset,
-            order: query.order,
-            cursor: query.cursor.as_ref(),
-            within: query.within.as_ref(),
-        };
-        let sql = memory_query(self.backend(), org_key, &query.filter, now, select);
-        let (org_id, store) = (org.to_owned(), self.clone());
+        let (org_id, store, backend, owned) = (org.to_owned(), self.clone(), self.backend(), query.clone());
         let found = self
             .read(move |c| {
                 Box::pin(async move {
+                    let query = owned;
+                    let within = match &query.within {
+                        Some(w) => within_keys(c, org_key, w).await?,
+                        None => None,
+                    };
+                    let select = Select::Page {
+                        limit: query.limit,
+                        offset: query.offset,
+                        order: query.order,
+                        cursor: query.cursor.as_ref(),
+                        within: within.as_deref(),
+                    };
+                    let sql = memory_query(backend, org_key, &query.filter, now, select);
                     let found = c.query(&sql.text, sql.params, rows::memory_row).await?;
                     super::shared::refs::memories(c, &store.inner.ids, &org_id, found).await
                 })

@@ -78,7 +78,7 @@ impl Sql {
 pub(crate) enum Select<'q> {
     /// A page of rows ([`MEMORY_COLUMNS`]), `limit + 1` of them to tell whether more exist;
     /// only among `within` when given.
-    Page { limit: u32, offset: u32, order: Order, cursor: Option<&'q MemoryCursor>, within: Option<&'q Within> },
+    Page { limit: u32, offset: u32, order: Order, cursor: Option<&'q MemoryCursor>, within: Option<&'q [i64]> },
     /// `count(*)`.
     Count,
 }
@@ -89,8 +89,7 @@ pub(crate) enum Select<'q> {
 /// tag, in time order, and looks each memory up by key: a rare tag costs its matches, not a scan of
 /// the window. Otherwise from the agent's, the session's or the org's time index. Other tags are
 /// point lookups of `memory_tags` by (tag, time, key). A page `within` keys is driven from
-/// those keys and the rows written after the index that named them (`memories_by_org_seq`),
-/// each looked up by key, then sorted: it costs the candidates, not the window. Agents,
+/// those keys, each looked up by key, then sorted: it costs the keys, not the window. Agents,
 /// sessions and tags are named by id or name inside the statement (one round trip); an unknown
 /// one matches nothing.
 pub(crate) fn memory_query(
@@ -110,11 +109,7 @@ pub(crate) fn memory_query(
     let (time, key) = if by_tag.is_some() { ("t.time", "t.memory_key") } else { ("m.time", "m.key") };
     let driving = match within {
         // CROSS JOIN: SQLite keeps the left side as the outer loop.
-        Some(w) => {
-            let keys = sql.key_rows(backend, &w.keys);
-            let after = sql.param(w.after_seq);
-            format!("({keys} UNION SELECT key FROM memories WHERE org_key = {org} AND seq > {after}) w CROSS JOIN ")
-        }
+        Some(keys) => format!("({}) w CROSS JOIN ", sql.key_rows(backend, keys)),
         None if by_tag.is_some() => "memory_tags t CROSS JOIN ".to_owned(),
         None => String::new(),
     };
