@@ -90,9 +90,11 @@ impl Engram {
             "list {:?} {:?} {:?} {:?} {:?}",
             request.filter, request.since, request.until, request.content_contains, request.order
         ));
-        let mut query = self.memory_query(request, now, fingerprint)?;
-        self.narrow_by_needle(&p.org_id, &mut query, now).await?;
-        let mut page = self.store.list_memories(&p.org_id, &query, now).await?;
+        let query = self.memory_query(request, now, fingerprint)?;
+        let mut page = match self.list_by_needle(&p.org_id, &query, now).await? {
+            Some(page) => page,
+            None => self.store.list_memories(&p.org_id, &query, now).await?,
+        };
         if let Some(cursor) = page.next_cursor.as_mut() {
             cursor.query = fingerprint;
         }

@@ -107,6 +107,94 @@ async fn lists_what_the_walk_lists(store: TestStore) {
     assert_eq!(list(&f.indexed, &f.org, Some("ops"), "restart redis").await.len(), 2);
 }
 
+/// Every page of a listing, followed by token (`limit` per page), as contents.
+async fn pages(app: &Engram, org: &str, needle: &str, order: Order, limit: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = ListRequest {
+            content_contains: needle.into(),
+            limit,
+            order,
+            page_token: token.clone(),
+            ..Default::default()
+        };
+        let page = app.list_memories(&admin(org), request).await.unwrap();
+        out.extend(page.memories.into_iter().map(|m| m.content));
+        match page.next_cursor {
+            Some(next) => token = next.encode(),
+            None => return out,
+        }
+    }
+}
+
+/// 700 candidates of "restart redis" (both words in each), of which one in a hundred matches:
+/// the listing reads the candidates in order, prefix after longer prefix, and pages exactly like
+/// the walk, both ways, by token and by offset.
+async fn sparse_matches_among_many_candidates(store: TestStore) {
+    let f = fixture(store).await;
+    let p = admin(&f.org);
+    let base = time::now() - chrono::Duration::days(2);
+    let items = (0..700i64)
+        .map(|i| NewMemory {
+            agent: "ops".into(),
+            content: if i % 100 == 7 {
+                format!("Restarted Redis on node {i}")
+            } else {
+                format!("redis then a restart of node {i}")
+            },
+            time: Some(base + chrono::Duration::minutes(i)),
+            ..Default::default()
+        })
+        .collect();
+    f.indexed.add_memories(&p, items).await.unwrap();
+    f.indexed.index_pending().await.unwrap();
+    let same_pages = |expected: usize| {
+        let f = &f;
+        async move {
+            for order in [Order::Desc, Order::Asc] {
+                for limit in [1, 3, 100] {
+                    let walked = pages(&f.walked, &f.org, "restart redis", order, limit).await;
+                    assert_eq!(walked.len(), expected);
+                    let indexed = pages(&f.indexed, &f.org, "restart redis", order, limit).await;
+                    assert_eq!(indexed, walked, "{order:?} {limit}");
+                }
+            }
+        }
+    };
+    same_pages(7).await;
+    // Two matches the index has not seen, older than every candidate: a first prefix plus these
+    // fills a page, but candidates of the next prefix come before them.
+    let late = (0..2i64)
+        .map(|i| NewMemory {
+            agent: "ops".into(),
+            content: format!("restarting redis, late {i}"),
+            time: Some(base - chrono::Duration::days(1) + chrono::Duration::minutes(i)),
+            ..Default::default()
+        })
+        .collect();
+    f.indexed.add_memories(&p, late).await.unwrap();
+    same_pages(9).await;
+    for offset in [0, 2, 6, 7] {
+        let request = ListRequest { content_contains: "restart redis".into(), limit: 2, offset, ..Default::default() };
+        let indexed = f.indexed.list_memories(&p, request.clone()).await.unwrap();
+        let walked = f.walked.list_memories(&p, request).await.unwrap();
+        assert_eq!(indexed.has_more, walked.has_more, "offset {offset}");
+        let contents = |page: MemoryPage| page.memories.into_iter().map(|m| m.content).collect::<Vec<_>>();
+        assert_eq!(contents(indexed), contents(walked), "offset {offset}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_pages_sparse_matches_among_many_candidates() {
+    sparse_matches_among_many_candidates(TestStore::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_pages_sparse_matches_among_many_candidates() {
+    sparse_matches_among_many_candidates(TestStore::postgres().await).await;
+}
+
 #[tokio::test]
 async fn sqlite_lists_what_the_walk_lists() {
     lists_what_the_walk_lists(TestStore::sqlite().await).await;

@@ -122,36 +122,39 @@ fn matching_keys(index: &OrgIndex, query: &dyn Query) -> Result<Vec<i64>> {
     Ok(keys)
 }
 
-/// The keys of the live documents that match `query`, or None when more than `max` do (the
-/// count stops there).
-fn matching_keys_at_most(index: &OrgIndex, query: &dyn Query, max: usize) -> Result<Option<Vec<i64>>> {
+/// The (time, key) of the live documents that match `query`, or None when more than `max` do
+/// (the count stops there).
+fn matching_times_at_most(index: &OrgIndex, query: &dyn Query, max: usize) -> Result<Option<Vec<(i64, i64)>>> {
     let searcher = index.reader.searcher();
     let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher)).map_err(|e| error("filtering", e))?;
-    let mut keys = Vec::new();
+    let mut found = Vec::new();
     for segment in searcher.segment_readers() {
-        let column = segment.fast_fields().u64("key").map_err(|e| error("key column", e))?.first_or_default_col(0);
+        let fast = segment.fast_fields();
+        let keys = fast.u64("key").map_err(|e| error("key column", e))?.first_or_default_col(0);
+        let times = fast.i64("time").map_err(|e| error("time column", e))?.first_or_default_col(0);
         let alive = segment.alive_bitset();
         let mut docs = weight.scorer(segment, 1.0).map_err(|e| error("filtering", e))?;
         let mut doc = docs.doc();
         while doc != TERMINATED {
             if alive.is_none_or(|a| a.is_alive(doc)) {
-                if keys.len() == max {
+                if found.len() == max {
                     return Ok(None);
                 }
-                keys.push(i64::try_from(column.get_val(doc)).unwrap_or(i64::MAX));
+                found.push((times.get_val(doc), i64::try_from(keys.get_val(doc)).unwrap_or(i64::MAX)));
             }
             doc = docs.advance();
         }
     }
-    Ok(Some(keys))
+    Ok(Some(found))
 }
 
 /// What the trigram index offers a `content_contains` filter ([`FullText::contains_candidates`]):
-/// every indexed memory that can match is in `keys`; a memory written after `through_seq` (the
-/// commit sequence number the index had reached) is not indexed yet and can match too.
+/// every indexed memory that can match is in `found`, as (time in µs, key) as indexed, in no
+/// order; a memory written after `through_seq` (the commit sequence number the index had
+/// reached) is not indexed yet and can match too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidates {
-    pub keys: Vec<i64>,
+    pub found: Vec<(i64, i64)>,
     pub through_seq: i64,
 }
 
@@ -523,8 +526,8 @@ impl FullText {
             let term = Term::from_field_text(self.fields.grams, &gram);
             clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
         }
-        let keys = matching_keys_at_most(&index, &BooleanQuery::new(clauses), max)?;
-        Ok(keys.map(|keys| Candidates { keys, through_seq }))
+        let found = matching_times_at_most(&index, &BooleanQuery::new(clauses), max)?;
+        Ok(found.map(|found| Candidates { found, through_seq }))
     }
 
     /// The dimension of the org's vectors (0: it has none).
@@ -648,7 +651,7 @@ mod tests {
         index.apply("org", &indexed, 5).unwrap();
         let all = MemoryFilter::default();
         let keys = |found: Option<Candidates>| {
-            let mut keys = found.unwrap().keys;
+            let mut keys: Vec<i64> = found.unwrap().found.into_iter().map(|(_, key)| key).collect();
             keys.sort_unstable();
             keys
         };
