@@ -6,8 +6,9 @@
 //! The candidates come with their times (a memory's time never changes), so they are read in the
 //! listing's order, a growing prefix at a time: when the needle matches most candidates the
 //! first prefix fills the page; when it matches few (three grams in a memory do not make the
-//! substring), the next prefix is read. A page is final once its last memory lies before the
-//! prefix's last candidate: no later candidate can come before it.
+//! substring), the next prefix is sized by the density of matches in the first (all of the
+//! candidates when none matched). A page is final once its last memory lies before the prefix's
+//! last candidate: no later candidate can come before it.
 //!
 //! When the index cannot narrow the needle (no word of three characters, more than
 //! [`MAX_CANDIDATES`] candidates, the index far behind at start) the store walks as before: a
@@ -22,7 +23,7 @@ use crate::handle::Engram;
 pub const MAX_CANDIDATES: usize = 20_000;
 
 /// The first prefix of candidates read: this many times the rows the page needs, at least
-/// [`FIRST_READ_MIN`]; each next prefix is four times longer.
+/// [`FIRST_READ_MIN`].
 const FIRST_READ: usize = 8;
 const FIRST_READ_MIN: usize = 256;
 
@@ -79,7 +80,13 @@ impl Engram {
             {
                 return Ok(Some(page));
             }
-            read = read.saturating_mul(4);
+            // The next prefix: long enough for the page at the density of matches seen so far,
+            // twice over (all of them when none matched yet), and at least twice this one.
+            let rows = query.offset as usize + page.memories.len() + usize::from(page.has_more);
+            read = match rows {
+                0 => found.len(),
+                rows => (needed.saturating_mul(end) / rows).saturating_mul(2).max(end * 2),
+            };
         }
     }
 }

@@ -67,6 +67,11 @@ pub struct StoreArgs {
     /// survives a process crash only.
     #[arg(long, env = "ENGRAM_SQLITE_SYNC", default_value = "full")]
     pub sqlite_sync: SqliteSync,
+    /// SQLite: MiB of the database file each reader maps into memory (0: read with pread). Rows
+    /// read by key cost no system call; the mapped pages count in the RSS once touched.
+    #[arg(long, env = "ENGRAM_SQLITE_MMAP_MB", default_value_t = engram_store::SQLITE_MMAP_MAX_MB,
+          value_parser = clap::value_parser!(u64).range(0..=engram_store::SQLITE_MMAP_MAX_MB))]
+    pub sqlite_mmap_mb: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -279,6 +284,7 @@ impl StoreArgs {
         let options = StoreOptions {
             max_connections: self.db_max_connections,
             sqlite_sync_full: matches!(self.sqlite_sync, SqliteSync::Full),
+            sqlite_mmap_bytes: self.sqlite_mmap_mb << 20,
             ..StoreOptions::default()
         };
         let mut config = StoreConfig::embedded(self.data_dir.clone(), options);
@@ -404,5 +410,14 @@ mod tests {
             let err = serve(&[&format!("{flag}={value}")]).config().unwrap_err().to_string();
             assert!(err.starts_with(flag) && err.contains(">= 0"), "{err}");
         }
+    }
+
+    #[test]
+    fn sqlite_mmap_defaults_to_the_most_sqlite_allows_and_names_the_flag_past_it() {
+        assert_eq!(serve(&[]).store.config().options.sqlite_mmap_bytes, 2047 << 20);
+        assert_eq!(serve(&["--sqlite-mmap-mb", "0"]).store.config().options.sqlite_mmap_bytes, 0);
+        let argv = ["engram", "serve", "--sqlite-mmap-mb", "4096"];
+        let err = Cli::try_parse_from(argv).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("--sqlite-mmap-mb") && err.contains("0..=2047"), "{err}");
     }
 }

@@ -21,7 +21,7 @@ mod sql;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
-pub use sql::{Backend, SchemaStatus, SqlStore, StoreOptions};
+pub use sql::{Backend, SQLITE_MMAP_MAX_MB, SchemaStatus, SqlStore, StoreOptions};
 
 /// Orgs (tenants). Orgs are never deleted.
 #[async_trait::async_trait]

@@ -56,11 +56,26 @@ pub struct StoreOptions {
     /// SQLite: dedup hashes buffered in memory before the writer adds them to `memory_dedup` in
     /// one sorted pass (see `shared::ingest::DedupBuffer`).
     pub sqlite_dedup_buffer: usize,
+    /// SQLite: bytes of the database file each reader connection maps into memory (`PRAGMA
+    /// mmap_size`; 0 reads with pread): a row read by key then costs no system call and no copy
+    /// (measured: `content_contains` at 10^6, p99 26 → 13.5 ms; bench/README.md). The mapped
+    /// pages are the OS page cache's, counted in the process's RSS once touched.
+    pub sqlite_mmap_bytes: u64,
 }
+
+/// The default of [`StoreOptions::sqlite_mmap_bytes`]: the most SQLite's build allows
+/// (`SQLITE_MAX_MMAP_SIZE`, 0x7fff0000), rounded down to MiB.
+pub const SQLITE_MMAP_MAX_MB: u64 = 2047;
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 4, max_group: 256, sqlite_sync_full: true, sqlite_dedup_buffer: 100_000 }
+        Self {
+            max_connections: 4,
+            max_group: 256,
+            sqlite_sync_full: true,
+            sqlite_dedup_buffer: 100_000,
+            sqlite_mmap_bytes: SQLITE_MMAP_MAX_MB << 20,
+        }
     }
 }
 
@@ -136,8 +151,11 @@ impl SqlStore {
         let backend = Backend::of_url(url)?;
         let (db, writer) = match backend {
             Backend::Sqlite => {
-                let config =
-                    SqliteConfig { path: conn::sqlite::path_of_url(url)?, sync_full: options.sqlite_sync_full };
+                let config = SqliteConfig {
+                    path: conn::sqlite::path_of_url(url)?,
+                    sync_full: options.sqlite_sync_full,
+                    mmap_bytes: options.sqlite_mmap_bytes,
+                };
                 if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
                         Error::Unavailable(format!("cannot create the directory {}: {e}", dir.display()))

@@ -24,6 +24,8 @@ pub(crate) struct SqliteConfig {
     pub path: PathBuf,
     /// `synchronous=FULL` (fsync on every commit) or NORMAL (survives a process crash only).
     pub sync_full: bool,
+    /// Bytes of the file the reader connections map into memory (`mmap_size`; 0: none).
+    pub mmap_bytes: u64,
 }
 
 /// The file of a `sqlite://path?params` URL.
@@ -52,7 +54,9 @@ pub(crate) fn open(config: &SqliteConfig, role: Role) -> Result<Connection> {
     conn.set_prepared_statement_cache_capacity(64);
     let sync = if config.sync_full { "FULL" } else { "NORMAL" };
     let role_pragmas = match role {
-        Role::Reader => "PRAGMA cache_size = -8192; PRAGMA query_only = ON;",
+        Role::Reader => {
+            &format!("PRAGMA cache_size = -8192; PRAGMA query_only = ON; PRAGMA mmap_size = {};", config.mmap_bytes)
+        }
         Role::Writer => "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192;",
     };
     conn.execute_batch(&format!(
