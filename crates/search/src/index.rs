@@ -72,6 +72,7 @@ fn load_vectors(reader: &IndexReader) -> Result<Vectors> {
             }
         }
     }
+    vectors.compact();
     Ok(vectors)
 }
 

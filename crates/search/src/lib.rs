@@ -14,6 +14,7 @@ mod index;
 mod neighbourhood;
 mod query;
 mod schema;
+mod slots;
 mod timeline;
 mod vectors;
 

@@ -10,9 +10,9 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use rustc_hash::FxHashMap as HashMap;
-
 use engram_core::vector::{dot, normalized};
+
+use crate::slots::KeySlots;
 
 /// The scan keeps this many times `k` candidates (at least [`RESCORED_MIN`]) for exact rescoring.
 const RESCORED: usize = 4;
@@ -56,7 +56,7 @@ pub(crate) struct Vectors {
     /// The same vectors as int8 codes (`keys.len() × dim`) and one scale each ([`quantized`]).
     codes: Vec<i8>,
     scales: Vec<f32>,
-    slots: HashMap<i64, usize>,
+    slots: KeySlots,
 }
 
 /// A (similarity, key) pair ordered by similarity, then key (for a min-heap of the best).
@@ -100,8 +100,8 @@ impl Vectors {
         let unit = normalized(vector);
         let (codes, scale) = quantized(&unit);
         let dim = self.dim;
-        match self.slots.get(&key) {
-            Some(&slot) => {
+        match self.slots.get(key) {
+            Some(slot) => {
                 self.data[slot * dim..(slot + 1) * dim].copy_from_slice(&unit);
                 self.codes[slot * dim..(slot + 1) * dim].copy_from_slice(&codes);
                 self.scales[slot] = scale;
@@ -117,7 +117,7 @@ impl Vectors {
     }
 
     pub(crate) fn remove(&mut self, key: i64) {
-        let Some(slot) = self.slots.remove(&key) else { return };
+        let Some(slot) = self.slots.remove(key) else { return };
         let (last, dim) = (self.keys.len() - 1, self.dim);
         if slot != last {
             let moved = self.keys[last];
@@ -133,13 +133,18 @@ impl Vectors {
         self.scales.truncate(last);
     }
 
+    /// After many vectors came in no key order (a start): see [`KeySlots::compact`].
+    pub(crate) fn compact(&mut self) {
+        self.slots.compact();
+    }
+
     pub(crate) fn clear(&mut self) {
         *self = Self::default();
     }
 
     /// The cosine similarity of a memory's vector to `unit` (a normalized query), if it has one.
     pub(crate) fn similarity(&self, key: i64, unit: &[f32]) -> Option<f32> {
-        let slot = *self.slots.get(&key)?;
+        let slot = self.slots.get(key)?;
         Some(dot(&self.data[slot * self.dim..(slot + 1) * self.dim], unit))
     }
 
@@ -147,7 +152,7 @@ impl Vectors {
     /// first (exact similarities of the int8 scan's best, see the module's comment); and how
     /// many of `allowed` have no vector.
     pub(crate) fn nearest(&self, unit: &[f32], k: usize, allowed: Option<&[i64]>) -> (Vec<(i64, f32)>, usize) {
-        let missing = |keys: &[i64]| keys.iter().filter(|key| !self.slots.contains_key(key)).count();
+        let missing = |keys: &[i64]| keys.iter().filter(|key| !self.slots.contains(**key)).count();
         if k == 0 || unit.len() != self.dim {
             return (Vec::new(), allowed.map_or(0, missing));
         }
@@ -167,8 +172,8 @@ impl Vectors {
         };
         let mut without = 0;
         match allowed {
-            Some(keys) => keys.iter().for_each(|key| match self.slots.get(key) {
-                Some(slot) => consider(*slot),
+            Some(keys) => keys.iter().for_each(|key| match self.slots.get(*key) {
+                Some(slot) => consider(slot),
                 None => without += 1,
             }),
             None => (0..self.keys.len()).for_each(consider),
