@@ -18,6 +18,9 @@ use crate::slots::KeySlots;
 const RESCORED: usize = 4;
 const RESCORED_MIN: usize = 64;
 
+/// Vectors whose codes a filtered scan touches together before it scores them ([`Vectors::touch`]).
+const TOUCHED: usize = 16;
+
 /// A normalized vector as int8 codes and the scale that maps them back (value ≈ code × scale).
 fn quantized(unit: &[f32]) -> (Vec<i8>, f32) {
     let largest = unit.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -133,6 +136,19 @@ impl Vectors {
         self.scales.truncate(last);
     }
 
+    /// Reads one byte of every cache line of these slots' codes (into `black_box`, so the reads
+    /// stay): the loads are independent, so their misses are in flight together.
+    fn touch(&self, slots: &[usize]) {
+        let mut sum = 0u8;
+        for slot in slots {
+            let codes = &self.codes[slot * self.dim..(slot + 1) * self.dim];
+            for line in codes.iter().step_by(64) {
+                sum = sum.wrapping_add(*line as u8);
+            }
+        }
+        std::hint::black_box(sum);
+    }
+
     /// After many vectors came in no key order (a start): see [`KeySlots::compact`].
     pub(crate) fn compact(&mut self) {
         self.slots.compact();
@@ -172,10 +188,26 @@ impl Vectors {
         };
         let mut without = 0;
         match allowed {
-            Some(keys) => keys.iter().for_each(|key| match self.slots.get(*key) {
-                Some(slot) => consider(slot),
-                None => without += 1,
-            }),
+            Some(keys) => {
+                // The admitted vectors lie scattered over the org's: each is a few cache misses.
+                // A batch's first touches go out together (independent loads), so the misses
+                // overlap instead of following one another.
+                let mut batch = [0usize; TOUCHED];
+                for chunk in keys.chunks(TOUCHED) {
+                    let mut n = 0;
+                    for key in chunk {
+                        match self.slots.get(*key) {
+                            Some(slot) => {
+                                batch[n] = slot;
+                                n += 1;
+                            }
+                            None => without += 1,
+                        }
+                    }
+                    self.touch(&batch[..n]);
+                    batch[..n].iter().for_each(|slot| consider(*slot));
+                }
+            }
             None => (0..self.keys.len()).for_each(consider),
         }
         let mut out: Vec<(i64, f32)> = best
