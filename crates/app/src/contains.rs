@@ -82,7 +82,11 @@ impl Engram {
             }
             // The next prefix: long enough for the page at the density of matches seen so far,
             // twice over (all of them when none matched yet), and at least twice this one.
-            let rows = query.offset as usize + page.memories.len() + usize::from(page.has_more);
+            // (An empty page past an offset says only that fewer than the offset matched.)
+            let rows = match page.memories.len() {
+                0 => 0,
+                n => query.offset as usize + n + usize::from(page.has_more),
+            };
             read = match rows {
                 0 => found.len(),
                 rows => (needed.saturating_mul(end) / rows).saturating_mul(2).max(end * 2),
