@@ -42,6 +42,9 @@ const CORPUS: &[(&str, &str)] = &[
     ("dev", "Über die Grenze: the ÉCOLE menu parser handles UTF-8 now"),
     ("dev", "go go go"),
     ("dev", "The prod-web-01 certificate expires in May"),
+    ("ops", "(restarting\t\tREDIS-sentinel) on prod-web-02"),
+    ("ops", "restarted-redis is not two words; restarted. redis is"),
+    ("dev", "see prod-web-01   restarts and go to redis"),
 ];
 
 const NEEDLES: &[&str] = &[
@@ -58,6 +61,16 @@ const NEEDLES: &[&str] = &[
     "Redistribution",
     "nothing like this",
     "edis",
+    "web-01 restart",
+    "01 restarts and",
+    "restarted redis",
+    "restarted. redis",
+    "go to redis",
+    "to redis",
+    "  redis  ",
+    "(restarting",
+    "sentinel) on",
+    "d redis",
 ];
 
 async fn list(app: &Engram, org: &str, agent: Option<&str>, needle: &str) -> Vec<String> {
@@ -87,7 +100,7 @@ async fn lists_what_the_walk_lists(store: TestStore) {
     }
     // The rule itself, as documented.
     let found = list(&f.indexed, &f.org, None, "Restart Redis").await;
-    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found.len(), 3, "{found:?}");
     assert!(found.iter().any(|c| c.starts_with("Restarted Redis on prod-web-01")), "{found:?}");
     assert!(!found.iter().any(|c| c.contains("Redistribution")), "{found:?}");
 
@@ -101,10 +114,10 @@ async fn lists_what_the_walk_lists(store: TestStore) {
         )
         .await
         .unwrap();
-    assert_eq!(list(&f.indexed, &f.org, Some("ops"), "restart redis").await.len(), 3);
+    assert_eq!(list(&f.indexed, &f.org, Some("ops"), "restart redis").await.len(), 4);
     f.indexed.index_pending().await.unwrap();
     f.indexed.delete_memory(&p, &late.id).await.unwrap();
-    assert_eq!(list(&f.indexed, &f.org, Some("ops"), "restart redis").await.len(), 2);
+    assert_eq!(list(&f.indexed, &f.org, Some("ops"), "restart redis").await.len(), 3);
 }
 
 /// Every page of a listing, followed by token (`limit` per page), as contents.

@@ -10,8 +10,8 @@ use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
 use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::schema::Schema;
-use tantivy::tokenizer::TextAnalyzer;
+use tantivy::schema::{Field, Schema};
+use tantivy::tokenizer::{PreTokenizedString, TextAnalyzer, Token};
 use tantivy::{
     DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TERMINATED, TantivyDocument,
     Term,
@@ -30,7 +30,7 @@ use crate::vectors::Vectors;
 
 /// The schema's (and analyzer's) version, kept in each commit's payload: an index of another
 /// version is rebuilt.
-const SCHEMA_VERSION: u32 = 5;
+const SCHEMA_VERSION: u32 = 6;
 
 /// Bytes of memory the indexing of one org may use before it writes a segment.
 const WRITER_MEMORY: usize = 32_000_000;
@@ -157,6 +157,16 @@ fn matching_times_at_most(index: &OrgIndex, query: &dyn Query, max: usize) -> Re
 pub struct Candidates {
     pub found: Vec<(i64, i64)>,
     pub through_seq: i64,
+}
+
+/// Terms as a pre-tokenized text (no tokenizer runs on them).
+fn pre_tokenized(terms: Vec<String>) -> PreTokenizedString {
+    let tokens = terms
+        .into_iter()
+        .enumerate()
+        .map(|(position, text)| Token { offset_from: 0, offset_to: 0, position, text, position_length: 1 })
+        .collect();
+    PreTokenizedString { text: String::new(), tokens }
 }
 
 /// A memory found by a search, with its score's parts.
@@ -384,7 +394,10 @@ impl FullText {
         text.push('\n');
         text.push_str(&m.event_type);
         doc.add_text(f.text, &text);
-        doc.add_text(f.grams, grams::document_text(&m.content));
+        let lowercased = grams::document_text(&m.content);
+        let pairs = grams::pair_terms(&lowercased);
+        doc.add_pre_tokenized_text(f.pairs, pre_tokenized(pairs));
+        doc.add_text(f.grams, lowercased);
         doc.add_text(f.agent, &m.agent_id);
         if let Some(session) = &m.session_id {
             doc.add_text(f.session, session);
@@ -510,10 +523,27 @@ impl FullText {
         max: usize,
     ) -> Result<Option<Candidates>> {
         let mut analyzer = self.grams.clone();
-        let grams = grams::needle_grams(&mut analyzer, needle);
-        if grams.is_empty() {
-            return Ok(None);
-        }
+        let term = |field: Field, text: &str| -> (Occur, Box<dyn Query>) {
+            (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic)))
+        };
+        let all = |clauses: Vec<(Occur, Box<dyn Query>)>| -> Box<dyn Query> { Box::new(BooleanQuery::new(clauses)) };
+        // Literally: every gram of the needle as written. By the word-prefix rule (several
+        // words): every gram of each word, and the pair term of each two consecutive words.
+        let literal: Vec<_> =
+            grams::literal_grams(&mut analyzer, needle).iter().map(|g| term(self.fields.grams, g)).collect();
+        let needle_query = match needle.words() {
+            None if literal.is_empty() => return Ok(None),
+            None => all(literal),
+            Some(_) => {
+                let mut prefix: Vec<_> =
+                    grams::needle_grams(&mut analyzer, needle).iter().map(|g| term(self.fields.grams, g)).collect();
+                prefix.extend(grams::needle_pairs(needle).iter().map(|p| term(self.fields.pairs, p)));
+                if literal.is_empty() || prefix.is_empty() {
+                    return Ok(None);
+                }
+                Box::new(BooleanQuery::union(vec![all(literal), all(prefix)]))
+            }
+        };
         let index = self.org(org)?;
         // The sequence number before the searcher: the searcher is at least as new (a commit
         // reloads the reader before it advances the number), so nothing falls between the two.
@@ -523,10 +553,7 @@ impl FullText {
             return Ok(None);
         }
         let mut clauses = filter_clauses(&self.fields, filter, now);
-        for gram in grams {
-            let term = Term::from_field_text(self.fields.grams, &gram);
-            clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
-        }
+        clauses.push((Occur::Must, needle_query));
         let found = matching_times_at_most(&index, &BooleanQuery::new(clauses), max)?;
         Ok(found.map(|found| Candidates { found, through_seq }))
     }
@@ -657,8 +684,9 @@ mod tests {
             keys
         };
 
-        // A superset of the matches ("Redistribution" holds every gram of "redis"), not a scan.
-        assert_eq!(keys(candidates(&index, "Restart Redis", &all, 100)), [1, 2, 3]);
+        // The matches: "Restart the Redistribution" holds every gram of both words, but not the
+        // pair term of "restart redis" nor its literal grams.
+        assert_eq!(keys(candidates(&index, "Restart Redis", &all, 100)), [1, 3]);
         assert_eq!(keys(candidates(&index, "auth.go", &all, 100)), [5]);
         assert!(keys(candidates(&index, "nowhere", &all, 100)).is_empty());
         let agent_b = MemoryFilter { agent: Some(AgentRef::Id("b".into())), ..Default::default() };
@@ -668,7 +696,7 @@ mod tests {
         // The index cannot narrow: no word of three characters, too many candidates, or far
         // behind the store.
         assert_eq!(candidates(&index, "go on", &all, 100), None);
-        assert_eq!(candidates(&index, "Restart Redis", &all, 2), None);
+        assert_eq!(candidates(&index, "Restart Redis", &all, 1), None);
         index.saw_head("org", 5 + 101).unwrap();
         assert_eq!(candidates(&index, "auth.go", &all, 100), None);
         index.saw_head("org", 5 + 100).unwrap();

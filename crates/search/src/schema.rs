@@ -13,6 +13,8 @@ pub(crate) struct Fields {
     pub text: Field,
     /// Content, lowercased, as trigrams (see [`grams`]): `content_contains` candidates.
     pub grams: Field,
+    /// Content, lowercased, as pair terms ([`grams::pair_terms`], pre-tokenized).
+    pub pairs: Field,
     pub agent: Field,
     pub session: Field,
     pub memory_type: Field,
@@ -40,7 +42,8 @@ pub(crate) fn schema() -> (Schema, Fields) {
     let fields = Fields {
         key: b.add_u64_field("key", INDEXED | FAST),
         text: b.add_text_field("text", text),
-        grams: b.add_text_field("grams", grams),
+        grams: b.add_text_field("grams", grams.clone()),
+        pairs: b.add_text_field("pairs", grams),
         agent: b.add_text_field("agent", STRING),
         session: b.add_text_field("session", STRING | FAST),
         memory_type: b.add_text_field("memory_type", STRING),
