@@ -526,14 +526,15 @@ impl FullText {
         let term = |field: Field, text: &str| -> (Occur, Box<dyn Query>) {
             (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic)))
         };
-        let all = |clauses: Vec<(Occur, Box<dyn Query>)>| -> Box<dyn Query> { Box::new(BooleanQuery::new(clauses)) };
         // Literally: every gram of the needle as written. By the word-prefix rule (several
-        // words): every gram of each word, and the pair term of each two consecutive words.
+        // words): every gram of each word, and the pair term of each two consecutive words. Each
+        // reading is one flat intersection with the filters (a union inside an intersection
+        // would walk both readings' documents, not seek them).
         let literal: Vec<_> =
             grams::literal_grams(&mut analyzer, needle).iter().map(|g| term(self.fields.grams, g)).collect();
-        let needle_query = match needle.words() {
+        let readings = match needle.words() {
             None if literal.is_empty() => return Ok(None),
-            None => all(literal),
+            None => vec![literal],
             Some(_) => {
                 let mut prefix: Vec<_> =
                     grams::needle_grams(&mut analyzer, needle).iter().map(|g| term(self.fields.grams, g)).collect();
@@ -541,7 +542,7 @@ impl FullText {
                 if literal.is_empty() || prefix.is_empty() {
                     return Ok(None);
                 }
-                Box::new(BooleanQuery::union(vec![all(literal), all(prefix)]))
+                vec![literal, prefix]
             }
         };
         let index = self.org(org)?;
@@ -552,10 +553,21 @@ impl FullText {
         if usize::try_from(behind).unwrap_or(usize::MAX) > max {
             return Ok(None);
         }
-        let mut clauses = filter_clauses(&self.fields, filter, now);
-        clauses.push((Occur::Must, needle_query));
-        let found = matching_times_at_most(&index, &BooleanQuery::new(clauses), max)?;
-        Ok(found.map(|found| Candidates { found, through_seq }))
+        let mut found: Vec<(i64, i64)> = Vec::new();
+        for reading in readings {
+            let mut clauses = filter_clauses(&self.fields, filter, now);
+            clauses.extend(reading);
+            let Some(more) = matching_times_at_most(&index, &BooleanQuery::new(clauses), max)? else {
+                return Ok(None);
+            };
+            found.extend(more);
+        }
+        found.sort_unstable();
+        found.dedup();
+        if found.len() > max {
+            return Ok(None);
+        }
+        Ok(Some(Candidates { found, through_seq }))
     }
 
     /// The dimension of the org's vectors (0: it has none).
