@@ -57,9 +57,9 @@ impl Engram {
             Order::Desc => a > b,
             Order::Asc => a < b,
         };
-        match query.order {
-            Order::Desc => found.sort_unstable_by(|a, b| b.cmp(a)),
-            Order::Asc => found.sort_unstable(),
+        // The index gives them ascending.
+        if query.order == Order::Desc {
+            found.reverse();
         }
         if let Some(cursor) = &query.cursor {
             found.retain(|c| before((cursor.time_us, cursor.key), *c));

@@ -150,8 +150,8 @@ fn matching_times_at_most(index: &OrgIndex, query: &dyn Query, max: usize) -> Re
 }
 
 /// What the trigram index offers a `content_contains` filter ([`FullText::contains_candidates`]):
-/// every indexed memory that can match is in `found`, as (time in µs, key) as indexed, in no
-/// order; a memory written after `through_seq` (the commit sequence number the index had
+/// every indexed memory that can match is in `found`, as (time in µs, key) as indexed, in
+/// ascending order; a memory written after `through_seq` (the commit sequence number the index had
 /// reached) is not indexed yet and can match too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidates {
@@ -704,6 +704,8 @@ mod tests {
         let agent_b = MemoryFilter { agent: Some(AgentRef::Id("b".into())), ..Default::default() };
         assert_eq!(keys(candidates(&index, "Restart Redis", &agent_b, 100)), [3]);
         assert_eq!(candidates(&index, "redis", &all, 100).unwrap().through_seq, 5);
+        let found = candidates(&index, "Restart Redis", &all, 100).unwrap().found;
+        assert!(found.windows(2).all(|w| w[0] < w[1]), "ascending, once each: {found:?}");
 
         // The index cannot narrow: no word of three characters, too many candidates, or far
         // behind the store.
