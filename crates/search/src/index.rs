@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::Duration;
 
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
@@ -26,11 +27,16 @@ use crate::neighbourhood::Neighbourhood;
 use crate::query::{Ranking, filter_clauses, text_query};
 use crate::schema::{Fields, schema};
 use crate::timeline::Timeline;
-use crate::vectors::Vectors;
+use crate::vectors::{GraphStep, Vectors};
 
 /// The schema's (and analyzer's) version, kept in each commit's payload: an index of another
 /// version is rebuilt.
 const SCHEMA_VERSION: u32 = 6;
+
+/// Slots the graph builder adds per hold of the vectors' read lock (about 25 ms of work: a write
+/// waits at most that long), and how long it sleeps once it has caught up.
+const GRAPH_STEP: usize = 128;
+const GRAPH_IDLE: Duration = Duration::from_millis(200);
 
 /// Bytes of memory the indexing of one org may use before it writes a segment.
 const WRITER_MEMORY: usize = 32_000_000;
@@ -190,6 +196,54 @@ struct OrgIndex {
     seq: AtomicI64,
     /// The store's sequence number as the indexer last saw it ([`FullText::saw_head`]).
     head: AtomicI64,
+    /// A thread is building the org's vector graph ([`build_graph`]).
+    graph_builder: AtomicBool,
+}
+
+/// Starts the org's graph builder if the org now wants a graph and none runs.
+fn ensure_graph(index: &Arc<OrgIndex>) {
+    let mut vectors = index.vectors.write().unwrap_or_else(PoisonError::into_inner);
+    if vectors.wants_graph() {
+        vectors.start_graph();
+    }
+    if !vectors.has_graph() || index.graph_builder.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    drop(vectors);
+    let weak = Arc::downgrade(index);
+    let spawned = std::thread::Builder::new().name("engram-graph".into()).spawn(move || build_graph(&weak));
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "vector graph: no builder thread; searches scan every vector");
+        index.graph_builder.store(false, Ordering::Release);
+    }
+}
+
+/// The graph builder: adds the org's vectors to its graph a step at a time, then follows new
+/// ones; ends when the graph is gone (the org was reset or usearch failed) or the index dropped.
+fn build_graph(index: &Weak<OrgIndex>) {
+    let started = std::time::Instant::now();
+    let mut built = false;
+    while let Some(index) = index.upgrade() {
+        let step = index.vectors.read().unwrap_or_else(PoisonError::into_inner).extend_graph(GRAPH_STEP);
+        match step {
+            GraphStep::Added(_) => {}
+            GraphStep::Grow => index.vectors.write().unwrap_or_else(PoisonError::into_inner).grow_graph(GRAPH_STEP),
+            GraphStep::Done => {
+                if !built {
+                    built = true;
+                    let vectors = index.vectors.read().unwrap_or_else(PoisonError::into_inner);
+                    let (count, bytes) = (vectors.len(), vectors.graph_bytes());
+                    tracing::info!(count, bytes, seconds = started.elapsed().as_secs_f64(), "vector graph built");
+                }
+                drop(index);
+                std::thread::sleep(GRAPH_IDLE);
+            }
+            GraphStep::Gone => {
+                index.graph_builder.store(false, Ordering::Release);
+                return;
+            }
+        }
+    }
 }
 
 /// Every org's full-text index.
@@ -242,6 +296,7 @@ impl FullText {
         }
         let opened = Arc::new(self.open_org(org)?);
         orgs.insert(org.to_owned(), opened.clone());
+        ensure_graph(&opened);
         Ok(opened)
     }
 
@@ -286,6 +341,7 @@ impl FullText {
             timeline,
             seq: AtomicI64::new(seq),
             head: AtomicI64::new(0),
+            graph_builder: AtomicBool::new(false),
         })
     }
 
@@ -332,6 +388,7 @@ impl FullText {
             }
         }
         drop(vectors);
+        ensure_graph(&index);
         let mut timeline = index.timeline.write().unwrap_or_else(PoisonError::into_inner);
         for m in memories {
             timeline.upsert(m.key, m.memory.session_id.as_deref(), to_micros(m.memory.time));

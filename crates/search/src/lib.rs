@@ -10,6 +10,7 @@
 
 mod analyzer;
 mod grams;
+mod graph;
 mod index;
 mod neighbourhood;
 mod query;
