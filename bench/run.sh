@@ -69,7 +69,7 @@
 #   BENCH_KEEP_DATA         1: keep the data dirs and PostgreSQL databases afterwards
 #                                                                         (default: delete them)
 #   BENCH_LATENCY_PASS      0: skip the second pass of the read scenarios (recall, search, keyword,
-#                           contains, semantic, hybrid, context, stats, rest-recall, rest-search) at
+#                           contains, semantic, semantic-org, hybrid, context, stats, rest-recall, rest-search) at
 #                           concurrency 1 (BENCH_LATENCY_SCENARIOS: another list)
 #   BENCH_LIVE              0: skip the live-times load and batch-ingest of each SQLite scale
 #   BENCH_LIMIT             0: skip the physical-limit runs (SQLite and PostgreSQL)
@@ -132,7 +132,7 @@ extra=(${concurrency[@]+"${concurrency[@]}"})
 if [[ -n "${BENCH_SCENARIOS:-}" ]]; then
     extra+=(--scenarios "$BENCH_SCENARIOS")
 fi
-LATENCY_SCENARIOS=${BENCH_LATENCY_SCENARIOS:-recall,search,keyword,contains,semantic,hybrid,context,stats,rest-recall,rest-search}
+LATENCY_SCENARIOS=${BENCH_LATENCY_SCENARIOS:-recall,search,keyword,contains,semantic,semantic-org,hybrid,context,stats,rest-recall,rest-search}
 
 header() {
     echo "# git $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)'), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"

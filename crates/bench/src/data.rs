@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engram_proto::v1 as pb;
 use rand::Rng;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 
@@ -129,19 +130,39 @@ pub fn vocabulary() -> Vec<String> {
 pub struct Generator {
     nonce: String,
     counter: AtomicU64,
-    /// Dimension of the random client vector each memory carries (`BENCH_VECTOR_DIM`; 0: none).
-    vector_dim: usize,
+    /// The centres of the clusters of the random client vector each memory carries, of
+    /// dimension `BENCH_VECTOR_DIM` (none when 0: no vectors) ([`Generator::vector`]).
+    centres: Vec<Vec<f32>>,
 }
+
+/// Clusters of the generated vectors, and the noise around each centre (a vector's cosine to its
+/// centre is then about 0.85, to a vector of its cluster about 0.73, to any other about 0):
+/// real embeddings cluster by topic, and uniformly random ones are the worst case of any graph.
+const CLUSTERS: u64 = 1_000;
+const NOISE: f32 = 0.6;
 
 impl Generator {
     pub fn new(rng: &mut StdRng) -> Self {
         let vector_dim = std::env::var("BENCH_VECTOR_DIM").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-        Self { nonce: format!("{:06x}", rng.random_range(0..0x100_0000u32)), counter: AtomicU64::new(0), vector_dim }
+        // The same centres in every run and process (a fixed seed per centre).
+        let centres = if vector_dim == 0 {
+            Vec::new()
+        } else {
+            (0..CLUSTERS)
+                .map(|c| {
+                    let mut rng = StdRng::seed_from_u64(c);
+                    (0..vector_dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+                })
+                .collect()
+        };
+        Self { nonce: format!("{:06x}", rng.random_range(0..0x100_0000u32)), counter: AtomicU64::new(0), centres }
     }
 
-    /// A random vector of that dimension (a query's, or a memory's).
+    /// A random vector of that dimension (a query's, or a memory's): a random cluster's centre
+    /// plus uniform noise.
     pub fn vector(&self, rng: &mut StdRng) -> Vec<f32> {
-        (0..self.vector_dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+        let Some(centre) = self.centres.get(rng.random_range(0..self.centres.len().max(1))) else { return Vec::new() };
+        centre.iter().map(|c| c + NOISE * rng.random_range(-1.0f32..1.0)).collect()
     }
 
     /// Memories generated so far.

@@ -52,6 +52,8 @@ pub enum Scenario {
     /// SearchMemories with a random query_embedding (exact cosine over the org's vectors), one
     /// random agent, limit 10; needs BENCH_VECTOR_DIM (default concurrency 8).
     Semantic,
+    /// The same over the whole org (no agent filter: the vector graph at 10^6), limit 10.
+    SemanticOrg,
     /// SearchMemories with the keyword scenario's words and a random query_embedding, fused,
     /// one random agent, limit 10; needs BENCH_VECTOR_DIM (default concurrency 8).
     Hybrid,
@@ -59,12 +61,13 @@ pub enum Scenario {
 
 impl Scenario {
     /// The default order: reads first, on the store exactly as loaded, then the writes (which grow it).
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Recall,
         Scenario::Search,
         Scenario::Keyword,
         Scenario::Contains,
         Scenario::Semantic,
+        Scenario::SemanticOrg,
         Scenario::Hybrid,
         Scenario::Context,
         Scenario::Stats,
@@ -96,6 +99,7 @@ impl Scenario {
             Scenario::Keyword => "keyword",
             Scenario::Contains => "contains",
             Scenario::Semantic => "semantic",
+            Scenario::SemanticOrg => "semantic-org",
             Scenario::Hybrid => "hybrid",
         }
     }
@@ -118,6 +122,7 @@ impl Scenario {
             | Scenario::Keyword
             | Scenario::Contains
             | Scenario::Semantic
+            | Scenario::SemanticOrg
             | Scenario::Hybrid
             | Scenario::Context
             | Scenario::RestRecall
@@ -226,7 +231,11 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
             Ok(Outcome { results: r.results.len() as u64, ..Outcome::default() })
         }
         Work::Scenario(
-            scenario @ (Scenario::Keyword | Scenario::Contains | Scenario::Semantic | Scenario::Hybrid),
+            scenario @ (Scenario::Keyword
+            | Scenario::Contains
+            | Scenario::Semantic
+            | Scenario::SemanticOrg
+            | Scenario::Hybrid),
             _,
         ) => {
             // Two consecutive words (of 3+ letters) of what the generator writes.
@@ -244,6 +253,10 @@ async fn execute(ctx: &Ctx, work: Work, seq: u64, rng: &mut StdRng) -> Result<Ou
                 Scenario::Keyword => request.query = text,
                 Scenario::Contains => filter.content_contains = text,
                 Scenario::Semantic => request.query_embedding = ctx.generator.vector(rng),
+                Scenario::SemanticOrg => {
+                    filter.agent = String::new();
+                    request.query_embedding = ctx.generator.vector(rng);
+                }
                 _ => {
                     request.query = text;
                     request.query_embedding = ctx.generator.vector(rng);

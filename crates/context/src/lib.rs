@@ -70,6 +70,7 @@
 //! all, so a huge memory costs no more than a cap-sized one.
 
 mod tokenizer;
+pub mod window;
 
 use std::borrow::Cow;
 use std::cmp::{Ordering, Reverse};

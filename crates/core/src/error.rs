@@ -17,6 +17,10 @@ pub enum Error {
     AlreadyExists { what: &'static str, existing_id: String },
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A write based on a stale read (an optimistic-concurrency version that moved on): read
+    /// again and retry. gRPC ABORTED, HTTP 409.
+    #[error("{0}")]
+    Aborted(String),
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]

@@ -64,6 +64,11 @@ pub fn agent_id() -> String {
 }
 
 /// `sess_` + 24 hex.
+/// `msg_` + 24 hex: a conversation message.
+pub fn message_id() -> String {
+    format!("msg_{}", random_hex(12))
+}
+
 pub fn session_id() -> String {
     format!("sess_{}", random_hex(12))
 }

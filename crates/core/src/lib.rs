@@ -2,12 +2,14 @@
 //!
 //! This crate does no I/O and knows nothing of gRPC, HTTP or SQL.
 
+pub mod conversation;
 pub mod error;
 pub mod ids;
 pub mod time;
 pub mod types;
 pub mod validate;
 pub mod vector;
+pub mod working_memory;
 
 pub use error::{Error, Result};
 pub use types::*;

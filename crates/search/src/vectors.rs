@@ -178,7 +178,9 @@ impl Vectors {
         let Some(slot) = self.slots.remove(key) else { return };
         let (last, dim) = (self.keys.len() - 1, self.dim);
         let graphed = self.graph.as_ref().map_or(0, Graph::graphed);
-        if slot < graphed && let Some(graph) = &self.graph {
+        if slot < graphed
+            && let Some(graph) = &self.graph
+        {
             graph.remove(key);
         }
         if slot != last {
@@ -488,7 +490,8 @@ mod tests {
     }
 
     fn exact_top(v: &Vectors, unit: &[f32], k: usize, admit: impl Fn(i64) -> bool) -> Vec<i64> {
-        let mut exact: Vec<(i64, f32)> = v.keys.iter().filter(|key| admit(**key)).map(|key| (*key, v.similarity(*key, unit).unwrap())).collect();
+        let mut exact: Vec<(i64, f32)> =
+            v.keys.iter().filter(|key| admit(**key)).map(|key| (*key, v.similarity(*key, unit).unwrap())).collect();
         exact.sort_by(|a, b| b.1.total_cmp(&a.1));
         exact.into_iter().take(k).map(|e| e.0).collect()
     }

@@ -1,5 +1,6 @@
 //! Engram's storage: one trait per resource ([`OrgStore`], [`KeyStore`], [`AgentStore`],
-//! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`], [`EmbedQueueStore`], [`AccessStore`]; [`Store`] is their sum) and their SQL
+//! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`], [`EmbedQueueStore`], [`AccessStore`],
+//! [`ConversationStore`], [`WorkingMemoryStore`]; [`Store`] is their sum) and their SQL
 //! implementation [`SqlStore`] for SQLite (embedded default) and PostgreSQL, with one migration set.
 //!
 //! Every method takes the caller's org id and only ever touches that org's rows. Inputs are the
@@ -176,6 +177,98 @@ pub trait AccessStore: Send + Sync {
     async fn record_accesses(&self, org: &str, accesses: Vec<(String, u64)>, at: Timestamp) -> Result<()>;
 }
 
+/// A conversation as stored, with its key (what the window cache and message reads use).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationHead {
+    pub key: i64,
+    pub conversation: engram_core::conversation::Conversation,
+}
+
+/// A page of a conversation's messages: after (or, newest first, before) a `seq`, within times.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MessageQuery {
+    /// Oldest first: messages with a greater seq; newest first: with a smaller one.
+    pub after_seq: Option<i64>,
+    pub newest_first: bool,
+    /// Inclusive.
+    pub since: Option<Timestamp>,
+    /// Exclusive.
+    pub until: Option<Timestamp>,
+    pub limit: u32,
+}
+
+/// Conversations: message histories isolated by (org, agent, scope, conversation id).
+#[async_trait::async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Appends messages in order, atomically, numbered after the conversation's last (created on
+    /// first append; an unknown agent name registers the agent). A message whose client id the
+    /// conversation already holds is not stored again: the stored one is returned (marked not new).
+    async fn append_messages(
+        &self,
+        org: &str,
+        conv: &engram_core::conversation::ConversationRef,
+        messages: Vec<engram_core::conversation::ValidMessage>,
+        now: Timestamp,
+    ) -> Result<engram_core::conversation::Appended>;
+    /// The conversation, if it exists: one indexed lookup (no messages read).
+    async fn conversation_head(
+        &self,
+        org: &str,
+        conv: &engram_core::conversation::ConversationRef,
+    ) -> Result<Option<ConversationHead>>;
+    /// Every system message of the conversation and its `newest` newest other messages, in seq order.
+    async fn window_messages(
+        &self,
+        org: &str,
+        conversation_key: i64,
+        newest: u32,
+    ) -> Result<Vec<engram_core::conversation::Message>>;
+    /// NotFound when the conversation does not exist.
+    async fn list_messages(
+        &self,
+        org: &str,
+        conv: &engram_core::conversation::ConversationRef,
+        query: &MessageQuery,
+    ) -> Result<Vec<engram_core::conversation::Message>>;
+    /// The agent's conversations (in one scope when given), in creation order, after a key.
+    async fn list_conversations(
+        &self,
+        org: &str,
+        agent: &AgentRef,
+        scope: Option<&str>,
+        limit: u32,
+        after_key: Option<i64>,
+    ) -> Result<Vec<ConversationHead>>;
+    /// Deletes the conversation and its messages; returns how many messages went. NotFound when
+    /// it does not exist.
+    async fn delete_conversation(&self, org: &str, conv: &engram_core::conversation::ConversationRef) -> Result<u64>;
+    /// Sets (or, with None, clears) the conversation's summary. NotFound when it does not exist.
+    async fn set_summary(
+        &self,
+        org: &str,
+        conv: &engram_core::conversation::ConversationRef,
+        summary: Option<engram_core::conversation::Summary>,
+        now: Timestamp,
+    ) -> Result<engram_core::conversation::Conversation>;
+}
+
+/// Working memory: one JSON document per session, written with optimistic concurrency.
+#[async_trait::async_trait]
+pub trait WorkingMemoryStore: Send + Sync {
+    /// The session's document (empty, version 0, when never written). NotFound: no such session.
+    async fn get_working_memory(&self, org: &str, session: &str) -> Result<engram_core::working_memory::WorkingMemory>;
+    /// Replaces the document if its version is still `expected_version` (else Aborted, nothing
+    /// written); the new version is one more. `document` None clears it (version still grows).
+    async fn put_working_memory(
+        &self,
+        org: &str,
+        session: &str,
+        expected_version: i64,
+        document: Option<Metadata>,
+        now: Timestamp,
+    ) -> Result<engram_core::working_memory::WorkingMemory>;
+}
+
 /// Everything a server needs from storage.
 #[async_trait::async_trait]
 pub trait Store:
@@ -188,6 +281,8 @@ pub trait Store:
     + FeedStore
     + EmbedQueueStore
     + AccessStore
+    + ConversationStore
+    + WorkingMemoryStore
     + 'static
 {
     /// Answers when the database answers.

@@ -29,6 +29,7 @@ pub fn status(err: Error) -> Status {
             status
         }
         Error::FailedPrecondition(message) => Status::failed_precondition(message),
+        Error::Aborted(message) => Status::aborted(message),
         Error::Unauthenticated(message) => Status::unauthenticated(message),
         Error::PermissionDenied(message) => Status::permission_denied(message),
         Error::ResourceExhausted(message) => Status::resource_exhausted(message),

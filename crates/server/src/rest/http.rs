@@ -43,7 +43,7 @@ impl From<Error> for RestError {
         let status = match &err {
             Error::InvalidArgument { .. } | Error::InvalidItem { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
-            Error::AlreadyExists { .. } | Error::FailedPrecondition(_) => StatusCode::CONFLICT,
+            Error::AlreadyExists { .. } | Error::FailedPrecondition(_) | Error::Aborted(_) => StatusCode::CONFLICT,
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
             Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,

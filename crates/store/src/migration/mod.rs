@@ -5,6 +5,7 @@
 //! - `m20261122_000001_initial`: the first schema (text ids everywhere).
 //! - `m20261130_000001_lean_store`: the lean store; upgrades a first-schema store in place.
 //! - `m20261201_000001_vectors`: memory vectors and each org's vector dimension.
+//! - `m20261206_000001_conversations`: conversations, their messages, and working memory.
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -12,6 +13,7 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261130_000001_lean_store;
 mod m20261201_000001_vectors;
+mod m20261206_000001_conversations;
 
 pub struct Migrator;
 
@@ -22,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261130_000001_lean_store::Migration),
             Box::new(m20261201_000001_vectors::Migration),
+            Box::new(m20261206_000001_conversations::Migration),
         ]
     }
 }

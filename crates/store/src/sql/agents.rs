@@ -7,7 +7,7 @@ use super::SqlStore;
 use super::conn::{Conn, params};
 use super::shared::filter::Sql;
 use super::shared::finish_page;
-use super::shared::purge::delete_memories;
+use super::shared::purge::{delete_agent_conversations, delete_memories};
 use super::shared::refs::{TagKeys, agent_column, find_agent, insert_agent};
 use super::shared::rows::{self, AGENT_COLUMNS};
 use super::writer::org_lock;
@@ -93,9 +93,13 @@ impl AgentStore for SqlStore {
                         .await?;
                     let sessions =
                         c.query_i64("SELECT count(*) FROM sessions WHERE agent_key = $1", params![found.key]).await?;
-                    if memories + sessions > 0 {
+                    let conversations = c
+                        .query_i64("SELECT count(*) FROM conversations WHERE agent_key = $1", params![found.key])
+                        .await?;
+                    if memories + sessions + conversations > 0 {
                         return Err(Error::FailedPrecondition(format!(
-                            "agent {} has {memories} memories and {sessions} sessions; set cascade to delete them too",
+                            "agent {} has {memories} memories, {sessions} sessions and {conversations} \
+                             conversations; set cascade to delete them too",
                             found.id
                         )));
                     }
@@ -106,6 +110,7 @@ impl AgentStore for SqlStore {
                 let (org, agent_key) = (condition.param(org_key), condition.param(found.key));
                 condition.push(&format!("m.org_key = {org} AND m.agent_key = {agent_key}"));
                 let memories = delete_memories(c, tags, org_key, condition).await?;
+                delete_agent_conversations(c, found.key).await?;
                 let sessions = c.execute("DELETE FROM sessions WHERE agent_key = $1", params![found.key]).await?;
                 c.execute("DELETE FROM memory_counts WHERE agent_key = $1", params![found.key]).await?;
                 c.execute("DELETE FROM agents WHERE key = $1", params![found.key]).await?;

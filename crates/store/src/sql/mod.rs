@@ -27,6 +27,7 @@ mod writer;
 
 mod access;
 mod agents;
+mod conversations;
 mod embed_queue;
 mod feed;
 mod ingest;
@@ -35,6 +36,7 @@ mod memories;
 mod orgs;
 mod sessions;
 mod stats;
+mod working_memory;
 
 pub use conn::Backend;
 use conn::Conn;

@@ -65,3 +65,19 @@ pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key
     }
     Ok(deleted)
 }
+
+/// Deletes an agent's conversations with their messages, and the working memory of its sessions
+/// (before the sessions go). Returns how many conversations went.
+pub(crate) async fn delete_agent_conversations(conn: &mut Conn<'_>, agent_key: i64) -> Result<u64> {
+    conn.execute(
+        "DELETE FROM conversation_messages WHERE conversation_key IN (SELECT key FROM conversations WHERE agent_key = $1)",
+        params![agent_key],
+    )
+    .await?;
+    conn.execute(
+        "DELETE FROM working_memory WHERE session_key IN (SELECT key FROM sessions WHERE agent_key = $1)",
+        params![agent_key],
+    )
+    .await?;
+    conn.execute("DELETE FROM conversations WHERE agent_key = $1", params![agent_key]).await
+}
