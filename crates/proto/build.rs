@@ -8,6 +8,8 @@ const PROTOS: &[&str] = &[
     "engram/v1/memories.proto",
     "engram/v1/context.proto",
     "engram/v1/admin.proto",
+    "engram/v1/conversations.proto",
+    "engram/v1/working_memory.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

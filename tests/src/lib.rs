@@ -15,8 +15,9 @@ use tonic::transport::{Channel, Endpoint};
 pub use engram_proto::v1 as pb;
 use pb::{
     admin_service_client::AdminServiceClient, agent_service_client::AgentServiceClient,
-    context_service_client::ContextServiceClient, memory_service_client::MemoryServiceClient,
-    session_service_client::SessionServiceClient,
+    context_service_client::ContextServiceClient, conversation_service_client::ConversationServiceClient,
+    memory_service_client::MemoryServiceClient, session_service_client::SessionServiceClient,
+    working_memory_service_client::WorkingMemoryServiceClient,
 };
 
 /// The `engram` binary: `$ENGRAM_BIN`, else `target/debug/engram` (the Makefile builds it first).
@@ -225,6 +226,8 @@ pub struct Clients {
     pub memories: MemoryServiceClient<Authed>,
     pub context: ContextServiceClient<Authed>,
     pub admin: AdminServiceClient<Authed>,
+    pub conversations: ConversationServiceClient<Authed>,
+    pub working_memory: WorkingMemoryServiceClient<Authed>,
 }
 
 impl Clients {
@@ -236,6 +239,8 @@ impl Clients {
             memories: MemoryServiceClient::with_interceptor(channel.clone(), key.clone())
                 .max_decoding_message_size(64 << 20),
             context: ContextServiceClient::with_interceptor(channel.clone(), key.clone()),
+            conversations: ConversationServiceClient::with_interceptor(channel.clone(), key.clone()),
+            working_memory: WorkingMemoryServiceClient::with_interceptor(channel.clone(), key.clone()),
             admin: AdminServiceClient::with_interceptor(channel, key),
         }
     }

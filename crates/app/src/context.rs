@@ -115,8 +115,20 @@ impl Engram {
             limit: CONTEXT_IMPORTANT_CANDIDATES,
             ..newest.clone()
         };
-        let (title, newest, important, total) = tokio::try_join!(
+        // A session's working memory leads as its "Current Task".
+        let task = async {
+            match &filter.session_id {
+                Some(session_id) => self
+                    .store
+                    .get_working_memory(&p.org_id, session_id)
+                    .await
+                    .map(|wm| engram_context::task::task_lines(&wm.document)),
+                None => Ok(Vec::new()),
+            }
+        };
+        let (title, task, newest, important, total) = tokio::try_join!(
             title,
+            task,
             self.store.list_memories(&p.org_id, &newest, now),
             self.store.list_memories(&p.org_id, &important, now),
             self.store.count_memories(&p.org_id, &filter, now),
@@ -146,6 +158,7 @@ impl Engram {
             relevance: (!relevance.is_empty()).then_some(relevance.as_slice()),
             max_tokens: max_tokens as usize,
             tokenizer,
+            task: &task,
         };
         // Tokenizing is CPU work: keep it off the async workers.
         let mut assembled = tokio::task::block_in_place(|| engram_context::assemble(&request));

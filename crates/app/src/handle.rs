@@ -15,7 +15,18 @@ pub struct Engram {
     pub(crate) relevance: Option<Arc<crate::relevance::Relevance>>,
     /// Reads of memories not yet recorded (see `access`).
     pub(crate) accesses: Arc<crate::access_log::AccessLog>,
+    /// The hot-window cache and the tokenizer that counts messages (see `conversations`).
+    pub(crate) conversations: Arc<ConversationSettings>,
 }
+
+/// How conversations are served: the hot-window cache and the message tokenizer.
+pub(crate) struct ConversationSettings {
+    pub(crate) cache: crate::windows::WindowCache,
+    pub(crate) tokenizer: engram_context::Tokenizer,
+}
+
+/// The default bound of the hot-window cache.
+pub const DEFAULT_WINDOW_CACHE_BYTES: usize = 64 << 20;
 
 /// A page request over agents or sessions, as a client sent it.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +37,25 @@ pub struct PageRequest {
 
 impl Engram {
     pub fn new(store: DynStore, limits: Limits) -> Self {
-        Self { store, limits: Arc::new(limits), relevance: None, accesses: Arc::default() }
+        let conversations = ConversationSettings {
+            cache: crate::windows::WindowCache::new(DEFAULT_WINDOW_CACHE_BYTES),
+            tokenizer: engram_context::Tokenizer::default(),
+        };
+        Self {
+            store,
+            limits: Arc::new(limits),
+            relevance: None,
+            accesses: Arc::default(),
+            conversations: Arc::new(conversations),
+        }
+    }
+
+    /// With a hot-window cache of at most `cache_bytes` (0: none) and messages counted with
+    /// `tokenizer`.
+    pub fn with_conversations(mut self, cache_bytes: usize, tokenizer: engram_context::Tokenizer) -> Self {
+        let cache = crate::windows::WindowCache::new(cache_bytes);
+        self.conversations = Arc::new(ConversationSettings { cache, tokenizer });
+        self
     }
 
     /// With ranked search over `relevance` (run [`Engram::run_indexer`] to keep it current).

@@ -3,7 +3,8 @@
 //! (and the context assembler). This crate knows no proto, HTTP or SQL type: it depends only on
 //! the domain (`engram-core`), the store's traits and `engram-context`.
 //!
-//! One module per resource: [`memories`], [`agents`], [`sessions`], [`context`], [`admin`];
+//! One module per resource: [`memories`], [`agents`], [`sessions`], [`context`], [`admin`],
+//! [`conversations`] (with `windows`, the hot-window cache) and `working_memory`;
 //! [`search`] ranks memories by relevance over the full-text index that `indexer` keeps current;
 //! `contains` serves `content_contains` listings from its trigrams.
 
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod agents;
 mod contains;
 pub mod context;
+pub mod conversations;
 mod embedder;
 mod handle;
 mod indexer;
@@ -20,6 +22,8 @@ pub mod memories;
 mod relevance;
 pub mod search;
 pub mod sessions;
+mod windows;
+mod working_memory;
 
 pub use admin::create_api_key;
 pub use context::{ContextOptions, ContextResult};
@@ -27,3 +31,4 @@ pub use handle::{Engram, PageRequest};
 pub use memories::ListRequest;
 pub use relevance::Relevance;
 pub use search::{Hit, RankedPage, RankedRequest, SearchMode};
+pub use windows::WindowCacheStats;

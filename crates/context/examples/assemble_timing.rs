@@ -50,6 +50,7 @@ fn main() {
             relevance: None,
             max_tokens: 4000,
             tokenizer,
+            task: &[],
         };
         let _ = assemble(&req); // loads the BPE tables
         let runs = 50u32;

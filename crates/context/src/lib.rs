@@ -69,6 +69,7 @@
 //! could ever show (more than 32 bytes per allowed token) is pre-cut before being tokenized at
 //! all, so a huge memory costs no more than a cap-sized one.
 
+pub mod task;
 mod tokenizer;
 pub mod window;
 
@@ -109,6 +110,9 @@ const MIN_LINE_TOKENS: usize = 8;
 
 const REASONING_PREFIX: &str = "  Reasoning: ";
 
+/// The heading of the working-memory section ([`ContextRequest::task`]).
+const TASK_HEADING: &str = "\n### Current Task\n";
+
 /// What to assemble.
 #[derive(Debug, Clone)]
 pub struct ContextRequest<'a> {
@@ -122,6 +126,9 @@ pub struct ContextRequest<'a> {
     /// The budget: the result's exact token count never exceeds it.
     pub max_tokens: usize,
     pub tokenizer: Tokenizer,
+    /// Lines of a "Current Task" section right after the header ([`task::task_lines`]); empty:
+    /// none. It takes at most half the budget left after the header, whole lines in order.
+    pub task: &'a [String],
 }
 
 /// The assembled context.
@@ -143,8 +150,8 @@ pub fn assemble(req: &ContextRequest<'_>) -> AssembledContext {
     let max = req.max_tokens;
     let candidates = req.memories;
 
-    let header = format!("## {}\n", one_line(&req.title));
-    let header_cost = tok.count(&header);
+    let mut header = format!("## {}\n", one_line(&req.title));
+    let mut header_cost = tok.count(&header);
     if header_cost > max {
         return AssembledContext {
             text: String::new(),
@@ -152,6 +159,27 @@ pub fn assemble(req: &ContextRequest<'_>) -> AssembledContext {
             memory_ids: Vec::new(),
             omitted: candidates.len(),
         };
+    }
+    if !req.task.is_empty() {
+        // Line costs add up exactly: each line ends in a line break (see `tokenizer`).
+        let budget = (max - header_cost) / 2;
+        let mut block = String::from(TASK_HEADING);
+        let mut cost = tok.count(TASK_HEADING);
+        let mut lines = 0;
+        for line in req.task {
+            let line = format!("- {}\n", one_line(line));
+            let line_cost = tok.count(&line);
+            if cost + line_cost > budget {
+                break;
+            }
+            block.push_str(&line);
+            cost += line_cost;
+            lines += 1;
+        }
+        if lines > 0 {
+            header.push_str(&block);
+            header_cost = tok.count(&header);
+        }
     }
 
     // Priority order, without tokenizing anything.

@@ -44,7 +44,14 @@ fn with_reasoning(mut m: Memory, reasoning: &str) -> Memory {
 }
 
 fn run(title: &str, memories: &[Memory], max_tokens: usize, tokenizer: Tokenizer) -> AssembledContext {
-    let out = assemble(&ContextRequest { title: title.to_owned(), memories, relevance: None, max_tokens, tokenizer });
+    let out = assemble(&ContextRequest {
+        title: title.to_owned(),
+        memories,
+        relevance: None,
+        max_tokens,
+        tokenizer,
+        task: &[],
+    });
     check_invariants(memories, max_tokens, tokenizer, &out);
     out
 }
@@ -425,7 +432,7 @@ proptest! {
         for (i, m) in memories.iter_mut().enumerate() {
             m.id = format!("mem_{i:03}");
         }
-        let out = assemble(&ContextRequest { title, memories: &memories, relevance: None, max_tokens, tokenizer });
+        let out = assemble(&ContextRequest { title, memories: &memories, relevance: None, max_tokens, tokenizer, task: &[] });
         prop_assert_eq!(out.token_count, tokenizer.count(&out.text));
         prop_assert!(out.token_count <= max_tokens);
         prop_assert_eq!(out.memory_ids.len() + out.omitted, memories.len());
@@ -436,4 +443,40 @@ proptest! {
         let item_lines = out.text.lines().filter(|l| l.starts_with("- [")).count();
         prop_assert_eq!(item_lines, out.memory_ids.len());
     }
+}
+
+/// The "Current Task" block comes right after the header, in whole lines, within half the room.
+#[test]
+fn current_task_leads_within_half_the_budget() {
+    let tokenizer = Tokenizer::default();
+    let memories: Vec<Memory> = (0..20)
+        .map(|i| mem(&format!("m{i}"), MemoryType::Episodic, "step", &format!("did thing {i}"), 0.5, i))
+        .collect();
+    let task: Vec<String> = vec![
+        "Task: book a flight".into(),
+        "Goal: cheapest fare".into(),
+        "Scratchpad: ".to_owned() + &"long note ".repeat(200),
+    ];
+    let request = |max_tokens| ContextRequest {
+        title: "Session Context (s)".into(),
+        memories: &memories,
+        relevance: None,
+        max_tokens,
+        tokenizer,
+        task: &task,
+    };
+    let out = assemble(&request(400));
+    check_invariants(&memories, 400, tokenizer, &out);
+    assert!(
+        out.text
+            .starts_with("## Session Context (s)\n\n### Current Task\n- Task: book a flight\n- Goal: cheapest fare\n"),
+        "{}",
+        out.text
+    );
+    assert!(!out.text.contains("long note"), "the line over half the budget is left out");
+    assert!(!out.memory_ids.is_empty(), "memories still get the rest");
+    // A budget too small for the heading and a line: no task block at all.
+    let out = assemble(&request(14));
+    assert!(!out.text.contains("Current Task"), "{}", out.text);
+    assert!(out.token_count <= 14);
 }

@@ -147,10 +147,12 @@ pub struct Conversation {
     pub summary: Option<Summary>,
 }
 
-/// What [`crate::conversation`] appends did: the conversation after the append, and each
+/// What an append did: the conversation after the append, and each
 /// message as stored with whether it was new (false: a retry of a client id already stored).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Appended {
+    /// The store's key of the conversation: never given to another (what caches key on).
+    pub key: i64,
     pub conversation: Conversation,
     pub messages: Vec<(Message, bool)>,
 }

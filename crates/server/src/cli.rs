@@ -12,7 +12,7 @@ use engram_embed::EmbedderConfig;
 use engram_search::{Neighbourhood, Ranking};
 use engram_store::{DynStore, StoreOptions};
 
-use crate::config::{SearchConfig, ServeConfig, StoreConfig};
+use crate::config::{ConversationConfig, SearchConfig, ServeConfig, StoreConfig};
 use crate::server;
 
 #[derive(Debug, Parser)]
@@ -150,6 +150,18 @@ pub struct ServeArgs {
     /// `http`: seconds one call may take before it is retried (3 attempts).
     #[arg(long, env = "ENGRAM_EMBEDDING_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
     pub embedding_timeout: std::time::Duration,
+    /// MiB of conversation messages the hot-window cache of this process may hold (0: none).
+    #[arg(long, env = "ENGRAM_WINDOW_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    pub window_cache_mb: u64,
+    /// The tokenizer that counts conversation messages at write time (`cl100k_base`, `o200k_base`).
+    #[arg(long, env = "ENGRAM_MESSAGE_TOKENIZER", default_value = "cl100k_base", value_parser = parse_tokenizer)]
+    pub message_tokenizer: engram_context::Tokenizer,
+}
+
+fn parse_tokenizer(name: &str) -> Result<engram_context::Tokenizer, String> {
+    engram_context::Tokenizer::parse(name)
+        .ok_or_else(|| format!("{name:?} is not a tokenizer (cl100k_base, o200k_base)"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -200,6 +212,10 @@ impl ServeArgs {
                     },
                 },
                 embedder: self.embedder_config()?,
+            },
+            conversations: ConversationConfig {
+                window_cache_bytes: usize::try_from(self.window_cache_mb << 20).unwrap_or(usize::MAX),
+                message_tokenizer: self.message_tokenizer,
             },
         })
     }

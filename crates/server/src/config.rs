@@ -45,6 +45,14 @@ pub struct ServeConfig {
     /// How long in-flight requests get after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
     pub search: SearchConfig,
+    pub conversations: ConversationConfig,
+}
+
+/// Conversations: the hot-window cache's bound and the message tokenizer.
+#[derive(Debug, Clone, Copy)]
+pub struct ConversationConfig {
+    pub window_cache_bytes: usize,
+    pub message_tokenizer: engram_context::Tokenizer,
 }
 
 /// Ranked search.

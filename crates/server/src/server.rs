@@ -19,8 +19,9 @@ use engram_core::{Limits, Permission, ids, time};
 use engram_embed::Embedder;
 use engram_proto::v1::{
     admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
-    context_service_server::ContextServiceServer, memory_service_server::MemoryServiceServer,
-    session_service_server::SessionServiceServer,
+    context_service_server::ContextServiceServer, conversation_service_server::ConversationServiceServer,
+    memory_service_server::MemoryServiceServer, session_service_server::SessionServiceServer,
+    working_memory_service_server::WorkingMemoryServiceServer,
 };
 use engram_search::FullText;
 use engram_store::{Backend, DynStore, SqlStore};
@@ -36,6 +37,8 @@ const SERVICES: &[&str] = &[
     "engram.v1.MemoryService",
     "engram.v1.ContextService",
     "engram.v1.AdminService",
+    "engram.v1.ConversationService",
+    "engram.v1.WorkingMemoryService",
 ];
 
 async fn connect(settings: &StoreConfig) -> anyhow::Result<SqlStore> {
@@ -167,7 +170,9 @@ pub async fn serve(
         println!("engram: embedder {}", embedder.describe());
         relevance = relevance.with_embedder(embedder);
     }
-    let app = Engram::new(store.clone(), limits.clone()).with_relevance(relevance);
+    let app = Engram::new(store.clone(), limits.clone())
+        .with_relevance(relevance)
+        .with_conversations(args.conversations.window_cache_bytes, args.conversations.message_tokenizer);
     let indexer = {
         let app = app.clone();
         tokio::spawn(async move { app.run_indexer().await })
@@ -229,6 +234,14 @@ pub async fn serve(
             ContextServiceServer::new(grpc::context::ContextApi { app: app.clone() }).max_decoding_message_size(max),
         )
         .add_service(AdminServiceServer::new(grpc::admin::AdminApi { app: app.clone() }).max_decoding_message_size(max))
+        .add_service(
+            ConversationServiceServer::new(grpc::conversations::ConversationApi { app: app.clone() })
+                .max_decoding_message_size(max),
+        )
+        .add_service(
+            WorkingMemoryServiceServer::new(grpc::working_memory::WorkingMemoryApi { app: app.clone() })
+                .max_decoding_message_size(max),
+        )
         .into_axum_router()
         .layer(AuthLayer::new(authenticator.clone()))
         .layer(axum::middleware::map_response(grpc::framing::client_faults))

@@ -182,6 +182,8 @@ pub trait AccessStore: Send + Sync {
 pub struct ConversationHead {
     pub key: i64,
     pub conversation: engram_core::conversation::Conversation,
+    /// The agent's config (read in the same lookup: window limits may be set there).
+    pub agent_config: Metadata,
 }
 
 /// A page of a conversation's messages: after (or, newest first, before) a `seq`, within times.

@@ -8,10 +8,12 @@ use engram_core::{Error, Principal};
 pub mod admin;
 pub mod agents;
 pub mod context;
+pub mod conversations;
 pub mod convert;
 pub mod framing;
 pub mod memories;
 pub mod sessions;
+pub mod working_memory;
 
 /// Metadata key carrying the id of the memory a duplicate duplicates.
 pub const EXISTING_ID_KEY: &str = "x-engram-existing-id";

@@ -8,10 +8,11 @@ use std::sync::atomic::Ordering;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
 mod agents;
+mod conversations;
 mod http;
 pub mod json;
 mod memories;
@@ -35,6 +36,21 @@ pub fn router(state: RestState, max_body: usize) -> Router {
         .route("/sessions/{id}", get(sessions::get_one).put(sessions::update))
         .route("/sessions/{id}/memories", get(sessions::memories))
         .route("/sessions/{id}/context", post(sessions::context))
+        .route(
+            "/sessions/{id}/working-memory",
+            get(conversations::get_working_memory)
+                .put(conversations::set_working_memory)
+                .patch(conversations::patch_working_memory)
+                .delete(conversations::clear_working_memory),
+        )
+        .route("/conversations", get(conversations::list))
+        .route("/conversations/{agent}/{conversation}", axum::routing::delete(conversations::delete))
+        .route(
+            "/conversations/{agent}/{conversation}/messages",
+            post(conversations::append).get(conversations::messages),
+        )
+        .route("/conversations/{agent}/{conversation}/window", get(conversations::window))
+        .route("/conversations/{agent}/{conversation}/summary", put(conversations::summary))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

@@ -13,7 +13,7 @@ use super::writer::org_lock;
 use crate::{ConversationHead, ConversationStore, MessageQuery};
 
 const CONVERSATION_COLUMNS: &str = "c.key, a.id, c.scope, c.name, c.message_count, c.token_total, c.last_seq, \
-     c.created_at, c.last_activity_at, c.summary, c.summary_through, c.summary_tokens, c.summary_at";
+     c.created_at, c.last_activity_at, c.summary, c.summary_through, c.summary_tokens, c.summary_at, a.config";
 
 const MESSAGE_COLUMNS: &str =
     "seq, id, role, content, name, tool_calls, tool_call_id, time, metadata, tokens, client_id, created_at";
@@ -30,6 +30,7 @@ fn conversation_row(r: &Row<'_>) -> Result<ConversationHead> {
     };
     Ok(ConversationHead {
         key: r.i64(0)?,
+        agent_config: r.object(13)?,
         conversation: Conversation {
             agent_id: r.string(1)?,
             scope: r.string(2)?,
@@ -194,7 +195,7 @@ impl ConversationStore for SqlStore {
                 let head = find_conversation(c, org_key, &by_id)
                     .await?
                     .ok_or_else(|| Error::internal("the conversation was not found after the append"))?;
-                Ok(Appended { conversation: head.conversation, messages: out })
+                Ok(Appended { key: head.key, conversation: head.conversation, messages: out })
             })
         })
         .await
