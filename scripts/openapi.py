@@ -33,6 +33,7 @@ memory = obj({
     "access_count": {"type": "integer", "minimum": 0, "description":
                      "reads by get, ranked search and context (recorded within about a second)"},
     "last_accessed_at": TIME,
+    "scope": {"type": "string", "description": "Engram extension: the end user the memory is about"},
 }, ["id", "time", "created_at", "org_id", "agent_id", "memory_type", "event_type", "content", "metadata",
     "tags", "dedup_key", "importance"])
 
@@ -49,6 +50,8 @@ new_memory = obj({
     "embedding": {"type": "array", "items": {"type": "number"}, "maxItems": 4096, "description":
                   "Engram extension: your embedding of the memory (finite, not all zero); every vector of an org "
                   "has the dimension of its first"},
+    "scope": {"type": "string", "maxLength": 128, "description":
+              "Engram extension: the end user the memory is about (like mem0's user_id); every read can filter on it"},
 }, ["agent_id", "content"], extra=True)
 
 list_params = [
@@ -61,6 +64,7 @@ list_params = [
     ("min_importance", {"type": "number", "minimum": 0, "maximum": 1}),
     ("since", TIMESPEC), ("until", TIMESPEC),
     ("step_min", {"type": "integer"}), ("step_max", {"type": "integer"}),
+    ("scope", {"type": "string", "description": "Engram extension: only memories of this scope"}),
     ("limit", {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100}),
     ("offset", {"type": "integer", "minimum": 0}),
     ("order", {"type": "string", "enum": ["asc", "desc"]}),
@@ -269,6 +273,7 @@ doc = {
                 "event_types": {"type": "array", "items": STR}, "tags": TAGS, "any_tags": TAGS,
                 "content_contains": STR, "since": TIMESPEC, "until": TIMESPEC, "min_importance": IMPORTANCE,
                 "step_min": {"type": "integer"}, "step_max": {"type": "integer"},
+                "scope": {"type": "string", "description": "Engram extension: only memories of this scope"},
                 "limit": {"type": "integer", "minimum": 0, "maximum": 1000}, "offset": {"type": "integer", "minimum": 0},
                 "order": {"type": "string", "enum": ["asc", "desc"]}, "page_token": STR,
                 "query": {"type": "string", "maxLength": 1024, "description":

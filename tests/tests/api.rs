@@ -280,6 +280,7 @@ async fn memories_rpcs() {
                 expires_at: None,
                 reasoning: "bcrypt is weaker against GPUs".into(),
                 embedding: vec![0.5, 0.25],
+                scope: "user-42".into(),
             }),
         })
         .await
@@ -297,6 +298,7 @@ async fn memories_rpcs() {
     assert_eq!(created.step, Some(7));
     assert_eq!(created.position, Some(pb::Position { x: 1.5, y: -2.0, z: None }));
     assert_eq!(created.importance, 0.9);
+    assert_eq!(created.scope, "user-42");
 
     let got = c.memories.get_memory(pb::GetMemoryRequest { id: created.id.clone() }).await.unwrap().into_inner();
     assert_eq!(got, created);

@@ -156,6 +156,7 @@ impl Engram {
                     tags: tags.clone(),
                     dedup_key: Some(m.id.clone()),
                     time: Some(m.time),
+                    scope: Some(conversation.scope.clone()).filter(|s| !s.is_empty()),
                     ..NewMemory::default()
                 }
             })

@@ -108,6 +108,8 @@ pub struct Memory {
     pub step: Option<i64>,
     pub position: Option<Position>,
     pub expires_at: Option<Timestamp>,
+    /// The end user the memory is about (like mem0's `user_id`); None: no scope.
+    pub scope: Option<String>,
     /// Reads by GetMemory, ranked hits and context assembly (recorded in batches).
     pub access_count: u64,
     pub last_accessed_at: Option<Timestamp>,
@@ -147,6 +149,8 @@ pub struct NewMemory {
     pub step: Option<i64>,
     pub position: Option<Position>,
     pub expires_at: Option<Timestamp>,
+    /// The end user the memory is about (empty or None: no scope).
+    pub scope: Option<String>,
     /// Stored as `metadata.reasoning`.
     pub reasoning: Option<String>,
     /// The client's own embedding of the memory (empty: none). All vectors of an org have the
@@ -177,6 +181,8 @@ pub struct ValidMemory {
     pub step: Option<i64>,
     pub position: Option<Position>,
     pub expires_at: Option<Timestamp>,
+    /// The end user it is about; None: no scope (an empty one is none).
+    pub scope: Option<String>,
     /// A client's vector: finite, not all zero, at most [`crate::validate::MAX_EMBEDDING_DIM`].
     pub embedding: Option<Vec<f32>>,
     /// Without a client vector: queue the memory for the server's embedder (set by the domain
@@ -238,6 +244,8 @@ pub struct MemoryFilter {
     pub until: Option<Timestamp>,
     pub step_min: Option<i64>,
     pub step_max: Option<i64>,
+    /// Only memories of this scope (the end user they are about).
+    pub scope: Option<String>,
     /// Only what context assembly keeps first: decisions, error event types ([`ERROR_EVENT_TYPES`])
     /// and importance ≥ [`HIGH_IMPORTANCE`].
     pub important_only: bool,

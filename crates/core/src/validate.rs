@@ -94,6 +94,7 @@ impl Limits {
             step,
             position,
             expires_at,
+            scope,
             reasoning,
             embedding,
         } = m;
@@ -140,6 +141,10 @@ impl Limits {
             true => None,
             false => Some(check_embedding(&f("embedding"), embedding)?),
         };
+        let scope = scope.filter(|s| !s.is_empty());
+        if let Some(scope) = &scope {
+            self.check_id(&f("scope"), scope)?;
+        }
         Ok(ValidMemory {
             agent: AgentRef::parse(&agent),
             session_id,
@@ -155,6 +160,7 @@ impl Limits {
             step,
             position,
             expires_at,
+            scope,
             embedding,
             embed: false,
         })
@@ -334,6 +340,9 @@ impl Limits {
         }
         if let Some(session_id) = &filter.session_id {
             self.check_id(&f("session_id"), session_id)?;
+        }
+        if let Some(scope) = &filter.scope {
+            self.check_id(&f("scope"), scope)?;
         }
         for (i, event_type) in filter.event_types.iter().enumerate() {
             self.check_event_type(&format!("{}[{i}]", f("event_types")), event_type)?;

@@ -31,7 +31,7 @@ use crate::vectors::{GraphStep, Vectors};
 
 /// The schema's (and analyzer's) version, kept in each commit's payload: an index of another
 /// version is rebuilt.
-const SCHEMA_VERSION: u32 = 6;
+const SCHEMA_VERSION: u32 = 7;
 
 /// Slots the graph builder adds per hold of the vectors' read lock (about 25 ms of work: a write
 /// waits at most that long), and how long it sleeps once it has caught up.
@@ -459,6 +459,9 @@ impl FullText {
         if let Some(session) = &m.session_id {
             doc.add_text(f.session, session);
         }
+        if let Some(scope) = &m.scope {
+            doc.add_text(f.scope, scope);
+        }
         doc.add_text(f.memory_type, m.memory_type.as_str());
         doc.add_text(f.event_type, &m.event_type);
         for tag in &m.tags {
@@ -725,6 +728,7 @@ mod tests {
             expires_at: None,
             access_count: 0,
             last_accessed_at: None,
+            scope: None,
         }
     }
 

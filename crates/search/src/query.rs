@@ -110,6 +110,9 @@ pub(crate) fn filter_clauses(f: &Fields, filter: &MemoryFilter, now: Timestamp) 
     if let Some(session) = &filter.session_id {
         add(raw(f.session, session));
     }
+    if let Some(scope) = &filter.scope {
+        add(raw(f.scope, scope));
+    }
     if !filter.memory_types.is_empty() {
         add(any_of(filter.memory_types.iter().map(|t| raw(f.memory_type, t.as_str())).collect()));
     }

@@ -17,6 +17,8 @@ pub(crate) struct Fields {
     pub pairs: Field,
     pub agent: Field,
     pub session: Field,
+    /// The end user the memory is about (absent: no scope).
+    pub scope: Field,
     pub memory_type: Field,
     pub event_type: Field,
     pub tags: Field,
@@ -46,6 +48,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         pairs: b.add_text_field("pairs", grams),
         agent: b.add_text_field("agent", STRING),
         session: b.add_text_field("session", STRING | FAST),
+        scope: b.add_text_field("scope", STRING),
         memory_type: b.add_text_field("memory_type", STRING),
         event_type: b.add_text_field("event_type", STRING),
         tags: b.add_text_field("tags", STRING),

@@ -218,6 +218,7 @@ pub fn new_memory(prefix: &str, m: pb::NewMemory) -> Result<NewMemory> {
         expires_at,
         reasoning,
         embedding,
+        scope,
     } = m;
     Ok(NewMemory {
         agent,
@@ -236,6 +237,7 @@ pub fn new_memory(prefix: &str, m: pb::NewMemory) -> Result<NewMemory> {
         expires_at: from_timestamp(&f("expires_at"), expires_at)?,
         reasoning: (!reasoning.is_empty()).then_some(reasoning),
         embedding,
+        scope: (!scope.is_empty()).then_some(scope),
     })
 }
 
@@ -261,6 +263,7 @@ pub fn memory(m: Memory) -> pb::Memory {
         step: m.step,
         access_count: m.access_count,
         last_accessed_at: opt_timestamp(m.last_accessed_at),
+        scope: m.scope.unwrap_or_default(),
     }
 }
 
@@ -279,6 +282,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<engram_app::ListRequest> {
         until,
         step_min,
         step_max,
+        scope,
     } = f.unwrap_or_default();
     let filter = MemoryFilter {
         agent: (!agent.is_empty()).then(|| AgentRef::parse(&agent)),
@@ -294,6 +298,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<engram_app::ListRequest> {
         until: None,
         step_min,
         step_max,
+        scope: (!scope.is_empty()).then_some(scope),
         important_only: false,
     };
     Ok(engram_app::ListRequest { filter, since, until, content_contains, ..Default::default() })

@@ -38,6 +38,8 @@ pub struct MemoryJson {
     pub access_count: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_accessed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -71,6 +73,7 @@ impl From<Memory> for MemoryJson {
             importance: m.importance,
             parent_id: m.parent_id,
             step: m.step,
+            scope: m.scope,
         }
     }
 }
@@ -98,6 +101,8 @@ pub struct NewMemoryJson {
     pub reasoning: Option<String>,
     /// Engram extension: the client's embedding of the memory.
     pub embedding: Option<Vec<f32>>,
+    /// Engram extension: the end user the memory is about.
+    pub scope: Option<String>,
 }
 
 impl NewMemoryJson {
@@ -124,6 +129,7 @@ impl NewMemoryJson {
             expires_at: timestamp(&f("expires_at"), self.expires_at.as_deref())?,
             reasoning: self.reasoning,
             embedding: self.embedding.unwrap_or_default(),
+            scope: self.scope.filter(|s| !s.is_empty()),
         })
     }
 }
@@ -191,6 +197,8 @@ pub struct SearchJson {
     pub min_importance: Option<f64>,
     pub step_min: Option<i64>,
     pub step_max: Option<i64>,
+    /// Engram extension: only memories of this scope.
+    pub scope: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub order: Option<String>,

@@ -133,6 +133,7 @@ pub fn list_request(
         min_importance: params.number("min_importance")?,
         step_min: params.number("step_min")?,
         step_max: params.number("step_max")?,
+        scope: text("scope"),
         ..Default::default()
     };
     Ok(ListRequest {
@@ -183,6 +184,7 @@ pub async fn search(
         min_importance: q.min_importance,
         step_min: q.step_min,
         step_max: q.step_max,
+        scope: q.scope.filter(|s| !s.is_empty()),
         ..Default::default()
     };
     let request = ListRequest {

@@ -10,7 +10,7 @@ use engram_core::*;
 
 use super::SqlStore;
 use super::conn::params;
-use super::shared::rows::{self, MEMORY_COLUMNS};
+use super::shared::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use crate::{FeedChange, FeedHead, FeedStore};
 
 /// Most rows one call of [`FeedStore::feed_changes`] or [`FeedStore::memories_by_keys`] reads.
@@ -46,7 +46,7 @@ impl FeedStore for SqlStore {
                 let found = c
                     .query(&sql, params![org_key, after_seq, limit], |r| {
                         let row = rows::memory_row(r)?;
-                        Ok((row, r.i64(21)?, r.opt_bytes(22)?))
+                        Ok((row, r.i64(MEMORY_COLUMN_COUNT)?, r.opt_bytes(MEMORY_COLUMN_COUNT + 1)?))
                     })
                     .await?;
                 let found = found

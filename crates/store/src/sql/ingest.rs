@@ -341,6 +341,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 step: item.step,
                 position: item.position,
                 expires_at: item.expires_at,
+                scope: item.scope,
                 access_count: 0,
                 last_accessed_at: None,
             };

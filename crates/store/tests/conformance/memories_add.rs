@@ -32,6 +32,7 @@ pub async fn add_memories_defaults(store: &dyn Store) {
             expires_at: None,
             access_count: 0,
             last_accessed_at: None,
+            scope: None,
         }
     );
     assert_eq!(m.importance, 0.5);
@@ -71,6 +72,7 @@ pub async fn add_memories_round_trip(store: &dyn Store) {
         expires_at: Some(now + Duration::days(1)),
         reasoning: None,
         embedding: vec![0.25, -1.0, 3.5e-7, f32::MAX],
+        scope: Some("user-7".into()),
     };
     let created = add_one(store, &org, full, now).await;
     let fed = store.feed_changes(&org, 0, 100).await.unwrap();
@@ -96,6 +98,7 @@ pub async fn add_memories_round_trip(store: &dyn Store) {
         expires_at: Some(now + Duration::days(1)),
         access_count: 0,
         last_accessed_at: None,
+        scope: Some("user-7".into()),
     };
     assert_eq!(created, expected);
     assert_eq!(store.get_memory(&org, &created.id, now).await.unwrap(), expected);

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list]);
+conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list, scopes_keep_end_users_apart]);
 
 /// Six live memories (1..=6, times base+1s..base+6s) and an expired one that matches most filters.
 struct Corpus {
@@ -474,4 +474,35 @@ pub async fn count_matches_list(store: &dyn Store) {
         assert_eq!(listed.len(), n, "list under {filter:?}");
         assert_eq!(count(store, &c.org, filter.clone(), c.now).await, n as u64, "count under {filter:?}");
     }
+}
+
+/// `scope` (the end user a memory is about): stored, filterable on listing, counting and deletes,
+/// never matching another scope or memories without one.
+pub async fn scopes_keep_end_users_apart(store: &dyn Store) {
+    let now = time::now();
+    let org = new_org(store).await;
+    let scoped = |content: &str, scope: Option<&str>| NewMemory {
+        scope: scope.map(str::to_owned),
+        ..mem("bot", "message", content)
+    };
+    let items = vec![
+        scoped("alice likes tea", Some("alice")),
+        scoped("bob likes coffee", Some("bob")),
+        scoped("alice lives in Oslo", Some("alice")),
+        scoped("no one in particular", None),
+    ];
+    let created = add_all(store, &org, items, now).await;
+    assert_eq!(created[0].scope.as_deref(), Some("alice"));
+    assert_eq!(created[3].scope, None);
+    let of = |scope: &str| MemoryFilter { scope: Some(scope.into()), ..Default::default() };
+    let mut alice = find(store, &org, of("alice"), now).await;
+    alice.sort();
+    let mut want = vec![created[0].id.clone(), created[2].id.clone()];
+    want.sort();
+    assert_eq!(alice, want);
+    assert_eq!(count(store, &org, of("bob"), now).await, 1);
+    assert_eq!(count(store, &org, of("carol"), now).await, 0);
+    let with_agent = MemoryFilter { agent: Some(AgentRef::Name("bot".into())), ..of("alice") };
+    assert_eq!(count(store, &org, with_agent, now).await, 2);
+    assert_eq!(count(store, &org, MemoryFilter::default(), now).await, 4, "no scope filter: every scope and none");
 }

@@ -76,13 +76,14 @@ pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow<'_>]
         data.opt_int(m.expires_at.map(to_micros));
         data.int(r.seq);
         data.int(r.embedding_state);
+        data.opt_text(m.scope.as_deref());
         data.end_row();
     }
     copy_in(
         conn,
         "COPY memories (key, org_key, agent_key, session_key, memory_type, event_type, content, metadata, tags, \
          importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, pos_z, expires_at, seq, \
-         embedding_state) FROM STDIN",
+         embedding_state, scope) FROM STDIN",
         data,
     )
     .await

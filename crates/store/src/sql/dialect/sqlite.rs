@@ -25,8 +25,8 @@ pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow<'_>]) -> Result<
         .prepare_cached(
             "INSERT INTO memories (key, org_key, agent_key, session_key, memory_type, event_type, content, metadata, \
              tags, importance, parent_id, dedup_key, dedup_hash, time, created_at, step, pos_x, pos_y, pos_z, \
-             expires_at, seq, embedding_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-             ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+             expires_at, seq, embedding_state, scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
         )
         .map_err(error)?;
     for row in rows {
@@ -54,6 +54,7 @@ pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow<'_>]) -> Result<
             m.expires_at.map(to_micros),
             row.seq,
             row.embedding_state,
+            m.scope,
         ])
         .map_err(error)?;
     }

@@ -201,6 +201,10 @@ pub(crate) fn memory_query(
         let value = sql.param(to_micros(until));
         sql.push(&format!(" AND {time} < {value}"));
     }
+    if let Some(scope) = &filter.scope {
+        let value = sql.param(scope.as_str());
+        sql.push(&format!(" AND m.scope = {value}"));
+    }
     if let Some(step_min) = filter.step_min {
         let value = sql.param(step_min);
         sql.push(&format!(" AND m.step >= {value}"));

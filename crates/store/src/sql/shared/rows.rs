@@ -11,7 +11,10 @@ use crate::sql::conn::Row;
 /// b-tree lookups per row less).
 pub(crate) const MEMORY_COLUMNS: &str = "m.key, m.legacy_id, m.agent_key, m.session_key, m.memory_type, m.event_type, \
      m.content, m.metadata, m.tags, m.importance, m.parent_id, m.dedup_key, m.time, m.created_at, m.step, m.pos_x, \
-     m.pos_y, m.pos_z, m.expires_at, m.access_count, m.last_accessed_at";
+     m.pos_y, m.pos_z, m.expires_at, m.access_count, m.last_accessed_at, m.scope";
+
+/// How many columns [`MEMORY_COLUMNS`] has: a query that selects more reads them from this index.
+pub(crate) const MEMORY_COLUMN_COUNT: usize = 22;
 
 /// A memory as stored: its key, and its agent and session by key.
 pub(crate) struct MemoryRow {
@@ -67,6 +70,7 @@ pub(crate) fn memory_row(row: &Row<'_>) -> Result<MemoryRow> {
         expires_at: row.opt_i64(18)?.map(from_micros),
         access_count: u64::try_from(row.i64(19)?).unwrap_or(0),
         last_accessed_at: row.opt_i64(20)?.map(from_micros),
+        scope: row.opt_string(21)?,
     };
     Ok(MemoryRow { key, agent_key: row.i64(2)?, session_key: row.opt_i64(3)?, memory, dedup_key: row.opt_string(11)? })
 }
