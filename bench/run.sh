@@ -78,6 +78,9 @@
 #                           commit coalesces at most from the load's clients)
 #   BENCH_TARGETS           0: do not run bench/targets.py at the end
 #   BENCH_RETRIEVAL         0: skip the retrieval-quality run (bench/retrieval.py)
+#   BENCH_CONVERSATIONS     0: skip the conversation run (engram-bench conversations); its size:
+#                           BENCH_CONV_COUNT (10000) conversations x BENCH_CONV_MESSAGES (200),
+#                           BENCH_CONV_SECONDS (20) per measured phase, BENCH_WINDOW_CACHE_MB (64)
 #   BENCH_VECTOR_DIM        dimension of the random client vector every generated memory carries
 #                           (the semantic and hybrid scenarios need them; 0: none)  (default 384)
 #   BENCH_SKIP_BUILD        1: use the binaries already built             (default: build)
@@ -393,6 +396,55 @@ if [[ -n "$PG_SCALES$PG_NOANALYZE_SCALES" ]]; then
             pg_limit "$scale" live
         fi
     done
+fi
+
+# Conversations (issue 10): a fresh SQLite store of BENCH_CONV_COUNT conversations x
+# BENCH_CONV_MESSAGES messages, then windows of a hot set, appends at concurrency 32, and windows
+# read from the store (a second start of the same store with --window-cache-mb 0). The server's
+# RSS after each part goes into the same JSON lines file.
+start_server() { # DATA_DIR ARGS...: starts engram serve; sets SERVER_PID and SERVER_ADDR
+    local dir=$1
+    shift
+    : >"$dir/server.out"
+    "$ENGRAM" serve --listen 127.0.0.1:0 --data-dir "$dir" "$@" >"$dir/server.out" 2>>"$dir/server.log" &
+    SERVER_PID=$!
+    SERVER_ADDR=
+    for _ in $(seq 600); do
+        SERVER_ADDR=$(sed -n 's/^engram: listening on //p' "$dir/server.out")
+        [[ -n "$SERVER_ADDR" ]] && return 0
+        sleep 0.1
+    done
+    echo "error: engram serve did not report its address (see $dir/server.log)" >&2
+    exit 1
+}
+stop_server() {
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+}
+rss_line() { # LABEL: the server's RSS as a JSON line
+    echo "{\"scenario\": \"conversations-rss\", \"after\": \"$1\", \"rss_mb\": $(($(ps -o rss= -p "$SERVER_PID") / 1024))}"
+}
+if [[ "${BENCH_CONVERSATIONS:-1}" == 1 ]]; then
+    echo "==> conversations" >&2
+    data="$BENCH_DIR/conversations"
+    rm -rf -- "$data"
+    mkdir -p "$data" "$RESULTS"
+    json="$RESULTS/conversations.json"
+    : >"$json"
+    conv=(--conversations "${BENCH_CONV_COUNT:-10000}" --messages "${BENCH_CONV_MESSAGES:-200}"
+        --duration "${BENCH_CONV_SECONDS:-20}")
+    start_server "$data" --window-cache-mb "${BENCH_WINDOW_CACHE_MB:-64}"
+    key=$(cat "$data/admin.key")
+    "$BENCH" conversations --addr "http://$SERVER_ADDR" --api-key "$key" "${conv[@]}" --phases load >>"$json"
+    rss_line load >>"$json"
+    "$BENCH" conversations --addr "http://$SERVER_ADDR" --api-key "$key" "${conv[@]}" --phases window-hot,append >>"$json"
+    rss_line window-hot,append >>"$json"
+    stop_server
+    start_server "$data" --window-cache-mb 0
+    "$BENCH" conversations --addr "http://$SERVER_ADDR" --api-key "$key" "${conv[@]}" --phases window-cold >>"$json"
+    rss_line window-cold >>"$json"
+    stop_server
+    [[ "${BENCH_KEEP_DATA:-0}" == 1 ]] || rm -rf -- "$data"
 fi
 
 # Retrieval quality on LoCoMo and a LongMemEval-based set (bench/retrieval.py: downloads the data

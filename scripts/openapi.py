@@ -324,7 +324,9 @@ doc = {
             "ContextOptions": obj({"max_tokens": {"type": "integer", "minimum": 1, "maximum": 200000, "default": 4000},
                                    "include_types": {"type": "array", "items": {"type": "string", "enum": TYPES8}},
                                    "since": TIMESPEC, "until": TIMESPEC,
-                                   "tokenizer": {"type": "string", "enum": ["cl100k_base", "o200k_base"]}}, extra=True),
+                                   "tokenizer": {"type": "string", "enum": ["cl100k_base", "o200k_base"]},
+                                   "scope": {"type": "string", "description": "Engram extension: only memories of this scope"}},
+                                  extra=True),
             "Message": message,
             "NewMessages": obj({"messages": {"type": "array", "items": new_message, "minItems": 1, "maxItems": 1000},
                                 "record_as_memories": {"type": "boolean", "description":

@@ -238,7 +238,44 @@ async fn messages_recorded_as_memories_are_searchable_and_never_doubled() {
     let mut texts: Vec<&str> = listed.memories.iter().map(|m| m.content.as_str()).collect();
     texts.sort_unstable();
     assert_eq!(texts, ["assistant: Noted: Lisbon", "user: My favourite city is Lisbon"]);
-    assert!(listed.memories.iter().all(|m| m.tags == ["conversation:chat"]));
+    assert!(listed.memories.iter().all(|m| m.tags == ["conversation:chat"] && m.scope == "bob"));
+
+    // Another end user of the same agent: a scoped ranked search and a scoped context find only
+    // their own ("what did the user tell me about X", never another user's).
+    let alice = vec![new_message(pb::Role::User, "My favourite city is Porto")];
+    let request =
+        pb::AppendMessagesRequest { record_as_memories: Some(true), ..append("concierge", "alice", "chat", alice) };
+    c.conversations.append_messages(request).await.unwrap();
+    let search = |scope: &str| pb::SearchMemoriesRequest {
+        query: "favourite city".into(),
+        filter: Some(pb::MemoryFilter { agent: "concierge".into(), scope: scope.into(), ..Default::default() }),
+        limit: 10,
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let hits = loop {
+        let hits = c.memories.search_memories(search("alice")).await.unwrap().into_inner().hits;
+        if !hits.is_empty() || std::time::Instant::now() > deadline {
+            break hits;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let texts: Vec<String> = hits.iter().map(|h| h.memory.as_ref().unwrap().content.clone()).collect();
+    assert_eq!(texts, ["user: My favourite city is Porto"]);
+    let bob = c.memories.search_memories(search("bob")).await.unwrap().into_inner().hits;
+    assert!(bob.iter().all(|h| h.memory.as_ref().unwrap().scope == "bob") && !bob.is_empty());
+    let context = c
+        .context
+        .build_context(pb::BuildContextRequest {
+            agent: "concierge".into(),
+            session_id: String::new(),
+            options: Some(pb::ContextOptions { scope: "alice".into(), ..Default::default() }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .context;
+    assert!(context.contains("Porto") && !context.contains("Lisbon"), "{context}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,8 @@ pub struct ContextOptions {
     pub tokenizer: String,
     /// What the next prompt is about; empty: none.
     pub query: String,
+    /// Only memories of this scope; empty: any.
+    pub scope: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +79,7 @@ impl Engram {
             memory_types: options.include_types,
             since: time::parse_spec("options.since", since, now)?,
             until: time::parse_spec("options.until", &options.until, now)?,
+            scope: (!options.scope.is_empty()).then(|| options.scope.clone()),
             ..Default::default()
         };
         if filter.agent.is_none() && filter.session_id.is_none() {

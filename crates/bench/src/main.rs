@@ -17,6 +17,7 @@
 //! them). Prints a table and the REST overhead versus gRPC of the twins that ran; `--json FILE`
 //! appends one JSON object per phase (line) to FILE, and one `rest-overhead` object.
 
+mod convs;
 mod data;
 mod failure;
 mod limit;
@@ -116,6 +117,10 @@ enum Command {
     /// schema, inserted straight into a new SQLite file (--sqlite) or an empty PostgreSQL database
     /// (--database-url), one transaction per --batch memories.
     Limit(limit::LimitArgs),
+    /// The conversation workload against --addr: load N conversations, windows of a hot set and
+    /// of all (cold against a server with --window-cache-mb 0), appends; one JSON line per phase
+    /// on stdout.
+    Conversations(convs::ConvArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -595,6 +600,12 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         let options = limit::Options { target, times: cli.times, seed, scale: cli.scale, json: cli.json.clone() };
         return limit::run(args, options).await;
     }
+    if let Command::Conversations(args) = &cli.command {
+        if cli.addr.is_empty() {
+            bail!("conversations needs --addr (a running server)");
+        }
+        return convs::run(args.clone(), &cli.addr, cli.api_key.as_deref()).await;
+    }
     if cli.database_url.is_some() && cli.server_bin.is_none() {
         bail!("--database-url needs --server-bin (the servers to start on it), except with limit");
     }
@@ -729,6 +740,7 @@ async fn bench(cli: &Cli, spawned: &[Spawned]) -> anyhow::Result<()> {
         }
         // Handled by async_main before any server is started.
         Command::Limit(_) => bail!("limit starts no server"),
+        Command::Conversations(_) => bail!("conversations starts no server"),
     };
     bench.print_table(scale);
     bench.rest_overhead(scale)

@@ -17,7 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 use engram_proto::v1 as pb;
 use pb::{
     agent_service_client::AgentServiceClient, context_service_client::ContextServiceClient,
-    memory_service_client::MemoryServiceClient,
+    conversation_service_client::ConversationServiceClient, memory_service_client::MemoryServiceClient,
 };
 
 /// An `engram serve` process started by the bench. SIGTERM then SIGKILL on drop.
@@ -200,6 +200,7 @@ pub struct Clients {
     pub agents: AgentServiceClient<Authed>,
     pub memories: MemoryServiceClient<Authed>,
     pub context: ContextServiceClient<Authed>,
+    pub conversations: ConversationServiceClient<Authed>,
 }
 
 /// Several HTTP/2 connections, spread round robin over the servers (replicas); each request takes
@@ -243,7 +244,9 @@ impl Pool {
                 memories: MemoryServiceClient::with_interceptor(channel.clone(), key.clone())
                     .max_decoding_message_size(64 << 20)
                     .max_encoding_message_size(64 << 20),
-                context: ContextServiceClient::with_interceptor(channel, key.clone())
+                context: ContextServiceClient::with_interceptor(channel.clone(), key.clone())
+                    .max_decoding_message_size(64 << 20),
+                conversations: ConversationServiceClient::with_interceptor(channel, key.clone())
                     .max_decoding_message_size(64 << 20),
             });
         }

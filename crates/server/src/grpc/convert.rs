@@ -330,7 +330,7 @@ pub fn session(s: Session) -> pb::Session {
 }
 
 pub fn context_options(o: Option<pb::ContextOptions>) -> Result<engram_app::ContextOptions> {
-    let pb::ContextOptions { since, until, include_types, max_tokens, tokenizer, query } = o.unwrap_or_default();
+    let pb::ContextOptions { since, until, include_types, max_tokens, tokenizer, query, scope } = o.unwrap_or_default();
     Ok(engram_app::ContextOptions {
         since,
         until,
@@ -338,6 +338,7 @@ pub fn context_options(o: Option<pb::ContextOptions>) -> Result<engram_app::Cont
         max_tokens,
         tokenizer,
         query,
+        scope,
     })
 }
 

@@ -326,6 +326,8 @@ pub struct ContextJson {
     pub tokenizer: Option<String>,
     /// Engram extension: what the next prompt is about (see ContextOptions.query).
     pub query: Option<String>,
+    /// Engram extension: only memories of this scope.
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -93,6 +93,7 @@ pub async fn context(
         max_tokens,
         tokenizer: body.tokenizer.unwrap_or_default(),
         query: body.query.unwrap_or_default(),
+        scope: body.scope.unwrap_or_default(),
     };
     let result = state.app.build_context(&p, "", &id, options).await?;
     Ok(Json(SessionContextJson {
