@@ -424,6 +424,12 @@ stop_server() {
 rss_line() { # LABEL: the server's RSS as a JSON line
     echo "{\"scenario\": \"conversations-rss\", \"after\": \"$1\", \"rss_mb\": $(($(ps -o rss= -p "$SERVER_PID") / 1024))}"
 }
+cache_line() { # DATA_DIR: the window cache's size and hits as the server logged them at shutdown
+    local stats
+    stats=$(sed 's/\x1b\[[0-9;]*m//g' "$1/server.log" | grep 'window cache at shutdown' | tail -1 |
+        grep -o '\(entries\|bytes\|max_bytes\|hits\|misses\)=[0-9]*' | tr '\n' ' ')
+    echo "{\"scenario\": \"conversations-window-cache\", \"stats\": \"$stats\"}"
+}
 if [[ "${BENCH_CONVERSATIONS:-1}" == 1 ]]; then
     echo "==> conversations" >&2
     data="$BENCH_DIR/conversations"
@@ -440,6 +446,7 @@ if [[ "${BENCH_CONVERSATIONS:-1}" == 1 ]]; then
     "$BENCH" conversations --addr "http://$SERVER_ADDR" --api-key "$key" "${conv[@]}" --phases window-hot,append >>"$json"
     rss_line window-hot,append >>"$json"
     stop_server
+    cache_line "$data" >>"$json"
     start_server "$data" --window-cache-mb 0
     "$BENCH" conversations --addr "http://$SERVER_ADDR" --api-key "$key" "${conv[@]}" --phases window-cold >>"$json"
     rss_line window-cold >>"$json"

@@ -276,6 +276,30 @@ async fn messages_recorded_as_memories_are_searchable_and_never_doubled() {
         .into_inner()
         .context;
     assert!(context.contains("Porto") && !context.contains("Lisbon"), "{context}");
+
+    // The agent's config turns recording on when the request does not say.
+    c.agents
+        .register_agent(pb::RegisterAgentRequest {
+            name: "recorder".into(),
+            description: String::new(),
+            config: Some(json_struct(serde_json::json!({"record_messages": true}))),
+        })
+        .await
+        .unwrap();
+    let said = c
+        .conversations
+        .append_messages(append("recorder", "", "c", vec![new_message(pb::Role::User, "remember me")]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(said.memory_ids.len(), 1);
+    let unsaid = c
+        .conversations
+        .append_messages(append("configured-off", "", "c", vec![new_message(pb::Role::User, "forget me")]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(unsaid.memory_ids.is_empty(), "off by default");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,10 +102,9 @@ impl Engram {
         let new: Vec<Message> = stored.messages.iter().filter(|(_, new)| *new).map(|(m, _)| m.clone()).collect();
         self.conversations.cache.appended(&p.org_id, stored.key, &new);
         let duplicates = u32::try_from(stored.messages.len() - new.len()).unwrap_or(u32::MAX);
-        let record = match record_as_memories {
-            Some(record) => record,
-            None => self.agent_records_messages(p, &conv).await?,
-        };
+        let record = record_as_memories.unwrap_or_else(|| {
+            stored.agent_config.get(AGENT_RECORD_MESSAGES).and_then(serde_json::Value::as_bool) == Some(true)
+        });
         let memory_ids = if record { self.record_messages(p, &stored.conversation, &new).await? } else { Vec::new() };
         Ok(AppendResult {
             conversation: stored.conversation,
@@ -113,15 +112,6 @@ impl Engram {
             duplicates,
             memory_ids,
         })
-    }
-
-    /// Whether the agent's config asks for its messages to be recorded as memories.
-    async fn agent_records_messages(&self, p: &Principal, conv: &ConversationRef) -> Result<bool> {
-        match self.store.get_agent(&p.org_id, &conv.agent).await {
-            Ok(agent) => Ok(agent.config.get(AGENT_RECORD_MESSAGES).and_then(serde_json::Value::as_bool) == Some(true)),
-            Err(Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     /// Records new user and assistant messages as episodic memories of the conversation's agent

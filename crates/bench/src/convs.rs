@@ -104,7 +104,7 @@ async fn one(pool: &Pool, args: &ConvArgs, phase: Phase, seq: u64, rng: &mut Std
         scope: String::new(),
         conversation: self::conversation(conversation),
         messages,
-        record_as_memories: Some(false),
+        record_as_memories: None,
     };
     match phase {
         Phase::Load => {

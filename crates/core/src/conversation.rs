@@ -155,6 +155,8 @@ pub struct Appended {
     pub key: i64,
     pub conversation: Conversation,
     pub messages: Vec<(Message, bool)>,
+    /// The agent's config as of the append (whether it records messages as memories).
+    pub agent_config: crate::types::Metadata,
 }
 
 /// Largest window limits a request or an agent may set.

@@ -307,6 +307,15 @@ pub async fn serve(
     if let Err(err) = store.close().await {
         tracing::warn!(error = %err, "closing the store");
     }
+    let windows = flusher.window_cache_stats();
+    tracing::info!(
+        entries = windows.entries,
+        bytes = windows.bytes,
+        max_bytes = windows.max_bytes,
+        hits = windows.hits,
+        misses = windows.misses,
+        "window cache at shutdown"
+    );
     tracing::info!("stopped");
     Ok(())
 }

@@ -195,7 +195,12 @@ impl ConversationStore for SqlStore {
                 let head = find_conversation(c, org_key, &by_id)
                     .await?
                     .ok_or_else(|| Error::internal("the conversation was not found after the append"))?;
-                Ok(Appended { key: head.key, conversation: head.conversation, messages: out })
+                Ok(Appended {
+                    key: head.key,
+                    conversation: head.conversation,
+                    messages: out,
+                    agent_config: head.agent_config,
+                })
             })
         })
         .await
