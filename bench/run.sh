@@ -399,9 +399,10 @@ if [[ -n "$PG_SCALES$PG_NOANALYZE_SCALES" ]]; then
 fi
 
 # Conversations (issue 10): a fresh SQLite store of BENCH_CONV_COUNT conversations x
-# BENCH_CONV_MESSAGES messages, then windows of a hot set, appends at concurrency 32, and windows
-# read from the store (a second start of the same store with --window-cache-mb 0). The server's
-# RSS after each part goes into the same JSON lines file.
+# BENCH_CONV_MESSAGES messages, then windows of a hot set, appends at concurrency 32, windows of
+# every conversation (they fill the cache to its bound: its size at shutdown is reported), and
+# windows read from the store (a second start of the same store with --window-cache-mb 0). The
+# server's RSS after each part goes into the same JSON lines file.
 start_server() { # DATA_DIR ARGS...: starts engram serve; sets SERVER_PID and SERVER_ADDR
     local dir=$1
     shift
@@ -443,8 +444,9 @@ if [[ "${BENCH_CONVERSATIONS:-1}" == 1 ]]; then
     key=$(cat "$data/admin.key")
     "$BENCH" conversations --addr "http://$SERVER_ADDR" --api-key "$key" "${conv[@]}" --phases load >>"$json"
     rss_line load >>"$json"
-    "$BENCH" conversations --addr "http://$SERVER_ADDR" --api-key "$key" "${conv[@]}" --phases window-hot,append >>"$json"
-    rss_line window-hot,append >>"$json"
+    "$BENCH" conversations --addr "http://$SERVER_ADDR" --api-key "$key" "${conv[@]}" \
+        --phases window-hot,append,window-all >>"$json"
+    rss_line window-hot,append,window-all >>"$json"
     stop_server
     cache_line "$data" >>"$json"
     start_server "$data" --window-cache-mb 0

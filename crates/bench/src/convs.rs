@@ -8,6 +8,7 @@
 //!   concurrency 1: after the warm-up they are all in the server's window cache;
 //! - `window-cold`: GetWindow of a random conversation among all N, concurrency 1 (run it against a
 //!   server started with `--window-cache-mb 0` for windows that are all read from the store);
+//!   `window-all` is the same against a server with its cache on (it fills the cache to its bound);
 //! - `append`: AppendMessages of one message to a random conversation, `--append-concurrency`
 //!   clients (default 32).
 
@@ -232,9 +233,12 @@ pub async fn run(args: ConvArgs, addr: &[String], api_key: Option<&str>) -> anyh
                 (Phase::Load, args.load_concurrency, Some(requests), Duration::ZERO)
             }
             "window-hot" => (Phase::WindowHot, 1, None, warmup),
-            "window-cold" => (Phase::WindowCold, 1, None, warmup),
+            // The same requests; run against a server with its cache on, they fill it to its bound.
+            "window-cold" | "window-all" => (Phase::WindowCold, 1, None, warmup),
             "append" => (Phase::Append, args.append_concurrency, None, warmup),
-            other => anyhow::bail!("--phases: unknown phase {other:?} (load, window-hot, window-cold, append)"),
+            other => {
+                anyhow::bail!("--phases: unknown phase {other:?} (load, window-hot, window-cold, window-all, append)")
+            }
         };
         let out = run_phase(&pool, &args, phase, concurrency, total, duration, warm).await;
         let secs = out.elapsed.as_secs_f64().max(1e-9);
