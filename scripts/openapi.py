@@ -187,6 +187,15 @@ doc = {
                                                      {**ok(ref("SessionContext")), **errors(*AUTH, "404", "413")},
                                                      [path_id("session id")], body(ref("ContextOptions")),
                                                      op_id="getSessionContext")},
+        "/api/v1/watch": {"get": op("Server-Sent Events (Engram extension): every memory written after resume_token (or the "
+                                    "Last-Event-ID header; without either, after the call) that the filter admits, in "
+                                    "commit order; each event is `event: memory`, `id: <resume token>`, `data: <Memory>`",
+                                    {"200": {"description": "an endless text/event-stream",
+                                             "content": {"text/event-stream": {"schema": STR}}},
+                                     **errors(*AUTH)},
+                                    query(list_params, skip=("limit", "offset", "order", "page_token"))
+                                    + query([("resume_token", STR)]),
+                                    op_id="watchMemories")},
         "/api/v1/conversations": {"get": op("An agent's conversations (Engram extension), oldest first, with counts",
                                             {**ok(ref("ConversationList")), **errors(*AUTH)},
                                             [{"name": "agent_id", "in": "query", "required": True,

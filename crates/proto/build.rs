@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "engram/v1/admin.proto",
     "engram/v1/conversations.proto",
     "engram/v1/working_memory.proto",
+    "engram/v1/watch.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,6 +1,8 @@
 """The REST twins of ConversationService and WorkingMemoryService (Engram extensions under
 /api/v1): the same rules as gRPC, JSON errors with the status codes of the OpenAPI document."""
 
+import json
+
 import httpx
 
 
@@ -79,3 +81,39 @@ def test_working_memory_routes(server, name):
     r = httpx.delete(f"{url}?version=2", headers=h(server))
     assert r.status_code == 200 and r.json()["document"] == {} and r.json()["version"] == 3
     assert httpx.get(f"{server.url}/api/v1/sessions/sess_nope/working-memory", headers=h(server)).status_code == 404
+
+
+def test_watch_as_server_sent_events(server, name):
+    """GET /api/v1/watch: memories written after the call arrive as SSE events, filtered; the
+    event id resumes after it (as ?resume_token= or Last-Event-ID)."""
+    h = {"x-api-key": server.admin_key}
+
+    def events(response, n):
+        out, event = [], {}
+        for line in response.iter_lines():
+            if line == "":
+                if event.get("event") == "memory":
+                    out.append(event)
+                    if len(out) == n:
+                        return out
+                event = {}
+            elif ":" in line and not line.startswith(":"):
+                key, _, value = line.partition(":")
+                event[key] = value.lstrip(" ")
+        return out
+
+    with httpx.Client(timeout=httpx.Timeout(20.0)) as client:
+        with client.stream("GET", f"{server.url}/api/v1/watch?agent_id={name}&tags=deal", headers=h) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            for content, tags in [("no tag", []), ("deal 1", ["deal"]), ("deal 2", ["deal"])]:
+                httpx.post(f"{server.url}/api/v1/memories", headers=h,
+                           json={"agent_id": name, "content": content, "tags": tags})
+            got = events(r, 2)
+        assert [json.loads(e["data"])["content"] for e in got] == ["deal 1", "deal 2"]
+        httpx.post(f"{server.url}/api/v1/memories", headers=h, json={"agent_id": name, "content": "deal 3", "tags": ["deal"]})
+        resume = {**h, "last-event-id": got[0]["id"]}
+        with client.stream("GET", f"{server.url}/api/v1/watch?agent_id={name}&tags=deal", headers=resume) as r:
+            again = events(r, 2)
+        assert [json.loads(e["data"])["content"] for e in again] == ["deal 2", "deal 3"]
+    r = httpx.get(f"{server.url}/api/v1/watch?resume_token=garbage", headers=h)
+    assert r.status_code == 400 and "resume_token" in r.json()["error"]

@@ -17,7 +17,7 @@ use pb::{
     admin_service_client::AdminServiceClient, agent_service_client::AgentServiceClient,
     context_service_client::ContextServiceClient, conversation_service_client::ConversationServiceClient,
     memory_service_client::MemoryServiceClient, session_service_client::SessionServiceClient,
-    working_memory_service_client::WorkingMemoryServiceClient,
+    watch_service_client::WatchServiceClient, working_memory_service_client::WorkingMemoryServiceClient,
 };
 
 /// The `engram` binary: `$ENGRAM_BIN`, else `target/debug/engram` (the Makefile builds it first).
@@ -228,6 +228,7 @@ pub struct Clients {
     pub admin: AdminServiceClient<Authed>,
     pub conversations: ConversationServiceClient<Authed>,
     pub working_memory: WorkingMemoryServiceClient<Authed>,
+    pub watch: WatchServiceClient<Authed>,
 }
 
 impl Clients {
@@ -241,6 +242,7 @@ impl Clients {
             context: ContextServiceClient::with_interceptor(channel.clone(), key.clone()),
             conversations: ConversationServiceClient::with_interceptor(channel.clone(), key.clone()),
             working_memory: WorkingMemoryServiceClient::with_interceptor(channel.clone(), key.clone()),
+            watch: WatchServiceClient::with_interceptor(channel.clone(), key.clone()),
             admin: AdminServiceClient::with_interceptor(channel, key),
         }
     }

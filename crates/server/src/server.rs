@@ -21,7 +21,7 @@ use engram_proto::v1::{
     admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
     context_service_server::ContextServiceServer, conversation_service_server::ConversationServiceServer,
     memory_service_server::MemoryServiceServer, session_service_server::SessionServiceServer,
-    working_memory_service_server::WorkingMemoryServiceServer,
+    watch_service_server::WatchServiceServer, working_memory_service_server::WorkingMemoryServiceServer,
 };
 use engram_search::FullText;
 use engram_store::{Backend, DynStore, SqlStore};
@@ -39,6 +39,7 @@ const SERVICES: &[&str] = &[
     "engram.v1.AdminService",
     "engram.v1.ConversationService",
     "engram.v1.WorkingMemoryService",
+    "engram.v1.WatchService",
 ];
 
 async fn connect(settings: &StoreConfig) -> anyhow::Result<SqlStore> {
@@ -242,6 +243,7 @@ pub async fn serve(
             WorkingMemoryServiceServer::new(grpc::working_memory::WorkingMemoryApi { app: app.clone() })
                 .max_decoding_message_size(max),
         )
+        .add_service(WatchServiceServer::new(grpc::watch::WatchApi { app: app.clone() }).max_decoding_message_size(max))
         .into_axum_router()
         .layer(AuthLayer::new(authenticator.clone()))
         .layer(axum::middleware::map_response(grpc::framing::client_faults))

@@ -13,6 +13,7 @@ pub mod convert;
 pub mod framing;
 pub mod memories;
 pub mod sessions;
+pub mod watch;
 pub mod working_memory;
 
 /// Metadata key carrying the id of the memory a duplicate duplicates.

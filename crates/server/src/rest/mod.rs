@@ -17,6 +17,7 @@ mod http;
 pub mod json;
 mod memories;
 mod sessions;
+mod watch;
 
 pub use http::{RestError, RestResult, RestState};
 
@@ -43,6 +44,7 @@ pub fn router(state: RestState, max_body: usize) -> Router {
                 .patch(conversations::patch_working_memory)
                 .delete(conversations::clear_working_memory),
         )
+        .route("/watch", get(watch::watch))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{agent}/{conversation}", axum::routing::delete(conversations::delete))
         .route(
