@@ -78,6 +78,7 @@
 #                           commit coalesces at most from the load's clients)
 #   BENCH_TARGETS           0: do not run bench/targets.py at the end
 #   BENCH_RETRIEVAL         0: skip the retrieval-quality run (bench/retrieval.py)
+#   BENCH_WATCH             0: skip the watch-latency run (engram-bench watch)
 #   BENCH_CONVERSATIONS     0: skip the conversation run (engram-bench conversations); its size:
 #                           BENCH_CONV_COUNT (10000) conversations x BENCH_CONV_MESSAGES (200),
 #                           BENCH_CONV_SECONDS (20) per measured phase, BENCH_WINDOW_CACHE_MB (64)
@@ -454,6 +455,22 @@ if [[ "${BENCH_CONVERSATIONS:-1}" == 1 ]]; then
     rss_line window-cold >>"$json"
     stop_server
     [[ "${BENCH_KEEP_DATA:-0}" == 1 ]] || rm -rf -- "$data"
+fi
+
+# Watch (issue 11): how soon a committed memory reaches a WatchMemories stream, alone and with
+# 2,000 memories/s of other writes (engram-bench watch).
+if [[ "${BENCH_WATCH:-1}" == 1 ]]; then
+    echo "==> watch" >&2
+    data="$BENCH_DIR/watch"
+    rm -rf -- "$data"
+    mkdir -p "$data" "$RESULTS"
+    start_server "$data"
+    for noise in 0 2000; do
+        "$BENCH" --addr "http://$SERVER_ADDR" --api-key "$(cat "$data/admin.key")" watch --memories 1000 --rate 50 \
+            --noise "$noise"
+    done >"$RESULTS/watch.json"
+    stop_server
+    rm -rf -- "$data"
 fi
 
 # Retrieval quality on LoCoMo and a LongMemEval-based set (bench/retrieval.py: downloads the data

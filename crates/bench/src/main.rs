@@ -24,6 +24,7 @@ mod limit;
 mod rest;
 mod runner;
 mod server;
+mod watch;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -121,6 +122,8 @@ enum Command {
     /// of all (cold against a server with --window-cache-mb 0), appends; one JSON line per phase
     /// on stdout.
     Conversations(convs::ConvArgs),
+    /// How soon a committed memory reaches a watch (WatchMemories) on --addr.
+    Watch(watch::WatchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -606,6 +609,12 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         }
         return convs::run(args.clone(), &cli.addr, cli.api_key.as_deref()).await;
     }
+    if let Command::Watch(args) = &cli.command {
+        if cli.addr.is_empty() {
+            bail!("watch needs --addr (a running server)");
+        }
+        return watch::run(args.clone(), &cli.addr, cli.api_key.as_deref()).await;
+    }
     if cli.database_url.is_some() && cli.server_bin.is_none() {
         bail!("--database-url needs --server-bin (the servers to start on it), except with limit");
     }
@@ -741,6 +750,7 @@ async fn bench(cli: &Cli, spawned: &[Spawned]) -> anyhow::Result<()> {
         // Handled by async_main before any server is started.
         Command::Limit(_) => bail!("limit starts no server"),
         Command::Conversations(_) => bail!("conversations starts no server"),
+        Command::Watch(_) => bail!("watch starts no server"),
     };
     bench.print_table(scale);
     bench.rest_overhead(scale)

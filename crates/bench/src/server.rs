@@ -18,6 +18,7 @@ use engram_proto::v1 as pb;
 use pb::{
     agent_service_client::AgentServiceClient, context_service_client::ContextServiceClient,
     conversation_service_client::ConversationServiceClient, memory_service_client::MemoryServiceClient,
+    watch_service_client::WatchServiceClient,
 };
 
 /// An `engram serve` process started by the bench. SIGTERM then SIGKILL on drop.
@@ -201,6 +202,7 @@ pub struct Clients {
     pub memories: MemoryServiceClient<Authed>,
     pub context: ContextServiceClient<Authed>,
     pub conversations: ConversationServiceClient<Authed>,
+    pub watch: WatchServiceClient<Authed>,
 }
 
 /// Several HTTP/2 connections, spread round robin over the servers (replicas); each request takes
@@ -246,8 +248,9 @@ impl Pool {
                     .max_encoding_message_size(64 << 20),
                 context: ContextServiceClient::with_interceptor(channel.clone(), key.clone())
                     .max_decoding_message_size(64 << 20),
-                conversations: ConversationServiceClient::with_interceptor(channel, key.clone())
+                conversations: ConversationServiceClient::with_interceptor(channel.clone(), key.clone())
                     .max_decoding_message_size(64 << 20),
+                watch: WatchServiceClient::with_interceptor(channel, key.clone()),
             });
         }
         Ok(Pool { clients: Arc::new(clients), next: Arc::new(AtomicUsize::new(0)) })
