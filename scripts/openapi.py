@@ -65,6 +65,8 @@ list_params = [
     ("since", TIMESPEC), ("until", TIMESPEC),
     ("step_min", {"type": "integer"}), ("step_max", {"type": "integer"}),
     ("scope", {"type": "string", "description": "Engram extension: only memories of this scope"}),
+    ("attributes", {"type": "string", "description":
+                    "Engram extension: a JSON object; equality on top-level metadata keys, all at once"}),
     ("limit", {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100}),
     ("offset", {"type": "integer", "minimum": 0}),
     ("order", {"type": "string", "enum": ["asc", "desc"]}),
@@ -283,6 +285,8 @@ doc = {
                 "content_contains": STR, "since": TIMESPEC, "until": TIMESPEC, "min_importance": IMPORTANCE,
                 "step_min": {"type": "integer"}, "step_max": {"type": "integer"},
                 "scope": {"type": "string", "description": "Engram extension: only memories of this scope"},
+                "attributes": {"type": "object", "additionalProperties": True, "description":
+                               "Engram extension: equality on top-level metadata keys, all at once"},
                 "limit": {"type": "integer", "minimum": 0, "maximum": 1000}, "offset": {"type": "integer", "minimum": 0},
                 "order": {"type": "string", "enum": ["asc", "desc"]}, "page_token": STR,
                 "query": {"type": "string", "maxLength": 1024, "description":

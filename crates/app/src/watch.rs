@@ -74,6 +74,9 @@ fn admits(filter: &MemoryFilter, agent_id: Option<&str>, m: &Memory, now: Timest
     if filter.scope.as_ref().is_some_and(|s| m.scope.as_ref() != Some(s)) {
         return false;
     }
+    if !filter.attributes.iter().all(|(key, value)| attribute_matches(&m.metadata, key, value)) {
+        return false;
+    }
     if filter.important_only {
         let important = m.memory_type == MemoryType::Decision
             || ERROR_EVENT_TYPES.contains(&m.event_type.as_str())

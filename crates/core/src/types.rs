@@ -246,9 +246,32 @@ pub struct MemoryFilter {
     pub step_max: Option<i64>,
     /// Only memories of this scope (the end user they are about).
     pub scope: Option<String>,
+    /// Equality on top-level keys of the metadata (a simulation memory's structured contents),
+    /// all at once: `[("action_type", "trade"), ("outcome", "success")]`. Values are strings,
+    /// numbers or booleans; sorted by key after validation.
+    pub attributes: Vec<(String, Value)>,
     /// Only what context assembly keeps first: decisions, error event types ([`ERROR_EVENT_TYPES`])
     /// and importance ≥ [`HIGH_IMPORTANCE`].
     pub important_only: bool,
+}
+
+/// The canonical text of an attribute (a top-level metadata key and a string, number or boolean
+/// value) as indexes store it: numbers by value (`5` and `5.0` are one), each type apart (`"5"` is
+/// not `5`). None for other values (null, arrays, objects), which attribute filters never match.
+pub fn attribute_term(key: &str, value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(format!("{key}\u{1f}s{s}")),
+        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(|f| format!("{key}\u{1f}n{f}")),
+        Value::Bool(b) => Some(format!("{key}\u{1f}b{b}")),
+        _ => None,
+    }
+}
+
+/// Whether `metadata` has `key` equal to `value` (by [`attribute_term`]'s rule).
+pub fn attribute_matches(metadata: &Metadata, key: &str, value: &Value) -> bool {
+    metadata.get(key).is_some_and(|found| {
+        attribute_term(key, found).is_some() && attribute_term(key, found) == attribute_term(key, value)
+    })
 }
 
 /// The text of a `content_contains` filter, lowercased with Unicode rules. It matches content

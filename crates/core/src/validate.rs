@@ -344,6 +344,7 @@ impl Limits {
         if let Some(scope) = &filter.scope {
             self.check_id(&f("scope"), scope)?;
         }
+        check_attributes(&f("attributes"), &mut filter.attributes)?;
         for (i, event_type) in filter.event_types.iter().enumerate() {
             self.check_event_type(&format!("{}[{i}]", f("event_types")), event_type)?;
         }
@@ -364,6 +365,40 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// Most attributes in one filter.
+pub const MAX_ATTRIBUTES: usize = 16;
+
+/// An attribute key: what a JSON path may name without quoting.
+pub fn is_attribute_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Attribute filters: at most [`MAX_ATTRIBUTES`], keys of `[A-Za-z0-9_-]` (1..=64), values strings
+/// (at most 1024 bytes), finite numbers or booleans; sorted by key, each key once.
+pub fn check_attributes(field: &str, attributes: &mut Vec<(String, Value)>) -> Result<()> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(Error::invalid(field, format!("holds {} keys; at most {MAX_ATTRIBUTES}", attributes.len())));
+    }
+    for (key, value) in attributes.iter() {
+        if !is_attribute_key(key) {
+            return Err(Error::invalid(field, format!("key {key:?}: 1 to 64 characters of A-Z a-z 0-9 _ -")));
+        }
+        let at = format!("{field}.{key}");
+        match value {
+            Value::String(s) if s.len() > 1024 => return Err(Error::invalid(at, "is longer than 1024 bytes")),
+            Value::String(s) => check_text(&at, s)?,
+            Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => {}
+            Value::Bool(_) => {}
+            _ => return Err(Error::invalid(at, "must be a string, a finite number or a boolean")),
+        }
+    }
+    attributes.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = attributes.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::invalid(field, format!("key {:?} is given twice", w[0].0)));
+    }
+    Ok(())
 }
 
 pub fn check_importance(field: &str, importance: f64) -> Result<()> {

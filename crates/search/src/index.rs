@@ -31,7 +31,7 @@ use crate::vectors::{GraphStep, Vectors};
 
 /// The schema's (and analyzer's) version, kept in each commit's payload: an index of another
 /// version is rebuilt.
-const SCHEMA_VERSION: u32 = 7;
+const SCHEMA_VERSION: u32 = 8;
 
 /// Slots the graph builder adds per hold of the vectors' read lock (about 25 ms of work: a write
 /// waits at most that long), and how long it sleeps once it has caught up.
@@ -461,6 +461,12 @@ impl FullText {
         }
         if let Some(scope) = &m.scope {
             doc.add_text(f.scope, scope);
+        }
+        // Attribute filters take values of at most 1024 bytes: longer ones are not indexed.
+        for (key, value) in m.metadata.iter().filter(|(_, v)| v.as_str().is_none_or(|s| s.len() <= 1024)) {
+            if let Some(term) = attribute_term(key, value) {
+                doc.add_text(f.attrs, term);
+            }
         }
         doc.add_text(f.memory_type, m.memory_type.as_str());
         doc.add_text(f.event_type, &m.event_type);

@@ -113,6 +113,12 @@ pub(crate) fn filter_clauses(f: &Fields, filter: &MemoryFilter, now: Timestamp) 
     if let Some(scope) = &filter.scope {
         add(raw(f.scope, scope));
     }
+    for (key, value) in &filter.attributes {
+        match attribute_term(key, value) {
+            Some(term) => add(raw(f.attrs, &term)),
+            None => add(Box::new(tantivy::query::EmptyQuery)),
+        }
+    }
     if !filter.memory_types.is_empty() {
         add(any_of(filter.memory_types.iter().map(|t| raw(f.memory_type, t.as_str())).collect()));
     }

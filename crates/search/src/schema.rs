@@ -19,6 +19,8 @@ pub(crate) struct Fields {
     pub session: Field,
     /// The end user the memory is about (absent: no scope).
     pub scope: Field,
+    /// Top-level metadata keys with scalar values, as [`engram_core::attribute_term`]s.
+    pub attrs: Field,
     pub memory_type: Field,
     pub event_type: Field,
     pub tags: Field,
@@ -49,6 +51,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         agent: b.add_text_field("agent", STRING),
         session: b.add_text_field("session", STRING | FAST),
         scope: b.add_text_field("scope", STRING),
+        attrs: b.add_text_field("attrs", STRING),
         memory_type: b.add_text_field("memory_type", STRING),
         event_type: b.add_text_field("event_type", STRING),
         tags: b.add_text_field("tags", STRING),

@@ -283,6 +283,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<engram_app::ListRequest> {
         step_min,
         step_max,
         scope,
+        attributes,
     } = f.unwrap_or_default();
     let filter = MemoryFilter {
         agent: (!agent.is_empty()).then(|| AgentRef::parse(&agent)),
@@ -299,6 +300,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<engram_app::ListRequest> {
         step_min,
         step_max,
         scope: (!scope.is_empty()).then_some(scope),
+        attributes: struct_to_json("filter.attributes", attributes)?.into_iter().collect(),
         important_only: false,
     };
     Ok(engram_app::ListRequest { filter, since, until, content_contains, ..Default::default() })

@@ -199,6 +199,8 @@ pub struct SearchJson {
     pub step_max: Option<i64>,
     /// Engram extension: only memories of this scope.
     pub scope: Option<String>,
+    /// Engram extension: equality on top-level metadata keys.
+    pub attributes: Option<Metadata>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub order: Option<String>,

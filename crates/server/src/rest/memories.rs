@@ -134,6 +134,13 @@ pub fn list_request(
         step_min: params.number("step_min")?,
         step_max: params.number("step_max")?,
         scope: text("scope"),
+        attributes: match params.text("attributes") {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str::<Metadata>(json)
+                .map_err(|e| Error::invalid("attributes", format!("must be a JSON object: {e}")))?
+                .into_iter()
+                .collect(),
+        },
         ..Default::default()
     };
     Ok(ListRequest {
@@ -185,6 +192,7 @@ pub async fn search(
         step_min: q.step_min,
         step_max: q.step_max,
         scope: q.scope.filter(|s| !s.is_empty()),
+        attributes: q.attributes.unwrap_or_default().into_iter().collect(),
         ..Default::default()
     };
     let request = ListRequest {

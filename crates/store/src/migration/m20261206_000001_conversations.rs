@@ -1,5 +1,6 @@
 //! Conversations and working memory (issue 10): `memories.scope`, the end user a memory is about
-//! (filterable, indexed within the org); `conversations` holds each (agent, scope,
+//! (filterable, indexed within the org); indexes on common metadata keys for attribute filters
+//! (issue 11); `conversations` holds each (agent, scope,
 //! conversation id) with its counters, newest sequence number and summary;
 //! `conversation_messages` its messages, clustered by (conversation, seq) so a window is one
 //! range read (a client id is unique per conversation: a retried append stores nothing twice);
@@ -10,6 +11,31 @@ use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
+
+/// Metadata keys with an index of their own, on the expression `crate::sql::dialect::attribute_value`
+/// writes (the same text, or the planners do not use them): attribute filters on them read only the
+/// matching memories.
+const SQLITE_ATTRIBUTES: &[&str] = &[
+    "CREATE INDEX memories_attr_action_type ON memories (org_key, json_extract(metadata, '$.\"action_type\"'), time, key) \
+     WHERE json_extract(metadata, '$.\"action_type\"') IS NOT NULL",
+    "CREATE INDEX memories_attr_outcome ON memories (org_key, json_extract(metadata, '$.\"outcome\"'), time, key) \
+     WHERE json_extract(metadata, '$.\"outcome\"') IS NOT NULL",
+    "CREATE INDEX memories_attr_status ON memories (org_key, json_extract(metadata, '$.\"status\"'), time, key) \
+     WHERE json_extract(metadata, '$.\"status\"') IS NOT NULL",
+    "CREATE INDEX memories_attr_other_agent ON memories (org_key, json_extract(metadata, '$.\"other_agent\"'), time, key) \
+     WHERE json_extract(metadata, '$.\"other_agent\"') IS NOT NULL",
+];
+
+const POSTGRES_ATTRIBUTES: &[&str] = &[
+    "CREATE INDEX memories_attr_action_type ON memories (org_key, (metadata->>'action_type'), time, key) \
+     WHERE (metadata->>'action_type') IS NOT NULL",
+    "CREATE INDEX memories_attr_outcome ON memories (org_key, (metadata->>'outcome'), time, key) \
+     WHERE (metadata->>'outcome') IS NOT NULL",
+    "CREATE INDEX memories_attr_status ON memories (org_key, (metadata->>'status'), time, key) \
+     WHERE (metadata->>'status') IS NOT NULL",
+    "CREATE INDEX memories_attr_other_agent ON memories (org_key, (metadata->>'other_agent'), time, key) \
+     WHERE (metadata->>'other_agent') IS NOT NULL",
+];
 
 const SQLITE: &[&str] = &[
     "ALTER TABLE memories ADD COLUMN scope TEXT",
@@ -118,8 +144,8 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         let statements = match manager.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
+            DbBackend::Postgres => POSTGRES.iter().chain(POSTGRES_ATTRIBUTES),
+            _ => SQLITE.iter().chain(SQLITE_ATTRIBUTES),
         };
         for statement in statements {
             db.execute_unprepared(statement).await?;

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list, scopes_keep_end_users_apart]);
+conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list, scopes_keep_end_users_apart, attributes_match_metadata_values]);
 
 /// Six live memories (1..=6, times base+1s..base+6s) and an expired one that matches most filters.
 struct Corpus {
@@ -505,4 +505,49 @@ pub async fn scopes_keep_end_users_apart(store: &dyn Store) {
     let with_agent = MemoryFilter { agent: Some(AgentRef::Name("bot".into())), ..of("alice") };
     assert_eq!(count(store, &org, with_agent, now).await, 2);
     assert_eq!(count(store, &org, MemoryFilter::default(), now).await, 4, "no scope filter: every scope and none");
+}
+
+/// `attributes`: equality on top-level metadata keys, all at once; each JSON type apart, numbers
+/// by value; indexed keys (action_type, outcome) and others alike.
+pub async fn attributes_match_metadata_values(store: &dyn Store) {
+    let now = time::now();
+    let org = new_org(store).await;
+    let with = |content: &str, metadata: Value| NewMemory {
+        memory_type: Some(MemoryType::Action),
+        metadata: obj(metadata),
+        ..mem("agent-123", "action", content)
+    };
+    let items = vec![
+        with("trade ok", json!({"action_type": "trade", "outcome": "success", "price": 5, "urgent": true})),
+        with("trade failed", json!({"action_type": "trade", "outcome": "failure", "price": 5.0})),
+        with("move", json!({"action_type": "move", "outcome": "success", "price": "5"})),
+        with("plain", json!({})),
+    ];
+    let created = add_all(store, &org, items, now).await;
+    let org = org.as_str();
+    let found = |attributes: Vec<(&str, Value)>| {
+        let filter = MemoryFilter {
+            attributes: attributes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            ..Default::default()
+        };
+        async move {
+            let mut ids = find(store, org, filter, now).await;
+            ids.sort();
+            ids
+        }
+    };
+    let ids = |indexes: &[usize]| {
+        let mut ids: Vec<String> = indexes.iter().map(|i| created[*i].id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(found(vec![("action_type", json!("trade"))]).await, ids(&[0, 1]));
+    assert_eq!(found(vec![("action_type", json!("trade")), ("outcome", json!("success"))]).await, ids(&[0]));
+    assert_eq!(found(vec![("price", json!(5))]).await, ids(&[0, 1]), "5 and 5.0 are one number");
+    assert_eq!(found(vec![("price", json!("5"))]).await, ids(&[2]), "the string \"5\" is not the number");
+    assert_eq!(found(vec![("urgent", json!(true))]).await, ids(&[0]));
+    assert_eq!(found(vec![("urgent", json!(false))]).await, ids(&[]));
+    assert_eq!(found(vec![("missing", json!("x"))]).await, ids(&[]));
+    let filter = MemoryFilter { attributes: vec![("outcome".into(), json!("success"))], ..Default::default() };
+    assert_eq!(count(store, org, filter, now).await, 2);
 }

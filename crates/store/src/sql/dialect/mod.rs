@@ -29,6 +29,44 @@ pub(crate) fn content_contains(backend: Backend, column: &str, param: &str, word
     }
 }
 
+/// The value of a top-level metadata key as SQL (SQLite: the value; PostgreSQL: its text), in
+/// the exact form the attribute indexes use: `action_type`, `outcome`, `status` and `other_agent`
+/// have one each (`memories_attr_<key>`, migration `m20261206_000001_conversations`), so equality
+/// on them reads only the matching memories. `key` is checked (`[A-Za-z0-9_-]`, no quoting needed).
+pub(crate) fn attribute_value(backend: Backend, column: &str, key: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_extract({column}, '$.\"{key}\"')"),
+        Backend::Postgres => format!("({column}->>'{key}')"),
+    }
+}
+
+/// Metadata key `key` equals `value` (a string, number or boolean) and has its JSON type. `text`
+/// is bound to the value as SQL text or number (SQLite) / text (PostgreSQL), `json` to
+/// `{key: value}` (PostgreSQL containment).
+pub(crate) fn attribute_equals(
+    backend: Backend,
+    column: &str,
+    key: &str,
+    value: &serde_json::Value,
+    text: &str,
+    json: &str,
+) -> String {
+    let extracted = attribute_value(backend, column, key);
+    match (backend, value) {
+        (Backend::Sqlite, serde_json::Value::String(_)) => {
+            format!("({extracted} = {text} AND json_type({column}, '$.\"{key}\"') = 'text')")
+        }
+        (Backend::Sqlite, serde_json::Value::Bool(b)) => {
+            format!("({extracted} IS NOT NULL AND json_type({column}, '$.\"{key}\"') = '{b}')")
+        }
+        (Backend::Sqlite, _) => {
+            format!("({extracted} = {text} AND json_type({column}, '$.\"{key}\"') IN ('integer', 'real'))")
+        }
+        (Backend::Postgres, serde_json::Value::String(_)) => format!("({extracted} = {text} AND {column} @> {json})"),
+        (Backend::Postgres, _) => format!("({extracted} IS NOT NULL AND {column} @> {json})"),
+    }
+}
+
 /// The PostgreSQL regular expression (ARE) of a needle's words: each at the start of a word, the
 /// rest of that word, whitespace, the next.
 pub(crate) fn words_regex(words: &[&str]) -> String {

@@ -205,6 +205,26 @@ pub(crate) fn memory_query(
         let value = sql.param(scope.as_str());
         sql.push(&format!(" AND m.scope = {value}"));
     }
+    for (key, value) in &filter.attributes {
+        let text = match value {
+            serde_json::Value::String(s) => sql.param(s.as_str()),
+            serde_json::Value::Number(n) if backend == Backend::Sqlite => match n.as_i64() {
+                Some(i) => sql.param(i),
+                None => sql.param(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            _ => String::new(),
+        };
+        let json = match backend {
+            Backend::Postgres => {
+                let mut object = serde_json::Map::new();
+                object.insert(key.clone(), value.clone());
+                sql.param(Param::Json(serde_json::Value::Object(object)))
+            }
+            Backend::Sqlite => String::new(),
+        };
+        sql.push(" AND ");
+        sql.push(&dialect::attribute_equals(backend, "m.metadata", key, value, &text, &json));
+    }
     if let Some(step_min) = filter.step_min {
         let value = sql.param(step_min);
         sql.push(&format!(" AND m.step >= {value}"));

@@ -1,0 +1,24 @@
+"""Attribute filters over REST (Engram extension): `?attributes=<JSON object>` on listings and
+`"attributes": {...}` in a search body, equality on top-level metadata keys."""
+
+import json
+
+import httpx
+
+
+def test_attribute_filters(server, name):
+    h = {"x-api-key": server.admin_key}
+    for content, meta in [("traded", {"action_type": "trade", "outcome": "success"}),
+                          ("refused", {"action_type": "trade", "outcome": "failure"}),
+                          ("walked", {"action_type": "move", "outcome": "success"})]:
+        r = httpx.post(f"{server.url}/api/v1/memories", headers=h,
+                       json={"agent_id": name, "content": content, "metadata": meta})
+        assert r.status_code == 201, r.text
+    attrs = json.dumps({"action_type": "trade", "outcome": "success"})
+    r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "attributes": attrs})
+    assert [m["content"] for m in r.json()["memories"]] == ["traded"]
+    r = httpx.post(f"{server.url}/api/v1/search", headers=h,
+                   json={"agent_id": name, "attributes": {"outcome": "success"}})
+    assert sorted(m["content"] for m in r.json()["results"]) == ["traded", "walked"]
+    r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "attributes": "not json"})
+    assert r.status_code == 400 and r.json()["error"].startswith("attributes")
