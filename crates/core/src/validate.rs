@@ -377,7 +377,7 @@ pub fn is_attribute_key(key: &str) -> bool {
 
 /// Attribute filters: at most [`MAX_ATTRIBUTES`], keys of `[A-Za-z0-9_-]` (1..=64), values strings
 /// (at most 1024 bytes), finite numbers or booleans; sorted by key, each key once.
-pub fn check_attributes(field: &str, attributes: &mut Vec<(String, Value)>) -> Result<()> {
+pub fn check_attributes(field: &str, attributes: &mut [(String, Value)]) -> Result<()> {
     if attributes.len() > MAX_ATTRIBUTES {
         return Err(Error::invalid(field, format!("holds {} keys; at most {MAX_ATTRIBUTES}", attributes.len())));
     }
