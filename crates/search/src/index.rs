@@ -33,9 +33,9 @@ use crate::vectors::{GraphStep, Vectors};
 /// version is rebuilt.
 const SCHEMA_VERSION: u32 = 8;
 
-/// Slots the graph builder adds per hold of the vectors' read lock (about 25 ms of work: a write
+/// Slots the graph builder adds per hold of the vectors' read lock (about 10 ms of work: a write
 /// waits at most that long), and how long it sleeps once it has caught up.
-const GRAPH_STEP: usize = 128;
+const GRAPH_STEP: usize = 32;
 const GRAPH_IDLE: Duration = Duration::from_millis(200);
 
 /// Bytes of memory the indexing of one org may use before it writes a segment.
@@ -200,7 +200,10 @@ struct OrgIndex {
     graph_builder: AtomicBool,
 }
 
-/// Starts the org's graph builder if the org now wants a graph and none runs.
+/// Starts the org's graph builder if the org now wants a graph and none runs. Called by a search
+/// that admits more vectors than the exact scan reads in time: an org whose searches all stay
+/// narrow (an agent, a session) never pays for a graph, and ingest never shares the machine with a
+/// builder it does not need.
 fn ensure_graph(index: &Arc<OrgIndex>) {
     let mut vectors = index.vectors.write().unwrap_or_else(PoisonError::into_inner);
     if vectors.wants_graph() {
@@ -296,7 +299,6 @@ impl FullText {
         }
         let opened = Arc::new(self.open_org(org)?);
         orgs.insert(org.to_owned(), opened.clone());
-        ensure_graph(&opened);
         Ok(opened)
     }
 
@@ -388,7 +390,6 @@ impl FullText {
             }
         }
         drop(vectors);
-        ensure_graph(&index);
         let mut timeline = index.timeline.write().unwrap_or_else(PoisonError::into_inner);
         for m in memories {
             timeline.upsert(m.key, m.memory.session_id.as_deref(), to_micros(m.memory.time));
@@ -671,7 +672,7 @@ impl FullText {
     ) -> Result<Nearest> {
         let index = self.org(org)?;
         let admitted = self.admitted(&index, filter, now)?;
-        let vectors = index.vectors.read().unwrap_or_else(PoisonError::into_inner);
+        let mut vectors = index.vectors.read().unwrap_or_else(PoisonError::into_inner);
         if vectors.len() == 0 {
             let unembedded = match &admitted {
                 Some(keys) => keys.len() as u64,
@@ -686,6 +687,12 @@ impl FullText {
             ));
         }
         let unit = vector::normalized(query);
+        let wide = admitted.as_ref().map_or(vectors.len(), Vec::len) > crate::vectors::EXACT_MAX;
+        if wide && !vectors.has_graph() && vectors.wants_graph() {
+            drop(vectors);
+            ensure_graph(&index);
+            vectors = index.vectors.read().unwrap_or_else(PoisonError::into_inner);
+        }
         let (found, without) = vectors.nearest(&unit, k, admitted.as_deref());
         let unembedded = match &admitted {
             Some(_) => without as u64,
