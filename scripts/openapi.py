@@ -67,6 +67,7 @@ list_params = [
     ("scope", {"type": "string", "description": "Engram extension: only memories of this scope"}),
     ("attributes", {"type": "string", "description":
                     "Engram extension: a JSON object; equality on top-level metadata keys, all at once"}),
+    ("near", {"type": "string", "description": "Engram extension: x,y,radius or x,y,z,radius: within the radius"}),
     ("limit", {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100}),
     ("offset", {"type": "integer", "minimum": 0}),
     ("order", {"type": "string", "enum": ["asc", "desc"]}),
@@ -287,6 +288,8 @@ doc = {
                 "scope": {"type": "string", "description": "Engram extension: only memories of this scope"},
                 "attributes": {"type": "object", "additionalProperties": True, "description":
                                "Engram extension: equality on top-level metadata keys, all at once"},
+                "near": obj({"x": {"type": "number"}, "y": {"type": "number"}, "z": {"type": "number"},
+                             "radius": {"type": "number", "minimum": 0, "exclusiveMinimum": True}}, ["x", "y", "radius"]),
                 "limit": {"type": "integer", "minimum": 0, "maximum": 1000}, "offset": {"type": "integer", "minimum": 0},
                 "order": {"type": "string", "enum": ["asc", "desc"]}, "page_token": STR,
                 "query": {"type": "string", "maxLength": 1024, "description":

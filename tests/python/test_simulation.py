@@ -22,3 +22,17 @@ def test_attribute_filters(server, name):
     assert sorted(m["content"] for m in r.json()["results"]) == ["traded", "walked"]
     r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "attributes": "not json"})
     assert r.status_code == 400 and r.json()["error"].startswith("attributes")
+
+
+def test_near_filter(server, name):
+    h = {"x-api-key": server.admin_key}
+    for content, position in [("river", {"x": 10.5, "y": 20.5}), ("mountain", {"x": 40, "y": 20})]:
+        httpx.post(f"{server.url}/api/v1/memories", headers=h,
+                   json={"agent_id": name, "content": content, "position": position})
+    r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "near": "10,20,2"})
+    assert [m["content"] for m in r.json()["memories"]] == ["river"]
+    r = httpx.post(f"{server.url}/api/v1/search", headers=h,
+                   json={"agent_id": name, "near": {"x": 40, "y": 20, "radius": 1}})
+    assert [m["content"] for m in r.json()["results"]] == ["mountain"]
+    r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "near": "10,20"})
+    assert r.status_code == 400 and r.json()["error"].startswith("near")

@@ -83,6 +83,28 @@ async fn steps_and_attributes_of_the_docs_scenario() {
     let met = pb::MemoryFilter { attributes: Some(json_struct(serde_json::json!({"kind": "greeting"}))), ..agent() };
     assert_eq!(contents(c.memories.list_memories(list(met)).await.unwrap().into_inner()), ["met agent-456"]);
 
+    // What did I see near (10, 20): within the radius.
+    let scouting = vec![
+        pb::NewMemory {
+            position: Some(pb::Position { x: 10.5, y: 20.5, z: None }),
+            ..sim(pb::MemoryType::State, 1237, "saw a river", serde_json::json!({}))
+        },
+        pb::NewMemory {
+            position: Some(pb::Position { x: 40.0, y: 20.0, z: None }),
+            ..sim(pb::MemoryType::State, 1238, "saw a mountain", serde_json::json!({}))
+        },
+    ];
+    c.memories.add_memories(pb::AddMemoriesRequest { memories: scouting }).await.unwrap();
+    let near = pb::MemoryFilter { near: Some(pb::Near { x: 10.0, y: 20.0, z: None, radius: 2.0 }), ..agent() };
+    assert_eq!(contents(c.memories.list_memories(list(near.clone())).await.unwrap().into_inner()), ["saw a river"]);
+    let request =
+        pb::SearchMemoriesRequest { query: "saw".into(), filter: Some(near), limit: 10, ..Default::default() };
+    let err = c.memories.search_memories(request).await.unwrap_err();
+    assert!(err.message().starts_with("filter.near"), "{}", err.message());
+    let bad = pb::MemoryFilter { near: Some(pb::Near { x: 10.0, y: 20.0, z: None, radius: 0.0 }), ..agent() };
+    let err = c.memories.list_memories(list(bad)).await.unwrap_err();
+    assert!(err.message().starts_with("filter.near.radius"), "{}", err.message());
+
     // Bad attribute filters name the field.
     for (bad, field) in [
         (serde_json::json!({"action_type": ["trade"]}), "filter.attributes.action_type"),

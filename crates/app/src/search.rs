@@ -142,6 +142,13 @@ impl Engram {
         filter.until = time::parse_spec("filter.until", &list.until, now)?;
         filter.content_contains = self.limits.needle("filter.content_contains", &list.content_contains)?;
         self.limits.check_filter("filter", &mut filter)?;
+        if filter.near.is_some() {
+            // The full-text index holds no positions: refuse rather than rank outside the radius.
+            return Err(Error::invalid(
+                "filter.near",
+                "is not supported with a query or query_embedding yet; list with near instead",
+            ));
+        }
         if let (SearchMode::Semantic | SearchMode::Hybrid, Some(embedder)) = (mode, embedder) {
             // The server's embedder embeds the query (its time is part of the search's).
             let embedded = embedder.embed(vec![query.clone()]).await?;

@@ -77,6 +77,9 @@ fn admits(filter: &MemoryFilter, agent_id: Option<&str>, m: &Memory, now: Timest
     if !filter.attributes.iter().all(|(key, value)| attribute_matches(&m.metadata, key, value)) {
         return false;
     }
+    if filter.near.is_some_and(|near| !near.admits(m.position.as_ref())) {
+        return false;
+    }
     if filter.important_only {
         let important = m.memory_type == MemoryType::Decision
             || ERROR_EVENT_TYPES.contains(&m.event_type.as_str())
@@ -225,6 +228,8 @@ mod tests {
             (MemoryFilter { scope: Some("u2".into()), ..Default::default() }, false),
             (MemoryFilter { until: Some(m.time), ..Default::default() }, false),
             (MemoryFilter { important_only: true, ..Default::default() }, false),
+            (MemoryFilter { attributes: vec![("k".into(), serde_json::json!(1))], ..Default::default() }, false),
+            (MemoryFilter { near: Some(Near { x: 0.0, y: 0.0, z: None, radius: 1.0 }), ..Default::default() }, false),
         ];
         for (filter, want) in cases {
             assert_eq!(ok(filter.clone(), None), want, "{filter:?}");

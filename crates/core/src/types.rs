@@ -64,6 +64,30 @@ pub struct Position {
     pub z: Option<f64>,
 }
 
+/// A radius around a point: memories whose position lies within it (Euclidean distance, inclusive).
+/// With `z`, only memories with a `z` match and the distance is 3-D; without, it is over x and y.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Near {
+    pub x: f64,
+    pub y: f64,
+    pub z: Option<f64>,
+    pub radius: f64,
+}
+
+impl Near {
+    /// Whether a memory at `position` (if any) lies within the radius.
+    pub fn admits(&self, position: Option<&Position>) -> bool {
+        let Some(p) = position else { return false };
+        let (dx, dy) = (p.x - self.x, p.y - self.y);
+        let dz = match (self.z, p.z) {
+            (Some(z), Some(pz)) => pz - z,
+            (Some(_), None) => return false,
+            (None, _) => 0.0,
+        };
+        dx * dx + dy * dy + dz * dz <= self.radius * self.radius
+    }
+}
+
 /// Which agent a request means: its generated id, or its name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AgentRef {
@@ -250,6 +274,8 @@ pub struct MemoryFilter {
     /// all at once: `[("action_type", "trade"), ("outcome", "success")]`. Values are strings,
     /// numbers or booleans; sorted by key after validation.
     pub attributes: Vec<(String, Value)>,
+    /// Only memories whose position lies within a radius.
+    pub near: Option<Near>,
     /// Only what context assembly keeps first: decisions, error event types ([`ERROR_EVENT_TYPES`])
     /// and importance ≥ [`HIGH_IMPORTANCE`].
     pub important_only: bool,

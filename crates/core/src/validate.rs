@@ -345,6 +345,15 @@ impl Limits {
             self.check_id(&f("scope"), scope)?;
         }
         check_attributes(&f("attributes"), &mut filter.attributes)?;
+        if let Some(near) = &filter.near {
+            let finite = near.x.is_finite() && near.y.is_finite() && near.z.is_none_or(f64::is_finite);
+            if !finite {
+                return Err(Error::invalid(f("near"), "coordinates must be finite numbers"));
+            }
+            if !(near.radius.is_finite() && near.radius > 0.0) {
+                return Err(Error::invalid(f("near.radius"), "must be a finite number above 0"));
+            }
+        }
         for (i, event_type) in filter.event_types.iter().enumerate() {
             self.check_event_type(&format!("{}[{i}]", f("event_types")), event_type)?;
         }

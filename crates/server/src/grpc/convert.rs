@@ -284,6 +284,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<engram_app::ListRequest> {
         step_max,
         scope,
         attributes,
+        near,
     } = f.unwrap_or_default();
     let filter = MemoryFilter {
         agent: (!agent.is_empty()).then(|| AgentRef::parse(&agent)),
@@ -301,6 +302,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<engram_app::ListRequest> {
         step_max,
         scope: (!scope.is_empty()).then_some(scope),
         attributes: struct_to_json("filter.attributes", attributes)?.into_iter().collect(),
+        near: near.map(|n| Near { x: n.x, y: n.y, z: n.z, radius: n.radius }),
         important_only: false,
     };
     Ok(engram_app::ListRequest { filter, since, until, content_contains, ..Default::default() })

@@ -42,6 +42,23 @@ pub struct MemoryJson {
     pub scope: Option<String>,
 }
 
+/// A radius around a point (`MemoryFilter.near`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NearJson {
+    pub x: f64,
+    pub y: f64,
+    #[serde(default)]
+    pub z: Option<f64>,
+    pub radius: f64,
+}
+
+impl From<NearJson> for Near {
+    fn from(n: NearJson) -> Self {
+        Near { x: n.x, y: n.y, z: n.z, radius: n.radius }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PositionJson {
@@ -201,6 +218,8 @@ pub struct SearchJson {
     pub scope: Option<String>,
     /// Engram extension: equality on top-level metadata keys.
     pub attributes: Option<Metadata>,
+    /// Engram extension: within a radius of a point.
+    pub near: Option<NearJson>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub order: Option<String>,

@@ -141,6 +141,7 @@ pub fn list_request(
                 .into_iter()
                 .collect(),
         },
+        near: params.text("near").map(parse_near).transpose()?,
         ..Default::default()
     };
     Ok(ListRequest {
@@ -193,6 +194,7 @@ pub async fn search(
         step_max: q.step_max,
         scope: q.scope.filter(|s| !s.is_empty()),
         attributes: q.attributes.unwrap_or_default().into_iter().collect(),
+        near: q.near.map(Near::from),
         ..Default::default()
     };
     let request = ListRequest {
@@ -271,5 +273,19 @@ fn mode_name(mode: SearchMode) -> &'static str {
         SearchMode::Auto | SearchMode::Hybrid => "hybrid",
         SearchMode::Keyword => "keyword",
         SearchMode::Semantic => "semantic",
+    }
+}
+
+/// `?near=x,y,radius` or `?near=x,y,z,radius`.
+fn parse_near(text: &str) -> Result<Near> {
+    let numbers: Vec<f64> = text
+        .split(',')
+        .map(|n| n.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::invalid("near", format!("{text:?}: x,y,radius or x,y,z,radius (numbers)")))?;
+    match numbers[..] {
+        [x, y, radius] => Ok(Near { x, y, z: None, radius }),
+        [x, y, z, radius] => Ok(Near { x, y, z: Some(z), radius }),
+        _ => Err(Error::invalid("near", format!("{text:?}: x,y,radius or x,y,z,radius (numbers)"))),
     }
 }

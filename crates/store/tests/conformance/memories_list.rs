@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list, scopes_keep_end_users_apart, attributes_match_metadata_values]);
+conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list, scopes_keep_end_users_apart, attributes_match_metadata_values, near_admits_within_the_radius]);
 
 /// Six live memories (1..=6, times base+1s..base+6s) and an expired one that matches most filters.
 struct Corpus {
@@ -550,4 +550,37 @@ pub async fn attributes_match_metadata_values(store: &dyn Store) {
     assert_eq!(found(vec![("missing", json!("x"))]).await, ids(&[]));
     let filter = MemoryFilter { attributes: vec![("outcome".into(), json!("success"))], ..Default::default() };
     assert_eq!(count(store, org, filter, now).await, 2);
+}
+
+/// `near`: within the radius (inclusive, Euclidean), 2-D without z, 3-D with it (memories without
+/// z then excluded); memories without a position never match.
+pub async fn near_admits_within_the_radius(store: &dyn Store) {
+    let now = time::now();
+    let org = new_org(store).await;
+    let at = |content: &str, position: Option<Position>| NewMemory { position, ..mem("scout", "seen", content) };
+    let items = vec![
+        at("on the spot", Some(Position { x: 10.0, y: 20.0, z: None })),
+        at("three-four-five away", Some(Position { x: 13.0, y: 24.0, z: None })),
+        at("just outside", Some(Position { x: 13.0, y: 24.1, z: None })),
+        at("in the box, not the circle", Some(Position { x: 14.0, y: 24.0, z: None })),
+        at("up high", Some(Position { x: 10.0, y: 20.0, z: Some(4.0) })),
+        at("nowhere", None),
+    ];
+    let created = add_all(store, &org, items, now).await;
+    let org = org.as_str();
+    let within = |near: Near| async move {
+        let mut ids = find(store, org, MemoryFilter { near: Some(near), ..Default::default() }, now).await;
+        ids.sort();
+        ids
+    };
+    let ids = |indexes: &[usize]| {
+        let mut ids: Vec<String> = indexes.iter().map(|i| created[*i].id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(within(Near { x: 10.0, y: 20.0, z: None, radius: 5.0 }).await, ids(&[0, 1, 4]));
+    assert_eq!(within(Near { x: 10.0, y: 20.0, z: Some(0.0), radius: 5.0 }).await, ids(&[4]));
+    assert_eq!(within(Near { x: 10.0, y: 20.0, z: Some(0.0), radius: 3.9 }).await, ids(&[]));
+    let filter = MemoryFilter { near: Some(Near { x: 0.0, y: 0.0, z: None, radius: 1.0 }), ..Default::default() };
+    assert_eq!(count(store, org, filter, now).await, 0);
 }

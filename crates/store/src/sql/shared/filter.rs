@@ -205,6 +205,24 @@ pub(crate) fn memory_query(
         let value = sql.param(scope.as_str());
         sql.push(&format!(" AND m.scope = {value}"));
     }
+    if let Some(near) = &filter.near {
+        // A box first (the columns' own comparisons), then the exact distance.
+        let (x, y, r) = (sql.param(near.x), sql.param(near.y), sql.param(near.radius));
+        sql.push(&format!(" AND m.pos_x BETWEEN {x} - {r} AND {x} + {r} AND m.pos_y BETWEEN {y} - {r} AND {y} + {r}"));
+        let dz = match near.z {
+            Some(z) => {
+                let z = sql.param(z);
+                format!(" + (m.pos_z - {z}) * (m.pos_z - {z})")
+            }
+            None => String::new(),
+        };
+        if near.z.is_some() {
+            sql.push(" AND m.pos_z IS NOT NULL");
+        }
+        sql.push(&format!(
+            " AND (m.pos_x - {x}) * (m.pos_x - {x}) + (m.pos_y - {y}) * (m.pos_y - {y}){dz} <= {r} * {r}"
+        ));
+    }
     for (key, value) in &filter.attributes {
         let text = match value {
             serde_json::Value::String(s) => sql.param(s.as_str()),
