@@ -83,6 +83,30 @@ async fn steps_and_attributes_of_the_docs_scenario() {
     let met = pb::MemoryFilter { attributes: Some(json_struct(serde_json::json!({"kind": "greeting"}))), ..agent() };
     assert_eq!(contents(c.memories.list_memories(list(met)).await.unwrap().into_inner()), ["met agent-456"]);
 
+    // A state is identified by (agent, step, type), not by its content: the same state at two steps
+    // is two states, the same step's state sent again is one; two different actions of one step are
+    // two.
+    let same = || serde_json::json!({"position": [1, 1], "health": 50});
+    let states = vec![
+        sim(pb::MemoryType::State, 2000, "idle", same()),
+        sim(pb::MemoryType::State, 2001, "idle", same()),
+        sim(pb::MemoryType::State, 2001, "idle", same()),
+        sim(pb::MemoryType::Action, 2001, "gathered wood", serde_json::json!({})),
+        sim(pb::MemoryType::Action, 2001, "gathered stone", serde_json::json!({})),
+    ];
+    let added = c.memories.add_memories(pb::AddMemoriesRequest { memories: states }).await.unwrap().into_inner();
+    assert_eq!((added.created, added.duplicates), (4, 1));
+    let idle = c
+        .memories
+        .list_memories(list(pb::MemoryFilter { step_min: Some(2000), step_max: Some(2001), ..agent() }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut keys: Vec<String> = idle.memories.iter().map(|m| m.dedup_key.clone()).collect();
+    keys.sort();
+    assert_eq!(&keys[2..], ["state@2000", "state@2001"]);
+    assert!(keys[..2].iter().all(|k| k.starts_with("action@2001:")), "{keys:?}");
+
     // What did I see near (10, 20): within the radius.
     let scouting = vec![
         pb::NewMemory {

@@ -126,6 +126,13 @@ impl Limits {
         if let Some(key) = &dedup_key {
             self.check_id(&f("dedup_key"), key)?;
         }
+        // A memory of a step is identified by it, not by its content alone.
+        let dedup_key = match (dedup_key, step) {
+            (None, Some(step)) => {
+                Some(step_dedup_key(memory_type.unwrap_or(MemoryType::Episodic), step, &event_type, &content))
+            }
+            (key, _) => key,
+        };
         if let Some(position) = &position {
             let finite = position.x.is_finite() && position.y.is_finite() && position.z.is_none_or(f64::is_finite);
             if !finite {
@@ -374,6 +381,24 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// The dedup key of a memory with a step and no key of its own. A state is identified by its
+/// agent, step and type: `state@<step>` (two identical states at consecutive steps are two states;
+/// the same step's state sent twice is one). Other types add their event type and content (two
+/// different actions of one step are two): `<type>@<step>:<32 hex of sha256(event_type|content)>`.
+pub fn step_dedup_key(memory_type: MemoryType, step: i64, event_type: &str, content: &str) -> String {
+    if memory_type == MemoryType::State {
+        return format!("state@{step}");
+    }
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(event_type.as_bytes());
+    hasher.update(b"|");
+    hasher.update(content.as_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}@{step}:{hex}", memory_type.as_str())
 }
 
 /// Most attributes in one filter.
