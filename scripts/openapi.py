@@ -70,7 +70,7 @@ list_params = [
     ("near", {"type": "string", "description": "Engram extension: x,y,radius or x,y,z,radius: within the radius"}),
     ("limit", {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100}),
     ("offset", {"type": "integer", "minimum": 0}),
-    ("order", {"type": "string", "enum": ["asc", "desc"]}),
+    ("order", {"type": "string", "enum": ["asc", "desc", "step_asc", "step_desc"]}),
     ("page_token", STR),
 ]
 
@@ -291,7 +291,7 @@ doc = {
                 "near": obj({"x": {"type": "number"}, "y": {"type": "number"}, "z": {"type": "number"},
                              "radius": {"type": "number", "minimum": 0, "exclusiveMinimum": True}}, ["x", "y", "radius"]),
                 "limit": {"type": "integer", "minimum": 0, "maximum": 1000}, "offset": {"type": "integer", "minimum": 0},
-                "order": {"type": "string", "enum": ["asc", "desc"]}, "page_token": STR,
+                "order": {"type": "string", "enum": ["asc", "desc", "step_asc", "step_desc"]}, "page_token": STR,
                 "query": {"type": "string", "maxLength": 1024, "description":
                           "Engram extension: rank by relevance (BM25 with stemming; \"quoted phrases\" must match). "
                           "Results come best first with `scores`; page with offset (at most 1000); order and "

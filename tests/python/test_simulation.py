@@ -36,3 +36,14 @@ def test_near_filter(server, name):
     assert [m["content"] for m in r.json()["results"]] == ["mountain"]
     r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "near": "10,20"})
     assert r.status_code == 400 and r.json()["error"].startswith("near")
+
+
+def test_step_order(server, name):
+    h = {"x-api-key": server.admin_key}
+    for step in [3, 1, 2]:
+        httpx.post(f"{server.url}/api/v1/memories", headers=h,
+                   json={"agent_id": name, "content": f"step {step}", "step": step})
+    r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "order": "step_asc"})
+    assert [m["step"] for m in r.json()["memories"]] == [1, 2, 3]
+    r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "order": "sideways"})
+    assert r.status_code == 400 and r.json()["error"].startswith("order")

@@ -52,6 +52,21 @@ async fn steps_and_attributes_of_the_docs_scenario() {
         out
     };
 
+    // Ordered by step (retrieve_by_time_range), paged with its own token.
+    let by_step = |token: String| pb::ListMemoriesRequest {
+        filter: Some(pb::MemoryFilter { step_min: Some(1234), step_max: Some(1236), ..agent() }),
+        limit: 3,
+        order: pb::Order::StepAsc as i32,
+        page_token: token,
+        ..Default::default()
+    };
+    let first = c.memories.list_memories(by_step(String::new())).await.unwrap().into_inner();
+    let steps: Vec<i64> = first.memories.iter().map(|m| m.step.unwrap()).collect();
+    assert_eq!(steps, [1234, 1235, 1236]);
+    let rest = c.memories.list_memories(by_step(first.next_page_token)).await.unwrap().into_inner();
+    assert_eq!(rest.memories.iter().map(|m| m.step.unwrap()).collect::<Vec<_>>(), [1236, 1236]);
+    assert!(!rest.has_more);
+
     // What happened between steps 1235 and 1236.
     let steps = pb::MemoryFilter { step_min: Some(1235), step_max: Some(1236), ..agent() };
     let got = contents(c.memories.list_memories(list(steps)).await.unwrap().into_inner());

@@ -39,6 +39,9 @@ impl Engram {
         let (Some(relevance), Some(needle)) = (&self.relevance, &query.filter.content_contains) else {
             return Ok(None);
         };
+        if query.order.by_step() {
+            return Ok(None); // the index's candidates come in time order: walk by step instead
+        }
         // The index knows agents by id; an unknown agent matches nothing either way.
         let mut filter = query.filter.clone();
         if let Some(agent) = filter.agent.as_ref().filter(|a| matches!(a, AgentRef::Name(_))) {
@@ -54,8 +57,8 @@ impl Engram {
         };
         let mut found = candidates.found;
         let before = |a: (i64, i64), b: (i64, i64)| match query.order {
-            Order::Desc => a > b,
-            Order::Asc => a < b,
+            Order::Desc | Order::StepDesc => a > b,
+            Order::Asc | Order::StepAsc => a < b,
         };
         // The index gives them ascending.
         if query.order == Order::Desc {

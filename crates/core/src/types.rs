@@ -244,11 +244,26 @@ pub enum AddOutcome {
     Duplicate { existing_id: String },
 }
 
+/// The order of a memory listing: by time (newest or oldest first), or by step (only memories
+/// with a step; a cursor then carries the step where it carries a time otherwise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Order {
     #[default]
     Desc,
     Asc,
+    StepAsc,
+    StepDesc,
+}
+
+impl Order {
+    pub fn by_step(self) -> bool {
+        matches!(self, Order::StepAsc | Order::StepDesc)
+    }
+
+    /// Whether the listing runs from the largest value to the smallest.
+    pub fn descending(self) -> bool {
+        matches!(self, Order::Desc | Order::StepDesc)
+    }
 }
 
 /// A memory filter. Strings are exact; the needle of `content_contains` is a [`Needle`].

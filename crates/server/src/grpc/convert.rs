@@ -130,6 +130,8 @@ pub fn order(raw: i32) -> Result<Order> {
     match pb::Order::try_from(raw) {
         Ok(pb::Order::Unspecified | pb::Order::Desc) => Ok(Order::Desc),
         Ok(pb::Order::Asc) => Ok(Order::Asc),
+        Ok(pb::Order::StepAsc) => Ok(Order::StepAsc),
+        Ok(pb::Order::StepDesc) => Ok(Order::StepDesc),
         Err(_) => Err(Error::invalid("order", format!("{raw} is not an order"))),
     }
 }

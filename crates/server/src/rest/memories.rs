@@ -92,7 +92,9 @@ fn parse_order(value: Option<&str>) -> Result<Order> {
     match value {
         None | Some("") | Some("desc") => Ok(Order::Desc),
         Some("asc") => Ok(Order::Asc),
-        Some(other) => Err(Error::invalid("order", format!("{other:?} is not asc or desc"))),
+        Some("step_asc") => Ok(Order::StepAsc),
+        Some("step_desc") => Ok(Order::StepDesc),
+        Some(other) => Err(Error::invalid("order", format!("{other:?} is not asc, desc, step_asc or step_desc"))),
     }
 }
 

@@ -24,6 +24,7 @@ const SQLITE_ATTRIBUTES: &[&str] = &[
      WHERE json_extract(metadata, '$.\"status\"') IS NOT NULL",
     "CREATE INDEX memories_attr_other_agent ON memories (org_key, json_extract(metadata, '$.\"other_agent\"'), time, key) \
      WHERE json_extract(metadata, '$.\"other_agent\"') IS NOT NULL",
+    "CREATE INDEX memories_by_agent_step ON memories (agent_key, step, key) WHERE step IS NOT NULL",
 ];
 
 const POSTGRES_ATTRIBUTES: &[&str] = &[
@@ -35,6 +36,7 @@ const POSTGRES_ATTRIBUTES: &[&str] = &[
      WHERE (metadata->>'status') IS NOT NULL",
     "CREATE INDEX memories_attr_other_agent ON memories (org_key, (metadata->>'other_agent'), time, key) \
      WHERE (metadata->>'other_agent') IS NOT NULL",
+    "CREATE INDEX memories_by_agent_step ON memories (agent_key, step, key) WHERE step IS NOT NULL",
 ];
 
 const SQLITE: &[&str] = &[

@@ -140,8 +140,9 @@ impl MemoryStore for SqlStore {
                 })
             })
             .await?;
+        let by_step = query.order.by_step();
         let (found, next_cursor) = finish_page(found, query.limit, |(key, m)| MemoryCursor {
-            time_us: to_micros(m.time),
+            time_us: if by_step { m.step.unwrap_or(0) } else { to_micros(m.time) },
             key: *key,
             query: 0,
         });

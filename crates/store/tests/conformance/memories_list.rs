@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list, scopes_keep_end_users_apart, attributes_match_metadata_values, near_admits_within_the_radius]);
+conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list, scopes_keep_end_users_apart, attributes_match_metadata_values, near_admits_within_the_radius, step_orders_page_by_step]);
 
 /// Six live memories (1..=6, times base+1s..base+6s) and an expired one that matches most filters.
 struct Corpus {
@@ -583,4 +583,38 @@ pub async fn near_admits_within_the_radius(store: &dyn Store) {
     assert_eq!(within(Near { x: 10.0, y: 20.0, z: Some(0.0), radius: 3.9 }).await, ids(&[]));
     let filter = MemoryFilter { near: Some(Near { x: 0.0, y: 0.0, z: None, radius: 1.0 }), ..Default::default() };
     assert_eq!(count(store, org, filter, now).await, 0);
+}
+
+/// The step orders: only memories with a step, by step then creation, paged by their own cursor
+/// across ties; the step range applies.
+pub async fn step_orders_page_by_step(store: &dyn Store) {
+    let now = time::now();
+    let org = new_org(store).await;
+    // Times run against steps, so a time order would list them the other way round.
+    let steps = [5, 3, 3, 9, 1, 7];
+    let items: Vec<NewMemory> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| NewMemory {
+            step: Some(*step),
+            time: Some(secs(now, -(i as i64))),
+            ..mem("sim", "state", &format!("step {step} #{i}"))
+        })
+        .chain(std::iter::once(mem("sim", "note", "no step")))
+        .collect();
+    add_all(store, &org, items, now).await;
+    let contents = |page: &MemoryPage| page.memories.iter().map(|m| m.content.clone()).collect::<Vec<_>>();
+    let mut query = query(MemoryFilter::default(), 4, Order::StepAsc);
+    let first = store.list_memories(&org, &query, now).await.unwrap();
+    assert_eq!(contents(&first), ["step 1 #4", "step 3 #1", "step 3 #2", "step 5 #0"]);
+    query.cursor = first.next_cursor;
+    let second = store.list_memories(&org, &query, now).await.unwrap();
+    assert_eq!(contents(&second), ["step 7 #5", "step 9 #3"]);
+    assert!(second.next_cursor.is_none());
+    let mut desc =
+        self::query(MemoryFilter { step_min: Some(3), step_max: Some(7), ..Default::default() }, 2, Order::StepDesc);
+    let page = store.list_memories(&org, &desc, now).await.unwrap();
+    assert_eq!(contents(&page), ["step 7 #5", "step 5 #0"]);
+    desc.cursor = page.next_cursor;
+    assert_eq!(contents(&store.list_memories(&org, &desc, now).await.unwrap()), ["step 3 #2", "step 3 #1"]);
 }

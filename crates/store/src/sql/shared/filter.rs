@@ -105,8 +105,11 @@ pub(crate) fn memory_query(
         Select::Page { within, .. } => *within,
         Select::Count => None,
     };
-    let by_tag = if within.is_some() { None } else { filter.tags_all.first() };
+    let by_step = matches!(select, Select::Page { order, .. } if order.by_step());
+    let by_tag = if within.is_some() || by_step { None } else { filter.tags_all.first() };
     let (time, key) = if by_tag.is_some() { ("t.time", "t.memory_key") } else { ("m.time", "m.key") };
+    // The sort column: the time, or the step for the step orders.
+    let sorted = if by_step { "m.step" } else { time };
     let driving = match within {
         // CROSS JOIN: SQLite keeps the left side as the outer loop.
         Some(keys) => format!("({}) w CROSS JOIN ", sql.key_rows(backend, keys)),
@@ -251,19 +254,19 @@ pub(crate) fn memory_query(
         let value = sql.param(step_max);
         sql.push(&format!(" AND m.step <= {value}"));
     }
+    if by_step {
+        sql.push(" AND m.step IS NOT NULL");
+    }
     if let Select::Page { limit, offset, order, cursor, .. } = select {
-        let (direction, before) = match order {
-            Order::Desc => ("DESC", "<"),
-            Order::Asc => ("ASC", ">"),
-        };
+        let (direction, before) = if order.descending() { ("DESC", "<") } else { ("ASC", ">") };
         if let Some(cursor) = cursor {
             let at = sql.param(cursor.time_us);
             let last = sql.param(cursor.key);
-            sql.push(&format!(" AND ({time} {before} {at} OR ({time} = {at} AND {key} {before} {last}))"));
+            sql.push(&format!(" AND ({sorted} {before} {at} OR ({sorted} = {at} AND {key} {before} {last}))"));
         }
         let limit = sql.param(i64::from(limit) + 1);
         let offset = sql.param(i64::from(offset));
-        sql.push(&format!(" ORDER BY {time} {direction}, {key} {direction} LIMIT {limit} OFFSET {offset}"));
+        sql.push(&format!(" ORDER BY {sorted} {direction}, {key} {direction} LIMIT {limit} OFFSET {offset}"));
     }
     sql
 }
