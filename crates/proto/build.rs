@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "engram/v1/conversations.proto",
     "engram/v1/working_memory.proto",
     "engram/v1/watch.proto",
+    "engram/v1/simulation.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

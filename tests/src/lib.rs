@@ -17,7 +17,8 @@ use pb::{
     admin_service_client::AdminServiceClient, agent_service_client::AgentServiceClient,
     context_service_client::ContextServiceClient, conversation_service_client::ConversationServiceClient,
     memory_service_client::MemoryServiceClient, session_service_client::SessionServiceClient,
-    watch_service_client::WatchServiceClient, working_memory_service_client::WorkingMemoryServiceClient,
+    simulation_service_client::SimulationServiceClient, watch_service_client::WatchServiceClient,
+    working_memory_service_client::WorkingMemoryServiceClient,
 };
 
 /// The `engram` binary: `$ENGRAM_BIN`, else `target/debug/engram` (the Makefile builds it first).
@@ -229,6 +230,7 @@ pub struct Clients {
     pub conversations: ConversationServiceClient<Authed>,
     pub working_memory: WorkingMemoryServiceClient<Authed>,
     pub watch: WatchServiceClient<Authed>,
+    pub simulation: SimulationServiceClient<Authed>,
 }
 
 impl Clients {
@@ -243,6 +245,7 @@ impl Clients {
             conversations: ConversationServiceClient::with_interceptor(channel.clone(), key.clone()),
             working_memory: WorkingMemoryServiceClient::with_interceptor(channel.clone(), key.clone()),
             watch: WatchServiceClient::with_interceptor(channel.clone(), key.clone()),
+            simulation: SimulationServiceClient::with_interceptor(channel.clone(), key.clone()),
             admin: AdminServiceClient::with_interceptor(channel, key),
         }
     }

@@ -22,6 +22,7 @@ pub mod memories;
 mod relevance;
 pub mod search;
 pub mod sessions;
+pub mod simulation;
 pub mod watch;
 mod windows;
 mod working_memory;

@@ -21,7 +21,8 @@ use engram_proto::v1::{
     admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
     context_service_server::ContextServiceServer, conversation_service_server::ConversationServiceServer,
     memory_service_server::MemoryServiceServer, session_service_server::SessionServiceServer,
-    watch_service_server::WatchServiceServer, working_memory_service_server::WorkingMemoryServiceServer,
+    simulation_service_server::SimulationServiceServer, watch_service_server::WatchServiceServer,
+    working_memory_service_server::WorkingMemoryServiceServer,
 };
 use engram_search::FullText;
 use engram_store::{Backend, DynStore, SqlStore};
@@ -40,6 +41,7 @@ const SERVICES: &[&str] = &[
     "engram.v1.ConversationService",
     "engram.v1.WorkingMemoryService",
     "engram.v1.WatchService",
+    "engram.v1.SimulationService",
 ];
 
 async fn connect(settings: &StoreConfig) -> anyhow::Result<SqlStore> {
@@ -244,6 +246,10 @@ pub async fn serve(
                 .max_decoding_message_size(max),
         )
         .add_service(WatchServiceServer::new(grpc::watch::WatchApi { app: app.clone() }).max_decoding_message_size(max))
+        .add_service(
+            SimulationServiceServer::new(grpc::simulation::SimulationApi { app: app.clone() })
+                .max_decoding_message_size(max),
+        )
         .into_axum_router()
         .layer(AuthLayer::new(authenticator.clone()))
         .layer(axum::middleware::map_response(grpc::framing::client_faults))

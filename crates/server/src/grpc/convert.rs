@@ -49,6 +49,11 @@ pub fn json_to_struct(map: &Metadata) -> Struct {
     Struct { fields: map.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect::<BTreeMap<_, _>>() }
 }
 
+/// A JSON value as a `google.protobuf.Value`.
+pub fn json_value(value: &Value) -> PbValue {
+    json_to_value(value)
+}
+
 fn json_to_value(value: &Value) -> PbValue {
     let kind = match value {
         Value::Null => Kind::NullValue(0),

@@ -1,0 +1,49 @@
+//! engram.v1.SimulationService adapter.
+
+use tonic::{Request, Response, Status};
+
+use engram_app::Engram;
+use engram_app::simulation::StateChange;
+use engram_proto::v1 as pb;
+use engram_proto::v1::simulation_service_server::SimulationService;
+
+use super::{convert, principal, status};
+
+pub struct SimulationApi {
+    pub app: Engram,
+}
+
+fn change(c: StateChange) -> pb::StateChange {
+    pb::StateChange {
+        from_step: c.from.step.unwrap_or_default(),
+        to_step: c.to.step.unwrap_or_default(),
+        from_memory_id: c.from.id,
+        to_memory_id: c.to.id,
+        changes: c
+            .changes
+            .into_iter()
+            .map(|a| pb::AttributeChange {
+                key: a.key,
+                before: a.before.as_ref().map(convert::json_value),
+                after: a.after.as_ref().map(convert::json_value),
+            })
+            .collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl SimulationService for SimulationApi {
+    async fn get_state_changes(
+        &self,
+        request: Request<pb::GetStateChangesRequest>,
+    ) -> Result<Response<pb::GetStateChangesResponse>, Status> {
+        let p = principal(&request)?;
+        let pb::GetStateChangesRequest { agent, step_min, step_max, limit, page_token } = request.into_inner();
+        let (changes, next) =
+            self.app.state_changes(&p, &agent, step_min, step_max, limit, &page_token).await.map_err(status)?;
+        Ok(Response::new(pb::GetStateChangesResponse {
+            changes: changes.into_iter().map(change).collect(),
+            next_page_token: next.unwrap_or_default(),
+        }))
+    }
+}
