@@ -65,3 +65,66 @@ async fn changes_between_consecutive_states_across_pages() {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_most_similar_past_states_first() {
+    let server = Server::start(&[]);
+    let mut c = server.admin().await;
+    let memories = vec![
+        state(10, serde_json::json!({"position": [10, 20], "health": 80, "mood": "calm"})),
+        state(11, serde_json::json!({"position": [50, 50], "health": 20, "mood": "angry"})),
+        state(12, serde_json::json!({"position": [11, 20], "health": 75, "mood": "calm"})),
+        state(13, serde_json::json!({"position": [90, 0], "health": 100, "mood": "calm"})),
+    ];
+    c.memories.add_memories(pb::AddMemoriesRequest { memories }).await.unwrap();
+    let query = serde_json::json!({"position": [10, 20], "health": 79, "mood": "calm"});
+    let request = pb::RetrieveSimilarStatesRequest {
+        agent: "agent-123".into(),
+        state: Some(json_struct(query)),
+        k: 2,
+        ..Default::default()
+    };
+    let found = c.simulation.retrieve_similar_states(request.clone()).await.unwrap().into_inner();
+    let steps: Vec<i64> = found.states.iter().map(|s| s.memory.as_ref().unwrap().step.unwrap()).collect();
+    assert_eq!(steps, [10, 12]);
+    assert!(found.states[0].similarity > found.states[1].similarity && found.compared == 4);
+    let ranged = pb::RetrieveSimilarStatesRequest { step_min: Some(11), ..request.clone() };
+    let found = c.simulation.retrieve_similar_states(ranged).await.unwrap().into_inner();
+    assert_eq!(found.states[0].memory.as_ref().unwrap().step, Some(12));
+    let err = c
+        .simulation
+        .retrieve_similar_states(pb::RetrieveSimilarStatesRequest { state: None, ..request.clone() })
+        .await
+        .unwrap_err();
+    assert!(err.message().starts_with("state"), "{}", err.message());
+
+    // With client vectors: cosine over the states' vectors (another agent's never found).
+    let with_vector = |agent: &str, step: i64, embedding: Vec<f32>| pb::NewMemory {
+        agent: agent.into(),
+        embedding,
+        ..state(step, serde_json::json!({}))
+    };
+    let memories = vec![
+        with_vector("vec-agent", 1, vec![1.0, 0.0, 0.0]),
+        with_vector("vec-agent", 2, vec![0.0, 1.0, 0.0]),
+        with_vector("other-agent", 3, vec![0.0, 0.0, 1.0]),
+    ];
+    c.memories.add_memories(pb::AddMemoriesRequest { memories }).await.unwrap();
+    let by_vector = pb::RetrieveSimilarStatesRequest {
+        agent: "vec-agent".into(),
+        embedding: vec![0.1, 0.9, 0.05],
+        k: 5,
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let found = c.simulation.retrieve_similar_states(by_vector.clone()).await.unwrap().into_inner();
+        let steps: Vec<i64> = found.states.iter().map(|s| s.memory.as_ref().unwrap().step.unwrap()).collect();
+        if steps == [2, 1] {
+            assert!(found.states[0].similarity > 0.9, "{:?}", found.states[0].similarity);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "similar states by vector: {steps:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -1,4 +1,7 @@
-//! Simulation agents: what changed between an agent's consecutive states.
+//! Simulation agents: what changed between an agent's consecutive states, and the past states most
+//! similar to a query state.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -23,6 +26,92 @@ pub struct StateChange {
     pub changes: Vec<AttributeChange>,
 }
 
+/// States the vectorizer compares at most: the agent's newest in the step range.
+pub const SIMILAR_CANDIDATES: u32 = 5_000;
+
+/// Most states a similarity search returns.
+pub const MAX_SIMILAR: u32 = 100;
+
+/// A state as features: every leaf of its JSON by path (`position.0`, `inventory.wood`): numbers
+/// and booleans (0/1) as numeric features, strings as categorical ones.
+#[derive(Debug, Default)]
+struct Features {
+    numeric: BTreeMap<String, f64>,
+    text: BTreeMap<String, String>,
+}
+
+fn features(value: &Metadata) -> Features {
+    fn walk(path: &str, value: &Value, out: &mut Features) {
+        match value {
+            Value::Number(n) => {
+                if let Some(f) = n.as_f64().filter(|f| f.is_finite()) {
+                    out.numeric.insert(path.to_owned(), f);
+                }
+            }
+            Value::Bool(b) => {
+                out.numeric.insert(path.to_owned(), f64::from(u8::from(*b)));
+            }
+            Value::String(s) => {
+                out.text.insert(path.to_owned(), s.clone());
+            }
+            Value::Array(items) => {
+                items.iter().enumerate().for_each(|(i, v)| walk(&format!("{path}.{i}"), v, out));
+            }
+            Value::Object(map) => map.iter().for_each(|(k, v)| {
+                let at = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                walk(&at, v, out);
+            }),
+            Value::Null => {}
+        }
+    }
+    let mut out = Features::default();
+    value.iter().for_each(|(k, v)| walk(k, v, &mut out));
+    out
+}
+
+/// Similarity of each candidate to the query state, by the deterministic state vectorizer: over
+/// the query's features, a numeric difference is scaled by that feature's range among the query
+/// and the candidates (so each feature weighs the same whatever its unit) and capped at 1; a
+/// string feature differs by 0 (equal) or 1; a feature the candidate lacks differs by 1. The
+/// similarity is `1 / (1 + rms of the differences)`: 1 for a state equal on every feature.
+pub fn similarities(query: &Metadata, candidates: &[&Metadata]) -> Vec<f64> {
+    let q = features(query);
+    let all: Vec<Features> = candidates.iter().map(|c| features(c)).collect();
+    let n = q.numeric.len() + q.text.len();
+    if n == 0 {
+        return vec![0.0; candidates.len()];
+    }
+    let range: BTreeMap<&String, f64> = q
+        .numeric
+        .iter()
+        .map(|(key, value)| {
+            let (mut lo, mut hi) = (*value, *value);
+            for f in &all {
+                if let Some(v) = f.numeric.get(key) {
+                    lo = lo.min(*v);
+                    hi = hi.max(*v);
+                }
+            }
+            (key, (hi - lo).max(f64::MIN_POSITIVE))
+        })
+        .collect();
+    all.iter()
+        .map(|c| {
+            let numeric: f64 = q
+                .numeric
+                .iter()
+                .map(|(key, value)| match c.numeric.get(key) {
+                    Some(v) => ((v - value).abs() / range[key]).min(1.0).powi(2),
+                    None => 1.0,
+                })
+                .sum();
+            let text: f64 =
+                q.text.iter().map(|(key, value)| if c.text.get(key) == Some(value) { 0.0 } else { 1.0 }).sum();
+            1.0 / (1.0 + ((numeric + text) / n as f64).sqrt())
+        })
+        .collect()
+}
+
 /// The top-level keys of `to` that differ from `from`, by key.
 pub fn diff(from: &Metadata, to: &Metadata) -> Vec<AttributeChange> {
     let mut keys: Vec<&String> = from.keys().chain(to.keys()).collect();
@@ -41,6 +130,74 @@ pub fn diff(from: &Metadata, to: &Metadata) -> Vec<AttributeChange> {
 }
 
 impl Engram {
+    /// The `k` past states (memory type `state`) of `agent` most similar to `state` (the
+    /// vectorizer, over the newest [`SIMILAR_CANDIDATES`] in the step range) or to `embedding`
+    /// (cosine over the states' vectors), most similar first; and how many were compared.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent))]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn similar_states(
+        &self,
+        p: &Principal,
+        agent: &str,
+        state: Option<Metadata>,
+        embedding: Vec<f32>,
+        k: u32,
+        step_min: Option<i64>,
+        step_max: Option<i64>,
+    ) -> Result<(Vec<(Memory, f64)>, u32)> {
+        require(p, Permission::Read)?;
+        if agent.is_empty() {
+            return Err(Error::invalid("agent", "is required (an agent id or name)"));
+        }
+        let k = match k {
+            0 => 5,
+            k if k > MAX_SIMILAR => return Err(Error::invalid("k", format!("is {k}; at most {MAX_SIMILAR}"))),
+            k => k,
+        };
+        let filter = MemoryFilter {
+            agent: Some(AgentRef::parse(agent)),
+            memory_types: vec![MemoryType::State],
+            step_min,
+            step_max,
+            ..Default::default()
+        };
+        match (state, embedding.is_empty()) {
+            (Some(_), false) => Err(Error::invalid("state", "give a state or an embedding, not both")),
+            (None, true) => Err(Error::invalid("state", "is required (or an embedding)")),
+            (None, false) => {
+                let list = ListRequest { filter, limit: k, ..Default::default() };
+                let request = crate::search::RankedRequest {
+                    list,
+                    query_embedding: embedding,
+                    mode: crate::search::SearchMode::Semantic,
+                    ..Default::default()
+                };
+                let page = self.ranked(p, request).await?;
+                let compared = u32::try_from(page.hits.len()).unwrap_or(u32::MAX);
+                Ok((page.hits.into_iter().map(|h| (h.memory, h.semantic)).collect(), compared))
+            }
+            (Some(state), true) => {
+                self.limits.check_metadata("state", &state)?;
+                let request = ListRequest {
+                    filter,
+                    limit: SIMILAR_CANDIDATES.min(self.limits.max_page),
+                    order: Order::StepDesc,
+                    ..Default::default()
+                };
+                let candidates = self.list_memories(p, request).await?.memories;
+                let compared = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
+                let scores = tokio::task::block_in_place(|| {
+                    similarities(&state, &candidates.iter().map(|m| &m.metadata).collect::<Vec<_>>())
+                });
+                let mut scored: Vec<(Memory, f64)> = candidates.into_iter().zip(scores).collect();
+                // Most similar first; ties: the newer step first (the candidates come newest first).
+                scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+                scored.truncate(k as usize);
+                Ok((scored, compared))
+            }
+        }
+    }
+
     /// The changes between consecutive states (memory type `state`) of `agent` in a step range,
     /// in step order: `limit` states at a time (each page's first state is compared with the last
     /// state of the previous page, which the token carries).
@@ -105,6 +262,25 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_vectorizer_ranks_the_closest_state_first() {
+        let doc = |v: Value| match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let query = doc(json!({"position": [10, 20], "health": 80, "mood": "calm"}));
+        let states = [
+            doc(json!({"position": [10, 21], "health": 80, "mood": "calm"})),
+            doc(json!({"position": [90, 90], "health": 10, "mood": "angry"})),
+            doc(json!({"position": [10, 20], "health": 80, "mood": "calm", "extra": 1})),
+            doc(json!({"health": 80})),
+        ];
+        let scores = similarities(&query, &states.iter().collect::<Vec<_>>());
+        assert!((scores[2] - 1.0).abs() < 1e-12, "equal on every query feature: {scores:?}");
+        assert!(scores[2] > scores[0] && scores[0] > scores[3] && scores[3] > scores[1], "{scores:?}");
+        assert_eq!(similarities(&Metadata::new(), &[&states[0]]), [0.0]);
+    }
 
     #[test]
     fn diff_reports_added_removed_and_changed_keys_by_key() {

@@ -33,6 +33,24 @@ fn change(c: StateChange) -> pb::StateChange {
 
 #[tonic::async_trait]
 impl SimulationService for SimulationApi {
+    async fn retrieve_similar_states(
+        &self,
+        request: Request<pb::RetrieveSimilarStatesRequest>,
+    ) -> Result<Response<pb::RetrieveSimilarStatesResponse>, Status> {
+        let p = principal(&request)?;
+        let pb::RetrieveSimilarStatesRequest { agent, state, embedding, k, step_min, step_max } = request.into_inner();
+        let state = state.map(|s| convert::struct_to_json("state", Some(s))).transpose().map_err(status)?;
+        let (states, compared) =
+            self.app.similar_states(&p, &agent, state, embedding, k, step_min, step_max).await.map_err(status)?;
+        Ok(Response::new(pb::RetrieveSimilarStatesResponse {
+            states: states
+                .into_iter()
+                .map(|(memory, similarity)| pb::SimilarState { memory: Some(convert::memory(memory)), similarity })
+                .collect(),
+            compared,
+        }))
+    }
+
     async fn get_state_changes(
         &self,
         request: Request<pb::GetStateChangesRequest>,
