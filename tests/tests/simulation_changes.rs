@@ -128,3 +128,16 @@ async fn the_most_similar_past_states_first() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_statistics_over_grpc() {
+    let server = Server::start(&[]);
+    let mut c = server.admin().await;
+    let memories = vec![state(7, serde_json::json!({})), state(9, serde_json::json!({"x": 1}))];
+    c.memories.add_memories(pb::AddMemoriesRequest { memories }).await.unwrap();
+    let stats = c.simulation.get_memory_statistics(pb::GetMemoryStatisticsRequest {}).await.unwrap().into_inner();
+    assert_eq!((stats.total, stats.oldest_step, stats.newest_step), (2, Some(7), Some(9)));
+    assert_eq!(stats.by_type, [pb::TypeCount { memory_type: pb::MemoryType::State as i32, count: 2 }]);
+    assert_eq!(stats.agents.len(), 1);
+    assert_eq!((stats.agents[0].name.as_str(), stats.agents[0].total), ("agent-123", 2));
+}

@@ -130,6 +130,13 @@ pub fn diff(from: &Metadata, to: &Metadata) -> Vec<AttributeChange> {
 }
 
 impl Engram {
+    /// The org's live memories per type and per agent, and the step range.
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
+    pub async fn memory_statistics(&self, p: &Principal) -> Result<MemoryStatistics> {
+        require(p, Permission::Read)?;
+        self.store.memory_statistics(&p.org_id, engram_core::time::now()).await
+    }
+
     /// The `k` past states (memory type `state`) of `agent` most similar to `state` (the
     /// vectorizer, over the newest [`SIMILAR_CANDIDATES`] in the step range) or to `embedding`
     /// (cosine over the states' vectors), most similar first; and how many were compared.

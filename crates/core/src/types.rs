@@ -615,6 +615,28 @@ pub struct Page<T> {
     pub next_cursor: Option<Cursor>,
 }
 
+/// Memory statistics of an org (GetMemoryStatistics): live memories (expired ones not counted)
+/// in total, per type and per agent, and the range of steps.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MemoryStatistics {
+    pub total: u64,
+    pub by_type: Vec<(MemoryType, u64)>,
+    /// Agents with at least one memory, by name.
+    pub agents: Vec<AgentMemoryStatistics>,
+    pub oldest_step: Option<i64>,
+    pub newest_step: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgentMemoryStatistics {
+    pub agent_id: String,
+    pub name: String,
+    pub total: u64,
+    pub by_type: Vec<(MemoryType, u64)>,
+    pub oldest_step: Option<i64>,
+    pub newest_step: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Org {
     pub id: String,

@@ -103,6 +103,9 @@ pub trait MemoryStore: Send + Sync {
 #[async_trait::async_trait]
 pub trait StatsStore: Send + Sync {
     async fn agent_stats(&self, org: &str, agent: &AgentRef, now: Timestamp) -> Result<AgentStats>;
+    /// The org's live memories per type and per agent (from the counters, corrected for expiry),
+    /// and each agent's step range (index seeks, no memory rows read).
+    async fn memory_statistics(&self, org: &str, now: Timestamp) -> Result<MemoryStatistics>;
 }
 
 /// An org's newest commit sequence number (see [`FeedStore`]).

@@ -31,8 +31,41 @@ fn change(c: StateChange) -> pb::StateChange {
     }
 }
 
+fn type_counts(counts: Vec<(engram_core::MemoryType, u64)>) -> Vec<pb::TypeCount> {
+    counts
+        .into_iter()
+        .map(|(t, count)| pb::TypeCount { memory_type: convert::memory_type_to_pb(t).into(), count })
+        .collect()
+}
+
 #[tonic::async_trait]
 impl SimulationService for SimulationApi {
+    async fn get_memory_statistics(
+        &self,
+        request: Request<pb::GetMemoryStatisticsRequest>,
+    ) -> Result<Response<pb::MemoryStatistics>, Status> {
+        let p = principal(&request)?;
+        let stats = self.app.memory_statistics(&p).await.map_err(status)?;
+        Ok(Response::new(pb::MemoryStatistics {
+            total: stats.total,
+            by_type: type_counts(stats.by_type),
+            agents: stats
+                .agents
+                .into_iter()
+                .map(|a| pb::AgentMemoryStatistics {
+                    agent_id: a.agent_id,
+                    name: a.name,
+                    total: a.total,
+                    by_type: type_counts(a.by_type),
+                    oldest_step: a.oldest_step,
+                    newest_step: a.newest_step,
+                })
+                .collect(),
+            oldest_step: stats.oldest_step,
+            newest_step: stats.newest_step,
+        }))
+    }
+
     async fn retrieve_similar_states(
         &self,
         request: Request<pb::RetrieveSimilarStatesRequest>,

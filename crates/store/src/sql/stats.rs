@@ -105,4 +105,82 @@ impl StatsStore for SqlStore {
             .await?;
         stats.ok_or_else(not_found)
     }
+
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org))]
+    async fn memory_statistics(&self, org: &str, now: Timestamp) -> Result<MemoryStatistics> {
+        let Some(org_key) = self.org_key(org).await? else { return Ok(MemoryStatistics::default()) };
+        let now_us = to_micros(now);
+        self.read(move |c| {
+            Box::pin(async move {
+                let stored = c
+                    .query(
+                        "SELECT a.key, a.id, a.name, c.memory_type, c.count FROM agents a \
+                         JOIN memory_counts c ON c.agent_key = a.key WHERE a.org_key = $1",
+                        params![org_key],
+                        |r| Ok((r.i64(0)?, r.string(1)?, r.string(2)?, r.i64(3)?, r.i64(4)?)),
+                    )
+                    .await?;
+                let expired = c
+                    .query(
+                        "SELECT agent_key, memory_type, count(*) FROM memories WHERE org_key = $1 \
+                         AND expires_at IS NOT NULL AND expires_at <= $2 GROUP BY agent_key, memory_type",
+                        params![org_key, now_us],
+                        |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?)),
+                    )
+                    .await?;
+                let steps = c
+                    .query(
+                        "SELECT a.key, (SELECT min(m.step) FROM memories m WHERE m.agent_key = a.key AND m.step IS NOT NULL), \
+                         (SELECT max(m.step) FROM memories m WHERE m.agent_key = a.key AND m.step IS NOT NULL) \
+                         FROM agents a WHERE a.org_key = $1",
+                        params![org_key],
+                        |r| Ok((r.i64(0)?, r.opt_i64(1)?, r.opt_i64(2)?)),
+                    )
+                    .await?;
+                let mut agents: BTreeMap<i64, (String, String, BTreeMap<i64, i64>)> = BTreeMap::new();
+                for (key, id, name, code, n) in stored {
+                    *agents.entry(key).or_insert_with(|| (id, name, BTreeMap::new())).2.entry(code).or_default() += n;
+                }
+                for (key, code, n) in expired {
+                    if let Some(agent) = agents.get_mut(&key) {
+                        *agent.2.entry(code).or_default() -= n;
+                    }
+                }
+                let steps: BTreeMap<i64, (Option<i64>, Option<i64>)> =
+                    steps.into_iter().map(|(key, lo, hi)| (key, (lo, hi))).collect();
+                let mut out = MemoryStatistics::default();
+                let mut by_type: BTreeMap<MemoryType, u64> = BTreeMap::new();
+                for (key, (agent_id, name, counts)) in agents {
+                    let mut agent = AgentMemoryStatistics { agent_id, name, ..Default::default() };
+                    for (code, n) in counts {
+                        let n = u64::try_from(n).unwrap_or(0);
+                        if n > 0 {
+                            let memory_type = memory_type_of_code(code)?;
+                            agent.by_type.push((memory_type, n));
+                            *by_type.entry(memory_type).or_default() += n;
+                            agent.total += n;
+                        }
+                    }
+                    if agent.total == 0 {
+                        continue;
+                    }
+                    (agent.oldest_step, agent.newest_step) = steps.get(&key).copied().unwrap_or_default();
+                    out.total += agent.total;
+                    out.oldest_step = match (out.oldest_step, agent.oldest_step) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    out.newest_step = match (out.newest_step, agent.newest_step) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    out.agents.push(agent);
+                }
+                out.agents.sort_by(|a, b| a.name.cmp(&b.name));
+                out.by_type = by_type.into_iter().collect();
+                Ok(out)
+            })
+        })
+        .await
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-conformance_suite!(by_ref: [agent_stats]);
+conformance_suite!(by_ref: [agent_stats, memory_statistics_per_type_agent_and_step]);
 
 pub async fn agent_stats(store: &dyn Store) {
     let now = time::now();
@@ -84,4 +84,41 @@ pub async fn agent_stats(store: &dyn Store) {
 
     assert_err!(store.agent_stats(&org, &AgentRef::Name("nobody".into()), now).await, Error::NotFound { .. });
     assert_err!(store.agent_stats(&org, &AgentRef::Id(ids::agent_id()), now).await, Error::NotFound { .. });
+}
+
+/// GetMemoryStatistics: live memories per type and per agent (expired ones out), step ranges,
+/// other orgs apart.
+pub async fn memory_statistics_per_type_agent_and_step(store: &dyn Store) {
+    let now = time::now();
+    let org = new_org(store).await;
+    let other = new_org(store).await;
+    let state = |agent: &str, step: i64| NewMemory {
+        memory_type: Some(MemoryType::State),
+        step: Some(step),
+        ..mem(agent, "state", &format!("{agent} at {step}"))
+    };
+    let items = vec![
+        state("a", 5),
+        state("a", 9),
+        state("b", 2),
+        NewMemory { memory_type: Some(MemoryType::Action), ..mem("b", "act", "moved") },
+        NewMemory { expires_at: Some(now + Duration::seconds(1)), ..mem("b", "note", "soon gone") },
+    ];
+    add_all(store, &org, items, now).await;
+    add_all(store, &other, vec![state("a", 1_000)], now).await;
+    let later = secs(now, 2);
+    let stats = store.memory_statistics(&org, later).await.unwrap();
+    assert_eq!(stats.total, 4);
+    assert_eq!(
+        stats.by_type,
+        [(MemoryType::Episodic, 0), (MemoryType::State, 3), (MemoryType::Action, 1)]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!((stats.oldest_step, stats.newest_step), (Some(2), Some(9)));
+    let names: Vec<(&str, u64, Option<i64>, Option<i64>)> =
+        stats.agents.iter().map(|a| (a.name.as_str(), a.total, a.oldest_step, a.newest_step)).collect();
+    assert_eq!(names, [("a", 2, Some(5), Some(9)), ("b", 2, Some(2), Some(2))]);
+    assert_eq!(store.memory_statistics(&other, later).await.unwrap().total, 1);
 }
