@@ -24,6 +24,7 @@ mod limit;
 mod rest;
 mod runner;
 mod server;
+mod sim;
 mod watch;
 
 use std::io::Write as _;
@@ -124,6 +125,9 @@ enum Command {
     Conversations(convs::ConvArgs),
     /// How soon a committed memory reaches a watch (WatchMemories) on --addr.
     Watch(watch::WatchArgs),
+    /// The simulation workload against --addr: states of many agents by step, then step-range,
+    /// attribute, radius and similar-state queries.
+    Simulation(sim::SimArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -609,6 +613,12 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         }
         return convs::run(args.clone(), &cli.addr, cli.api_key.as_deref()).await;
     }
+    if let Command::Simulation(args) = &cli.command {
+        if cli.addr.is_empty() {
+            bail!("simulation needs --addr (a running server)");
+        }
+        return sim::run(args.clone(), &cli.addr, cli.api_key.as_deref()).await;
+    }
     if let Command::Watch(args) = &cli.command {
         if cli.addr.is_empty() {
             bail!("watch needs --addr (a running server)");
@@ -751,6 +761,7 @@ async fn bench(cli: &Cli, spawned: &[Spawned]) -> anyhow::Result<()> {
         Command::Limit(_) => bail!("limit starts no server"),
         Command::Conversations(_) => bail!("conversations starts no server"),
         Command::Watch(_) => bail!("watch starts no server"),
+        Command::Simulation(_) => bail!("simulation starts no server"),
     };
     bench.print_table(scale);
     bench.rest_overhead(scale)

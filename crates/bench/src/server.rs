@@ -18,7 +18,7 @@ use engram_proto::v1 as pb;
 use pb::{
     agent_service_client::AgentServiceClient, context_service_client::ContextServiceClient,
     conversation_service_client::ConversationServiceClient, memory_service_client::MemoryServiceClient,
-    watch_service_client::WatchServiceClient,
+    simulation_service_client::SimulationServiceClient, watch_service_client::WatchServiceClient,
 };
 
 /// An `engram serve` process started by the bench. SIGTERM then SIGKILL on drop.
@@ -203,6 +203,7 @@ pub struct Clients {
     pub context: ContextServiceClient<Authed>,
     pub conversations: ConversationServiceClient<Authed>,
     pub watch: WatchServiceClient<Authed>,
+    pub simulation: SimulationServiceClient<Authed>,
 }
 
 /// Several HTTP/2 connections, spread round robin over the servers (replicas); each request takes
@@ -250,7 +251,9 @@ impl Pool {
                     .max_decoding_message_size(64 << 20),
                 conversations: ConversationServiceClient::with_interceptor(channel.clone(), key.clone())
                     .max_decoding_message_size(64 << 20),
-                watch: WatchServiceClient::with_interceptor(channel, key.clone()),
+                watch: WatchServiceClient::with_interceptor(channel.clone(), key.clone()),
+                simulation: SimulationServiceClient::with_interceptor(channel, key.clone())
+                    .max_decoding_message_size(64 << 20),
             });
         }
         Ok(Pool { clients: Arc::new(clients), next: Arc::new(AtomicUsize::new(0)) })
