@@ -79,6 +79,8 @@
 #   BENCH_TARGETS           0: do not run bench/targets.py at the end
 #   BENCH_RETRIEVAL         0: skip the retrieval-quality run (bench/retrieval.py)
 #   BENCH_WATCH             0: skip the watch-latency run (engram-bench watch)
+#   BENCH_SIMULATION        0: skip the simulation run (engram-bench simulation; BENCH_SIM_AGENTS,
+#                           BENCH_SIM_STEPS size it)
 #   BENCH_CONVERSATIONS     0: skip the conversation run (engram-bench conversations); its size:
 #                           BENCH_CONV_COUNT (10000) conversations x BENCH_CONV_MESSAGES (200),
 #                           BENCH_CONV_SECONDS (20) per measured phase, BENCH_WINDOW_CACHE_MB (64)
@@ -453,6 +455,22 @@ if [[ "${BENCH_CONVERSATIONS:-1}" == 1 ]]; then
     start_server "$data" --window-cache-mb 0
     "$BENCH" conversations --addr "http://$SERVER_ADDR" --api-key "$key" "${conv[@]}" --phases window-cold >>"$json"
     rss_line window-cold >>"$json"
+    stop_server
+    [[ "${BENCH_KEEP_DATA:-0}" == 1 ]] || rm -rf -- "$data"
+fi
+
+# Simulation (issue 11): BENCH_SIM_AGENTS (1000) agents x BENCH_SIM_STEPS (1000) steps of states
+# (and an action every fourth step) on a fresh SQLite store, then step-range, attribute, radius
+# and similar-state queries at concurrency 1 (engram-bench simulation).
+if [[ "${BENCH_SIMULATION:-1}" == 1 ]]; then
+    echo "==> simulation" >&2
+    data="$BENCH_DIR/simulation"
+    rm -rf -- "$data"
+    mkdir -p "$data" "$RESULTS"
+    start_server "$data"
+    "$BENCH" --addr "http://$SERVER_ADDR" --api-key "$(cat "$data/admin.key")" simulation \
+        --agents "${BENCH_SIM_AGENTS:-1000}" --steps "${BENCH_SIM_STEPS:-1000}" >"$RESULTS/simulation.json"
+    rss_line simulation >>"$RESULTS/simulation.json"
     stop_server
     [[ "${BENCH_KEEP_DATA:-0}" == 1 ]] || rm -rf -- "$data"
 fi

@@ -104,7 +104,8 @@ fn load_batch(args: &SimArgs, seq: u64) -> Vec<pb::NewMemory> {
         });
         if step % 4 == 0 {
             let action = ACTIONS[((a + step) % 3) as usize];
-            let outcome = if (a * 31 + step) % 3 == 0 { "failure" } else { "success" };
+            // Independent of the action type: a third of each type fails.
+            let outcome = if (a * 7 + step / 4 * 5) % 3 == 0 { "failure" } else { "success" };
             out.push(pb::NewMemory {
                 agent: agent(a),
                 memory_type: pb::MemoryType::Action.into(),
