@@ -136,10 +136,23 @@ async fn steps_and_attributes_of_the_docs_scenario() {
     c.memories.add_memories(pb::AddMemoriesRequest { memories: scouting }).await.unwrap();
     let near = pb::MemoryFilter { near: Some(pb::Near { x: 10.0, y: 20.0, z: None, radius: 2.0 }), ..agent() };
     assert_eq!(contents(c.memories.list_memories(list(near.clone())).await.unwrap().into_inner()), ["saw a river"]);
-    let request =
-        pb::SearchMemoriesRequest { query: "saw".into(), filter: Some(near), limit: 10, ..Default::default() };
-    let err = c.memories.search_memories(request).await.unwrap_err();
-    assert!(err.message().starts_with("filter.near"), "{}", err.message());
+    // A ranked search applies it too (the memories it reads back are tested).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let request = pb::SearchMemoriesRequest {
+            query: "saw".into(),
+            filter: Some(near.clone()),
+            limit: 10,
+            ..Default::default()
+        };
+        let hits = c.memories.search_memories(request).await.unwrap().into_inner().hits;
+        let texts: Vec<String> = hits.into_iter().map(|h| h.memory.unwrap().content).collect();
+        if texts == ["saw a river"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "ranked search with near: {texts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let bad = pb::MemoryFilter { near: Some(pb::Near { x: 10.0, y: 20.0, z: None, radius: 0.0 }), ..agent() };
     let err = c.memories.list_memories(list(bad)).await.unwrap_err();
     assert!(err.message().starts_with("filter.near.radius"), "{}", err.message());

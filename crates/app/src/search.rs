@@ -142,13 +142,6 @@ impl Engram {
         filter.until = time::parse_spec("filter.until", &list.until, now)?;
         filter.content_contains = self.limits.needle("filter.content_contains", &list.content_contains)?;
         self.limits.check_filter("filter", &mut filter)?;
-        if filter.near.is_some() {
-            // The full-text index holds no positions: refuse rather than rank outside the radius.
-            return Err(Error::invalid(
-                "filter.near",
-                "is not supported with a query or query_embedding yet; list with near instead",
-            ));
-        }
         if let (SearchMode::Semantic | SearchMode::Hybrid, Some(embedder)) = (mode, embedder) {
             // The server's embedder embeds the query (its time is part of the search's).
             let embedded = embedder.embed(vec![query.clone()]).await?;
@@ -259,7 +252,8 @@ impl Engram {
         })
     }
 
-    /// The memories of `candidates` that still exist (and contain the needle), scored: base ×
+    /// The memories of `candidates` that still exist (and contain the needle, and lie within the
+    /// `near` radius: the index holds neither), scored: base ×
     /// (1 + w_r × recency + w_i × importance), from the memory as stored.
     async fn hydrate(
         &self,
@@ -283,6 +277,9 @@ impl Engram {
                     continue;
                 };
                 if needle.is_some_and(|n| !n.matches(&memory.content)) {
+                    continue;
+                }
+                if plan.filter.near.is_some_and(|near| !near.admits(memory.position.as_ref())) {
                     continue;
                 }
                 let recency = ranking.recency(time::to_micros(memory.time), now_us);
