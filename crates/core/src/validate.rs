@@ -396,9 +396,7 @@ pub fn step_dedup_key(memory_type: MemoryType, step: i64, event_type: &str, cont
     hasher.update(event_type.as_bytes());
     hasher.update(b"|");
     hasher.update(content.as_bytes());
-    let digest = hasher.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}@{step}:{hex}", memory_type.as_str())
+    format!("{}@{step}:{}", memory_type.as_str(), hex::encode(&hasher.finalize()[..16]))
 }
 
 /// Most attributes in one filter.

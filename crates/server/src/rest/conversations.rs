@@ -89,7 +89,7 @@ impl From<Message> for MessageJson {
 }
 
 #[derive(Debug, Serialize)]
-struct SummaryJson {
+pub struct SummaryJson {
     text: String,
     through_seq: i64,
     tokens: u32,
@@ -103,7 +103,7 @@ impl From<Summary> for SummaryJson {
 }
 
 #[derive(Debug, Serialize)]
-struct ConversationJson {
+pub struct ConversationJson {
     agent_id: String,
     scope: String,
     conversation: String,
@@ -274,15 +274,15 @@ pub async fn summary(
     Path((agent, conversation)): Path<(String, String)>,
     params: Params,
     Body(body): Body<SummaryBody>,
-) -> RestResult<Json<serde_json::Value>> {
+) -> RestResult<Json<ConversationJson>> {
     let c = state.app.set_summary(&p, &name(agent, conversation, &params), &body.text, body.through_seq).await?;
-    Ok(Json(serde_json::to_value(ConversationJson::from(c)).unwrap_or_default()))
+    Ok(Json(c.into()))
 }
 
 // ---- working memory ---------------------------------------------------------------------------
 
 #[derive(Debug, Serialize)]
-struct WorkingMemoryJson {
+pub struct WorkingMemoryJson {
     session_id: String,
     document: Metadata,
     version: i64,
@@ -321,9 +321,8 @@ pub async fn get_working_memory(
     State(state): State<RestState>,
     Caller(p): Caller,
     Path(session): Path<String>,
-) -> RestResult<Json<serde_json::Value>> {
-    let wm = state.app.get_working_memory(&p, &session).await?;
-    Ok(Json(serde_json::to_value(WorkingMemoryJson::from(wm)).unwrap_or_default()))
+) -> RestResult<Json<WorkingMemoryJson>> {
+    Ok(Json(state.app.get_working_memory(&p, &session).await?.into()))
 }
 
 pub async fn set_working_memory(
@@ -331,11 +330,10 @@ pub async fn set_working_memory(
     Caller(p): Caller,
     Path(session): Path<String>,
     Body(body): Body<WorkingMemoryBody>,
-) -> RestResult<Json<serde_json::Value>> {
+) -> RestResult<Json<WorkingMemoryJson>> {
     let version = version(&body)?;
     let document = body.document.ok_or_else(|| Error::invalid("document", "is required (a JSON object)"))?;
-    let wm = state.app.set_working_memory(&p, &session, document, version).await?;
-    Ok(Json(serde_json::to_value(WorkingMemoryJson::from(wm)).unwrap_or_default()))
+    Ok(Json(state.app.set_working_memory(&p, &session, document, version).await?.into()))
 }
 
 pub async fn patch_working_memory(
@@ -343,11 +341,10 @@ pub async fn patch_working_memory(
     Caller(p): Caller,
     Path(session): Path<String>,
     Body(body): Body<WorkingMemoryBody>,
-) -> RestResult<Json<serde_json::Value>> {
+) -> RestResult<Json<WorkingMemoryJson>> {
     let version = version(&body)?;
     let patch = body.patch.ok_or_else(|| Error::invalid("patch", "is required (a JSON merge patch object)"))?;
-    let wm = state.app.patch_working_memory(&p, &session, patch, version).await?;
-    Ok(Json(serde_json::to_value(WorkingMemoryJson::from(wm)).unwrap_or_default()))
+    Ok(Json(state.app.patch_working_memory(&p, &session, patch, version).await?.into()))
 }
 
 pub async fn clear_working_memory(
@@ -355,9 +352,8 @@ pub async fn clear_working_memory(
     Caller(p): Caller,
     Path(session): Path<String>,
     params: Params,
-) -> RestResult<Json<serde_json::Value>> {
+) -> RestResult<Json<WorkingMemoryJson>> {
     let version =
         params.number("version")?.ok_or_else(|| Error::invalid("version", "is required: the version read"))?;
-    let wm = state.app.clear_working_memory(&p, &session, version).await?;
-    Ok(Json(serde_json::to_value(WorkingMemoryJson::from(wm)).unwrap_or_default()))
+    Ok(Json(state.app.clear_working_memory(&p, &session, version).await?.into()))
 }

@@ -215,19 +215,22 @@ impl ConversationStore for SqlStore {
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, key = conversation_key))]
     async fn window_messages(&self, org: &str, conversation_key: i64, newest: u32) -> Result<Vec<Message>> {
-        let Some(_) = self.org_key(org).await? else { return Ok(Vec::new()) };
+        let Some(org_key) = self.org_key(org).await? else { return Ok(Vec::new()) };
         self.read(move |c| {
             Box::pin(async move {
+                // The key is the org's (a primary-key lookup), so no other org's messages are read.
+                let ours = "EXISTS (SELECT 1 FROM conversations WHERE key = $1 AND org_key = $2)";
                 let sql = format!(
                     "SELECT {MESSAGE_COLUMNS} FROM conversation_messages WHERE conversation_key = $1 AND role = 1 \
-                     ORDER BY seq"
+                     AND {ours} ORDER BY seq"
                 );
-                let mut found = c.query(&sql, params![conversation_key], message_row).await?;
+                let mut found = c.query(&sql, params![conversation_key, org_key], message_row).await?;
                 let sql = format!(
                     "SELECT {MESSAGE_COLUMNS} FROM conversation_messages WHERE conversation_key = $1 AND role <> 1 \
-                     ORDER BY seq DESC LIMIT $2"
+                     AND {ours} ORDER BY seq DESC LIMIT $3"
                 );
-                found.extend(c.query(&sql, params![conversation_key, i64::from(newest)], message_row).await?);
+                let values = params![conversation_key, org_key, i64::from(newest)];
+                found.extend(c.query(&sql, values, message_row).await?);
                 found.sort_by_key(|m| m.seq);
                 Ok(found)
             })

@@ -115,6 +115,10 @@ pub async fn conversations_are_isolated_by_agent_scope_and_org(store: &dyn Store
         Error::NotFound { .. }
     );
     assert_ne!(head.key, store.conversation_head(&other, &histories[4].1).await.unwrap().unwrap().key);
+    assert!(
+        store.window_messages(&other, head.key, 10).await.unwrap().is_empty(),
+        "a key of another org reads nothing"
+    );
 }
 
 pub async fn windows_read_system_messages_and_the_newest(store: &dyn Store) {
