@@ -5,6 +5,7 @@
 pub mod conversation;
 pub mod error;
 pub mod ids;
+pub mod lifecycle;
 pub mod time;
 pub mod types;
 pub mod validate;

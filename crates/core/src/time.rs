@@ -31,6 +31,16 @@ pub fn parse_spec(field: &str, spec: &str, now: Timestamp) -> Result<Option<Time
     }
 }
 
+/// A duration written like a relative spec (`45s`, `90m`, `2h`, `7d`, `2w`; `0s` allowed), given in
+/// `field`.
+pub fn parse_duration(field: &str, spec: &str) -> Result<Duration> {
+    match parse_relative(spec.trim()) {
+        Some(Some(d)) => Ok(d),
+        Some(None) => Err(Error::invalid(field, "duration is too large")),
+        None => Err(Error::invalid(field, format!("{spec:?} is not a duration: use 45s, 90m, 2h, 7d or 2w"))),
+    }
+}
+
 /// `Some(None)` when the spec has the relative form but overflows.
 fn parse_relative(spec: &str) -> Option<Option<Duration>> {
     let unit = spec.chars().last()?;
