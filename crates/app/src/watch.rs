@@ -199,6 +199,7 @@ mod tests {
             scope: Some("u1".into()),
             access_count: 0,
             last_accessed_at: None,
+            tier: engram_core::lifecycle::Tier::Hot,
         }
     }
 

@@ -40,6 +40,7 @@ fn main() {
                 expires_at: None,
                 access_count: 0,
                 last_accessed_at: None,
+                tier: engram_core::lifecycle::Tier::Hot,
                 scope: None,
             }
         })

@@ -30,6 +30,7 @@ fn mem(id: &str, memory_type: MemoryType, event_type: &str, content: &str, impor
         expires_at: None,
         access_count: 0,
         last_accessed_at: None,
+        tier: engram_core::lifecycle::Tier::Hot,
         scope: None,
     }
 }

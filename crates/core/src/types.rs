@@ -137,6 +137,8 @@ pub struct Memory {
     /// Reads by GetMemory, ranked hits and context assembly (recorded in batches).
     pub access_count: u64,
     pub last_accessed_at: Option<Timestamp>,
+    /// Where it lives ([`crate::lifecycle`]); read the same way in every tier.
+    pub tier: crate::lifecycle::Tier,
 }
 
 impl Memory {
@@ -291,6 +293,8 @@ pub struct MemoryFilter {
     pub attributes: Vec<(String, Value)>,
     /// Only memories whose position lies within a radius.
     pub near: Option<Near>,
+    /// Only memories in these tiers (empty: every tier).
+    pub tiers: Vec<crate::lifecycle::Tier>,
     /// Only what context assembly keeps first: decisions, error event types ([`ERROR_EVENT_TYPES`])
     /// and importance ≥ [`HIGH_IMPORTANCE`].
     pub important_only: bool,

@@ -741,6 +741,7 @@ mod tests {
             expires_at: None,
             access_count: 0,
             last_accessed_at: None,
+            tier: engram_core::lifecycle::Tier::Hot,
             scope: None,
         }
     }

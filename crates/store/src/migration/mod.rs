@@ -6,6 +6,7 @@
 //! - `m20261130_000001_lean_store`: the lean store; upgrades a first-schema store in place.
 //! - `m20261201_000001_vectors`: memory vectors and each org's vector dimension.
 //! - `m20261206_000001_conversations`: conversations, their messages, and working memory.
+//! - `m20261207_000001_lifecycle`: cold blocks, decay and tier columns of memories.
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -14,6 +15,7 @@ mod m20261122_000001_initial;
 mod m20261130_000001_lean_store;
 mod m20261201_000001_vectors;
 mod m20261206_000001_conversations;
+mod m20261207_000001_lifecycle;
 
 pub struct Migrator;
 
@@ -25,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_lean_store::Migration),
             Box::new(m20261201_000001_vectors::Migration),
             Box::new(m20261206_000001_conversations::Migration),
+            Box::new(m20261207_000001_lifecycle::Migration),
         ]
     }
 }

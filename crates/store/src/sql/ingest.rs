@@ -344,6 +344,7 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
                 scope: item.scope,
                 access_count: 0,
                 last_accessed_at: None,
+                tier: engram_core::lifecycle::Tier::Hot,
             };
             seen.insert(id.clone(), (Existing::Staged(staged.len()), now_us));
             slots[i].push(Slot::Created(staged.len()));
@@ -528,7 +529,8 @@ async fn dedup_candidates(
         Backend::Postgres => vec![(true, hashes)],
     };
     let mut found = Vec::new();
-    let columns = "m.key, m.legacy_id, m.agent_key, a.id, m.dedup_key, m.event_type, m.content, m.created_at";
+    let columns =
+        "m.key, m.legacy_id, m.agent_key, a.id, m.dedup_key, m.event_type, m.content, m.created_at, m.block_key, m.block_slot";
     for (by_hash, values) in lookups {
         if values.is_empty() {
             continue;
@@ -555,22 +557,37 @@ async fn dedup_candidates(
             "SELECT {columns} FROM {tables} AND m.org_key = {org} \
              AND m.created_at >= {since} AND (m.expires_at IS NULL OR m.expires_at > {live})"
         ));
+        // A cold memory's content is compressed: its derived key is computed once it is read.
         let rows = c
             .query(&sql.text, sql.params, |r| {
                 let agent_id = r.str(3)?;
-                let key = match r.opt_str(4)? {
-                    Some(key) => key.to_owned(),
-                    None => derived_dedup_key(agent_id, r.str(5)?, r.str(6)?),
+                let block = match (r.opt_i64(8)?, r.opt_i64(9)?) {
+                    (Some(block), Some(slot)) => Some((block, slot)),
+                    _ => None,
+                };
+                let (key, cold) = match (r.opt_str(4)?, block) {
+                    (Some(key), _) => (key.to_owned(), None),
+                    (None, Some(at)) => (String::new(), Some((agent_id.to_owned(), r.string(5)?, at))),
+                    (None, None) => (derived_dedup_key(agent_id, r.str(5)?, r.str(6)?), None),
                 };
                 let created_at = r.i64(7)?;
                 let id = match r.opt_string(1)? {
                     Some(legacy) => legacy,
                     None => ids::memory_id_of(created_at.div_euclid(1000), r.i64(0)?),
                 };
-                Ok((DedupId { agent_key: r.i64(2)?, key }, id, created_at))
+                Ok((DedupId { agent_key: r.i64(2)?, key }, id, created_at, cold))
             })
             .await?;
-        found.extend(rows);
+        let blocks: Vec<(i64, i64)> = rows.iter().filter_map(|r| r.3.as_ref().map(|c| c.2)).collect();
+        let mut contents =
+            if blocks.is_empty() { HashMap::new() } else { super::shared::cold::contents(c, &blocks).await? };
+        for (mut dedup, id, created_at, cold) in rows {
+            if let Some((agent_id, event_type, at)) = cold {
+                let content = contents.remove(&at).unwrap_or_default();
+                dedup.key = derived_dedup_key(&agent_id, &event_type, &content);
+            }
+            found.push((dedup, id, created_at));
+        }
     }
     Ok(found)
 }

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use engram_core::lifecycle::Tier;
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
@@ -141,11 +142,17 @@ impl MemoryStore for SqlStore {
             })
             .await?;
         let by_step = query.order.by_step();
-        let (found, next_cursor) = finish_page(found, query.limit, |(key, m)| MemoryCursor {
+        let (mut found, next_cursor) = finish_page(found, query.limit, |(key, m)| MemoryCursor {
             time_us: if by_step { m.step.unwrap_or(0) } else { to_micros(m.time) },
             key: *key,
             query: 0,
         });
+        // Cold memories came as candidates of `content_contains` (their content is compressed in
+        // the database): the exact rule, on the decompressed content. The page may then be short;
+        // its cursor still follows the last row read.
+        if let Some(needle) = &query.filter.content_contains {
+            found.retain(|(_, m)| m.tier != Tier::Cold || needle_matches(&m.content, needle.as_str()));
+        }
         Ok(MemoryPage {
             memories: found.into_iter().map(|(_, m)| m).collect(),
             has_more: next_cursor.is_some(),
@@ -158,7 +165,28 @@ impl MemoryStore for SqlStore {
         let Some(org_key) = self.org_key(org).await? else { return Ok(0) };
         let sql = memory_query(self.backend(), org_key, filter, now, Select::Count);
         let n = self.read(move |c| Box::pin(async move { c.query_i64(&sql.text, sql.params).await })).await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        let mut n = u64::try_from(n).unwrap_or(0);
+        // The count left out cold memories of a `content_contains` filter: they are listed and
+        // tested decompressed.
+        if filter.content_contains.is_some() && (filter.tiers.is_empty() || filter.tiers.contains(&Tier::Cold)) {
+            let mut query = MemoryQuery {
+                filter: MemoryFilter { tiers: vec![Tier::Cold], ..filter.clone() },
+                limit: 1_000,
+                order: Order::default(),
+                cursor: None,
+                offset: 0,
+                within: None,
+            };
+            loop {
+                let page = self.list_memories(org, &query, now).await?;
+                n += page.memories.len() as u64;
+                match page.next_cursor {
+                    Some(cursor) => query.cursor = Some(cursor),
+                    None => break,
+                }
+            }
+        }
+        Ok(n)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, memory = id))]

@@ -32,6 +32,7 @@ pub async fn add_memories_defaults(store: &dyn Store) {
             expires_at: None,
             access_count: 0,
             last_accessed_at: None,
+            tier: engram_core::lifecycle::Tier::Hot,
             scope: None,
         }
     );
@@ -98,6 +99,7 @@ pub async fn add_memories_round_trip(store: &dyn Store) {
         expires_at: Some(now + Duration::days(1)),
         access_count: 0,
         last_accessed_at: None,
+        tier: engram_core::lifecycle::Tier::Hot,
         scope: Some("user-7".into()),
     };
     assert_eq!(created, expected);

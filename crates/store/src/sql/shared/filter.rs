@@ -189,8 +189,18 @@ pub(crate) fn memory_query(
             (Backend::Postgres, Some(words)) => Some(sql.param(dialect::words_regex(&words))),
             _ => None,
         };
-        sql.push(" AND ");
-        sql.push(&dialect::content_contains(backend, "m.content", &value, words.as_deref()));
+        // A cold memory's content is compressed (`cold`): a page takes it as a candidate and the
+        // store tests it once decompressed (`list_memories`); a count leaves it to the
+        // caller (`count_memories` lists the cold candidates).
+        let test = dialect::content_contains(backend, "m.content", &value, words.as_deref());
+        match select {
+            Select::Page { .. } => sql.push(&format!(" AND (m.block_key IS NOT NULL OR {test})")),
+            Select::Count => sql.push(&format!(" AND m.block_key IS NULL AND {test}")),
+        }
+    }
+    if !filter.tiers.is_empty() {
+        let codes = sql.list(filter.tiers.iter().map(|t| t.code()));
+        sql.push(&format!(" AND m.tier IN ({codes})"));
     }
     if let Some(min) = filter.min_importance {
         let value = sql.param(min);

@@ -1,6 +1,7 @@
 //! Helpers the operations share: row decoding, reference resolution, the memory filter's SQL, and
 //! deletion of memories. They use only the connection layer (and `dialect`), never an operation.
 
+pub(crate) mod cold;
 pub(crate) mod filter;
 pub(crate) mod ingest;
 pub(crate) mod purge;

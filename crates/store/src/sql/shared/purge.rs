@@ -1,5 +1,5 @@
-//! Deleting memories with what hangs off them: their `memory_tags` and `memory_vectors` rows and
-//! their share of `memory_counts`. (Their `memory_dedup` entries stay; a dedup lookup confirms every candidate
+//! Deleting memories with what hangs off them: their `memory_tags` and `memory_vectors` rows, the
+//! cold blocks only they used, and their share of `memory_counts`. (Their `memory_dedup` entries stay; a dedup lookup confirms every candidate
 //! against the memory row, so an entry without one is skipped.)
 
 use std::collections::HashMap;
@@ -14,9 +14,15 @@ use crate::sql::conn::{Conn, Param, params};
 /// `m.org_key = <org_key>`) selects. Returns how many went.
 pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key: i64, condition: Sql) -> Result<u64> {
     let select =
-        format!("SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags FROM memories m WHERE {}", condition.text);
+        format!("SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags, m.block_key FROM memories m WHERE {}", condition.text);
+    let mut blocks = Vec::new();
     let doomed = conn
-        .query(&select, condition.params, |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?, r.strings(4)?)))
+        .query(&select, condition.params, |r| {
+            if let Some(block) = r.opt_i64(5)? {
+                blocks.push(block);
+            }
+            Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?, r.strings(4)?))
+        })
         .await?;
     if doomed.is_empty() {
         return Ok(0);
@@ -51,6 +57,10 @@ pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key
         sql.push(&keys);
         conn.execute(&sql.text, sql.params).await?;
     }
+
+    blocks.sort_unstable();
+    blocks.dedup();
+    super::cold::drop_unused_blocks(conn, blocks).await?;
 
     let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
     for (_, agent_key, memory_type, _, _) in &doomed {

@@ -219,13 +219,24 @@ async fn ids_of(
     Ok(found)
 }
 
-/// Memories of rows: their agents' and sessions' public ids filled in.
+/// Memories of rows: their agents' and sessions' public ids filled in, and cold memories' content
+/// decompressed.
 pub(crate) async fn memories(
     c: &mut Conn<'_>,
     cache: &PublicIds,
     org_id: &str,
-    rows: Vec<super::rows::MemoryRow>,
+    mut rows: Vec<super::rows::MemoryRow>,
 ) -> Result<Vec<(i64, Memory)>> {
+    let cold: Vec<(i64, i64)> = rows.iter().filter_map(|r| r.block).collect();
+    if !cold.is_empty() {
+        let mut contents = super::cold::contents(c, &cold).await?;
+        for row in rows.iter_mut() {
+            if let Some(at) = row.block {
+                row.memory.content =
+                    contents.remove(&at).ok_or_else(|| Error::internal("a cold memory's block is missing"))?;
+            }
+        }
+    }
     let agents = ids_of(c, &cache.agents, "agents", rows.iter().map(|r| r.agent_key)).await?;
     let sessions = ids_of(c, &cache.sessions, "sessions", rows.iter().filter_map(|r| r.session_key)).await?;
     rows.into_iter()

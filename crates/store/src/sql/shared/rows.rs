@@ -11,10 +11,10 @@ use crate::sql::conn::Row;
 /// b-tree lookups per row less).
 pub(crate) const MEMORY_COLUMNS: &str = "m.key, m.legacy_id, m.agent_key, m.session_key, m.memory_type, m.event_type, \
      m.content, m.metadata, m.tags, m.importance, m.parent_id, m.dedup_key, m.time, m.created_at, m.step, m.pos_x, \
-     m.pos_y, m.pos_z, m.expires_at, m.access_count, m.last_accessed_at, m.scope";
+     m.pos_y, m.pos_z, m.expires_at, m.access_count, m.last_accessed_at, m.scope, m.tier, m.block_key, m.block_slot";
 
 /// How many columns [`MEMORY_COLUMNS`] has: a query that selects more reads them from this index.
-pub(crate) const MEMORY_COLUMN_COUNT: usize = 22;
+pub(crate) const MEMORY_COLUMN_COUNT: usize = 25;
 
 /// A memory as stored: its key, and its agent and session by key.
 pub(crate) struct MemoryRow {
@@ -25,6 +25,9 @@ pub(crate) struct MemoryRow {
     pub memory: Memory,
     /// None: derived from agent id, event type and content.
     pub dedup_key: Option<String>,
+    /// A cold memory's content: (block key, slot) in `cold_blocks` (`memory.content` is empty
+    /// until [`super::refs::memories`] fills it in).
+    pub block: Option<(i64, i64)>,
 }
 
 impl MemoryRow {
@@ -71,8 +74,20 @@ pub(crate) fn memory_row(row: &Row<'_>) -> Result<MemoryRow> {
         access_count: u64::try_from(row.i64(19)?).unwrap_or(0),
         last_accessed_at: row.opt_i64(20)?.map(from_micros),
         scope: row.opt_string(21)?,
+        tier: engram_core::lifecycle::Tier::from_code(row.i64(22)?)?,
     };
-    Ok(MemoryRow { key, agent_key: row.i64(2)?, session_key: row.opt_i64(3)?, memory, dedup_key: row.opt_string(11)? })
+    let block = match (row.opt_i64(23)?, row.opt_i64(24)?) {
+        (Some(block), Some(slot)) => Some((block, slot)),
+        _ => None,
+    };
+    Ok(MemoryRow {
+        key,
+        agent_key: row.i64(2)?,
+        session_key: row.opt_i64(3)?,
+        memory,
+        dedup_key: row.opt_string(11)?,
+        block,
+    })
 }
 
 /// The columns of an agent read from `agents a JOIN orgs o`; decoded by [`agent`].
