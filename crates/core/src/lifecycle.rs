@@ -61,7 +61,9 @@ impl Tier {
             "hot" | "stm" => Ok(Tier::Hot),
             "warm" | "im" => Ok(Tier::Warm),
             "cold" | "ltm" => Ok(Tier::Cold),
-            other => Err(Error::invalid(field, format!("unknown tier {other:?}: use hot, warm or cold (stm, im, ltm)"))),
+            other => {
+                Err(Error::invalid(field, format!("unknown tier {other:?}: use hot, warm or cold (stm, im, ltm)")))
+            }
         }
     }
 }
@@ -403,7 +405,8 @@ mod tests {
         assert!(e.to_string().contains("lifecycle.cold_after"), "{e}");
         let e = p.overlay("lifecycle", &serde_json::json!({"colder": true})).unwrap_err();
         assert!(e.to_string().contains("lifecycle.colder"), "{e}");
-        let q = p.overlay("x", &serde_json::json!({"decay_factor": 0.95, "max_count": 10, "cold_after": "2w"})).unwrap();
+        let q =
+            p.overlay("x", &serde_json::json!({"decay_factor": 0.95, "max_count": 10, "cold_after": "2w"})).unwrap();
         assert_eq!(q.decay_factor, Some(0.95));
         assert_eq!(q.max_count, Some(10));
         assert_eq!(q.cold_after, Duration::weeks(2));

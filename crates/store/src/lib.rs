@@ -1,6 +1,6 @@
 //! Engram's storage: one trait per resource ([`OrgStore`], [`KeyStore`], [`AgentStore`],
 //! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`], [`EmbedQueueStore`], [`AccessStore`],
-//! [`ConversationStore`], [`WorkingMemoryStore`]; [`Store`] is their sum) and their SQL
+//! [`ConversationStore`], [`WorkingMemoryStore`], [`LifecycleStore`]; [`Store`] is their sum) and their SQL
 //! implementation [`SqlStore`] for SQLite (embedded default) and PostgreSQL, with one migration set.
 //!
 //! Every method takes the caller's org id and only ever touches that org's rows. Inputs are the
@@ -274,6 +274,87 @@ pub trait WorkingMemoryStore: Send + Sync {
     ) -> Result<engram_core::working_memory::WorkingMemory>;
 }
 
+/// An agent as the lifecycle sees it: its key (what [`engram_core::lifecycle::MemoryFacts`] name)
+/// and its config (where an agent's `lifecycle` policy is kept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleAgent {
+    pub key: i64,
+    pub id: String,
+    pub name: String,
+    pub config: Metadata,
+}
+
+/// One batch of a maintenance pass, applied in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LifecycleBatch {
+    /// Memories to delete (with their tags, vectors and counters).
+    pub delete: Vec<i64>,
+    /// New importance, and the time decay now counts from.
+    pub decay: Vec<(i64, f64, Timestamp)>,
+    /// Tier moves: to cold compresses the content (a memory with an embedding pending stays
+    /// where it is), from cold restores it.
+    pub moves: Vec<(i64, engram_core::lifecycle::Tier)>,
+}
+
+/// What [`LifecycleStore::apply_lifecycle`] did (memories changed or deleted meanwhile are skipped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifecycleApplied {
+    pub deleted: u64,
+    pub decayed: u64,
+    pub moved: u64,
+    /// Content bytes moved to cold, and their compressed size.
+    pub cold_bytes_before: u64,
+    pub cold_bytes_after: u64,
+}
+
+/// The tiers of an org: counts (from index-only scans) and the cold tier's bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TierStatistics {
+    pub hot: u64,
+    pub warm: u64,
+    pub cold: u64,
+    /// Content bytes of the cold blocks before and after compression (slots of memories deleted
+    /// or moved up included until their block is dropped).
+    pub cold_bytes_before: u64,
+    pub cold_bytes_after: u64,
+}
+
+/// Held while a maintenance pass runs on an org; dropping it lets the next one run.
+pub trait MaintenanceLease: Send + Sync {}
+
+/// The memory lifecycle: what maintenance reads and writes (`engram-app::maintenance` decides).
+#[async_trait::async_trait]
+pub trait LifecycleStore: Send + Sync {
+    /// The org's agents (only `agent` when given).
+    async fn lifecycle_agents(&self, org: &str, agent: Option<&AgentRef>) -> Result<Vec<LifecycleAgent>>;
+    /// Facts of the org's memories (of one agent when given), expired ones included, in (time,
+    /// key) order after `after`, at most `limit`.
+    async fn memory_facts(
+        &self,
+        org: &str,
+        agent_key: Option<i64>,
+        after: Option<(Timestamp, i64)>,
+        limit: u32,
+    ) -> Result<Vec<engram_core::lifecycle::MemoryFacts>>;
+    /// Retention's choice for one agent: its memories older than `older_than` or beyond its
+    /// `keep_newest` newest, except its `keep_top` most important.
+    async fn retention_victims(
+        &self,
+        org: &str,
+        agent_key: i64,
+        older_than: Option<Timestamp>,
+        keep_newest: Option<u64>,
+        keep_top: u64,
+    ) -> Result<Vec<i64>>;
+    /// Applies a batch in one transaction (a crash leaves it whole or not at all).
+    async fn apply_lifecycle(&self, org: &str, batch: LifecycleBatch) -> Result<LifecycleApplied>;
+    async fn tier_statistics(&self, org: &str) -> Result<TierStatistics>;
+    /// One pass per org at a time, across processes (PostgreSQL: a session advisory lock, released
+    /// when the lease drops or its connection dies; SQLite: one process owns the file). None when
+    /// another pass holds it.
+    async fn try_maintenance_lease(&self, org: &str) -> Result<Option<Box<dyn MaintenanceLease>>>;
+}
+
 /// Everything a server needs from storage.
 #[async_trait::async_trait]
 pub trait Store:
@@ -288,6 +369,7 @@ pub trait Store:
     + AccessStore
     + ConversationStore
     + WorkingMemoryStore
+    + LifecycleStore
     + 'static
 {
     /// Answers when the database answers.

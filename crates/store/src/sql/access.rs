@@ -1,11 +1,14 @@
 //! [`AccessStore`]: reads of memories (GetMemory, ranked hits, context assembly) counted in
 //! `access_count` / `last_accessed_at`. An access is not a change of the memory: it takes no
-//! commit sequence number, so the indexes that follow the feed are not disturbed.
+//! commit sequence number, so the indexes that follow the feed are not disturbed. A cold memory
+//! that is read moves to the hot tier with its content decompressed into its row.
 
+use engram_core::lifecycle::Tier;
 use engram_core::time::{Timestamp, to_micros};
 use engram_core::*;
 
 use super::SqlStore;
+use super::shared::cold::restore;
 use super::shared::filter::Sql;
 use super::shared::refs::memory_id_test;
 use super::writer::org_lock;
@@ -21,6 +24,7 @@ impl AccessStore for SqlStore {
         }
         self.write(org_lock(org_key), move |c| {
             Box::pin(async move {
+                let mut cold = Vec::new();
                 for (id, count) in accesses {
                     let mut sql = Sql::new("UPDATE memories SET access_count = access_count + ");
                     let n = sql.param(i64::try_from(count).unwrap_or(i64::MAX));
@@ -32,9 +36,13 @@ impl AccessStore for SqlStore {
                          m.org_key = {org} AND "
                     ));
                     let test = memory_id_test(&mut sql, &id);
-                    sql.push(&format!("{test})"));
-                    c.execute(&sql.text, sql.params).await?;
+                    sql.push(&format!("{test}) RETURNING key, block_key, block_slot"));
+                    let read =
+                        c.query(&sql.text, sql.params, |r| Ok((r.i64(0)?, r.opt_i64(1)?, r.opt_i64(2)?))).await?;
+                    cold.extend(read.into_iter().filter_map(|(key, block, slot)| Some((key, block?, slot?))));
                 }
+                // A cold memory that is read moves back up, its content back in its row.
+                restore(c, cold, Tier::Hot).await?;
                 Ok(())
             })
         })

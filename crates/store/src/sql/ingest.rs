@@ -529,8 +529,7 @@ async fn dedup_candidates(
         Backend::Postgres => vec![(true, hashes)],
     };
     let mut found = Vec::new();
-    let columns =
-        "m.key, m.legacy_id, m.agent_key, a.id, m.dedup_key, m.event_type, m.content, m.created_at, m.block_key, m.block_slot";
+    let columns = "m.key, m.legacy_id, m.agent_key, a.id, m.dedup_key, m.event_type, m.content, m.created_at, m.block_key, m.block_slot";
     for (by_hash, values) in lookups {
         if values.is_empty() {
             continue;

@@ -9,7 +9,6 @@ use engram_core::*;
 use super::SqlStore;
 use super::conn::{Conn, Param, params};
 use super::shared::filter::{Select, Sql, memory_query};
-use super::shared::finish_page;
 use super::shared::purge::delete_memories;
 use super::shared::refs::PublicIds;
 use super::shared::refs::{TagKeys, tag_keys, touch_agents};
@@ -90,6 +89,40 @@ async fn replace_tags(
     Ok(new_keys.into_iter().collect())
 }
 
+impl SqlStore {
+    /// Up to `query.limit` rows of a listing (candidates: cold ones are not tested for
+    /// `content_contains` yet).
+    async fn read_page(
+        &self,
+        org: &str,
+        org_key: i64,
+        query: &MemoryQuery,
+        now: Timestamp,
+    ) -> Result<Vec<(i64, Memory)>> {
+        let (org_id, store, backend, owned) = (org.to_owned(), self.clone(), self.backend(), query.clone());
+        self.read(move |c| {
+            Box::pin(async move {
+                let query = owned;
+                let within = match &query.within {
+                    Some(w) => within_keys(c, org_key, w).await?,
+                    None => None,
+                };
+                let select = Select::Page {
+                    limit: query.limit.saturating_sub(1),
+                    offset: query.offset,
+                    order: query.order,
+                    cursor: query.cursor.as_ref(),
+                    within: within.as_deref(),
+                };
+                let sql = memory_query(backend, org_key, &query.filter, now, select);
+                let found = c.query(&sql.text, sql.params, rows::memory_row).await?;
+                super::shared::refs::memories(c, &store.inner.ids, &org_id, found).await
+            })
+        })
+        .await
+    }
+}
+
 #[async_trait::async_trait]
 impl MemoryStore for SqlStore {
     async fn add_memories(
@@ -119,45 +152,44 @@ impl MemoryStore for SqlStore {
     async fn list_memories(&self, org: &str, query: &MemoryQuery, now: Timestamp) -> Result<MemoryPage> {
         let empty = MemoryPage { memories: Vec::new(), next_cursor: None, has_more: false };
         let Some(org_key) = self.org_key(org).await? else { return Ok(empty) };
-        let (org_id, store, backend, owned) = (org.to_owned(), self.clone(), self.backend(), query.clone());
-        let found = self
-            .read(move |c| {
-                Box::pin(async move {
-                    let query = owned;
-                    let within = match &query.within {
-                        Some(w) => within_keys(c, org_key, w).await?,
-                        None => None,
-                    };
-                    let select = Select::Page {
-                        limit: query.limit,
-                        offset: query.offset,
-                        order: query.order,
-                        cursor: query.cursor.as_ref(),
-                        within: within.as_deref(),
-                    };
-                    let sql = memory_query(backend, org_key, &query.filter, now, select);
-                    let found = c.query(&sql.text, sql.params, rows::memory_row).await?;
-                    super::shared::refs::memories(c, &store.inner.ids, &org_id, found).await
-                })
-            })
-            .await?;
         let by_step = query.order.by_step();
-        let (mut found, next_cursor) = finish_page(found, query.limit, |(key, m)| MemoryCursor {
+        let cursor_of = |key: i64, m: &Memory| MemoryCursor {
             time_us: if by_step { m.step.unwrap_or(0) } else { to_micros(m.time) },
-            key: *key,
+            key,
             query: 0,
-        });
-        // Cold memories came as candidates of `content_contains` (their content is compressed in
-        // the database): the exact rule, on the decompressed content. The page may then be short;
-        // its cursor still follows the last row read.
-        if let Some(needle) = &query.filter.content_contains {
-            found.retain(|(_, m)| m.tier != Tier::Cold || needle_matches(&m.content, needle.as_str()));
-        }
-        Ok(MemoryPage {
-            memories: found.into_iter().map(|(_, m)| m).collect(),
-            has_more: next_cursor.is_some(),
-            next_cursor,
-        })
+        };
+        // Cold memories come as candidates of `content_contains` (their content is compressed in
+        // the database) and are tested here, decompressed: rows are read until the page is full
+        // and one more match proves that more exist (one read when nothing is cold).
+        let needle = query.filter.content_contains.as_ref();
+        let passes = |m: &Memory| {
+            m.tier != Tier::Cold || needle.is_none_or(|n| needle_matches(&m.content.to_lowercase(), n.as_str()))
+        };
+        let limit = query.limit as usize;
+        let mut kept: Vec<(i64, Memory)> = Vec::new();
+        let mut next = query.clone();
+        let has_more = 'read: loop {
+            let want = (limit + 1).saturating_sub(kept.len()).max(1) as u32;
+            next.limit = want;
+            let rows = self.read_page(org, org_key, &next, now).await?;
+            let exhausted = rows.len() <= want as usize - 1 || rows.is_empty();
+            for (key, m) in rows {
+                next.cursor = Some(cursor_of(key, &m));
+                next.offset = 0;
+                if !passes(&m) {
+                    continue;
+                }
+                if kept.len() == limit {
+                    break 'read true;
+                }
+                kept.push((key, m));
+            }
+            if exhausted {
+                break false;
+            }
+        };
+        let next_cursor = if has_more { kept.last().map(|(key, m)| cursor_of(*key, m)) } else { None };
+        Ok(MemoryPage { memories: kept.into_iter().map(|(_, m)| m).collect(), has_more, next_cursor })
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org))]

@@ -32,6 +32,7 @@ mod embed_queue;
 mod feed;
 mod ingest;
 mod keys;
+mod lifecycle;
 mod memories;
 mod orgs;
 mod sessions;
@@ -138,6 +139,7 @@ struct Inner {
     orgs: OrgKeys,
     tags: TagKeys,
     ids: PublicIds,
+    leases: lifecycle::LocalLeases,
     /// Memory ingest waiting for the writer, per org (see `ingest`).
     pending: shared::ingest::Pending,
     /// SQLite only: the dedup hashes not yet in `memory_dedup` (see `ingest`).
@@ -181,6 +183,7 @@ impl SqlStore {
             orgs: OrgKeys::default(),
             tags: TagKeys::default(),
             ids: PublicIds::default(),
+            leases: lifecycle::LocalLeases::default(),
             pending: shared::ingest::Pending::default(),
             dedup: Mutex::new(shared::ingest::DedupBuffer::default()),
             dedup_buffer: options.sqlite_dedup_buffer.max(1),
@@ -266,6 +269,14 @@ impl SqlStore {
         F: for<'c, 'x> FnOnce(&'c mut Conn<'x>) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
         self.inner.writer.write(lock, op).await
+    }
+
+    /// The PostgreSQL pool (None on SQLite).
+    pub(crate) fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.inner.db {
+            Db::Postgres(pool) => Some(pool),
+            Db::Sqlite(..) => None,
+        }
     }
 
     /// The key of an org id, if the org exists (cached: org keys never change).

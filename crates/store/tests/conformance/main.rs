@@ -68,6 +68,7 @@ mod embed_queue;
 mod feed;
 mod isolation;
 mod keys;
+mod lifecycle;
 mod memories_add;
 mod memories_change;
 mod memories_list;

@@ -10,10 +10,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use engram_core::lifecycle::Tier;
 use engram_core::{Error, Result};
 
 use super::filter::Sql;
-use crate::sql::conn::Conn;
+use crate::sql::conn::{Conn, params};
 
 /// Most memories in a block.
 pub(crate) const BLOCK_MEMORIES: usize = 64;
@@ -114,6 +115,32 @@ pub(crate) async fn drop_unused_blocks(c: &mut Conn<'_>, blocks: Vec<i64>) -> Re
     Ok(dropped)
 }
 
+/// Moves cold memories `(key, block_key, slot)` to `tier` with their content back in the row;
+/// blocks left unused go. Returns how many moved (a memory moved or deleted meanwhile is skipped).
+pub(crate) async fn restore(c: &mut Conn<'_>, rows: Vec<(i64, i64, i64)>, tier: Tier) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let at: Vec<(i64, i64)> = rows.iter().map(|(_, b, s)| (*b, *s)).collect();
+    let mut contents = contents(c, &at).await?;
+    let mut moved = 0;
+    for (key, block, slot) in &rows {
+        let Some(content) = contents.remove(&(*block, *slot)) else { continue };
+        moved += c
+            .execute(
+                "UPDATE memories SET content = $1, block_key = NULL, block_slot = NULL, tier = $2 \
+                 WHERE key = $3 AND block_key = $4",
+                params![content, tier.code(), *key, *block],
+            )
+            .await?;
+    }
+    let mut blocks: Vec<i64> = rows.iter().map(|(_, b, _)| *b).collect();
+    blocks.sort_unstable();
+    blocks.dedup();
+    drop_unused_blocks(c, blocks).await?;
+    Ok(moved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,8 +156,7 @@ mod tests {
 
     #[test]
     fn blocks_split_by_agent_count_and_bytes() {
-        let items: Vec<(i64, usize)> =
-            (0..100).map(|i| (1, 10)).chain((0..3).map(|_| (2, 20_000))).collect::<Vec<_>>();
+        let items: Vec<(i64, usize)> = (0..100).map(|_| (1, 10)).chain((0..3).map(|_| (2, 20_000))).collect::<Vec<_>>();
         let b = blocks(items, |i| i.0, |i| i.1);
         let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![64, 36, 1, 1, 1]);

@@ -13,8 +13,10 @@ use crate::sql::conn::{Conn, Param, params};
 /// Deletes the memories that `condition` (a WHERE clause over `memories m` that includes
 /// `m.org_key = <org_key>`) selects. Returns how many went.
 pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key: i64, condition: Sql) -> Result<u64> {
-    let select =
-        format!("SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags, m.block_key FROM memories m WHERE {}", condition.text);
+    let select = format!(
+        "SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags, m.block_key FROM memories m WHERE {}",
+        condition.text
+    );
     let mut blocks = Vec::new();
     let doomed = conn
         .query(&select, condition.params, |r| {
