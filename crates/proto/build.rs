@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "engram/v1/working_memory.proto",
     "engram/v1/watch.proto",
     "engram/v1/simulation.proto",
+    "engram/v1/lifecycle.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -15,6 +15,7 @@ impl Engram {
         }
         self.limits.check_description("description", &agent.description)?;
         self.limits.check_metadata("config", &agent.config)?;
+        self.lifecycle_policy(&agent.config)?;
         self.store.register_agent(&p.org_id, agent, time::now()).await
     }
 

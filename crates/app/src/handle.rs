@@ -17,12 +17,22 @@ pub struct Engram {
     pub(crate) accesses: Arc<crate::access_log::AccessLog>,
     /// The hot-window cache and the tokenizer that counts messages (see `conversations`).
     pub(crate) conversations: Arc<ConversationSettings>,
+    /// The default lifecycle policy (see `maintenance`).
+    pub(crate) lifecycle: Arc<LifecycleSettings>,
+    /// Results of expensive reads (see `result_cache`).
+    pub(crate) results: Arc<crate::result_cache::ResultCache>,
 }
 
 /// How conversations are served: the hot-window cache and the message tokenizer.
 pub(crate) struct ConversationSettings {
     pub(crate) cache: crate::windows::WindowCache,
     pub(crate) tokenizer: engram_context::Tokenizer,
+}
+
+/// The lifecycle settings of a server: the policy of agents that set none (see `maintenance`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LifecycleSettings {
+    pub(crate) policy: engram_core::lifecycle::LifecyclePolicy,
 }
 
 /// The default bound of the hot-window cache.
@@ -47,7 +57,15 @@ impl Engram {
             relevance: None,
             accesses: Arc::default(),
             conversations: Arc::new(conversations),
+            lifecycle: Arc::default(),
+            results: Arc::default(),
         }
+    }
+
+    /// With `policy` as the lifecycle policy of agents that set none.
+    pub fn with_lifecycle(mut self, policy: engram_core::lifecycle::LifecyclePolicy) -> Self {
+        self.lifecycle = Arc::new(LifecycleSettings { policy });
+        self
     }
 
     /// With a hot-window cache of at most `cache_bytes` (0: none) and messages counted with

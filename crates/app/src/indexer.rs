@@ -2,7 +2,7 @@
 //! store's change feed (`engram_store::FeedStore`). One runs in every server process, so every
 //! replica has its own index; it polls the feed's heads (one read of the orgs table) every
 //! [`POLL`] and at once after a local write, so a memory is searchable well within a second of
-//! its commit on any replica.
+//! its commit on any replica. It also tells the result cache (`result_cache`) what was written.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use engram_search::{FullText, Indexed};
 use engram_store::DynStore;
 
 use crate::handle::Engram;
+use crate::result_cache::ResultCache;
 
 /// How often the indexer looks for writes it was not told about (other replicas').
 pub const POLL: Duration = Duration::from_millis(200);
@@ -25,7 +26,7 @@ impl Engram {
         let Some(relevance) = &self.relevance else { return };
         let (fulltext, wake) = (relevance.fulltext.clone(), relevance.wake.clone());
         loop {
-            let behind = match catch_up(&self.store, &fulltext).await {
+            let behind = match catch_up(&self.store, &fulltext, &self.results).await {
                 Ok(behind) => behind,
                 Err(e) => {
                     tracing::warn!(error = %e, "full-text indexing failed; retrying in 1 s");
@@ -46,7 +47,7 @@ impl Engram {
     /// this sees every earlier write). Nothing to do without a full-text index.
     pub async fn index_pending(&self) -> Result<()> {
         let Some(relevance) = &self.relevance else { return Ok(()) };
-        while catch_up(&self.store, &relevance.fulltext).await? {}
+        while catch_up(&self.store, &relevance.fulltext, &self.results).await? {}
         Ok(())
     }
 
@@ -58,9 +59,10 @@ impl Engram {
     }
 }
 
-/// One pass over every org: indexes up to [`BATCH`] changes each. Returns whether some org is
-/// still behind.
-async fn catch_up(store: &DynStore, fulltext: &Arc<FullText>) -> Result<bool> {
+/// One pass over every org: indexes up to [`BATCH`] changes each, and drops the cached results of
+/// the agents written to (other replicas' writes reach this process's cache this way). Returns
+/// whether some org is still behind.
+async fn catch_up(store: &DynStore, fulltext: &Arc<FullText>, results: &ResultCache) -> Result<bool> {
     let mut behind = false;
     for head in store.feed_heads().await? {
         let org = head.org_id;
@@ -79,6 +81,7 @@ async fn catch_up(store: &DynStore, fulltext: &Arc<FullText>) -> Result<bool> {
         }
         let changes = store.feed_changes(&org, at, BATCH).await?;
         let Some(through) = changes.last().map(|c| c.seq) else { continue };
+        results.written(&org, changes.iter().map(|c| c.memory.agent_id.as_str()));
         behind |= through < head.last_seq;
         let fulltext = fulltext.clone();
         let started = std::time::Instant::now();

@@ -6,7 +6,8 @@
 //! One module per resource: [`memories`], [`agents`], [`sessions`], [`context`], [`admin`],
 //! [`conversations`] (with `windows`, the hot-window cache) and `working_memory`;
 //! [`search`] ranks memories by relevance over the full-text index that `indexer` keeps current;
-//! `contains` serves `content_contains` listings from its trigrams.
+//! `contains` serves `content_contains` listings from its trigrams; [`maintenance`] runs the memory
+//! lifecycle; `result_cache` keeps the results of expensive reads.
 
 mod access;
 mod access_log;
@@ -18,8 +19,10 @@ pub mod conversations;
 mod embedder;
 mod handle;
 mod indexer;
+pub mod maintenance;
 pub mod memories;
 mod relevance;
+mod result_cache;
 pub mod search;
 pub mod sessions;
 pub mod simulation;

@@ -24,6 +24,14 @@ pub struct ListRequest {
     pub offset: u32,
 }
 
+/// The agent of a created memory (what the result cache drops).
+fn created_agent(outcome: &AddOutcome) -> Option<&str> {
+    match outcome {
+        AddOutcome::Created(m) => Some(m.agent_id.as_str()),
+        AddOutcome::Duplicate { .. } => None,
+    }
+}
+
 fn dedup_window() -> chrono::Duration {
     chrono::Duration::hours(DEDUP_WINDOW_HOURS)
 }
@@ -43,6 +51,7 @@ impl Engram {
             .map_err(|err| err.in_single("memory"))?;
         self.written();
         self.queued();
+        self.results.written(&p.org_id, outcome.iter().filter_map(created_agent));
         match outcome.into_iter().next() {
             Some(AddOutcome::Created(memory)) => Ok(memory),
             Some(AddOutcome::Duplicate { existing_id }) => Err(Error::AlreadyExists { what: "memory", existing_id }),
@@ -69,6 +78,7 @@ impl Engram {
             .map_err(|err| err.in_batch("memories"))?;
         self.written();
         self.queued();
+        self.results.written(&p.org_id, outcomes.iter().filter_map(created_agent));
         Ok(outcomes)
     }
 
@@ -154,6 +164,7 @@ impl Engram {
         }
         let updated = self.store.update_memory(&p.org_id, id, patch, now).await?;
         self.written();
+        self.results.written(&p.org_id, [updated.agent_id.as_str()]);
         Ok(updated)
     }
 
@@ -161,7 +172,9 @@ impl Engram {
     pub async fn delete_memory(&self, p: &Principal, id: &str) -> Result<()> {
         require(p, Permission::Write)?;
         self.limits.check_id("id", id)?;
-        self.store.delete_memory(&p.org_id, id).await
+        self.store.delete_memory(&p.org_id, id).await?;
+        self.results.clear(&p.org_id);
+        Ok(())
     }
 
     /// Returns how many memories were deleted.
@@ -186,6 +199,8 @@ impl Engram {
         }
         filter.since = time::parse_spec("since", since, now)?;
         filter.until = time::parse_spec("until", until, now)?;
-        self.store.delete_memories(&p.org_id, &filter).await
+        let deleted = self.store.delete_memories(&p.org_id, &filter).await?;
+        self.results.clear(&p.org_id);
+        Ok(deleted)
     }
 }

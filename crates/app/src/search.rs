@@ -252,8 +252,8 @@ impl Engram {
         })
     }
 
-    /// The memories of `candidates` that still exist (and contain the needle, and lie within the
-    /// `near` radius: the index holds neither), scored: base ×
+    /// The memories of `candidates` that still exist (and contain the needle, lie within the
+    /// `near` radius and are in the filter's tiers: the index holds none of those), scored: base ×
     /// (1 + w_r × recency + w_i × importance), from the memory as stored.
     async fn hydrate(
         &self,
@@ -280,6 +280,9 @@ impl Engram {
                     continue;
                 }
                 if plan.filter.near.is_some_and(|near| !near.admits(memory.position.as_ref())) {
+                    continue;
+                }
+                if !plan.filter.tiers.is_empty() && !plan.filter.tiers.contains(&memory.tier) {
                     continue;
                 }
                 let recency = ranking.recency(time::to_micros(memory.time), now_us);

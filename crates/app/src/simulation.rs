@@ -9,6 +9,7 @@ use engram_core::*;
 
 use crate::handle::{Engram, require};
 use crate::memories::ListRequest;
+use crate::result_cache::Cached;
 
 /// One key's change between two states: `before` None (added), `after` None (removed).
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +32,12 @@ pub const SIMILAR_CANDIDATES: u32 = 5_000;
 
 /// Most states a similarity search returns.
 pub const MAX_SIMILAR: u32 = 100;
+
+/// The longest cache TTL SetCacheTtl takes: one day.
+pub const MAX_CACHE_TTL_SECONDS: u64 = 86_400;
+
+/// The result cache's key of an org's statistics.
+const STATISTICS: &str = "statistics";
 
 /// A state as features: every leaf of its JSON by path (`position.0`, `inventory.wood`): numbers
 /// and booleans (0/1) as numeric features, strings as categorical ones.
@@ -134,7 +141,42 @@ impl Engram {
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
     pub async fn memory_statistics(&self, p: &Principal) -> Result<MemoryStatistics> {
         require(p, Permission::Read)?;
-        self.store.memory_statistics(&p.org_id, engram_core::time::now()).await
+        if let Some(Cached::Statistics(stats)) = self.results.get(&p.org_id, STATISTICS) {
+            return Ok(stats);
+        }
+        let mut stats = self.store.memory_statistics(&p.org_id, engram_core::time::now()).await?;
+        let tiers = self.store.tier_statistics(&p.org_id).await?;
+        stats.tiers = tiers.tiers;
+        stats.cold_bytes_before = tiers.cold_bytes_before;
+        stats.cold_bytes_after = tiers.cold_bytes_after;
+        let by_agent: std::collections::HashMap<String, TierCounts> = tiers.agents.into_iter().collect();
+        for agent in &mut stats.agents {
+            agent.tiers = by_agent.get(&agent.agent_id).copied().unwrap_or_default();
+        }
+        self.results.put(&p.org_id, STATISTICS.to_owned(), None, Cached::Statistics(stats.clone()));
+        Ok(stats)
+    }
+
+    /// Drops the org's cached results (ClearCache); returns how many there were.
+    pub fn clear_cache(&self, p: &Principal) -> Result<u64> {
+        require(p, Permission::Read)?;
+        Ok(self.results.clear(&p.org_id) as u64)
+    }
+
+    /// Sets how long the org's results are cached (SetCacheTtl; 0: not at all), in this process.
+    pub fn set_cache_ttl(&self, p: &Principal, seconds: u64) -> Result<()> {
+        require(p, Permission::Write)?;
+        if seconds > MAX_CACHE_TTL_SECONDS {
+            return Err(Error::invalid("ttl_seconds", format!("is {seconds}; at most {MAX_CACHE_TTL_SECONDS} (one day)")));
+        }
+        self.results.set_ttl(&p.org_id, std::time::Duration::from_secs(seconds));
+        Ok(())
+    }
+
+    /// The org's cache TTL in seconds.
+    pub fn cache_ttl(&self, p: &Principal) -> Result<u64> {
+        require(p, Permission::Read)?;
+        Ok(self.results.ttl(&p.org_id).as_secs())
     }
 
     /// The `k` past states (memory type `state`) of `agent` most similar to `state` (the
@@ -168,6 +210,25 @@ impl Engram {
             step_max,
             ..Default::default()
         };
+        let request = format!("similar\u{1f}{agent}\u{1f}{state:?}\u{1f}{embedding:?}\u{1f}{k}\u{1f}{step_min:?}\u{1f}{step_max:?}");
+        if let Some(Cached::Similar(found, compared)) = self.results.get(&p.org_id, &request) {
+            return Ok((found, compared));
+        }
+        let found = self.compute_similar_states(p, filter, state, embedding, k).await?;
+        // Kept under the agent's id (what writes name); an empty answer under the whole org.
+        let agent_id = found.0.first().map(|(m, _)| m.agent_id.clone());
+        self.results.put(&p.org_id, request, agent_id, Cached::Similar(found.0.clone(), found.1));
+        Ok(found)
+    }
+
+    async fn compute_similar_states(
+        &self,
+        p: &Principal,
+        filter: MemoryFilter,
+        state: Option<Metadata>,
+        embedding: Vec<f32>,
+        k: u32,
+    ) -> Result<(Vec<(Memory, f64)>, u32)> {
         match (state, embedding.is_empty()) {
             (Some(_), false) => Err(Error::invalid("state", "give a state or an embedding, not both")),
             (None, true) => Err(Error::invalid("state", "is required (or an embedding)")),

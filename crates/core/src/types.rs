@@ -629,6 +629,18 @@ pub struct MemoryStatistics {
     pub agents: Vec<AgentMemoryStatistics>,
     pub oldest_step: Option<i64>,
     pub newest_step: Option<i64>,
+    pub tiers: TierCounts,
+    /// Content bytes of the cold tier before and after compression.
+    pub cold_bytes_before: u64,
+    pub cold_bytes_after: u64,
+}
+
+/// Memories per tier ([`crate::lifecycle::Tier`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TierCounts {
+    pub hot: u64,
+    pub warm: u64,
+    pub cold: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -639,6 +651,7 @@ pub struct AgentMemoryStatistics {
     pub by_type: Vec<(MemoryType, u64)>,
     pub oldest_step: Option<i64>,
     pub newest_step: Option<i64>,
+    pub tiers: TierCounts,
 }
 
 #[derive(Debug, Clone, PartialEq)]

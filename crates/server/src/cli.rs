@@ -12,7 +12,7 @@ use engram_embed::EmbedderConfig;
 use engram_search::{Neighbourhood, Ranking};
 use engram_store::{DynStore, StoreOptions};
 
-use crate::config::{ConversationConfig, SearchConfig, ServeConfig, StoreConfig};
+use crate::config::{ConversationConfig, LifecycleConfig, SearchConfig, ServeConfig, StoreConfig};
 use crate::server;
 
 #[derive(Debug, Parser)]
@@ -157,6 +157,13 @@ pub struct ServeArgs {
     /// The tokenizer that counts conversation messages at write time (`cl100k_base`, `o200k_base`).
     #[arg(long, env = "ENGRAM_MESSAGE_TOKENIZER", default_value = "cl100k_base", value_parser = parse_tokenizer)]
     pub message_tokenizer: engram_context::Tokenizer,
+    /// The lifecycle policy of agents that set none, as JSON over the defaults, e.g.
+    /// '{"cold_after": "14d", "decay_factor": 0.95}' (README "Memory lifecycle").
+    #[arg(long, env = "ENGRAM_LIFECYCLE", default_value = "{}")]
+    pub lifecycle: String,
+    /// Seconds between maintenance passes over every org (0: only ForceMaintenance).
+    #[arg(long, env = "ENGRAM_MAINTENANCE_INTERVAL", default_value = "3600", value_parser = parse_seconds)]
+    pub maintenance_interval: std::time::Duration,
 }
 
 fn parse_tokenizer(name: &str) -> Result<engram_context::Tokenizer, String> {
@@ -216,6 +223,16 @@ impl ServeArgs {
             conversations: ConversationConfig {
                 window_cache_bytes: usize::try_from(self.window_cache_mb << 20).unwrap_or(usize::MAX),
                 message_tokenizer: self.message_tokenizer,
+            },
+            lifecycle: LifecycleConfig {
+                policy: {
+                    let json: serde_json::Value = serde_json::from_str(&self.lifecycle)
+                        .with_context(|| format!("--lifecycle: {:?} is not JSON", self.lifecycle))?;
+                    engram_core::lifecycle::LifecyclePolicy::default()
+                        .overlay("--lifecycle", &json)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                },
+                maintenance_interval: (!self.maintenance_interval.is_zero()).then_some(self.maintenance_interval),
             },
         })
     }

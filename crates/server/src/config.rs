@@ -46,6 +46,15 @@ pub struct ServeConfig {
     pub shutdown_timeout: Duration,
     pub search: SearchConfig,
     pub conversations: ConversationConfig,
+    pub lifecycle: LifecycleConfig,
+}
+
+/// The memory lifecycle: the default policy and how often maintenance runs.
+#[derive(Debug, Clone)]
+pub struct LifecycleConfig {
+    pub policy: engram_core::lifecycle::LifecyclePolicy,
+    /// None: only on demand (ForceMaintenance).
+    pub maintenance_interval: Option<Duration>,
 }
 
 /// Conversations: the hot-window cache's bound and the message tokenizer.

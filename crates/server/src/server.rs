@@ -20,6 +20,7 @@ use engram_embed::Embedder;
 use engram_proto::v1::{
     admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
     context_service_server::ContextServiceServer, conversation_service_server::ConversationServiceServer,
+    lifecycle_service_server::LifecycleServiceServer,
     memory_service_server::MemoryServiceServer, session_service_server::SessionServiceServer,
     simulation_service_server::SimulationServiceServer, watch_service_server::WatchServiceServer,
     working_memory_service_server::WorkingMemoryServiceServer,
@@ -42,6 +43,7 @@ const SERVICES: &[&str] = &[
     "engram.v1.WorkingMemoryService",
     "engram.v1.WatchService",
     "engram.v1.SimulationService",
+    "engram.v1.LifecycleService",
 ];
 
 async fn connect(settings: &StoreConfig) -> anyhow::Result<SqlStore> {
@@ -175,7 +177,8 @@ pub async fn serve(
     }
     let app = Engram::new(store.clone(), limits.clone())
         .with_relevance(relevance)
-        .with_conversations(args.conversations.window_cache_bytes, args.conversations.message_tokenizer);
+        .with_conversations(args.conversations.window_cache_bytes, args.conversations.message_tokenizer)
+        .with_lifecycle(args.lifecycle.policy.clone());
     let indexer = {
         let app = app.clone();
         tokio::spawn(async move { app.run_indexer().await })
@@ -188,6 +191,10 @@ pub async fn serve(
         let app = app.clone();
         tokio::spawn(async move { app.run_access_log().await })
     };
+    let maintenance = args.lifecycle.maintenance_interval.map(|every| {
+        let app = app.clone();
+        tokio::spawn(async move { app.run_maintenance(every).await })
+    });
     let flusher = app.clone();
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -250,6 +257,9 @@ pub async fn serve(
             SimulationServiceServer::new(grpc::simulation::SimulationApi { app: app.clone() })
                 .max_decoding_message_size(max),
         )
+        .add_service(
+            LifecycleServiceServer::new(grpc::lifecycle::LifecycleApi { app: app.clone() }).max_decoding_message_size(max),
+        )
         .into_axum_router()
         .layer(AuthLayer::new(authenticator.clone()))
         .layer(axum::middleware::map_response(grpc::framing::client_faults))
@@ -309,6 +319,9 @@ pub async fn serve(
     indexer.abort();
     embedder.abort();
     access_log.abort();
+    if let Some(maintenance) = maintenance {
+        maintenance.abort();
+    }
     if let Err(err) = flusher.flush_accesses().await {
         tracing::warn!(error = %err, "recording the last memory accesses");
     }

@@ -310,9 +310,9 @@ pub struct LifecycleApplied {
 /// The tiers of an org: counts (from index-only scans) and the cold tier's bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TierStatistics {
-    pub hot: u64,
-    pub warm: u64,
-    pub cold: u64,
+    pub tiers: TierCounts,
+    /// Per agent (by id), for agents with memories.
+    pub agents: Vec<(String, TierCounts)>,
     /// Content bytes of the cold blocks before and after compression (slots of memories deleted
     /// or moved up included until their block is dropped).
     pub cold_bytes_before: u64,
@@ -349,6 +349,8 @@ pub trait LifecycleStore: Send + Sync {
     /// Applies a batch in one transaction (a crash leaves it whole or not at all).
     async fn apply_lifecycle(&self, org: &str, batch: LifecycleBatch) -> Result<LifecycleApplied>;
     async fn tier_statistics(&self, org: &str) -> Result<TierStatistics>;
+    /// Sets (None: removes) the key `key` of an agent's config. NotFound: no such agent.
+    async fn set_agent_policy(&self, org: &str, agent: &AgentRef, key: &str, value: Option<serde_json::Value>) -> Result<()>;
     /// One pass per org at a time, across processes (PostgreSQL: a session advisory lock, released
     /// when the lease drops or its connection dies; SQLite: one process owns the file). None when
     /// another pass holds it.

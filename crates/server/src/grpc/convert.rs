@@ -7,6 +7,7 @@ use prost_types::{Struct, Timestamp as PbTimestamp, Value as PbValue, value::Kin
 use serde_json::{Number, Value};
 
 use engram_app::{Hit, SearchMode};
+use engram_core::lifecycle::Tier;
 use engram_core::time::{Timestamp, from_micros, to_micros};
 use engram_core::*;
 use engram_proto::v1 as pb;
@@ -129,6 +130,31 @@ pub fn memory_types(field: &str, raw: &[i32]) -> Result<Vec<MemoryType>> {
             memory_type(&field, *t)?.ok_or_else(|| Error::invalid(field, "must not be MEMORY_TYPE_UNSPECIFIED"))
         })
         .collect()
+}
+
+pub fn tier_to_pb(t: Tier) -> pb::Tier {
+    match t {
+        Tier::Hot => pb::Tier::Hot,
+        Tier::Warm => pb::Tier::Warm,
+        Tier::Cold => pb::Tier::Cold,
+    }
+}
+
+pub fn tiers(field: &str, raw: &[i32]) -> Result<Vec<Tier>> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, t)| match pb::Tier::try_from(*t) {
+            Ok(pb::Tier::Hot) => Ok(Tier::Hot),
+            Ok(pb::Tier::Warm) => Ok(Tier::Warm),
+            Ok(pb::Tier::Cold) => Ok(Tier::Cold),
+            Ok(pb::Tier::Unspecified) => Err(Error::invalid(format!("{field}[{i}]"), "must not be TIER_UNSPECIFIED")),
+            Err(_) => Err(Error::invalid(format!("{field}[{i}]"), format!("{t} is not a tier"))),
+        })
+        .collect()
+}
+
+pub fn tier_counts(c: TierCounts) -> pb::TierCounts {
+    pb::TierCounts { hot: c.hot, warm: c.warm, cold: c.cold }
 }
 
 pub fn order(raw: i32) -> Result<Order> {
@@ -271,6 +297,7 @@ pub fn memory(m: Memory) -> pb::Memory {
         access_count: m.access_count,
         last_accessed_at: opt_timestamp(m.last_accessed_at),
         scope: m.scope.unwrap_or_default(),
+        tier: tier_to_pb(m.tier).into(),
     }
 }
 
@@ -292,6 +319,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<engram_app::ListRequest> {
         scope,
         attributes,
         near,
+        tiers: tier_codes,
     } = f.unwrap_or_default();
     let filter = MemoryFilter {
         agent: (!agent.is_empty()).then(|| AgentRef::parse(&agent)),
@@ -310,6 +338,7 @@ pub fn filter(f: Option<pb::MemoryFilter>) -> Result<engram_app::ListRequest> {
         scope: (!scope.is_empty()).then_some(scope),
         attributes: struct_to_json("filter.attributes", attributes)?.into_iter().collect(),
         near: near.map(|n| Near { x: n.x, y: n.y, z: n.z, radius: n.radius }),
+        tiers: tiers("filter.tiers", &tier_codes)?,
         important_only: false,
     };
     Ok(engram_app::ListRequest { filter, since, until, content_contains, ..Default::default() })

@@ -13,6 +13,7 @@ pub mod convert;
 pub mod framing;
 pub mod memories;
 pub mod sessions;
+pub mod lifecycle;
 pub mod simulation;
 pub mod watch;
 pub mod working_memory;

@@ -59,10 +59,14 @@ impl SimulationService for SimulationApi {
                     by_type: type_counts(a.by_type),
                     oldest_step: a.oldest_step,
                     newest_step: a.newest_step,
+                    tiers: Some(convert::tier_counts(a.tiers)),
                 })
                 .collect(),
             oldest_step: stats.oldest_step,
             newest_step: stats.newest_step,
+            tiers: Some(convert::tier_counts(stats.tiers)),
+            cold_bytes_before: stats.cold_bytes_before,
+            cold_bytes_after: stats.cold_bytes_after,
         }))
     }
 

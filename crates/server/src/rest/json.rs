@@ -40,6 +40,8 @@ pub struct MemoryJson {
     pub last_accessed_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// `hot`, `warm` or `cold` (README "Memory lifecycle").
+    pub tier: &'static str,
 }
 
 /// A radius around a point (`MemoryFilter.near`).
@@ -91,6 +93,7 @@ impl From<Memory> for MemoryJson {
             parent_id: m.parent_id,
             step: m.step,
             scope: m.scope,
+            tier: m.tier.name(),
         }
     }
 }
@@ -220,6 +223,9 @@ pub struct SearchJson {
     pub attributes: Option<Metadata>,
     /// Engram extension: within a radius of a point.
     pub near: Option<NearJson>,
+    /// Only these tiers: `hot`, `warm`, `cold` (or `stm`, `im`, `ltm`).
+    #[serde(default)]
+    pub tiers: Option<Vec<String>>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub order: Option<String>,

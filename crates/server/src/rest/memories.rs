@@ -107,6 +107,10 @@ fn non_negative(field: &str, value: Option<i64>) -> Result<u32> {
     }
 }
 
+fn parse_tiers(field: &str, names: &[String]) -> Result<Vec<engram_core::lifecycle::Tier>> {
+    names.iter().enumerate().map(|(i, n)| engram_core::lifecycle::Tier::parse(&format!("{field}[{i}]"), n)).collect()
+}
+
 fn comma_list(value: Option<&str>) -> Vec<String> {
     value
         .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
@@ -144,6 +148,7 @@ pub fn list_request(
                 .collect(),
         },
         near: params.text("near").map(parse_near).transpose()?,
+        tiers: parse_tiers("tiers", &comma_list(params.text("tiers")))?,
         ..Default::default()
     };
     Ok(ListRequest {
@@ -197,6 +202,7 @@ pub async fn search(
         scope: q.scope.filter(|s| !s.is_empty()),
         attributes: q.attributes.unwrap_or_default().into_iter().collect(),
         near: q.near.map(Near::from),
+        tiers: parse_tiers("tiers", &q.tiers.unwrap_or_default())?,
         ..Default::default()
     };
     let request = ListRequest {

@@ -307,26 +307,43 @@ impl LifecycleStore for SqlStore {
         let Some(org_key) = self.org_key(org).await? else { return Ok(TierStatistics::default()) };
         self.read(move |c| {
             Box::pin(async move {
-                let total = c
-                    .query_i64("SELECT CAST(COALESCE(sum(count), 0) AS BIGINT) FROM memory_counts WHERE org_key = $1", params![org_key])
-                    .await?;
-                let tiers = c
+                let totals = c
                     .query(
-                        "SELECT tier, count(*) FROM memories WHERE org_key = $1 AND tier > 0 GROUP BY tier",
+                        "SELECT a.id, CAST(sum(mc.count) AS BIGINT) FROM memory_counts mc JOIN agents a ON a.key = mc.agent_key \
+                         WHERE mc.org_key = $1 GROUP BY a.id ORDER BY a.id",
                         params![org_key],
-                        |r| Ok((r.i64(0)?, r.i64(1)?)),
+                        |r| Ok((r.string(0)?, r.i64(1)?)),
                     )
                     .await?;
-                let mut stats = TierStatistics::default();
-                for (tier, n) in tiers {
+                let tiered = c
+                    .query(
+                        "SELECT a.id, t.tier, t.n FROM (SELECT agent_key, tier, count(*) AS n FROM memories \
+                         WHERE org_key = $1 AND tier > 0 GROUP BY agent_key, tier) t JOIN agents a ON a.key = t.agent_key",
+                        params![org_key],
+                        |r| Ok((r.string(0)?, r.i64(1)?, r.i64(2)?)),
+                    )
+                    .await?;
+                let mut agents: std::collections::BTreeMap<String, TierCounts> = std::collections::BTreeMap::new();
+                for (agent, total) in totals {
+                    agents.entry(agent).or_default().hot = u64::try_from(total).unwrap_or(0);
+                }
+                for (agent, tier, n) in tiered {
                     let n = u64::try_from(n).unwrap_or(0);
+                    let counts = agents.entry(agent).or_default();
+                    counts.hot = counts.hot.saturating_sub(n);
                     match Tier::from_code(tier)? {
-                        Tier::Warm => stats.warm = n,
-                        Tier::Cold => stats.cold = n,
+                        Tier::Warm => counts.warm += n,
+                        Tier::Cold => counts.cold += n,
                         Tier::Hot => {}
                     }
                 }
-                stats.hot = u64::try_from(total).unwrap_or(0).saturating_sub(stats.warm + stats.cold);
+                let mut stats = TierStatistics::default();
+                for counts in agents.values() {
+                    stats.tiers.hot += counts.hot;
+                    stats.tiers.warm += counts.warm;
+                    stats.tiers.cold += counts.cold;
+                }
+                stats.agents = agents.into_iter().filter(|(_, c)| c.hot + c.warm + c.cold > 0).collect();
                 let bytes = c
                     .query_one(
                         "SELECT CAST(COALESCE(sum(raw_bytes), 0) AS BIGINT), CAST(COALESCE(sum(length(data)), 0) AS BIGINT) \
@@ -339,6 +356,31 @@ impl LifecycleStore for SqlStore {
                 stats.cold_bytes_before = u64::try_from(bytes.0).unwrap_or(0);
                 stats.cold_bytes_after = u64::try_from(bytes.1).unwrap_or(0);
                 Ok(stats)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, agent = agent.as_str()))]
+    async fn set_agent_policy(&self, org: &str, agent: &AgentRef, key: &str, value: Option<serde_json::Value>) -> Result<()> {
+        let not_found = || Error::not_found("agent", agent.as_str());
+        let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };
+        let (agent, key) = (agent.clone(), key.to_owned());
+        self.write(org_lock(org_key), move |c| {
+            Box::pin(async move {
+                let sql = format!("SELECT key, config FROM agents WHERE org_key = $1 AND {} = $2", agent_column(&agent));
+                let found = c.query_one(&sql, params![org_key, agent.as_str()], |r| Ok((r.i64(0)?, r.object(1)?))).await?;
+                let Some((agent_key, mut config)) = found else { return Err(Error::not_found("agent", agent.as_str())) };
+                match value {
+                    Some(value) => config.insert(key, value),
+                    None => config.remove(&key),
+                };
+                c.execute(
+                    "UPDATE agents SET config = $1 WHERE key = $2",
+                    params![Param::Json(serde_json::Value::Object(config)), agent_key],
+                )
+                .await?;
+                Ok(())
             })
         })
         .await

@@ -57,7 +57,7 @@ pub async fn cold_memories_read_back_byte_for_byte(store: &dyn Store) {
     assert_eq!(applied.moved, 150);
     assert!(applied.cold_bytes_after < applied.cold_bytes_before, "{applied:?}");
     let stats = store.tier_statistics(&org).await.unwrap();
-    assert_eq!((stats.hot, stats.warm, stats.cold), (0, 0, 150));
+    assert_eq!((stats.tiers.hot, stats.tiers.warm, stats.tiers.cold), (0, 0, 150));
     assert_eq!(
         (stats.cold_bytes_before, stats.cold_bytes_after),
         (applied.cold_bytes_before, applied.cold_bytes_after)
@@ -104,7 +104,7 @@ pub async fn cold_memories_read_back_byte_for_byte(store: &dyn Store) {
     let applied = move_all(store, &org, Tier::Warm).await;
     assert_eq!(applied.moved, 150);
     let stats = store.tier_statistics(&org).await.unwrap();
-    assert_eq!((stats.warm, stats.cold, stats.cold_bytes_before), (150, 0, 0));
+    assert_eq!((stats.tiers.warm, stats.tiers.cold, stats.cold_bytes_before), (150, 0, 0));
     for m in &written {
         assert_eq!(store.get_memory(&org, &m.id, now).await.unwrap(), Memory { tier: Tier::Warm, ..m.clone() });
     }
@@ -119,7 +119,7 @@ pub async fn reading_a_cold_memory_moves_it_up(store: &dyn Store) {
     let read = store.get_memory(&org, &written[3].id, now).await.unwrap();
     assert_eq!((read.tier, read.access_count, read.content.as_str()), (Tier::Hot, 1, written[3].content.as_str()));
     let stats = store.tier_statistics(&org).await.unwrap();
-    assert_eq!((stats.hot, stats.cold), (1, 9));
+    assert_eq!((stats.tiers.hot, stats.tiers.cold), (1, 9));
     // Its neighbours in the block still read back.
     for m in &written {
         assert_eq!(store.get_memory(&org, &m.id, now).await.unwrap().content, m.content);
@@ -157,7 +157,7 @@ pub async fn deletes_decay_and_blocks(store: &dyn Store) {
     let rest = keys(store, &org).await;
     store.apply_lifecycle(&org, LifecycleBatch { delete: rest, ..Default::default() }).await.unwrap();
     let stats = store.tier_statistics(&org).await.unwrap();
-    assert_eq!((stats.cold, stats.cold_bytes_before, stats.cold_bytes_after), (0, 0, 0));
+    assert_eq!((stats.tiers.cold, stats.cold_bytes_before, stats.cold_bytes_after), (0, 0, 0));
 }
 
 pub async fn retention_picks_the_oldest_outside_the_top(store: &dyn Store) {
