@@ -70,7 +70,12 @@ impl Engram {
     /// Sets (or, with None, removes) an agent's own lifecycle policy; returns the policy that
     /// applies to it now.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent))]
-    pub async fn set_lifecycle_policy(&self, p: &Principal, agent: &str, policy: Option<Value>) -> Result<LifecyclePolicy> {
+    pub async fn set_lifecycle_policy(
+        &self,
+        p: &Principal,
+        agent: &str,
+        policy: Option<Value>,
+    ) -> Result<LifecyclePolicy> {
         require(p, Permission::Write)?;
         self.limits.check_name("agent_id", agent)?;
         let effective = match &policy {
@@ -116,7 +121,8 @@ impl Engram {
                 self.store.retention_victims(org, *agent_key, older_than, policy.max_count, policy.keep_top).await?;
             victims.extend(chosen);
         }
-        let mut report = MaintenanceReport { agents: agents.len() as u64, dry_run: request.dry_run, ..Default::default() };
+        let mut report =
+            MaintenanceReport { agents: agents.len() as u64, dry_run: request.dry_run, ..Default::default() };
         let only = agent_ref.as_ref().and(agents.first().map(|a| a.key));
         let mut after = None;
         loop {

@@ -167,7 +167,10 @@ impl Engram {
     pub fn set_cache_ttl(&self, p: &Principal, seconds: u64) -> Result<()> {
         require(p, Permission::Write)?;
         if seconds > MAX_CACHE_TTL_SECONDS {
-            return Err(Error::invalid("ttl_seconds", format!("is {seconds}; at most {MAX_CACHE_TTL_SECONDS} (one day)")));
+            return Err(Error::invalid(
+                "ttl_seconds",
+                format!("is {seconds}; at most {MAX_CACHE_TTL_SECONDS} (one day)"),
+            ));
         }
         self.results.set_ttl(&p.org_id, std::time::Duration::from_secs(seconds));
         Ok(())
@@ -210,7 +213,9 @@ impl Engram {
             step_max,
             ..Default::default()
         };
-        let request = format!("similar\u{1f}{agent}\u{1f}{state:?}\u{1f}{embedding:?}\u{1f}{k}\u{1f}{step_min:?}\u{1f}{step_max:?}");
+        let request = format!(
+            "similar\u{1f}{agent}\u{1f}{state:?}\u{1f}{embedding:?}\u{1f}{k}\u{1f}{step_min:?}\u{1f}{step_max:?}"
+        );
         if let Some(Cached::Similar(found, compared)) = self.results.get(&p.org_id, &request) {
             return Ok((found, compared));
         }

@@ -20,10 +20,9 @@ use engram_embed::Embedder;
 use engram_proto::v1::{
     admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
     context_service_server::ContextServiceServer, conversation_service_server::ConversationServiceServer,
-    lifecycle_service_server::LifecycleServiceServer,
-    memory_service_server::MemoryServiceServer, session_service_server::SessionServiceServer,
-    simulation_service_server::SimulationServiceServer, watch_service_server::WatchServiceServer,
-    working_memory_service_server::WorkingMemoryServiceServer,
+    lifecycle_service_server::LifecycleServiceServer, memory_service_server::MemoryServiceServer,
+    session_service_server::SessionServiceServer, simulation_service_server::SimulationServiceServer,
+    watch_service_server::WatchServiceServer, working_memory_service_server::WorkingMemoryServiceServer,
 };
 use engram_search::FullText;
 use engram_store::{Backend, DynStore, SqlStore};
@@ -258,7 +257,8 @@ pub async fn serve(
                 .max_decoding_message_size(max),
         )
         .add_service(
-            LifecycleServiceServer::new(grpc::lifecycle::LifecycleApi { app: app.clone() }).max_decoding_message_size(max),
+            LifecycleServiceServer::new(grpc::lifecycle::LifecycleApi { app: app.clone() })
+                .max_decoding_message_size(max),
         )
         .into_axum_router()
         .layer(AuthLayer::new(authenticator.clone()))

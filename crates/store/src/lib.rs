@@ -350,7 +350,13 @@ pub trait LifecycleStore: Send + Sync {
     async fn apply_lifecycle(&self, org: &str, batch: LifecycleBatch) -> Result<LifecycleApplied>;
     async fn tier_statistics(&self, org: &str) -> Result<TierStatistics>;
     /// Sets (None: removes) the key `key` of an agent's config. NotFound: no such agent.
-    async fn set_agent_policy(&self, org: &str, agent: &AgentRef, key: &str, value: Option<serde_json::Value>) -> Result<()>;
+    async fn set_agent_policy(
+        &self,
+        org: &str,
+        agent: &AgentRef,
+        key: &str,
+        value: Option<serde_json::Value>,
+    ) -> Result<()>;
     /// One pass per org at a time, across processes (PostgreSQL: a session advisory lock, released
     /// when the lease drops or its connection dies; SQLite: one process owns the file). None when
     /// another pass holds it.

@@ -362,15 +362,25 @@ impl LifecycleStore for SqlStore {
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = org, agent = agent.as_str()))]
-    async fn set_agent_policy(&self, org: &str, agent: &AgentRef, key: &str, value: Option<serde_json::Value>) -> Result<()> {
+    async fn set_agent_policy(
+        &self,
+        org: &str,
+        agent: &AgentRef,
+        key: &str,
+        value: Option<serde_json::Value>,
+    ) -> Result<()> {
         let not_found = || Error::not_found("agent", agent.as_str());
         let Some(org_key) = self.org_key(org).await? else { return Err(not_found()) };
         let (agent, key) = (agent.clone(), key.to_owned());
         self.write(org_lock(org_key), move |c| {
             Box::pin(async move {
-                let sql = format!("SELECT key, config FROM agents WHERE org_key = $1 AND {} = $2", agent_column(&agent));
-                let found = c.query_one(&sql, params![org_key, agent.as_str()], |r| Ok((r.i64(0)?, r.object(1)?))).await?;
-                let Some((agent_key, mut config)) = found else { return Err(Error::not_found("agent", agent.as_str())) };
+                let sql =
+                    format!("SELECT key, config FROM agents WHERE org_key = $1 AND {} = $2", agent_column(&agent));
+                let found =
+                    c.query_one(&sql, params![org_key, agent.as_str()], |r| Ok((r.i64(0)?, r.object(1)?))).await?;
+                let Some((agent_key, mut config)) = found else {
+                    return Err(Error::not_found("agent", agent.as_str()));
+                };
                 match value {
                     Some(value) => config.insert(key, value),
                     None => config.remove(&key),
