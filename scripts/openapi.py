@@ -34,8 +34,10 @@ memory = obj({
                      "reads by get, ranked search and context (recorded within about a second)"},
     "last_accessed_at": TIME,
     "scope": {"type": "string", "description": "Engram extension: the end user the memory is about"},
+    "tier": {"type": "string", "enum": ["hot", "warm", "cold"], "description":
+             "Engram extension: where the memory lives (README \"Memory lifecycle\"); read in full detail in every tier"},
 }, ["id", "time", "created_at", "org_id", "agent_id", "memory_type", "event_type", "content", "metadata",
-    "tags", "dedup_key", "importance"])
+    "tags", "dedup_key", "importance", "tier"])
 
 new_memory = obj({
     "agent_id": {"type": "string", "minLength": 1, "maxLength": 128, "description": "agent id or name; an unknown name registers the agent"},
@@ -68,6 +70,7 @@ list_params = [
     ("attributes", {"type": "string", "description":
                     "Engram extension: a JSON object; equality on top-level metadata keys, all at once"}),
     ("near", {"type": "string", "description": "Engram extension: x,y,radius or x,y,z,radius: within the radius"}),
+    ("tiers", {"type": "string", "description": "Engram extension: comma list of hot, warm, cold (or stm, im, ltm)"}),
     ("limit", {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100}),
     ("offset", {"type": "integer", "minimum": 0}),
     ("order", {"type": "string", "enum": ["asc", "desc", "step_asc", "step_desc"]}),
@@ -290,6 +293,8 @@ doc = {
                                "Engram extension: equality on top-level metadata keys, all at once"},
                 "near": obj({"x": {"type": "number"}, "y": {"type": "number"}, "z": {"type": "number"},
                              "radius": {"type": "number", "minimum": 0, "exclusiveMinimum": True}}, ["x", "y", "radius"]),
+                "tiers": {"type": "array", "items": {"type": "string", "enum": ["hot", "warm", "cold", "stm", "im", "ltm"]},
+                          "description": "Engram extension: only memories in these tiers"},
                 "limit": {"type": "integer", "minimum": 0, "maximum": 1000}, "offset": {"type": "integer", "minimum": 0},
                 "order": {"type": "string", "enum": ["asc", "desc", "step_asc", "step_desc"]}, "page_token": STR,
                 "query": {"type": "string", "maxLength": 1024, "description":
@@ -326,7 +331,10 @@ doc = {
                 "errors_24h": {"type": "integer"}, "session_count": {"type": "integer"},
                 "active_sessions": {"type": "integer"}, "last_active_at": TIME,
                 "memory_types": {"type": "object", "additionalProperties": {"type": "integer"}},
-            }, ["agent_id", "memory_count", "memories_24h", "errors_24h", "session_count", "active_sessions", "memory_types"]),
+                "tiers": obj({"hot": {"type": "integer"}, "warm": {"type": "integer"}, "cold": {"type": "integer"}},
+                             ["hot", "warm", "cold"]),
+            }, ["agent_id", "memory_count", "memories_24h", "errors_24h", "session_count", "active_sessions", "memory_types",
+                "tiers"]),
             "Session": obj({"id": STR, "org_id": STR, "agent_id": STR, "status": {"type": "string", "enum": ["active", "closed"]},
                             "metadata": JSONOBJ, "created_at": TIME, "updated_at": TIME, "closed_at": TIME},
                            ["id", "org_id", "agent_id", "status", "metadata", "created_at", "updated_at"]),

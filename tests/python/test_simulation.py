@@ -47,3 +47,20 @@ def test_step_order(server, name):
     assert [m["step"] for m in r.json()["memories"]] == [1, 2, 3]
     r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "order": "sideways"})
     assert r.status_code == 400 and r.json()["error"].startswith("order")
+
+
+def test_tiers(server, name):
+    """Every memory carries its tier (new ones are hot); `tiers` filters listings and searches."""
+    h = {"x-api-key": server.admin_key}
+    r = httpx.post(f"{server.url}/api/v1/memories", headers=h, json={"agent_id": name, "content": "fresh"})
+    assert r.status_code == 201 and r.json()["tier"] == "hot", r.text
+    r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "tiers": "stm,im"})
+    assert [m["content"] for m in r.json()["memories"]] == ["fresh"]
+    r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "tiers": "cold"})
+    assert r.json()["memories"] == []
+    r = httpx.post(f"{server.url}/api/v1/search", headers=h, json={"agent_id": name, "tiers": ["ltm"]})
+    assert r.json()["results"] == []
+    r = httpx.get(f"{server.url}/api/v1/memories", headers=h, params={"agent_id": name, "tiers": "lukewarm"})
+    assert r.status_code == 400 and r.json()["error"].startswith("tiers[0]"), r.text
+    r = httpx.get(f"{server.url}/api/v1/agents/{name}/stats", headers=h)
+    assert r.json()["tiers"] == {"hot": 1, "warm": 0, "cold": 0}, r.text

@@ -560,6 +560,8 @@ pub struct AgentStats {
     pub active_sessions: u64,
     pub last_active_at: Option<Timestamp>,
     pub memory_types: Vec<(MemoryType, u64)>,
+    /// Live memories per tier.
+    pub tiers: TierCounts,
 }
 
 /// Event types counted as errors (stats, and the "Errors and failures" context section).

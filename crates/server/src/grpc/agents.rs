@@ -76,6 +76,7 @@ impl AgentService for AgentApi {
             active_sessions: stats.active_sessions,
             last_active_at: convert::opt_timestamp(stats.last_active_at),
             memory_types: stats.memory_types.into_iter().map(|(t, n)| (t.as_str().to_owned(), n)).collect(),
+            tiers: Some(convert::tier_counts(stats.tiers)),
         }))
     }
 }

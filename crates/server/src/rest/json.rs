@@ -283,6 +283,8 @@ pub struct AgentStatsJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_active_at: Option<String>,
     pub memory_types: serde_json::Map<String, Value>,
+    /// Engram extension: live memories per tier (`hot`, `warm`, `cold`).
+    pub tiers: serde_json::Map<String, Value>,
 }
 
 impl From<AgentStats> for AgentStatsJson {
@@ -296,6 +298,10 @@ impl From<AgentStats> for AgentStatsJson {
             errors_24h: s.errors_24h,
             session_count: s.session_count,
             active_sessions: s.active_sessions,
+            tiers: [("hot", s.tiers.hot), ("warm", s.tiers.warm), ("cold", s.tiers.cold)]
+                .into_iter()
+                .map(|(name, n)| (name.to_owned(), Value::from(n)))
+                .collect(),
         }
     }
 }

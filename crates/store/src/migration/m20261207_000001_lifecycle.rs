@@ -1,7 +1,7 @@
 //! The memory lifecycle (issue 11): `cold_blocks` holds the compressed contents of cold memories
 //! (`sql::shared::cold`), each cold memory its `(block_key, block_slot)`; `decayed_to` is until
 //! when importance decay has been applied; `memories_by_tier` counts the warm and cold memories
-//! of an org with an index-only scan (hot ones, where every memory starts, are the rest, so
+//! of an agent with an index-only scan (hot ones, where every memory starts, are the rest, so
 //! ingest writes no entry to it).
 
 use sea_orm::{ConnectionTrait, DbBackend};
@@ -18,7 +18,7 @@ const SQLITE: &[&str] = &[
     "ALTER TABLE memories ADD COLUMN block_slot INTEGER",
     "ALTER TABLE memories ADD COLUMN decayed_to INTEGER",
     "CREATE INDEX memories_by_block ON memories (block_key) WHERE block_key IS NOT NULL",
-    "CREATE INDEX memories_by_tier ON memories (org_key, tier, agent_key) WHERE tier > 0",
+    "CREATE INDEX memories_by_tier ON memories (agent_key, tier, expires_at) WHERE tier > 0",
 ];
 
 const POSTGRES: &[&str] = &[
@@ -29,7 +29,7 @@ const POSTGRES: &[&str] = &[
     "ALTER TABLE memories ADD COLUMN block_slot INTEGER",
     "ALTER TABLE memories ADD COLUMN decayed_to BIGINT",
     "CREATE INDEX memories_by_block ON memories (block_key) WHERE block_key IS NOT NULL",
-    "CREATE INDEX memories_by_tier ON memories (org_key, tier, agent_key) WHERE tier > 0",
+    "CREATE INDEX memories_by_tier ON memories (agent_key, tier, expires_at) WHERE tier > 0",
 ];
 
 #[async_trait::async_trait]

@@ -317,8 +317,8 @@ impl LifecycleStore for SqlStore {
                     .await?;
                 let tiered = c
                     .query(
-                        "SELECT a.id, t.tier, t.n FROM (SELECT agent_key, tier, count(*) AS n FROM memories \
-                         WHERE org_key = $1 AND tier > 0 GROUP BY agent_key, tier) t JOIN agents a ON a.key = t.agent_key",
+                        "SELECT a.id, m.tier, count(*) FROM agents a JOIN memories m ON m.agent_key = a.key AND m.tier > 0 \
+                         WHERE a.org_key = $1 GROUP BY a.id, m.tier",
                         params![org_key],
                         |r| Ok((r.string(0)?, r.i64(1)?, r.i64(2)?)),
                     )

@@ -82,6 +82,15 @@ impl StatsStore for SqlStore {
                         )
                         .await?
                         .unwrap_or((0, 0));
+                    // Warm and cold ones: an index-only count (`memories_by_tier`); hot: the rest.
+                    let tiered = c
+                        .query(
+                            "SELECT tier, count(*) FROM memories WHERE agent_key = $1 AND tier > 0 \
+                             AND (expires_at IS NULL OR expires_at > $2) GROUP BY tier",
+                            params![key, now_us],
+                            |r| Ok((r.i64(0)?, r.i64(1)?)),
+                        )
+                        .await?;
                     let mut memory_types = Vec::new();
                     for (code, n) in by_type {
                         if n > 0 {
@@ -90,15 +99,26 @@ impl StatsStore for SqlStore {
                     }
                     memory_types.sort();
                     let count = |n: i64| u64::try_from(n).unwrap_or(0);
+                    let memory_count: u64 = memory_types.iter().map(|(_, n)| n).sum();
+                    let mut tiers = TierCounts::default();
+                    for (tier, n) in tiered {
+                        match engram_core::lifecycle::Tier::from_code(tier)? {
+                            engram_core::lifecycle::Tier::Warm => tiers.warm = count(n),
+                            engram_core::lifecycle::Tier::Cold => tiers.cold = count(n),
+                            engram_core::lifecycle::Tier::Hot => {}
+                        }
+                    }
+                    tiers.hot = memory_count.saturating_sub(tiers.warm + tiers.cold);
                     Ok(Some(AgentStats {
                         agent_id: id,
-                        memory_count: memory_types.iter().map(|(_, n)| n).sum(),
+                        memory_count,
                         memories_24h: count(memories_24h),
                         errors_24h: count(errors_24h),
                         session_count: count(sessions),
                         active_sessions: count(active),
                         last_active_at: last_active_at.map(from_micros),
                         memory_types,
+                        tiers,
                     }))
                 })
             })

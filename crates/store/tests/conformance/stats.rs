@@ -67,6 +67,7 @@ pub async fn agent_stats(store: &dyn Store) {
             (MemoryType::State, 1),
             (MemoryType::Action, 1),
         ],
+        tiers: TierCounts { hot: 9, warm: 0, cold: 0 },
     };
     assert!(ERROR_EVENT_TYPES.iter().all(|e| spec.iter().any(|(_, ev, _)| ev == e)), "every error type used");
     assert_eq!(store.agent_stats(&org, &agent_ref, now).await.unwrap(), expected);
