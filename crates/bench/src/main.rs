@@ -20,6 +20,7 @@
 mod convs;
 mod data;
 mod failure;
+mod lifecycle;
 mod limit;
 mod rest;
 mod runner;
@@ -128,6 +129,9 @@ enum Command {
     /// The simulation workload against --addr: states of many agents by step, then step-range,
     /// attribute, radius and similar-state queries.
     Simulation(sim::SimArgs),
+    /// The memory lifecycle against --addr: a maintenance pass moving the whole org to cold with
+    /// ingest during it, and the cold tier's compression of real text (LoCoMo turns).
+    Lifecycle(lifecycle::LifecycleArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -619,6 +623,12 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         }
         return sim::run(args.clone(), &cli.addr, cli.api_key.as_deref()).await;
     }
+    if let Command::Lifecycle(args) = &cli.command {
+        if cli.addr.is_empty() {
+            bail!("lifecycle needs --addr (a running server)");
+        }
+        return lifecycle::run(args.clone(), &cli.addr, cli.api_key.as_deref()).await;
+    }
     if let Command::Watch(args) = &cli.command {
         if cli.addr.is_empty() {
             bail!("watch needs --addr (a running server)");
@@ -762,6 +772,7 @@ async fn bench(cli: &Cli, spawned: &[Spawned]) -> anyhow::Result<()> {
         Command::Conversations(_) => bail!("conversations starts no server"),
         Command::Watch(_) => bail!("watch starts no server"),
         Command::Simulation(_) => bail!("simulation starts no server"),
+        Command::Lifecycle(_) => bail!("lifecycle starts no server"),
     };
     bench.print_table(scale);
     bench.rest_overhead(scale)

@@ -17,8 +17,9 @@ use tonic::transport::{Channel, Endpoint};
 use engram_proto::v1 as pb;
 use pb::{
     agent_service_client::AgentServiceClient, context_service_client::ContextServiceClient,
-    conversation_service_client::ConversationServiceClient, memory_service_client::MemoryServiceClient,
-    simulation_service_client::SimulationServiceClient, watch_service_client::WatchServiceClient,
+    conversation_service_client::ConversationServiceClient, lifecycle_service_client::LifecycleServiceClient,
+    memory_service_client::MemoryServiceClient, simulation_service_client::SimulationServiceClient,
+    watch_service_client::WatchServiceClient,
 };
 
 /// An `engram serve` process started by the bench. SIGTERM then SIGKILL on drop.
@@ -204,6 +205,7 @@ pub struct Clients {
     pub conversations: ConversationServiceClient<Authed>,
     pub watch: WatchServiceClient<Authed>,
     pub simulation: SimulationServiceClient<Authed>,
+    pub lifecycle: LifecycleServiceClient<Authed>,
 }
 
 /// Several HTTP/2 connections, spread round robin over the servers (replicas); each request takes
@@ -252,8 +254,9 @@ impl Pool {
                 conversations: ConversationServiceClient::with_interceptor(channel.clone(), key.clone())
                     .max_decoding_message_size(64 << 20),
                 watch: WatchServiceClient::with_interceptor(channel.clone(), key.clone()),
-                simulation: SimulationServiceClient::with_interceptor(channel, key.clone())
+                simulation: SimulationServiceClient::with_interceptor(channel.clone(), key.clone())
                     .max_decoding_message_size(64 << 20),
+                lifecycle: LifecycleServiceClient::with_interceptor(channel, key.clone()),
             });
         }
         Ok(Pool { clients: Arc::new(clients), next: Arc::new(AtomicUsize::new(0)) })

@@ -1,0 +1,277 @@
+//! `engram-bench lifecycle`: the memory lifecycle of issue 11 against a running server.
+//!
+//! - `pass`: batch ingest alone for `--ingest-seconds` (the baseline), then a ForceMaintenance pass
+//!   over the whole org that moves every memory to cold (`hot_for` and `cold_after` 0s: the
+//!   heaviest pass, every row compressed) while the same ingest goes on; reports the pass's
+//!   duration and counts, and ingest throughput before and during it.
+//! - `cold-text --locomo FILE`: the turns of LoCoMo's conversations (`locomo10.json`), one agent
+//!   per conversation, moved to cold; reports content bytes before and after compression (the
+//!   report's and the statistics'), then checks that ranked search (three words of a turn) and
+//!   `content_contains` (a 24-byte slice) still find `--probes` sampled cold turns.
+//!
+//! One JSON line per phase on stdout.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use engram_proto::v1 as pb;
+
+use crate::server::Pool;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LifecycleArgs {
+    #[arg(long, value_delimiter = ',', default_value = "pass")]
+    pub phases: Vec<String>,
+    /// Seconds of ingest alone before the pass (the baseline).
+    #[arg(long, default_value_t = 10.0)]
+    pub ingest_seconds: f64,
+    /// Concurrent AddMemories streams (500 memories a request) before and during the pass.
+    #[arg(long, default_value_t = 2)]
+    pub ingest_concurrency: usize,
+    /// LoCoMo's `locomo10.json` (cold-text).
+    #[arg(long)]
+    pub locomo: Option<std::path::PathBuf>,
+    /// Cold turns looked up by search and content_contains (cold-text).
+    #[arg(long, default_value_t = 100)]
+    pub probes: usize,
+}
+
+fn all_cold() -> prost_types::Struct {
+    let s = |v: &str| prost_types::Value { kind: Some(prost_types::value::Kind::StringValue(v.into())) };
+    let n = |v: f64| prost_types::Value { kind: Some(prost_types::value::Kind::NumberValue(v)) };
+    prost_types::Struct {
+        fields: [
+            ("hot_for".to_owned(), s("0s")),
+            ("cold_after".to_owned(), s("0s")),
+            ("keep_importance".to_owned(), n(1.0)),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+/// Ingest until `stop`: returns memories stored.
+async fn ingest(pool: Pool, stream: usize, stop: Arc<AtomicBool>, counter: Arc<AtomicU64>) -> anyhow::Result<()> {
+    let mut rng = StdRng::seed_from_u64(0x11fe + stream as u64);
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let memories = (0..500)
+            .map(|_| {
+                n += 1;
+                pb::NewMemory {
+                    agent: format!("ingest-{stream}-{}", rng.random_range(0..20)),
+                    content: format!(
+                        "ingest {stream} {n}: checked queue depth {} and lag {} ms",
+                        rng.random_range(0..1000),
+                        rng.random_range(0..500)
+                    ),
+                    event_type: "metric".into(),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        pool.get().memories.add_memories(pb::AddMemoriesRequest { memories }).await.context("AddMemories")?;
+        counter.fetch_add(500, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+fn start_ingest(
+    pool: &Pool,
+    streams: usize,
+) -> (Arc<AtomicBool>, Arc<AtomicU64>, Vec<tokio::task::JoinHandle<anyhow::Result<()>>>) {
+    let (stop, counter) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let tasks = (0..streams).map(|i| tokio::spawn(ingest(pool.clone(), i, stop.clone(), counter.clone()))).collect();
+    (stop, counter, tasks)
+}
+
+async fn stop_ingest(
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+) -> anyhow::Result<()> {
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+async fn pass(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_json::Value> {
+    let before = pool.get().simulation.get_memory_statistics(pb::GetMemoryStatisticsRequest {}).await?.into_inner();
+    let (stop, counter, tasks) = start_ingest(pool, args.ingest_concurrency);
+    tokio::time::sleep(Duration::from_secs_f64(args.ingest_seconds)).await;
+    let baseline = counter.swap(0, Ordering::Relaxed) as f64 / args.ingest_seconds;
+    let started = Instant::now();
+    let request = pb::ForceMaintenanceRequest { policy: Some(all_cold()), ..Default::default() };
+    let mut c = pool.get();
+    let report = c.lifecycle.force_maintenance(request).await.context("ForceMaintenance")?.into_inner();
+    let took = started.elapsed().as_secs_f64();
+    let during = counter.swap(0, Ordering::Relaxed) as f64 / took;
+    stop_ingest(stop, tasks).await?;
+    let after = pool.get().simulation.get_memory_statistics(pb::GetMemoryStatisticsRequest {}).await?.into_inner();
+    eprintln!(
+        "  lifecycle pass: {} memories scanned, {} to cold in {took:.1} s; ingest {baseline:.0}/s before, {during:.0}/s during; content {} → {} bytes",
+        report.scanned, report.to_cold, report.cold_bytes_before, report.cold_bytes_after
+    );
+    Ok(serde_json::json!({
+        "scenario": "lifecycle-pass",
+        "memories_before": before.total,
+        "scanned": report.scanned,
+        "to_cold": report.to_cold,
+        "pass_s": took,
+        "ingest_before_per_s": baseline.round(),
+        "ingest_during_per_s": during.round(),
+        "cold_bytes_before": report.cold_bytes_before,
+        "cold_bytes_after": report.cold_bytes_after,
+        "tiers_after": after.tiers.map(|t| serde_json::json!({"hot": t.hot, "warm": t.warm, "cold": t.cold})),
+    }))
+}
+
+/// LoCoMo's turns: per conversation, the text of every turn in order.
+fn locomo_turns(path: &std::path::Path) -> anyhow::Result<Vec<Vec<String>>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let data: serde_json::Value = serde_json::from_str(&text)?;
+    let mut out = Vec::new();
+    for sample in data.as_array().context("locomo: not an array")? {
+        let conversation = sample["conversation"].as_object().context("locomo: no conversation")?;
+        let mut sessions: Vec<(u64, &Vec<serde_json::Value>)> = conversation
+            .iter()
+            .filter_map(|(k, v)| {
+                let n = k.strip_prefix("session_")?.parse().ok()?;
+                Some((n, v.as_array()?))
+            })
+            .collect();
+        sessions.sort_by_key(|(n, _)| *n);
+        let turns = sessions
+            .into_iter()
+            .flat_map(|(_, turns)| turns.iter().filter_map(|t| t["text"].as_str().map(str::to_owned)))
+            .collect();
+        out.push(turns);
+    }
+    Ok(out)
+}
+
+async fn cold_text(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_json::Value> {
+    let path = args.locomo.as_ref().context("cold-text needs --locomo <locomo10.json>")?;
+    let conversations = locomo_turns(path)?;
+    let mut written: Vec<(String, String)> = Vec::new();
+    let mut raw = 0usize;
+    for (i, turns) in conversations.iter().enumerate() {
+        for chunk in turns.chunks(500) {
+            let memories = chunk
+                .iter()
+                .map(|t| pb::NewMemory {
+                    agent: format!("locomo-{i}"),
+                    content: t.clone(),
+                    event_type: "turn".into(),
+                    ..Default::default()
+                })
+                .collect();
+            let results =
+                pool.get().memories.add_memories(pb::AddMemoriesRequest { memories }).await?.into_inner().results;
+            for r in results {
+                if let Some(m) = r.memory {
+                    raw += m.content.len();
+                    written.push((m.id, m.content));
+                }
+            }
+        }
+    }
+    let (mut before, mut after, mut moved) = (0, 0, 0);
+    for i in 0..conversations.len() {
+        let request = pb::ForceMaintenanceRequest {
+            agent_id: format!("locomo-{i}"),
+            policy: Some(all_cold()),
+            ..Default::default()
+        };
+        let report = pool.get().lifecycle.force_maintenance(request).await?.into_inner();
+        before += report.cold_bytes_before;
+        after += report.cold_bytes_after;
+        moved += report.to_cold;
+    }
+    // Wait for the full-text index to have every turn, then probe cold turns.
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut probes: Vec<&(String, String)> = written
+        .iter()
+        .filter(|(_, c)| c.split_whitespace().filter(|w| w.len() > 5).count() >= 3 && c.len() >= 40)
+        .collect();
+    probes.shuffle(&mut rng);
+    probes.truncate(args.probes);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (mut by_search, mut by_contains, mut cold_read) = (0, 0, 0);
+    for (id, content) in &probes {
+        let mut c = pool.get();
+        let read = c.memories.get_memory(pb::GetMemoryRequest { id: id.clone() }).await?.into_inner();
+        if read.tier == pb::Tier::Cold as i32 && read.content == *content {
+            cold_read += 1;
+        }
+        let words: Vec<&str> =
+            content.split(|ch: char| !ch.is_alphanumeric()).filter(|w| w.len() > 5).take(3).collect();
+        let hits = c
+            .memories
+            .search_memories(pb::SearchMemoriesRequest { query: words.join(" "), limit: 10, ..Default::default() })
+            .await?
+            .into_inner()
+            .hits;
+        if hits.iter().any(|h| h.memory.as_ref().is_some_and(|m| m.id == *id)) {
+            by_search += 1;
+        }
+        let start = rng.random_range(0..content.len().saturating_sub(24).max(1));
+        let slice: String = content.chars().skip(content[..start].chars().count()).take(24).collect();
+        let listed = c
+            .memories
+            .list_memories(pb::ListMemoriesRequest {
+                filter: Some(pb::MemoryFilter { content_contains: slice, ..Default::default() }),
+                limit: 100,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .memories;
+        if listed.iter().any(|m| m.id == *id) {
+            by_contains += 1;
+        }
+    }
+    let stats = pool.get().simulation.get_memory_statistics(pb::GetMemoryStatisticsRequest {}).await?.into_inner();
+    let ratio = before as f64 / after.max(1) as f64;
+    eprintln!(
+        "  lifecycle cold-text: {} turns ({raw} bytes), {moved} to cold: {before} → {after} bytes ({ratio:.2}×); \
+         of {} cold probes: read back {cold_read}, found by search {by_search}, by content_contains {by_contains}",
+        written.len(),
+        probes.len()
+    );
+    Ok(serde_json::json!({
+        "scenario": "lifecycle-cold-text",
+        "turns": written.len(),
+        "content_bytes": raw,
+        "to_cold": moved,
+        "cold_bytes_before": before,
+        "cold_bytes_after": after,
+        "ratio": ratio,
+        "stats_cold_bytes_before": stats.cold_bytes_before,
+        "stats_cold_bytes_after": stats.cold_bytes_after,
+        "probes": probes.len(),
+        "read_back_cold": cold_read,
+        "found_by_search": by_search,
+        "found_by_contains": by_contains,
+    }))
+}
+
+pub async fn run(args: LifecycleArgs, addr: &[String], api_key: Option<&str>) -> anyhow::Result<()> {
+    let pool = Pool::connect(addr, api_key, 4, Duration::from_secs(600)).await.context("connecting")?;
+    for phase in &args.phases {
+        let line = match phase.as_str() {
+            "pass" => pass(&pool, &args).await?,
+            "cold-text" => cold_text(&pool, &args).await?,
+            other => anyhow::bail!("unknown lifecycle phase {other:?} (pass, cold-text)"),
+        };
+        println!("{line}");
+    }
+    Ok(())
+}
