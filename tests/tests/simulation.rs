@@ -1,6 +1,7 @@
-//! The product docs' simulation scenario, as far as issue 11 has come: agent-123 stores states,
-//! an interaction with agent-456 and a trade action over steps 1234–1236; a step range and
-//! attribute filters (ListMemories, ranked search, REST) return what the docs promise.
+//! The product docs' simulation scenario: agent-123 stores states, an interaction with agent-456
+//! and a trade action over steps 1234–1236; a step range, attribute and radius filters
+//! (ListMemories, ranked search) return what the docs promise, before and after a forced
+//! maintenance pass moves them to cold; statistics count them per tier.
 
 use engram_tests::{Server, json_struct, pb};
 
@@ -168,4 +169,33 @@ async fn steps_and_attributes_of_the_docs_scenario() {
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
         assert!(err.message().starts_with(field), "{field}: {}", err.message());
     }
+
+    // force_memory_maintenance(agent_id="agent-123"): everything moves to cold under a policy
+    // that says so, and the step-range and attribute queries answer the same, in full detail.
+    let all_cold = json_struct(serde_json::json!({"hot_for": "0s", "cold_after": "0s", "keep_importance": 1.0}));
+    let report = c
+        .lifecycle
+        .force_maintenance(pb::ForceMaintenanceRequest {
+            agent_id: "agent-123".into(),
+            policy: Some(all_cold),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((report.scanned, report.to_cold), (11, 11));
+    let steps = pb::MemoryFilter { step_min: Some(1235), step_max: Some(1236), ..agent() };
+    let cold = c.memories.list_memories(list(steps)).await.unwrap().into_inner();
+    assert!(cold.memories.iter().all(|m| m.tier == pb::Tier::Cold as i32));
+    assert_eq!(contents(cold), ["met agent-456", "state at 1236", "trade refused", "traded wood for stone"]);
+    let got = contents(c.memories.list_memories(list(traded)).await.unwrap().into_inner());
+    assert_eq!(got, ["traded wood for stone"]);
+    // get_memory_statistics(agent_id="agent-123"): totals, per type and per tier.
+    let stats = c.simulation.get_memory_statistics(pb::GetMemoryStatisticsRequest {}).await.unwrap().into_inner();
+    assert_eq!(stats.total, 11);
+    assert_eq!(stats.tiers, Some(pb::TierCounts { hot: 0, warm: 0, cold: 11 }));
+    assert!(stats.cold_bytes_after > 0 && stats.cold_bytes_before > 0);
+    let agent_stats =
+        c.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "agent-123".into() }).await.unwrap().into_inner();
+    assert_eq!(agent_stats.tiers, Some(pb::TierCounts { hot: 0, warm: 0, cold: 11 }));
 }

@@ -2,7 +2,8 @@
 //! (`sql::shared::cold`), each cold memory its `(block_key, block_slot)`; `decayed_to` is until
 //! when importance decay has been applied; `memories_by_tier` counts the warm and cold memories
 //! of an agent with an index-only scan (hot ones, where every memory starts, are the rest, so
-//! ingest writes no entry to it).
+//! ingest writes no entry to it); `memory_vectors.codec` says how a vector is stored (0: f32,
+//! 1: quantized to int8 in the cold tier, `engram_core::vector::quantize`).
 
 use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
@@ -19,6 +20,7 @@ const SQLITE: &[&str] = &[
     "ALTER TABLE memories ADD COLUMN decayed_to INTEGER",
     "CREATE INDEX memories_by_block ON memories (block_key) WHERE block_key IS NOT NULL",
     "CREATE INDEX memories_by_tier ON memories (agent_key, tier, expires_at) WHERE tier > 0",
+    "ALTER TABLE memory_vectors ADD COLUMN codec INTEGER NOT NULL DEFAULT 0",
 ];
 
 const POSTGRES: &[&str] = &[
@@ -30,6 +32,7 @@ const POSTGRES: &[&str] = &[
     "ALTER TABLE memories ADD COLUMN decayed_to BIGINT",
     "CREATE INDEX memories_by_block ON memories (block_key) WHERE block_key IS NOT NULL",
     "CREATE INDEX memories_by_tier ON memories (agent_key, tier, expires_at) WHERE tier > 0",
+    "ALTER TABLE memory_vectors ADD COLUMN codec SMALLINT NOT NULL DEFAULT 0",
 ];
 
 #[async_trait::async_trait]

@@ -38,7 +38,7 @@ impl FeedStore for SqlStore {
         self.read(move |c| {
             Box::pin(async move {
                 let sql = format!(
-                    "SELECT {MEMORY_COLUMNS}, m.seq, v.vector FROM memories m \
+                    "SELECT {MEMORY_COLUMNS}, m.seq, v.vector, v.codec FROM memories m \
                      LEFT JOIN memory_vectors v ON v.memory_key = m.key WHERE m.org_key = $1 AND m.seq > $2 \
                      ORDER BY m.seq LIMIT $3"
                 );
@@ -46,13 +46,19 @@ impl FeedStore for SqlStore {
                 let found = c
                     .query(&sql, params![org_key, after_seq, limit], |r| {
                         let row = rows::memory_row(r)?;
-                        Ok((row, r.i64(MEMORY_COLUMN_COUNT)?, r.opt_bytes(MEMORY_COLUMN_COUNT + 1)?))
+                        let vector = r.opt_bytes(MEMORY_COLUMN_COUNT + 1)?.map(|bytes| {
+                            match r.opt_i64(MEMORY_COLUMN_COUNT + 2).ok().flatten() {
+                                Some(1) => vector::dequantize(&bytes),
+                                _ => vector::from_bytes(&bytes),
+                            }
+                        });
+                        Ok((row, r.i64(MEMORY_COLUMN_COUNT)?, vector))
                     })
                     .await?;
                 let found = found
                     .into_iter()
                     .map(|(row, seq, vector)| {
-                        extra.push((seq, vector.map(|v| vector::from_bytes(&v))));
+                        extra.push((seq, vector));
                         row
                     })
                     .collect();

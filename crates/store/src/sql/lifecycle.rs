@@ -2,6 +2,8 @@
 //! choice) and writes (deletes, decay, tier moves), one batch per transaction. A move to cold
 //! compresses the contents outside the writer (`shared::cold`) and the writer only stores the
 //! blocks and points the rows at them, guarded so a memory moved or deleted meanwhile is skipped.
+//! A cold memory's vector is stored quantized (int8 and a scale: `engram_core::vector::quantize`)
+//! and stays so when the memory moves back up (the in-memory index keeps the f32 it indexed).
 //! A tier move or a decay is not a change of the memory: it takes no commit sequence number (the
 //! content never changes, and indexes read memories back from the store).
 
@@ -22,37 +24,51 @@ use super::writer::org_lock;
 use crate::encode::memory_type_of_code;
 use crate::{LifecycleAgent, LifecycleApplied, LifecycleBatch, LifecycleStore, MaintenanceLease, TierStatistics};
 
-/// A block ready to store: its memories `(key, slot)`, content bytes and compressed bytes.
+/// A block ready to store: its memories' keys (in slot order), content bytes and compressed
+/// bytes, and the quantized vectors of those memories that have one in f32.
 struct NewBlock {
     keys: Vec<i64>,
     raw: usize,
     data: Vec<u8>,
+    vectors: Vec<(i64, Vec<u8>)>,
 }
 
 /// Reads and compresses the contents of the memories of `keys` that can go cold (not cold yet, no
-/// embedding pending), grouped into blocks per agent in time order.
+/// embedding pending), grouped into blocks per agent in time order; quantizes their vectors.
 async fn compress(c: &mut Conn<'_>, org_key: i64, keys: Vec<i64>) -> Result<Vec<NewBlock>> {
     let mut rows = Vec::new();
     for chunk in keys.chunks(500) {
-        let mut sql = Sql::new("SELECT key, agent_key, time, content FROM memories WHERE org_key = ");
+        let mut sql = Sql::new(
+            "SELECT m.key, m.agent_key, m.time, m.content, v.vector FROM memories m \
+             LEFT JOIN memory_vectors v ON v.memory_key = m.key AND v.codec = 0 WHERE m.org_key = ",
+        );
         let org = sql.param(org_key);
-        let test = sql.any_int(c.backend(), "key", chunk.to_vec());
-        sql.push(&format!("{org} AND {test} AND block_key IS NULL AND embedding_state <> 1"));
-        rows.extend(c.query(&sql.text, sql.params, |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.string(3)?))).await?);
+        let test = sql.any_int(c.backend(), "m.key", chunk.to_vec());
+        sql.push(&format!("{org} AND {test} AND m.block_key IS NULL AND m.embedding_state <> 1"));
+        rows.extend(
+            c.query(&sql.text, sql.params, |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.string(3)?, r.opt_bytes(4)?)))
+                .await?,
+        );
     }
-    rows.sort_unstable_by_key(|(key, agent, time, _)| (*agent, *time, *key));
+    rows.sort_unstable_by_key(|(key, agent, time, _, _)| (*agent, *time, *key));
     cold::blocks(rows, |r| r.1, |r| r.3.len())
         .into_iter()
         .map(|block| {
             let contents: Vec<&str> = block.iter().map(|r| r.3.as_str()).collect();
             let (raw, data) = cold::encode(&contents)?;
-            Ok(NewBlock { keys: block.iter().map(|r| r.0).collect(), raw, data })
+            let vectors = block
+                .iter()
+                .filter_map(|r| {
+                    r.4.as_ref().map(|v| (r.0, engram_core::vector::quantize(&engram_core::vector::from_bytes(v))))
+                })
+                .collect();
+            Ok(NewBlock { keys: block.iter().map(|r| r.0).collect(), raw, data, vectors })
         })
         .collect()
 }
 
-/// Stores `blocks` and points their memories at them. Returns (memories moved, raw, compressed
-/// bytes of the blocks kept).
+/// Stores `blocks`, points their memories at them and stores their quantized vectors. Returns
+/// (memories moved, raw, compressed bytes of the blocks kept).
 async fn store_blocks(c: &mut Conn<'_>, org_key: i64, blocks: Vec<NewBlock>) -> Result<(u64, u64, u64)> {
     let (mut moved, mut raw, mut compressed) = (0, 0, 0);
     let mut unused = Vec::new();
@@ -64,14 +80,28 @@ async fn store_blocks(c: &mut Conn<'_>, org_key: i64, blocks: Vec<NewBlock>) -> 
             )
             .await?;
         let mut stored = 0;
+        let mut cold = std::collections::HashSet::new();
         for (slot, key) in block.keys.iter().enumerate() {
-            stored += c
+            let n = c
                 .execute(
                     "UPDATE memories SET content = '', block_key = $1, block_slot = $2, tier = $3 \
                      WHERE key = $4 AND block_key IS NULL AND embedding_state <> 1",
                     params![block_key, slot as i64, Tier::Cold.code(), *key],
                 )
                 .await?;
+            if n > 0 {
+                cold.insert(*key);
+            }
+            stored += n;
+        }
+        for (key, quantized) in block.vectors {
+            if cold.contains(&key) {
+                c.execute(
+                    "UPDATE memory_vectors SET vector = $1, codec = 1 WHERE memory_key = $2 AND codec = 0",
+                    params![Param::Bytes(quantized), key],
+                )
+                .await?;
+            }
         }
         if stored == 0 {
             unused.push(block_key);

@@ -10,6 +10,7 @@ conformance_suite!(
     by_ref: [
         cold_memories_read_back_byte_for_byte,
         reading_a_cold_memory_moves_it_up,
+        cold_vectors_are_quantized,
         deletes_decay_and_blocks,
         retention_picks_the_oldest_outside_the_top,
         facts_page_in_time_order,
@@ -108,6 +109,26 @@ pub async fn cold_memories_read_back_byte_for_byte(store: &dyn Store) {
     for m in &written {
         assert_eq!(store.get_memory(&org, &m.id, now).await.unwrap(), Memory { tier: Tier::Warm, ..m.clone() });
     }
+}
+
+pub async fn cold_vectors_are_quantized(store: &dyn Store) {
+    let now = time::now();
+    let org = new_org(store).await;
+    let vector = |i: usize| -> Vec<f32> { (0..8).map(|j| ((i * 7 + j * 3) % 11) as f32 - 5.0).collect() };
+    let items = (0..5).map(|i| NewMemory { embedding: vector(i), ..mem("v", "note", &format!("vector {i}")) }).collect();
+    add_all(store, &org, items, now).await;
+    move_all(store, &org, Tier::Cold).await;
+    let fed = store.feed_changes(&org, 0, 100).await.unwrap();
+    assert_eq!(fed.len(), 5);
+    for change in fed {
+        let i: usize = change.memory.content["vector ".len()..].parse().unwrap();
+        let (want, got) = (vector(i), change.vector.expect("a cold memory keeps its vector"));
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(want.iter().zip(&got).all(|(a, b)| (a - b).abs() <= scale / 254.0 + 1e-6), "{want:?} {got:?}");
+    }
+    // Moving back up keeps the content whole; the vector stays as quantized.
+    move_all(store, &org, Tier::Warm).await;
+    assert_eq!(store.feed_changes(&org, 0, 100).await.unwrap().iter().filter(|c| c.vector.is_some()).count(), 5);
 }
 
 pub async fn reading_a_cold_memory_moves_it_up(store: &dyn Store) {
