@@ -126,7 +126,9 @@ impl Engram {
         let only = agent_ref.as_ref().and(agents.first().map(|a| a.key));
         let mut after = None;
         loop {
-            let facts = self.store.memory_facts(org, only, after, BATCH).await?;
+            // Memories written after the pass began are the next pass's: a pass ends even while
+            // ingest goes on.
+            let facts = self.store.memory_facts(org, only, after, now, BATCH).await?;
             let Some(last) = facts.last() else { break };
             after = Some((last.time, last.key));
             let mut batch = LifecycleBatch::default();

@@ -327,13 +327,14 @@ pub trait MaintenanceLease: Send + Sync {}
 pub trait LifecycleStore: Send + Sync {
     /// The org's agents (only `agent` when given).
     async fn lifecycle_agents(&self, org: &str, agent: Option<&AgentRef>) -> Result<Vec<LifecycleAgent>>;
-    /// Facts of the org's memories (of one agent when given), expired ones included, in (time,
-    /// key) order after `after`, at most `limit`.
+    /// Facts of the org's memories (of one agent when given) with a time up to `until`
+    /// (inclusive), expired ones included, in (time, key) order after `after`, at most `limit`.
     async fn memory_facts(
         &self,
         org: &str,
         agent_key: Option<i64>,
         after: Option<(Timestamp, i64)>,
+        until: Timestamp,
         limit: u32,
     ) -> Result<Vec<engram_core::lifecycle::MemoryFacts>>;
     /// Retention's choice for one agent: its memories older than `older_than` or beyond its

@@ -184,6 +184,7 @@ impl LifecycleStore for SqlStore {
         org: &str,
         agent_key: Option<i64>,
         after: Option<(Timestamp, i64)>,
+        until: Timestamp,
         limit: u32,
     ) -> Result<Vec<MemoryFacts>> {
         let Some(org_key) = self.org_key(org).await? else { return Ok(Vec::new()) };
@@ -207,8 +208,9 @@ impl LifecycleStore for SqlStore {
                     let (time, key) = (sql.param(to_micros(time)), sql.param(key));
                     sql.push(&format!(" AND m.time >= {time} AND (m.time > {time} OR m.key > {key})"));
                 }
+                let until = sql.param(to_micros(until));
                 let limit = sql.param(i64::from(limit));
-                sql.push(&format!(" ORDER BY m.time, m.key LIMIT {limit}"));
+                sql.push(&format!(" AND m.time <= {until} ORDER BY m.time, m.key LIMIT {limit}"));
                 c.query(&sql.text, sql.params, |r| {
                     Ok(MemoryFacts {
                         key: r.i64(0)?,

@@ -39,8 +39,13 @@ async fn history(store: &dyn Store, org: &str, n: usize, now: Timestamp) -> Vec<
     add_all(store, org, items, now).await
 }
 
+/// A bound past every memory of the checks.
+fn far() -> Timestamp {
+    secs(time::now(), 86_400)
+}
+
 async fn keys(store: &dyn Store, org: &str) -> Vec<i64> {
-    store.memory_facts(org, None, None, 10_000).await.unwrap().into_iter().map(|f| f.key).collect()
+    store.memory_facts(org, None, None, far(), 10_000).await.unwrap().into_iter().map(|f| f.key).collect()
 }
 
 async fn move_all(store: &dyn Store, org: &str, tier: Tier) -> engram_store::LifecycleApplied {
@@ -115,7 +120,8 @@ pub async fn cold_vectors_are_quantized(store: &dyn Store) {
     let now = time::now();
     let org = new_org(store).await;
     let vector = |i: usize| -> Vec<f32> { (0..8).map(|j| ((i * 7 + j * 3) % 11) as f32 - 5.0).collect() };
-    let items = (0..5).map(|i| NewMemory { embedding: vector(i), ..mem("v", "note", &format!("vector {i}")) }).collect();
+    let items =
+        (0..5).map(|i| NewMemory { embedding: vector(i), ..mem("v", "note", &format!("vector {i}")) }).collect();
     add_all(store, &org, items, now).await;
     move_all(store, &org, Tier::Cold).await;
     let fed = store.feed_changes(&org, 0, 100).await.unwrap();
@@ -167,7 +173,7 @@ pub async fn deletes_decay_and_blocks(store: &dyn Store) {
         assert_err!(store.get_memory(&org, &m.id, now).await, Error::NotFound { .. });
     }
     assert_eq!(store.get_memory(&org, &written[5].id, now).await.unwrap().importance, 0.25);
-    let facts = store.memory_facts(&org, None, None, 100).await.unwrap();
+    let facts = store.memory_facts(&org, None, None, far(), 100).await.unwrap();
     assert_eq!(facts.iter().find(|f| f.key == all[5]).unwrap().decayed_to, Some(later));
     let after = store.agent_stats(&org, &AgentRef::Name("alice".into()), now).await.unwrap();
     let alice_deleted = written[..5].iter().filter(|m| m.agent_id == before.agent_id).count() as u64;
@@ -194,7 +200,7 @@ pub async fn retention_picks_the_oldest_outside_the_top(store: &dyn Store) {
     add_all(store, &org, items, now).await;
     add_all(store, &org, vec![mem("other", "note", "not ann's")], now).await;
     let agent = store.lifecycle_agents(&org, Some(&AgentRef::Name("ann".into()))).await.unwrap().remove(0);
-    let facts = store.memory_facts(&org, Some(agent.key), None, 100).await.unwrap();
+    let facts = store.memory_facts(&org, Some(agent.key), None, far(), 100).await.unwrap();
     let keys: Vec<i64> = facts.iter().map(|f| f.key).collect();
     assert_eq!(keys.len(), 10);
     // Keep the newest 6: the 4 oldest go, except the most important (index 1).
@@ -212,17 +218,20 @@ pub async fn facts_page_in_time_order(store: &dyn Store) {
         (0..5).map(|i| NewMemory { time: Some(now), ..mem("a", "n", &format!("{i}")) }).collect();
     add_all(store, &org, same_time, now).await;
     history(store, &org, 12, now).await;
-    let all = store.memory_facts(&org, None, None, 100).await.unwrap();
+    let all = store.memory_facts(&org, None, None, far(), 100).await.unwrap();
     assert_eq!(all.len(), 17);
     let mut paged = Vec::new();
     let mut after = None;
     loop {
-        let page = store.memory_facts(&org, None, after, 4).await.unwrap();
+        let page = store.memory_facts(&org, None, after, far(), 4).await.unwrap();
         let Some(last) = page.last() else { break };
         after = Some((last.time, last.key));
         paged.extend(page);
     }
     assert_eq!(paged, all);
+    // `until` bounds the time (inclusive): the five memories at `now` and those before.
+    assert_eq!(store.memory_facts(&org, None, None, now, 100).await.unwrap().len(), 17);
+    assert_eq!(store.memory_facts(&org, None, None, secs(now, -1), 100).await.unwrap().len(), 12);
     assert!(all.windows(2).all(|w| (w[0].time, w[0].key) < (w[1].time, w[1].key)));
     assert!(all.iter().all(|f| f.tier == Tier::Hot && f.decayed_to.is_none()));
 }
