@@ -1,6 +1,6 @@
 //! Maintenance: the background pass of the memory lifecycle (tier moves, expiry, decay,
 //! consolidation, retention), on an interval and on demand (ForceMaintenance). The rules are
-//! `engram_core::lifecycle`'s; this module reads each memory's facts in time order, batches what
+//! `engram_core::lifecycle`'s; this module reads each agent's memories' facts in time order, batches what
 //! the rules decide and has the store apply each batch in one transaction, so a pass stopped at
 //! any point (kill -9) leaves every memory either as it was or as the policy wants it. One pass
 //! runs per org at a time across replicas (the store's maintenance lease).
@@ -123,32 +123,56 @@ impl Engram {
         }
         let mut report =
             MaintenanceReport { agents: agents.len() as u64, dry_run: request.dry_run, ..Default::default() };
-        let only = agent_ref.as_ref().and(agents.first().map(|a| a.key));
-        let mut after = None;
-        loop {
-            // Memories written after the pass began are the next pass's: a pass ends even while
-            // ingest goes on.
-            let facts = self.store.memory_facts(org, only, after, now, BATCH).await?;
-            let Some(last) = facts.last() else { break };
-            after = Some((last.time, last.key));
-            let mut batch = LifecycleBatch::default();
-            for m in &facts {
-                let Some(policy) = policies.get(&m.agent_key) else { continue };
-                let d = decide(m, policy, now, victims.contains(&m.key));
-                report.counts.count(&d);
-                add(&mut batch, m.key, &d);
+        // Agent by agent, each in time order: a batch moving to cold then holds runs of one
+        // agent's memories, which is what the store compresses together (and what an agent's
+        // erasure deletes whole). Batches gather several small agents' memories.
+        let mut batch = LifecycleBatch::default();
+        let mut pending = 0usize;
+        for agent in &agents {
+            let Some(policy) = policies.get(&agent.key) else { continue };
+            let mut after = None;
+            loop {
+                // Memories written after the pass began are the next pass's: a pass ends even
+                // while ingest goes on.
+                let facts = self.store.memory_facts(org, Some(agent.key), after, now, BATCH).await?;
+                let Some(last) = facts.last() else { break };
+                after = Some((last.time, last.key));
+                for m in &facts {
+                    let d = decide(m, policy, now, victims.contains(&m.key));
+                    report.counts.count(&d);
+                    pending += usize::from(add(&mut batch, m.key, &d));
+                }
+                if pending >= BATCH as usize {
+                    self.apply(org, std::mem::take(&mut batch), request.dry_run, &mut report).await?;
+                    pending = 0;
+                }
+                if facts.len() < BATCH as usize {
+                    break;
+                }
             }
-            if request.dry_run || batch == LifecycleBatch::default() {
-                continue;
-            }
-            let applied = self.store.apply_lifecycle(org, batch).await?;
-            self.results.clear(org);
-            report.counts.cold_bytes_before += applied.cold_bytes_before;
-            report.counts.cold_bytes_after += applied.cold_bytes_after;
         }
+        self.apply(org, batch, request.dry_run, &mut report).await?;
         report.duration = started.elapsed();
         tracing::info!(org, counts = ?report.counts, dry_run = request.dry_run, ms = report.duration.as_millis() as u64, "maintenance pass");
         Ok(Some(report))
+    }
+
+    /// Has the store apply `batch` (nothing in a dry run or when it is empty).
+    async fn apply(
+        &self,
+        org: &str,
+        batch: LifecycleBatch,
+        dry_run: bool,
+        report: &mut MaintenanceReport,
+    ) -> Result<()> {
+        if dry_run || batch == LifecycleBatch::default() {
+            return Ok(());
+        }
+        let applied = self.store.apply_lifecycle(org, batch).await?;
+        self.results.clear(org);
+        report.counts.cold_bytes_before += applied.cold_bytes_before;
+        report.counts.cold_bytes_after += applied.cold_bytes_after;
+        Ok(())
     }
 
     /// Each agent's policy: the server's, the agent's config, then the request's settings.
@@ -195,11 +219,11 @@ impl Engram {
     }
 }
 
-/// Adds a decision to the batch.
-fn add(batch: &mut LifecycleBatch, key: i64, d: &Decision) {
+/// Adds a decision to the batch; whether it changes anything.
+fn add(batch: &mut LifecycleBatch, key: i64, d: &Decision) -> bool {
     if d.forget.is_some() {
         batch.delete.push(key);
-        return;
+        return true;
     }
     if let Some((importance, to)) = d.decay {
         batch.decay.push((key, importance, to));
@@ -207,4 +231,5 @@ fn add(batch: &mut LifecycleBatch, key: i64, d: &Decision) {
     if let Some(tier) = d.tier {
         batch.moves.push((key, tier));
     }
+    d.decay.is_some() || d.tier.is_some()
 }

@@ -1,9 +1,10 @@
 //! `engram-bench lifecycle`: the memory lifecycle of issue 11 against a running server.
 //!
-//! - `pass`: batch ingest alone for `--ingest-seconds` (the baseline), then a ForceMaintenance pass
-//!   over the whole org that moves every memory to cold (`hot_for` and `cold_after` 0s: the
-//!   heaviest pass, every row compressed) while the same ingest goes on; reports the pass's
-//!   duration and counts, and ingest throughput before and during it.
+//! - `pass`: batch ingest alone for `--ingest-seconds` (the baseline: `--ingest-rate` memories/s,
+//!   in requests of 500), then a ForceMaintenance pass over the whole org that moves every memory
+//!   to cold (`hot_for` and `cold_after` 0s: the heaviest pass, every row compressed) while the
+//!   same ingest goes on; reports the pass's duration and counts, and ingest throughput and
+//!   request latency before and during it.
 //! - `cold-text --locomo FILE`: the turns of LoCoMo's conversations (`locomo10.json`), one agent
 //!   per conversation, moved to cold; reports content bytes before and after compression (the
 //!   report's and the statistics'), then checks that ranked search (three words of a turn) and
@@ -13,6 +14,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -34,6 +37,9 @@ pub struct LifecycleArgs {
     /// Concurrent AddMemories streams (500 memories a request) before and during the pass.
     #[arg(long, default_value_t = 2)]
     pub ingest_concurrency: usize,
+    /// Memories per second the streams send together (0: as fast as they can).
+    #[arg(long, default_value_t = 5_000)]
+    pub ingest_rate: u64,
     /// LoCoMo's `locomo10.json` (cold-text).
     #[arg(long)]
     pub locomo: Option<std::path::PathBuf>,
@@ -56,11 +62,47 @@ fn all_cold() -> prost_types::Struct {
     }
 }
 
-/// Ingest until `stop`: returns memories stored.
-async fn ingest(pool: Pool, stream: usize, stop: Arc<AtomicBool>, counter: Arc<AtomicU64>) -> anyhow::Result<()> {
+/// What the ingest streams measured: memories stored and each request's latency.
+struct Ingested {
+    memories: AtomicU64,
+    latencies: std::sync::Mutex<Histogram<u64>>,
+}
+
+impl Ingested {
+    fn new() -> Self {
+        let histogram = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
+        Self { memories: AtomicU64::new(0), latencies: std::sync::Mutex::new(histogram) }
+    }
+
+    /// Memories and the request latency p50/p99 (ms) since the last call; starts over.
+    fn take(&self) -> (u64, f64, f64) {
+        let mut h = self.latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let out = (self.memories.swap(0, Ordering::Relaxed), ms(0.5), ms(0.99));
+        h.reset();
+        out
+    }
+}
+
+/// Ingest until `stop`, a request every `interval` (zero: back to back).
+async fn ingest(
+    pool: Pool,
+    stream: usize,
+    interval: Duration,
+    stop: Arc<AtomicBool>,
+    counter: Arc<Ingested>,
+) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(0x11fe + stream as u64);
     let mut n = 0u64;
+    let mut ticker = (!interval.is_zero()).then(|| {
+        let mut t = tokio::time::interval(interval);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     while !stop.load(Ordering::Relaxed) {
+        if let Some(t) = ticker.as_mut() {
+            t.tick().await;
+        }
         let memories = (0..500)
             .map(|_| {
                 n += 1;
@@ -76,25 +118,28 @@ async fn ingest(pool: Pool, stream: usize, stop: Arc<AtomicBool>, counter: Arc<A
                 }
             })
             .collect();
+        let started = Instant::now();
         pool.get().memories.add_memories(pb::AddMemoriesRequest { memories }).await.context("AddMemories")?;
-        counter.fetch_add(500, Ordering::Relaxed);
+        counter.memories.fetch_add(500, Ordering::Relaxed);
+        let mut h = counter.latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = h.record(started.elapsed().as_micros().max(1) as u64);
     }
     Ok(())
 }
 
-fn start_ingest(
-    pool: &Pool,
-    streams: usize,
-) -> (Arc<AtomicBool>, Arc<AtomicU64>, Vec<tokio::task::JoinHandle<anyhow::Result<()>>>) {
-    let (stop, counter) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let tasks = (0..streams).map(|i| tokio::spawn(ingest(pool.clone(), i, stop.clone(), counter.clone()))).collect();
+type Streams = Vec<tokio::task::JoinHandle<anyhow::Result<()>>>;
+
+/// `streams` ingest streams sending `rate` memories/s together (0: as fast as they can).
+fn start_ingest(pool: &Pool, streams: usize, rate: u64) -> (Arc<AtomicBool>, Arc<Ingested>, Streams) {
+    let (stop, counter) = (Arc::new(AtomicBool::new(false)), Arc::new(Ingested::new()));
+    let interval =
+        if rate == 0 { Duration::ZERO } else { Duration::from_secs_f64(500.0 * streams as f64 / rate as f64) };
+    let tasks =
+        (0..streams).map(|i| tokio::spawn(ingest(pool.clone(), i, interval, stop.clone(), counter.clone()))).collect();
     (stop, counter, tasks)
 }
 
-async fn stop_ingest(
-    stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
-) -> anyhow::Result<()> {
+async fn stop_ingest(stop: Arc<AtomicBool>, tasks: Streams) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await??;
@@ -104,19 +149,22 @@ async fn stop_ingest(
 
 async fn pass(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_json::Value> {
     let before = pool.get().simulation.get_memory_statistics(pb::GetMemoryStatisticsRequest {}).await?.into_inner();
-    let (stop, counter, tasks) = start_ingest(pool, args.ingest_concurrency);
+    let (stop, counter, tasks) = start_ingest(pool, args.ingest_concurrency, args.ingest_rate);
     tokio::time::sleep(Duration::from_secs_f64(args.ingest_seconds)).await;
-    let baseline = counter.swap(0, Ordering::Relaxed) as f64 / args.ingest_seconds;
+    let (n, before_p50, before_p99) = counter.take();
+    let baseline = n as f64 / args.ingest_seconds;
     let started = Instant::now();
     let request = pb::ForceMaintenanceRequest { policy: Some(all_cold()), ..Default::default() };
     let mut c = pool.get();
     let report = c.lifecycle.force_maintenance(request).await.context("ForceMaintenance")?.into_inner();
     let took = started.elapsed().as_secs_f64();
-    let during = counter.swap(0, Ordering::Relaxed) as f64 / took;
+    let (n, during_p50, during_p99) = counter.take();
+    let during = n as f64 / took;
     stop_ingest(stop, tasks).await?;
     let after = pool.get().simulation.get_memory_statistics(pb::GetMemoryStatisticsRequest {}).await?.into_inner();
     eprintln!(
-        "  lifecycle pass: {} memories scanned, {} to cold in {took:.1} s; ingest {baseline:.0}/s before, {during:.0}/s during; content {} → {} bytes",
+        "  lifecycle pass: {} memories scanned, {} to cold in {took:.1} s; ingest {baseline:.0}/s (p99 {before_p99:.1} ms) \
+         before, {during:.0}/s (p99 {during_p99:.1} ms) during; content {} → {} bytes",
         report.scanned, report.to_cold, report.cold_bytes_before, report.cold_bytes_after
     );
     Ok(serde_json::json!({
@@ -127,6 +175,11 @@ async fn pass(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_json::V
         "pass_s": took,
         "ingest_before_per_s": baseline.round(),
         "ingest_during_per_s": during.round(),
+        "ingest_rate_asked": args.ingest_rate,
+        "ingest_p50_ms_before": before_p50,
+        "ingest_p99_ms_before": before_p99,
+        "ingest_p50_ms_during": during_p50,
+        "ingest_p99_ms_during": during_p99,
         "cold_bytes_before": report.cold_bytes_before,
         "cold_bytes_after": report.cold_bytes_after,
         "tiers_after": after.tiers.map(|t| serde_json::json!({"hot": t.hot, "warm": t.warm, "cold": t.cold})),

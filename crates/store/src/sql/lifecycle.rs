@@ -2,6 +2,8 @@
 //! choice) and writes (deletes, decay, tier moves), one batch per transaction. A move to cold
 //! compresses the contents outside the writer (`shared::cold`) and the writer only stores the
 //! blocks and points the rows at them, guarded so a memory moved or deleted meanwhile is skipped.
+//! Reads and writes by key test the org as `+org_key`: without statistics SQLite's planner would
+//! walk the org's index instead of the primary key (measured: 0.73 s for 500 keys at 4 × 10^6).
 //! A cold memory's vector is stored quantized (int8 and a scale: `engram_core::vector::quantize`)
 //! and stays so when the memory moves back up (the in-memory index keeps the f32 it indexed).
 //! A tier move or a decay is not a change of the memory: it takes no commit sequence number (the
@@ -40,7 +42,7 @@ async fn compress(c: &mut Conn<'_>, org_key: i64, keys: Vec<i64>) -> Result<Vec<
     for chunk in keys.chunks(500) {
         let mut sql = Sql::new(
             "SELECT m.key, m.agent_key, m.time, m.content, v.vector FROM memories m \
-             LEFT JOIN memory_vectors v ON v.memory_key = m.key AND v.codec = 0 WHERE m.org_key = ",
+             LEFT JOIN memory_vectors v ON v.memory_key = m.key AND v.codec = 0 WHERE +m.org_key = ",
         );
         let org = sql.param(org_key);
         let test = sql.any_int(c.backend(), "m.key", chunk.to_vec());
@@ -119,7 +121,7 @@ async fn store_blocks(c: &mut Conn<'_>, org_key: i64, blocks: Vec<NewBlock>) -> 
 async fn cold_rows(c: &mut Conn<'_>, org_key: i64, keys: &[i64]) -> Result<Vec<(i64, i64, i64)>> {
     let mut found = Vec::new();
     for chunk in keys.chunks(500) {
-        let mut sql = Sql::new("SELECT key, block_key, block_slot FROM memories WHERE org_key = ");
+        let mut sql = Sql::new("SELECT key, block_key, block_slot FROM memories WHERE +org_key = ");
         let org = sql.param(org_key);
         let test = sql.any_int(c.backend(), "key", chunk.to_vec());
         sql.push(&format!("{org} AND {test} AND block_key IS NOT NULL"));
@@ -244,7 +246,7 @@ impl LifecycleStore for SqlStore {
         self.read(move |c| {
             Box::pin(async move {
                 let mut victims = Vec::new();
-                let belongs = "m.agent_key = $1 AND m.org_key = $2";
+                let belongs = "m.agent_key = $1 AND +m.org_key = $2";
                 if let Some(newest) = keep_newest {
                     let newest = i64::try_from(newest).unwrap_or(i64::MAX);
                     let sql = format!(
@@ -292,7 +294,7 @@ impl LifecycleStore for SqlStore {
             Box::pin(async move {
                 let mut applied = LifecycleApplied::default();
                 if !batch.delete.is_empty() {
-                    let mut condition = Sql::new("m.org_key = ");
+                    let mut condition = Sql::new("+m.org_key = ");
                     let org = condition.param(org_key);
                     let keys = condition.any_int(c.backend(), "m.key", batch.delete.clone());
                     condition.push(&format!("{org} AND {keys}"));
@@ -301,7 +303,7 @@ impl LifecycleStore for SqlStore {
                 for (key, importance, to) in &batch.decay {
                     applied.decayed += c
                         .execute(
-                            "UPDATE memories SET importance = $1, decayed_to = $2 WHERE key = $3 AND org_key = $4",
+                            "UPDATE memories SET importance = $1, decayed_to = $2 WHERE key = $3 AND +org_key = $4",
                             params![*importance, to_micros(*to), *key, org_key],
                         )
                         .await?;
@@ -323,7 +325,7 @@ impl LifecycleStore for SqlStore {
                         let org = sql.param(org_key);
                         let test = sql.any_int(c.backend(), "key", chunk.to_vec());
                         sql.push(&format!(
-                            "{code} WHERE {test} AND org_key = {org} AND block_key IS NULL AND tier <> {code}"
+                            "{code} WHERE {test} AND +org_key = {org} AND block_key IS NULL AND tier <> {code}"
                         ));
                         applied.moved += c.execute(&sql.text, sql.params).await?;
                     }
