@@ -210,6 +210,14 @@ fn locomo_turns(path: &std::path::Path) -> anyhow::Result<Vec<Vec<String>>> {
     Ok(out)
 }
 
+/// Whether a search for three words (of more than 5 letters) of `content` has `id` in its top 10.
+async fn search_finds(pool: &Pool, id: &str, content: &str) -> anyhow::Result<bool> {
+    let words: Vec<&str> = content.split(|ch: char| !ch.is_alphanumeric()).filter(|w| w.len() > 5).take(3).collect();
+    let request = pb::SearchMemoriesRequest { query: words.join(" "), limit: 10, ..Default::default() };
+    let hits = pool.get().memories.search_memories(request).await?.into_inner().hits;
+    Ok(hits.iter().any(|h| h.memory.as_ref().is_some_and(|m| m.id == id)))
+}
+
 async fn cold_text(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_json::Value> {
     let path = args.locomo.as_ref().context("cold-text needs --locomo <locomo10.json>")?;
     let conversations = locomo_turns(path)?;
@@ -236,6 +244,25 @@ async fn cold_text(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_js
             }
         }
     }
+    // Probes: turns with three words of more than 5 letters.
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut probes: Vec<&(String, String)> = written
+        .iter()
+        .filter(|(_, c)| c.split_whitespace().filter(|w| w.len() > 5).count() >= 3 && c.len() >= 40)
+        .collect();
+    probes.shuffle(&mut rng);
+    probes.truncate(args.probes);
+    // The same searches while the turns are hot (once the index has them), then cold.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut hot_found = 0;
+    for (id, content) in &probes {
+        if search_finds(pool, id, content).await? {
+            hot_found += 1;
+        }
+    }
+    // Their hits are reads, recorded within a second: let them land before the move (a read
+    // recorded after it would move the memory back up).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (mut before, mut after, mut moved) = (0, 0, 0);
     for i in 0..conversations.len() {
         let request = pb::ForceMaintenanceRequest {
@@ -248,14 +275,6 @@ async fn cold_text(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_js
         after += report.cold_bytes_after;
         moved += report.to_cold;
     }
-    // Wait for the full-text index to have every turn, then probe cold turns.
-    let mut rng = StdRng::seed_from_u64(7);
-    let mut probes: Vec<&(String, String)> = written
-        .iter()
-        .filter(|(_, c)| c.split_whitespace().filter(|w| w.len() > 5).count() >= 3 && c.len() >= 40)
-        .collect();
-    probes.shuffle(&mut rng);
-    probes.truncate(args.probes);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (mut by_search, mut by_contains, mut cold_read) = (0, 0, 0);
     for (id, content) in &probes {
@@ -264,15 +283,7 @@ async fn cold_text(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_js
         if read.tier == pb::Tier::Cold as i32 && read.content == *content {
             cold_read += 1;
         }
-        let words: Vec<&str> =
-            content.split(|ch: char| !ch.is_alphanumeric()).filter(|w| w.len() > 5).take(3).collect();
-        let hits = c
-            .memories
-            .search_memories(pb::SearchMemoriesRequest { query: words.join(" "), limit: 10, ..Default::default() })
-            .await?
-            .into_inner()
-            .hits;
-        if hits.iter().any(|h| h.memory.as_ref().is_some_and(|m| m.id == *id)) {
+        if search_finds(pool, id, content).await? {
             by_search += 1;
         }
         let start = rng.random_range(0..content.len().saturating_sub(24).max(1));
@@ -295,7 +306,7 @@ async fn cold_text(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_js
     let ratio = before as f64 / after.max(1) as f64;
     eprintln!(
         "  lifecycle cold-text: {} turns ({raw} bytes), {moved} to cold: {before} → {after} bytes ({ratio:.2}×); \
-         of {} cold probes: read back {cold_read}, found by search {by_search}, by content_contains {by_contains}",
+         of {} cold probes: read back {cold_read}, found by search {by_search} (hot: {hot_found}), by content_contains {by_contains}",
         written.len(),
         probes.len()
     );
@@ -312,6 +323,7 @@ async fn cold_text(pool: &Pool, args: &LifecycleArgs) -> anyhow::Result<serde_js
         "probes": probes.len(),
         "read_back_cold": cold_read,
         "found_by_search": by_search,
+        "found_by_search_while_hot": hot_found,
         "found_by_contains": by_contains,
     }))
 }
