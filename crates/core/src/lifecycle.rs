@@ -14,59 +14,7 @@ use crate::error::{Error, Result};
 use crate::time::{Timestamp, parse_duration};
 use crate::types::MemoryType;
 
-/// Where a memory lives. Every tier is read the same way (full detail); they differ in storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Tier {
-    /// Recent or often used: full detail (where every new memory starts).
-    #[default]
-    Hot,
-    /// Full detail, not recently used.
-    Warm,
-    /// Old and routine: content stored compressed.
-    Cold,
-}
-
-impl Tier {
-    pub const ALL: [Tier; 3] = [Tier::Hot, Tier::Warm, Tier::Cold];
-
-    /// The stored code (`memories.tier`).
-    pub fn code(self) -> i64 {
-        match self {
-            Tier::Hot => 0,
-            Tier::Warm => 1,
-            Tier::Cold => 2,
-        }
-    }
-
-    pub fn from_code(code: i64) -> Result<Self> {
-        match code {
-            0 => Ok(Tier::Hot),
-            1 => Ok(Tier::Warm),
-            2 => Ok(Tier::Cold),
-            _ => Err(Error::internal(format!("unknown tier code {code}"))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Tier::Hot => "hot",
-            Tier::Warm => "warm",
-            Tier::Cold => "cold",
-        }
-    }
-
-    /// `hot`/`warm`/`cold`, or the product docs' `stm`/`im`/`ltm`.
-    pub fn parse(field: &str, s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "hot" | "stm" => Ok(Tier::Hot),
-            "warm" | "im" => Ok(Tier::Warm),
-            "cold" | "ltm" => Ok(Tier::Cold),
-            other => {
-                Err(Error::invalid(field, format!("unknown tier {other:?}: use hot, warm or cold (stm, im, ltm)")))
-            }
-        }
-    }
-}
+pub use crate::types::Tier;
 
 /// How a maintenance pass treats memories. The defaults only move memories between tiers and
 /// delete expired ones: decay, consolidation and retention delete or change data, so they run

@@ -138,7 +138,7 @@ pub struct Memory {
     pub access_count: u64,
     pub last_accessed_at: Option<Timestamp>,
     /// Where it lives ([`crate::lifecycle`]); read the same way in every tier.
-    pub tier: crate::lifecycle::Tier,
+    pub tier: Tier,
 }
 
 impl Memory {
@@ -294,7 +294,7 @@ pub struct MemoryFilter {
     /// Only memories whose position lies within a radius.
     pub near: Option<Near>,
     /// Only memories in these tiers (empty: every tier).
-    pub tiers: Vec<crate::lifecycle::Tier>,
+    pub tiers: Vec<Tier>,
     /// Only what context assembly keeps first: decisions, error event types ([`ERROR_EVENT_TYPES`])
     /// and importance ≥ [`HIGH_IMPORTANCE`].
     pub important_only: bool,
@@ -637,7 +637,7 @@ pub struct MemoryStatistics {
     pub cold_bytes_after: u64,
 }
 
-/// Memories per tier ([`crate::lifecycle::Tier`]).
+/// Memories per tier ([`Tier`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TierCounts {
     pub hot: u64,
@@ -740,5 +740,59 @@ mod tests {
         let expected = hex::encode(hasher.finalize())[..32].to_owned();
         assert_eq!(derived_dedup_key("agent_0123", "note", &content), expected);
         assert_eq!(derived_dedup_key("a", "b", "c").len(), 32);
+    }
+}
+
+/// Where a memory lives. Every tier is read the same way (full detail); they differ in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Tier {
+    /// Recent or often used: full detail (where every new memory starts).
+    #[default]
+    Hot,
+    /// Full detail, not recently used.
+    Warm,
+    /// Old and routine: content stored compressed.
+    Cold,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Hot, Tier::Warm, Tier::Cold];
+
+    /// The stored code (`memories.tier`).
+    pub fn code(self) -> i64 {
+        match self {
+            Tier::Hot => 0,
+            Tier::Warm => 1,
+            Tier::Cold => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Result<Self> {
+        match code {
+            0 => Ok(Tier::Hot),
+            1 => Ok(Tier::Warm),
+            2 => Ok(Tier::Cold),
+            _ => Err(Error::internal(format!("unknown tier code {code}"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Hot => "hot",
+            Tier::Warm => "warm",
+            Tier::Cold => "cold",
+        }
+    }
+
+    /// `hot`/`warm`/`cold`, or the product docs' `stm`/`im`/`ltm`.
+    pub fn parse(field: &str, s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hot" | "stm" => Ok(Tier::Hot),
+            "warm" | "im" => Ok(Tier::Warm),
+            "cold" | "ltm" => Ok(Tier::Cold),
+            other => {
+                Err(Error::invalid(field, format!("unknown tier {other:?}: use hot, warm or cold (stm, im, ltm)")))
+            }
+        }
     }
 }
