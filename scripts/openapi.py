@@ -73,7 +73,7 @@ list_params = [
     ("tiers", {"type": "string", "description": "Engram extension: comma list of hot, warm, cold (or stm, im, ltm)"}),
     ("limit", {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100}),
     ("offset", {"type": "integer", "minimum": 0}),
-    ("order", {"type": "string", "enum": ["asc", "desc", "step_asc", "step_desc"]}),
+    ("order", {"type": "string", "enum": ["asc", "desc", "step_asc", "step_desc", "nearest"]}),
     ("page_token", STR),
 ]
 
@@ -296,7 +296,7 @@ doc = {
                 "tiers": {"type": "array", "items": {"type": "string", "enum": ["hot", "warm", "cold", "stm", "im", "ltm"]},
                           "description": "Engram extension: only memories in these tiers"},
                 "limit": {"type": "integer", "minimum": 0, "maximum": 1000}, "offset": {"type": "integer", "minimum": 0},
-                "order": {"type": "string", "enum": ["asc", "desc", "step_asc", "step_desc"]}, "page_token": STR,
+                "order": {"type": "string", "enum": ["asc", "desc", "step_asc", "step_desc", "nearest"]}, "page_token": STR,
                 "query": {"type": "string", "maxLength": 1024, "description":
                           "Engram extension: rank by relevance (BM25 with stemming; \"quoted phrases\" must match). "
                           "Results come best first with `scores`; page with offset (at most 1000); order and "

@@ -39,8 +39,8 @@ impl Engram {
         let (Some(relevance), Some(needle)) = (&self.relevance, &query.filter.content_contains) else {
             return Ok(None);
         };
-        if query.order.by_step() {
-            return Ok(None); // the index's candidates come in time order: walk by step instead
+        if query.order.by_step() || query.order.by_distance() {
+            return Ok(None); // the index's candidates come in time order: walk by step or distance
         }
         // The index knows agents by id; an unknown agent matches nothing either way.
         let mut filter = query.filter.clone();
@@ -58,7 +58,7 @@ impl Engram {
         let mut found = candidates.found;
         let before = |a: (i64, i64), b: (i64, i64)| match query.order {
             Order::Desc | Order::StepDesc => a > b,
-            Order::Asc | Order::StepAsc => a < b,
+            Order::Asc | Order::StepAsc | Order::Nearest => a < b,
         };
         // The index gives them ascending.
         if query.order == Order::Desc {

@@ -81,7 +81,8 @@ async fn catch_up(store: &DynStore, fulltext: &Arc<FullText>, results: &ResultCa
         }
         let changes = store.feed_changes(&org, at, BATCH).await?;
         let Some(through) = changes.last().map(|c| c.seq) else { continue };
-        results.written(&org, changes.iter().map(|c| c.memory.agent_id.as_str()));
+        let agents: Vec<String> = changes.iter().map(|c| c.memory.agent_id.clone()).collect();
+        let written_org = org.clone();
         behind |= through < head.last_seq;
         let fulltext = fulltext.clone();
         let started = std::time::Instant::now();
@@ -94,6 +95,8 @@ async fn catch_up(store: &DynStore, fulltext: &Arc<FullText>, results: &ResultCa
             fulltext.apply(&org, &docs, through)
         })
         .await?;
+        // Once searchable: a result computed before it is not kept (the generation moves).
+        results.written(&written_org, agents.iter().map(String::as_str));
         tracing::debug!(memories = n, took_ms = started.elapsed().as_millis() as u64, "indexed");
     }
     Ok(behind)

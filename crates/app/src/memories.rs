@@ -117,6 +117,9 @@ impl Engram {
         filter.until = time::parse_spec("filter.until", &request.until, now)?;
         filter.content_contains = self.limits.needle("filter.content_contains", &request.content_contains)?;
         self.limits.check_filter("filter", &mut filter)?;
+        if request.order.by_distance() && filter.near.is_none() {
+            return Err(Error::invalid("order", "nearest first needs filter.near (a point and a radius)"));
+        }
         if request.offset > MAX_OFFSET {
             return Err(Error::invalid(
                 "offset",

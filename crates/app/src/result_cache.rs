@@ -34,6 +34,8 @@ struct Entry {
 struct OrgCache {
     ttl: Option<Duration>,
     entries: HashMap<String, Entry>,
+    /// Counts the writes learnt of: a result computed across one is not kept.
+    generation: u64,
 }
 
 /// Results by org and request; see the module docs.
@@ -60,10 +62,16 @@ impl ResultCache {
         None
     }
 
-    pub(crate) fn put(&self, org: &str, request: String, agent_id: Option<String>, value: Cached) {
+    /// The org's write generation: read it before computing a result, give it to [`Self::put`].
+    pub(crate) fn generation(&self, org: &str) -> u64 {
+        self.orgs().get(org).map_or(0, |c| c.generation)
+    }
+
+    /// Keeps a result computed from generation `seen` on (dropped if a write came meanwhile).
+    pub(crate) fn put(&self, org: &str, request: String, agent_id: Option<String>, value: Cached, seen: u64) {
         let mut orgs = self.orgs();
         let cache = orgs.entry(org.to_owned()).or_default();
-        if cache.ttl == Some(Duration::ZERO) {
+        if cache.ttl == Some(Duration::ZERO) || cache.generation != seen {
             return;
         }
         if cache.entries.len() >= MAX_ENTRIES {
@@ -75,7 +83,8 @@ impl ResultCache {
     /// `org`'s agents `agent_ids` were written to: their results and the org-wide ones go.
     pub(crate) fn written<'a>(&self, org: &str, agent_ids: impl IntoIterator<Item = &'a str>) {
         let mut orgs = self.orgs();
-        let Some(cache) = orgs.get_mut(org) else { return };
+        let cache = orgs.entry(org.to_owned()).or_default();
+        cache.generation += 1;
         if cache.entries.is_empty() {
             return;
         }
@@ -85,7 +94,10 @@ impl ResultCache {
 
     /// Drops every result of `org`; returns how many there were.
     pub(crate) fn clear(&self, org: &str) -> usize {
-        self.orgs().get_mut(org).map_or(0, |c| std::mem::take(&mut c.entries).len())
+        let mut orgs = self.orgs();
+        let cache = orgs.entry(org.to_owned()).or_default();
+        cache.generation += 1;
+        std::mem::take(&mut cache.entries).len()
     }
 
     /// Sets `org`'s TTL (zero: cache nothing) and drops its results.
@@ -112,10 +124,10 @@ mod tests {
     #[test]
     fn writes_drop_their_agents_results_and_the_org_wide_ones() {
         let cache = ResultCache::default();
-        cache.put("o", "stats".into(), None, stats());
-        cache.put("o", "similar a".into(), Some("agent_a".into()), stats());
-        cache.put("o", "similar b".into(), Some("agent_b".into()), stats());
-        cache.put("p", "stats".into(), None, stats());
+        cache.put("o", "stats".into(), None, stats(), cache.generation("o"));
+        cache.put("o", "similar a".into(), Some("agent_a".into()), stats(), 0);
+        cache.put("o", "similar b".into(), Some("agent_b".into()), stats(), 0);
+        cache.put("p", "stats".into(), None, stats(), 0);
         cache.written("o", ["agent_a"]);
         assert!(cache.get("o", "stats").is_none());
         assert!(cache.get("o", "similar a").is_none());
@@ -123,16 +135,21 @@ mod tests {
         assert!(cache.get("p", "stats").is_some(), "another org keeps its results");
         assert_eq!(cache.clear("o"), 1);
         assert!(cache.get("o", "similar b").is_none());
+        // A result computed across a write is not kept.
+        let seen = cache.generation("o");
+        cache.written("o", ["agent_c"]);
+        cache.put("o", "similar c".into(), Some("agent_c".into()), stats(), seen);
+        assert!(cache.get("o", "similar c").is_none());
     }
 
     #[test]
     fn the_ttl_bounds_an_entry() {
         let cache = ResultCache::default();
         cache.set_ttl("o", Duration::ZERO);
-        cache.put("o", "stats".into(), None, stats());
+        cache.put("o", "stats".into(), None, stats(), cache.generation("o"));
         assert!(cache.get("o", "stats").is_none());
         cache.set_ttl("o", Duration::from_millis(30));
-        cache.put("o", "stats".into(), None, stats());
+        cache.put("o", "stats".into(), None, stats(), cache.generation("o"));
         assert!(cache.get("o", "stats").is_some());
         std::thread::sleep(Duration::from_millis(40));
         assert!(cache.get("o", "stats").is_none());

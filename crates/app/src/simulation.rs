@@ -144,6 +144,7 @@ impl Engram {
         if let Some(Cached::Statistics(stats)) = self.results.get(&p.org_id, STATISTICS) {
             return Ok(stats);
         }
+        let seen = self.results.generation(&p.org_id);
         let mut stats = self.store.memory_statistics(&p.org_id, engram_core::time::now()).await?;
         let tiers = self.store.tier_statistics(&p.org_id).await?;
         stats.tiers = tiers.tiers;
@@ -153,7 +154,7 @@ impl Engram {
         for agent in &mut stats.agents {
             agent.tiers = by_agent.get(&agent.agent_id).copied().unwrap_or_default();
         }
-        self.results.put(&p.org_id, STATISTICS.to_owned(), None, Cached::Statistics(stats.clone()));
+        self.results.put(&p.org_id, STATISTICS.to_owned(), None, Cached::Statistics(stats.clone()), seen);
         Ok(stats)
     }
 
@@ -219,10 +220,11 @@ impl Engram {
         if let Some(Cached::Similar(found, compared)) = self.results.get(&p.org_id, &request) {
             return Ok((found, compared));
         }
+        let seen = self.results.generation(&p.org_id);
         let found = self.compute_similar_states(p, filter, state, embedding, k).await?;
         // Kept under the agent's id (what writes name); an empty answer under the whole org.
         let agent_id = found.0.first().map(|(m, _)| m.agent_id.clone());
-        self.results.put(&p.org_id, request, agent_id, Cached::Similar(found.0.clone(), found.1));
+        self.results.put(&p.org_id, request, agent_id, Cached::Similar(found.0.clone(), found.1), seen);
         Ok(found)
     }
 

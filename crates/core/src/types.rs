@@ -246,8 +246,9 @@ pub enum AddOutcome {
     Duplicate { existing_id: String },
 }
 
-/// The order of a memory listing: by time (newest or oldest first), or by step (only memories
-/// with a step; a cursor then carries the step where it carries a time otherwise).
+/// The order of a memory listing: by time (newest or oldest first), by step (only memories
+/// with a step; a cursor then carries the step where it carries a time otherwise), or nearest
+/// first to the filter's `near` point (a cursor carries the squared distance's f64 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Order {
     #[default]
@@ -255,11 +256,16 @@ pub enum Order {
     Asc,
     StepAsc,
     StepDesc,
+    Nearest,
 }
 
 impl Order {
     pub fn by_step(self) -> bool {
         matches!(self, Order::StepAsc | Order::StepDesc)
+    }
+
+    pub fn by_distance(self) -> bool {
+        self == Order::Nearest
     }
 
     /// Whether the listing runs from the largest value to the smallest.

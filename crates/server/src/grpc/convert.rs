@@ -163,6 +163,7 @@ pub fn order(raw: i32) -> Result<Order> {
         Ok(pb::Order::Asc) => Ok(Order::Asc),
         Ok(pb::Order::StepAsc) => Ok(Order::StepAsc),
         Ok(pb::Order::StepDesc) => Ok(Order::StepDesc),
+        Ok(pb::Order::Nearest) => Ok(Order::Nearest),
         Err(_) => Err(Error::invalid("order", format!("{raw} is not an order"))),
     }
 }

@@ -94,7 +94,10 @@ fn parse_order(value: Option<&str>) -> Result<Order> {
         Some("asc") => Ok(Order::Asc),
         Some("step_asc") => Ok(Order::StepAsc),
         Some("step_desc") => Ok(Order::StepDesc),
-        Some(other) => Err(Error::invalid("order", format!("{other:?} is not asc, desc, step_asc or step_desc"))),
+        Some("nearest") => Ok(Order::Nearest),
+        Some(other) => {
+            Err(Error::invalid("order", format!("{other:?} is not asc, desc, step_asc, step_desc or nearest")))
+        }
     }
 }
 

@@ -89,6 +89,18 @@ async fn replace_tags(
     Ok(new_keys.into_iter().collect())
 }
 
+/// The squared distance of a position from a `near` point (`filter::memory_query` orders by the
+/// same expression).
+fn squared_distance(near: &Near, position: Option<&Position>) -> f64 {
+    let Some(p) = position else { return f64::INFINITY };
+    let (dx, dy) = (p.x - near.x, p.y - near.y);
+    let planar = dx * dx + dy * dy;
+    match (near.z, p.z) {
+        (Some(z), Some(pz)) => planar + (pz - z) * (pz - z),
+        _ => planar,
+    }
+}
+
 impl SqlStore {
     /// Up to `query.limit` rows of a listing (candidates: cold ones are not tested for
     /// `content_contains` yet).
@@ -153,8 +165,14 @@ impl MemoryStore for SqlStore {
         let empty = MemoryPage { memories: Vec::new(), next_cursor: None, has_more: false };
         let Some(org_key) = self.org_key(org).await? else { return Ok(empty) };
         let by_step = query.order.by_step();
+        let near = query.filter.near.filter(|_| query.order.by_distance());
         let cursor_of = |key: i64, m: &Memory| MemoryCursor {
-            time_us: if by_step { m.step.unwrap_or(0) } else { to_micros(m.time) },
+            time_us: match near {
+                // The squared distance as the SQL computes it (same operations, same order).
+                Some(n) => squared_distance(&n, m.position.as_ref()).to_bits() as i64,
+                None if by_step => m.step.unwrap_or(0),
+                None => to_micros(m.time),
+            },
             key,
             query: 0,
         };

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list, scopes_keep_end_users_apart, attributes_match_metadata_values, near_admits_within_the_radius, step_orders_page_by_step]);
+conformance_suite!(by_ref: [list_filters_basic, list_filters_tags, list_filters_content_contains, content_contains_word_prefixes, expired_memories_hidden, list_order_by_time_then_id, pagination, pagination_by_tag, important_and_excluded_types, count_matches_list, scopes_keep_end_users_apart, attributes_match_metadata_values, near_admits_within_the_radius, nearest_order_pages_by_distance, step_orders_page_by_step]);
 
 /// Six live memories (1..=6, times base+1s..base+6s) and an expired one that matches most filters.
 struct Corpus {
@@ -583,6 +583,43 @@ pub async fn near_admits_within_the_radius(store: &dyn Store) {
     assert_eq!(within(Near { x: 10.0, y: 20.0, z: Some(0.0), radius: 3.9 }).await, ids(&[]));
     let filter = MemoryFilter { near: Some(Near { x: 0.0, y: 0.0, z: None, radius: 1.0 }), ..Default::default() };
     assert_eq!(count(store, org, filter, now).await, 0);
+}
+
+/// Nearest first: by distance from the `near` point, then by creation (ties), paged by the
+/// distance's own cursor; odd coordinates, so the cursor must carry the exact distance.
+pub async fn nearest_order_pages_by_distance(store: &dyn Store) {
+    let now = time::now();
+    let org = new_org(store).await;
+    let points = [(0.3, 0.1), (-0.7, 2.9), (1.1, -0.2), (0.3, 0.1), (5.0, 5.0), (-0.1, 0.3), (2.2, 2.2), (0.1, -0.3)];
+    let items: Vec<NewMemory> = points
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| NewMemory {
+            position: Some(Position { x: *x, y: *y, z: None }),
+            time: Some(secs(now, i as i64)),
+            ..mem("scout", "seen", &format!("point {i}"))
+        })
+        .collect();
+    let created = add_all(store, &org, items, now).await;
+    let near = Near { x: 0.05, y: 0.05, z: None, radius: 4.0 };
+    let distance = |i: usize| (points[i].0 - near.x).powi(2) + (points[i].1 - near.y).powi(2);
+    let mut expected: Vec<usize> = (0..points.len()).filter(|i| distance(*i) <= 16.0).collect();
+    expected.sort_by(|a, b| distance(*a).total_cmp(&distance(*b)).then(a.cmp(b)));
+    let want: Vec<String> = expected.iter().map(|i| created[*i].id.clone()).collect();
+    for limit in [1, 2, 3, 10] {
+        let filter = MemoryFilter { near: Some(near), ..Default::default() };
+        let mut query = query(filter, limit, Order::Nearest);
+        let mut got = Vec::new();
+        loop {
+            let page = store.list_memories(&org, &query, now).await.unwrap();
+            got.extend(ids_of(&page.memories));
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(got, want, "limit {limit}");
+    }
 }
 
 /// The step orders: only memories with a step, by step then creation, paged by their own cursor

@@ -106,10 +106,11 @@ pub(crate) fn memory_query(
         Select::Count => None,
     };
     let by_step = matches!(select, Select::Page { order, .. } if order.by_step());
-    let by_tag = if within.is_some() || by_step { None } else { filter.tags_all.first() };
+    let by_distance = matches!(select, Select::Page { order, .. } if order.by_distance());
+    let by_tag = if within.is_some() || by_step || by_distance { None } else { filter.tags_all.first() };
     let (time, key) = if by_tag.is_some() { ("t.time", "t.memory_key") } else { ("m.time", "m.key") };
     // The sort column: the time, or the step for the step orders.
-    let sorted = if by_step { "m.step" } else { time };
+    let mut sorted = if by_step { "m.step".to_owned() } else { time.to_owned() };
     let driving = match within {
         // CROSS JOIN: SQLite keeps the left side as the outer loop.
         Some(keys) => format!("({}) w CROSS JOIN ", sql.key_rows(backend, keys)),
@@ -232,9 +233,11 @@ pub(crate) fn memory_query(
         if near.z.is_some() {
             sql.push(" AND m.pos_z IS NOT NULL");
         }
-        sql.push(&format!(
-            " AND (m.pos_x - {x}) * (m.pos_x - {x}) + (m.pos_y - {y}) * (m.pos_y - {y}){dz} <= {r} * {r}"
-        ));
+        let distance = format!("((m.pos_x - {x}) * (m.pos_x - {x}) + (m.pos_y - {y}) * (m.pos_y - {y}){dz})");
+        sql.push(&format!(" AND {distance} <= {r} * {r}"));
+        if by_distance {
+            sorted = distance;
+        }
     }
     for (key, value) in &filter.attributes {
         let text = match value {
@@ -270,7 +273,10 @@ pub(crate) fn memory_query(
     if let Select::Page { limit, offset, order, cursor, .. } = select {
         let (direction, before) = if order.descending() { ("DESC", "<") } else { ("ASC", ">") };
         if let Some(cursor) = cursor {
-            let at = sql.param(cursor.time_us);
+            // Nearest first: the cursor carries the squared distance's bits (never negative, so
+            // they order like the distances).
+            let at =
+                if by_distance { sql.param(f64::from_bits(cursor.time_us as u64)) } else { sql.param(cursor.time_us) };
             let last = sql.param(cursor.key);
             sql.push(&format!(" AND ({sorted} {before} {at} OR ({sorted} = {at} AND {key} {before} {last}))"));
         }
