@@ -37,7 +37,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server (migrates an embedded SQLite store first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending schema migrations, create the first admin API key if there is none, and exit.
     Migrate(StoreArgs),
     /// Manage orgs (tenants) directly in the store.
@@ -430,7 +430,7 @@ mod tests {
     fn serve(args: &[&str]) -> ServeArgs {
         let argv = ["engram", "serve"].iter().chain(args).copied();
         match Cli::try_parse_from(argv).expect("parses").command {
-            Command::Serve(serve) => serve,
+            Command::Serve(serve) => *serve,
             other => panic!("{other:?}"),
         }
     }

@@ -190,7 +190,7 @@ impl MemoryStore for SqlStore {
             let want = (limit + 1).saturating_sub(kept.len()).max(1) as u32;
             next.limit = want;
             let rows = self.read_page(org, org_key, &next, now).await?;
-            let exhausted = rows.len() <= want as usize - 1 || rows.is_empty();
+            let exhausted = rows.len() < want as usize;
             for (key, m) in rows {
                 next.cursor = Some(cursor_of(key, &m));
                 next.offset = 0;
