@@ -64,7 +64,7 @@ impl ResultCache {
 
     /// The org's write generation: read it before computing a result, give it to [`Self::put`].
     pub(crate) fn generation(&self, org: &str) -> u64 {
-        self.orgs().get(org).map_or(0, |c| c.generation)
+        self.orgs().entry(org.to_owned()).or_default().generation
     }
 
     /// Keeps a result computed from generation `seen` on (dropped if a write came meanwhile).
@@ -82,8 +82,10 @@ impl ResultCache {
 
     /// `org`'s agents `agent_ids` were written to: their results and the org-wide ones go.
     pub(crate) fn written<'a>(&self, org: &str, agent_ids: impl IntoIterator<Item = &'a str>) {
+        // An org that never computed a result has nothing to drop and nothing in flight (a
+        // computation first reads the generation, which creates the org's cache).
         let mut orgs = self.orgs();
-        let cache = orgs.entry(org.to_owned()).or_default();
+        let Some(cache) = orgs.get_mut(org) else { return };
         cache.generation += 1;
         if cache.entries.is_empty() {
             return;
@@ -95,7 +97,7 @@ impl ResultCache {
     /// Drops every result of `org`; returns how many there were.
     pub(crate) fn clear(&self, org: &str) -> usize {
         let mut orgs = self.orgs();
-        let cache = orgs.entry(org.to_owned()).or_default();
+        let Some(cache) = orgs.get_mut(org) else { return 0 };
         cache.generation += 1;
         std::mem::take(&mut cache.entries).len()
     }

@@ -136,6 +136,20 @@ pub fn diff(from: &Metadata, to: &Metadata) -> Vec<AttributeChange> {
         .collect()
 }
 
+/// The filter of an agent's states (memory type `state`) in a step range; `agent` is required.
+fn states_of(agent: &str, step_min: Option<i64>, step_max: Option<i64>) -> Result<MemoryFilter> {
+    if agent.is_empty() {
+        return Err(Error::invalid("agent", "is required (an agent id or name)"));
+    }
+    Ok(MemoryFilter {
+        agent: Some(AgentRef::parse(agent)),
+        memory_types: vec![MemoryType::State],
+        step_min,
+        step_max,
+        ..Default::default()
+    })
+}
+
 impl Engram {
     /// The org's live memories per type and per agent, and the step range.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
@@ -199,20 +213,11 @@ impl Engram {
         step_max: Option<i64>,
     ) -> Result<(Vec<(Memory, f64)>, u32)> {
         require(p, Permission::Read)?;
-        if agent.is_empty() {
-            return Err(Error::invalid("agent", "is required (an agent id or name)"));
-        }
+        let filter = states_of(agent, step_min, step_max)?;
         let k = match k {
             0 => 5,
             k if k > MAX_SIMILAR => return Err(Error::invalid("k", format!("is {k}; at most {MAX_SIMILAR}"))),
             k => k,
-        };
-        let filter = MemoryFilter {
-            agent: Some(AgentRef::parse(agent)),
-            memory_types: vec![MemoryType::State],
-            step_min,
-            step_max,
-            ..Default::default()
         };
         let request = format!(
             "similar\u{1f}{agent}\u{1f}{state:?}\u{1f}{embedding:?}\u{1f}{k}\u{1f}{step_min:?}\u{1f}{step_max:?}"
@@ -287,16 +292,7 @@ impl Engram {
         page_token: &str,
     ) -> Result<(Vec<StateChange>, Option<String>)> {
         require(p, Permission::Read)?;
-        if agent.is_empty() {
-            return Err(Error::invalid("agent", "is required (an agent id or name)"));
-        }
-        let filter = MemoryFilter {
-            agent: Some(AgentRef::parse(agent)),
-            memory_types: vec![MemoryType::State],
-            step_min,
-            step_max,
-            ..Default::default()
-        };
+        let filter = states_of(agent, step_min, step_max)?;
         // One state more than asked: the page's last state starts the next page's comparisons.
         let size = self.limits.page_size("limit", limit)?;
         let request = ListRequest {

@@ -130,7 +130,7 @@ impl LifecyclePolicy {
     }
 
     /// The policy as a JSON object ([`LifecyclePolicy::overlay`] reads it back).
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(&self) -> Map<String, Value> {
         let mut m = Map::new();
         let d = |d: Duration| Value::String(format!("{}s", d.num_seconds()));
         m.insert("hot_for".into(), d(self.hot_for));
@@ -147,7 +147,7 @@ impl LifecyclePolicy {
         m.insert("max_age".into(), self.max_age.map_or(Value::Null, d));
         m.insert("max_count".into(), self.max_count.map_or(Value::Null, Value::from));
         m.insert("keep_top".into(), self.keep_top.into());
-        Value::Object(m)
+        m
     }
 }
 
@@ -358,7 +358,7 @@ mod tests {
         assert_eq!(q.decay_factor, Some(0.95));
         assert_eq!(q.max_count, Some(10));
         assert_eq!(q.cold_after, Duration::weeks(2));
-        assert_eq!(p.overlay("x", &q.to_json()).unwrap(), q);
+        assert_eq!(p.overlay("x", &Value::Object(q.to_json())).unwrap(), q);
     }
 
     proptest! {

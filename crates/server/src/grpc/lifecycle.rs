@@ -21,8 +21,7 @@ fn settings(field: &str, value: Option<prost_types::Struct>) -> Result<Option<se
 }
 
 fn policy(p: &LifecyclePolicy) -> pb::LifecyclePolicy {
-    let serde_json::Value::Object(map) = p.to_json() else { unreachable!("a policy is an object") };
-    pb::LifecyclePolicy { policy: Some(convert::json_to_struct(&map)) }
+    pb::LifecyclePolicy { policy: Some(convert::json_to_struct(&p.to_json())) }
 }
 
 #[tonic::async_trait]

@@ -196,15 +196,14 @@ impl LifecycleStore for SqlStore {
                     "SELECT m.key, m.agent_key, m.memory_type, m.time, m.importance, m.access_count, \
                      m.last_accessed_at, m.expires_at, m.tier, m.decayed_to FROM memories m WHERE ",
                 );
+                let org = sql.param(org_key);
                 match agent_key {
+                    // `+org_key`: the agent's time index drives; the org is only tested.
                     Some(agent) => {
                         let agent = sql.param(agent);
-                        sql.push(&format!("m.agent_key = {agent}"));
+                        sql.push(&format!("m.agent_key = {agent} AND +m.org_key = {org}"));
                     }
-                    None => {
-                        let org = sql.param(org_key);
-                        sql.push(&format!("m.org_key = {org}"));
-                    }
+                    None => sql.push(&format!("m.org_key = {org}")),
                 }
                 if let Some((time, key)) = after {
                     let (time, key) = (sql.param(to_micros(time)), sql.param(key));

@@ -86,6 +86,7 @@ pub(crate) fn blocks<T>(items: Vec<T>, group: impl Fn(&T) -> i64, len: impl Fn(&
 /// The contents at `(block_key, slot)`: each block read and decompressed once.
 pub(crate) async fn contents(c: &mut Conn<'_>, at: &[(i64, i64)]) -> Result<HashMap<(i64, i64), String>> {
     let mut found = HashMap::new();
+    let wanted: HashSet<(i64, i64)> = at.iter().copied().collect();
     let keys: Vec<i64> = at.iter().map(|(b, _)| *b).collect::<HashSet<_>>().into_iter().collect();
     for chunk in keys.chunks(500) {
         let mut sql = Sql::new("SELECT key, data FROM cold_blocks WHERE ");
@@ -94,11 +95,12 @@ pub(crate) async fn contents(c: &mut Conn<'_>, at: &[(i64, i64)]) -> Result<Hash
         let rows = c.query(&sql.text, sql.params, |r| Ok((r.i64(0)?, r.opt_bytes(1)?.unwrap_or_default()))).await?;
         for (key, data) in rows {
             for (slot, content) in decode(&data)?.into_iter().enumerate() {
-                found.insert((key, slot as i64), content);
+                if wanted.contains(&(key, slot as i64)) {
+                    found.insert((key, slot as i64), content);
+                }
             }
         }
     }
-    found.retain(|k, _| at.contains(k));
     Ok(found)
 }
 
