@@ -473,6 +473,17 @@ if [[ "${BENCH_SIMULATION:-1}" == 1 ]]; then
     "$BENCH" --addr "http://$SERVER_ADDR" --api-key "$(cat "$data/admin.key")" simulation \
         --agents "${BENCH_SIM_AGENTS:-1000}" --steps "${BENCH_SIM_STEPS:-1000}" >"$RESULTS/simulation.json"
     rss_line simulation >>"$RESULTS/simulation.json"
+    # Similar states again on a server with the local embedder: the states' strings (mood) are
+    # compared by their embeddings. The store was written without an embedder, so nothing is
+    # queued for it; the query's strings are embedded (once, then cached).
+    stop_server
+    start_server "$data" --embedder local --embedding-model-dir "$(bash "$ROOT/scripts/model.sh")"
+    "$BENCH" --addr "http://$SERVER_ADDR" --api-key "$(cat "$data/admin.key")" simulation \
+        --agents "${BENCH_SIM_AGENTS:-1000}" --steps "${BENCH_SIM_STEPS:-1000}" --phases similar \
+        --label +embedder >>"$RESULTS/simulation.json"
+    rss_line simulation-embedder >>"$RESULTS/simulation.json"
+    stop_server
+    start_server "$data"
     if [[ "${BENCH_LIFECYCLE:-1}" == 1 ]]; then
         # The lifecycle (issue 11) on the same store: a pass moving every memory to cold, with
         # batch ingest before and during it.

@@ -1,7 +1,8 @@
 //! Simulation agents: what changed between an agent's consecutive states, and the past states most
 //! similar to a query state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -76,24 +77,55 @@ fn features(value: &Metadata) -> Features {
     out
 }
 
+/// Most distinct strings one similarity search embeds: the query's, then the candidates' at the
+/// query's string keys, the most frequent first. Others compare as categories (equal or not).
+pub const MAX_EMBEDDED_STRINGS: usize = 256;
+
+/// The strings whose embeddings a query compares: the query's string values, then the candidates'
+/// at the query's string keys by descending frequency (then by text), at most
+/// [`MAX_EMBEDDED_STRINGS`].
+fn strings_to_embed(q: &Features, all: &[Features]) -> Vec<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in all {
+        for key in q.text.keys() {
+            if let Some(v) = f.text.get(key) {
+                *counts.entry(v.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let mut out: Vec<String> = q.text.values().cloned().collect();
+    out.sort();
+    out.dedup();
+    let mut others: Vec<(&str, usize)> = counts.into_iter().filter(|(v, _)| !q.text.values().any(|q| q == v)).collect();
+    others.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    out.extend(others.into_iter().map(|(v, _)| v.to_owned()));
+    out.truncate(MAX_EMBEDDED_STRINGS);
+    out
+}
+
 /// Similarity of each candidate to the query state, by the deterministic state vectorizer: over
 /// the query's features, a numeric difference is scaled by that feature's range among the query
 /// and the candidates (so each feature weighs the same whatever its unit) and capped at 1; a
-/// string feature differs by 0 (equal) or 1; a feature the candidate lacks differs by 1. The
-/// similarity is `1 / (1 + rms of the differences)`: 1 for a state equal on every feature.
-pub fn similarities(query: &Metadata, candidates: &[&Metadata]) -> Vec<f64> {
-    let q = features(query);
+/// string feature differs by 0 when equal, else by `1 - cosine` of the two strings' text
+/// embeddings (`vectors`: normalized, by string; the server's embedder) capped to [0, 1], or by
+/// 1 when either has no embedding; a feature the candidate lacks differs by 1. The similarity is
+/// `1 / (1 + rms of the differences)`: 1 for a state equal on every feature.
+pub fn similarities(query: &Metadata, candidates: &[&Metadata], vectors: &HashMap<String, Arc<[f32]>>) -> Vec<f64> {
     let all: Vec<Features> = candidates.iter().map(|c| features(c)).collect();
+    score(&features(query), &all, vectors)
+}
+
+fn score(q: &Features, all: &[Features], vectors: &HashMap<String, Arc<[f32]>>) -> Vec<f64> {
     let n = q.numeric.len() + q.text.len();
     if n == 0 {
-        return vec![0.0; candidates.len()];
+        return vec![0.0; all.len()];
     }
     let range: BTreeMap<&String, f64> = q
         .numeric
         .iter()
         .map(|(key, value)| {
             let (mut lo, mut hi) = (*value, *value);
-            for f in &all {
+            for f in all {
                 if let Some(v) = f.numeric.get(key) {
                     lo = lo.min(*v);
                     hi = hi.max(*v);
@@ -102,6 +134,14 @@ pub fn similarities(query: &Metadata, candidates: &[&Metadata]) -> Vec<f64> {
             (key, (hi - lo).max(f64::MIN_POSITIVE))
         })
         .collect();
+    let text_difference = |a: &String, b: Option<&String>| match b {
+        Some(b) if a == b => 0.0,
+        Some(b) => match (vectors.get(a), vectors.get(b)) {
+            (Some(va), Some(vb)) => (1.0 - f64::from(engram_core::vector::dot(va, vb))).clamp(0.0, 1.0),
+            _ => 1.0,
+        },
+        None => 1.0,
+    };
     all.iter()
         .map(|c| {
             let numeric: f64 = q
@@ -112,8 +152,7 @@ pub fn similarities(query: &Metadata, candidates: &[&Metadata]) -> Vec<f64> {
                     None => 1.0,
                 })
                 .sum();
-            let text: f64 =
-                q.text.iter().map(|(key, value)| if c.text.get(key) == Some(value) { 0.0 } else { 1.0 }).sum();
+            let text: f64 = q.text.iter().map(|(key, value)| text_difference(value, c.text.get(key)).powi(2)).sum();
             1.0 / (1.0 + ((numeric + text) / n as f64).sqrt())
         })
         .collect()
@@ -266,9 +305,11 @@ impl Engram {
                 };
                 let candidates = self.list_memories(p, request).await?.memories;
                 let compared = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
-                let scores = tokio::task::block_in_place(|| {
-                    similarities(&state, &candidates.iter().map(|m| &m.metadata).collect::<Vec<_>>())
+                let (q, all) = tokio::task::block_in_place(|| {
+                    (features(&state), candidates.iter().map(|m| features(&m.metadata)).collect::<Vec<_>>())
                 });
+                let vectors = self.string_vectors(&strings_to_embed(&q, &all)).await;
+                let scores = tokio::task::block_in_place(|| score(&q, &all, &vectors));
                 let mut scored: Vec<(Memory, f64)> = candidates.into_iter().zip(scores).collect();
                 // Most similar first; ties: the newer step first (the candidates come newest first).
                 scored.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -276,6 +317,16 @@ impl Engram {
                 Ok((scored, compared))
             }
         }
+    }
+
+    /// The server embedder's vectors of `strings`; none without an embedder or when it fails
+    /// (the strings then compare as categories, and the failure is logged).
+    async fn string_vectors(&self, strings: &[String]) -> HashMap<String, Arc<[f32]>> {
+        let Some(relevance) = self.relevance.as_ref().filter(|_| !strings.is_empty()) else { return HashMap::new() };
+        relevance.embed_texts(strings).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "embedding state strings failed; they compare as categories");
+            HashMap::new()
+        })
     }
 
     /// The changes between consecutive states (memory type `state`) of `agent` in a step range,
@@ -347,10 +398,45 @@ mod tests {
             doc(json!({"position": [10, 20], "health": 80, "mood": "calm", "extra": 1})),
             doc(json!({"health": 80})),
         ];
-        let scores = similarities(&query, &states.iter().collect::<Vec<_>>());
+        let none = HashMap::new();
+        let scores = similarities(&query, &states.iter().collect::<Vec<_>>(), &none);
         assert!((scores[2] - 1.0).abs() < 1e-12, "equal on every query feature: {scores:?}");
         assert!(scores[2] > scores[0] && scores[0] > scores[3] && scores[3] > scores[1], "{scores:?}");
-        assert_eq!(similarities(&Metadata::new(), &[&states[0]]), [0.0]);
+        assert_eq!(similarities(&Metadata::new(), &[&states[0]], &none), [0.0]);
+    }
+
+    #[test]
+    fn strings_compare_by_their_embeddings_when_they_have_them() {
+        let doc = |v: Value| match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let unit = |v: &[f32]| -> Arc<[f32]> { engram_core::vector::normalized(v).into() };
+        let vectors: HashMap<String, Arc<[f32]>> = [
+            ("happy".to_owned(), unit(&[1.0, 0.1, 0.0])),
+            ("cheerful".to_owned(), unit(&[0.9, 0.2, 0.0])),
+            ("furious".to_owned(), unit(&[0.0, 0.0, 1.0])),
+        ]
+        .into();
+        let query = doc(json!({"health": 50, "mood": "happy"}));
+        let states = [
+            doc(json!({"health": 50, "mood": "furious"})),
+            doc(json!({"health": 50, "mood": "cheerful"})),
+            doc(json!({"health": 50, "mood": "unknown"})),
+            doc(json!({"health": 50, "mood": "happy"})),
+        ];
+        let refs: Vec<&Metadata> = states.iter().collect();
+        let scores = similarities(&query, &refs, &vectors);
+        assert!((scores[3] - 1.0).abs() < 1e-12, "{scores:?}");
+        assert!(scores[1] > 0.9 && scores[1] < 1.0, "a near synonym is close: {scores:?}");
+        assert!((scores[0] - scores[2]).abs() < 1e-12, "orthogonal is as far as unknown: {scores:?}");
+        assert!(scores[1] > scores[0], "{scores:?}");
+        // Without embeddings, every other string is as far as any.
+        let categorical = similarities(&query, &refs, &HashMap::new());
+        assert_eq!(categorical[0], categorical[1]);
+
+        let (q, all) = (features(&query), states.iter().map(features).collect::<Vec<_>>());
+        assert_eq!(strings_to_embed(&q, &all), ["happy", "cheerful", "furious", "unknown"]);
     }
 
     #[test]

@@ -91,3 +91,46 @@ async fn memories_are_embedded_after_the_write_and_found_by_meaning() {
         assert_eq!(only.hits[0].memory.content, NOTES[1]);
     }
 }
+
+/// The state vectorizer compares a state's strings by the embedder's vectors: "cheerful" is near
+/// "joyful", "angry" and "furious" are not. Without an embedder every other string is as far, and
+/// the tie goes to the newest step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn similar_states_compare_strings_by_meaning() {
+    let embedder = Arc::new(Embedder::open(&EmbedderConfig::Local { model_dir: model_dir() }).unwrap());
+    let store = TestStore::sqlite().await;
+    let org = ids::org_id();
+    store.store.create_org(&org, "states", time::now()).await.unwrap();
+    let p = admin(&org);
+    let doc = |v: serde_json::Value| match v {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    let moods = ["furious", "cheerful", "angry"];
+    let states = moods.iter().enumerate().map(|(i, mood)| NewMemory {
+        agent: "sim".into(),
+        content: format!("state {i}"),
+        memory_type: Some(MemoryType::State),
+        step: Some(i as i64 + 1),
+        metadata: doc(serde_json::json!({"health": 60, "mood": mood})),
+        ..Default::default()
+    });
+    let plain = Engram::new(store.store.clone(), Limits::default());
+    plain.add_memories(&p, states.collect()).await.unwrap();
+    let query = doc(serde_json::json!({"health": 60, "mood": "joyful"}));
+    let mood_of = |found: &[(Memory, f64)]| -> Vec<String> {
+        found.iter().map(|(m, _)| m.metadata["mood"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let (found, compared) = plain.similar_states(&p, "sim", Some(query.clone()), vec![], 3, None, None).await.unwrap();
+    assert_eq!(compared, 3);
+    assert_eq!(mood_of(&found), ["angry", "cheerful", "furious"], "categories tie; newest step first");
+
+    let mut relevance = Relevance::new(Arc::new(FullText::open(None).unwrap()), Ranking::default());
+    relevance.embedder = Some(embedder);
+    let app = Engram::new(store.store.clone(), Limits::default()).with_relevance(relevance);
+    let (found, _) = app.similar_states(&p, "sim", Some(query), vec![], 3, None, None).await.unwrap();
+    assert_eq!(mood_of(&found)[0], "cheerful", "{found:?}");
+    assert!(found[0].1 > found[1].1 && found[0].1 < 1.0, "{found:?}");
+}
+

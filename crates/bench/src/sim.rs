@@ -1,7 +1,7 @@
 //! `engram-bench simulation`: the simulation workload of issue 11 against a running server.
 //!
 //! `load`: `--agents` agents × `--steps` steps; each step of each agent is a state (position,
-//! health, inventory in its metadata, and its position), and every fourth step also an action
+//! health, inventory and a mood in its metadata, and its position), and every fourth step also an action
 //! (`action_type` trade/move/gather, `outcome` success/failure), batched 500 memories a request.
 //! Then, at concurrency 1 for `--duration` seconds each, with a random agent:
 //! - `step-range`: ListMemories, a random window of 50 steps, ORDER_STEP_ASC, limit 50;
@@ -37,10 +37,16 @@ pub struct SimArgs {
     pub phases: Vec<String>,
     #[arg(long, default_value_t = 4)]
     pub load_concurrency: usize,
+    /// Appended to each line's scenario name (`simulation-similar+embedder`): what the server
+    /// ran with, when a run repeats a phase on another server configuration.
+    #[arg(long, default_value = "")]
+    pub label: String,
 }
 
 const BATCH: u64 = 500;
 const ACTIONS: [&str; 3] = ["trade", "move", "gather"];
+/// A state's mood: its string feature (compared by embedding on a server with an embedder).
+const MOODS: [&str; 8] = ["calm", "content", "cheerful", "anxious", "angry", "tired", "curious", "bored"];
 
 fn agent(i: u64) -> String {
     format!("sim-{i:04}")
@@ -83,6 +89,7 @@ fn state_contents(agent: u64, step: u64) -> serde_json::Value {
         "position": [x.round(), y.round()],
         "health": 100 - (step * 7 + agent) % 60,
         "inventory": {"wood": (step / 10) % 20, "stone": (step / 25) % 9},
+        "mood": MOODS[((step / 5 + agent) % 8) as usize],
     })
 }
 
@@ -235,7 +242,7 @@ pub async fn run(args: SimArgs, addr: &[String], api_key: Option<&str>) -> anyho
         println!(
             "{}",
             serde_json::json!({
-                "scenario": format!("simulation-{phase}"),
+                "scenario": format!("simulation-{phase}{}", args.label),
                 "agents": args.agents,
                 "steps": args.steps,
                 "concurrency": concurrency,
