@@ -34,3 +34,8 @@ build:
 ## proto: regenerate the engram.v1 code (the build does this when a .proto changes)
 proto:
 	touch crates/proto/build.rs && $(CARGO) build -p engram-proto
+
+## py-client: regenerate the Python client's gRPC stubs (clients/python/src/engram/v1) from proto/ (grpcio-tools, pinned in clients/python/requirements-gen.txt); test runs `scripts/py-client.sh check`
+.PHONY: py-client
+py-client:
+	bash scripts/py-client.sh gen

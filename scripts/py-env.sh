@@ -10,9 +10,11 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv" || { echo "py-env: cannot create $venv (install python3-venv)" >&2; exit 1; }
 fi
 stamp="$venv/.requirements"
-if ! cmp -s tests/python/requirements.txt "$stamp"; then
+# The stamp also holds the client's pyproject.toml (installed editable from requirements.txt), so a
+# change of its dependencies reinstalls.
+if ! cat tests/python/requirements.txt clients/python/pyproject.toml | cmp -s - "$stamp"; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt \
         || { echo "py-env: pip could not install tests/python/requirements.txt from PyPI" >&2; exit 1; }
-    cp tests/python/requirements.txt "$stamp"
+    cat tests/python/requirements.txt clients/python/pyproject.toml > "$stamp"
 fi
 echo "$venv"

@@ -24,6 +24,10 @@ echo "==> Kubernetes manifests (deploy/): render with kustomize, validate agains
 k8s_status=0
 bash scripts/k8s-validate.sh || k8s_status=$?
 
+echo "==> Python client: stubs up to date with proto/, the wheel builds (scripts/py-client.sh check, wheel)"
+pyclient_status=0
+{ bash scripts/py-client.sh check && bash scripts/py-client.sh wheel >/dev/null; } || pyclient_status=$?
+
 echo "==> REST compatibility: memtrace-sdk from PyPI against the real binary (tests/python)"
 venv=$(bash scripts/py-env.sh)
 py_status=0
@@ -42,8 +46,12 @@ fi
 if [ "$k8s_status" -ne 0 ]; then
     echo "test.sh: the Kubernetes manifest check (scripts/k8s-validate.sh) failed (exit $k8s_status)" >&2
 fi
+if [ "$pyclient_status" -ne 0 ]; then
+    echo "test.sh: the Python client check (scripts/py-client.sh check / wheel) failed (exit $pyclient_status)" >&2
+fi
 if [ "$py_status" -ne 0 ]; then
     echo "test.sh: the Python REST compatibility suite failed (exit $py_status)" >&2
     exit "$py_status"
 fi
+[ "$pyclient_status" -eq 0 ] || exit "$pyclient_status"
 [ "$k8s_status" -eq 0 ] || exit "$k8s_status"
