@@ -395,8 +395,10 @@ def test_context_manager_closes_and_timeouts(server, name):
         client.remember(name, "inside")
         assert client.timeout == 5 and client.with_timeout(1).timeout == 1
         assert client.with_timeout(1).remember(name, "through a view").content == "through a view"
-    with pytest.raises(ValueError):  # the channel is closed
+    with pytest.raises(ValueError, match="closed"):  # the channel is closed
         client.recall(name)
+    with pytest.raises(ValueError, match="closed"):  # and a view of it too
+        client.with_timeout(1).recall(name)
     with pytest.raises(ValueError):
         Engram(timeout=0)
 

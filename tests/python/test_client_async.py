@@ -48,6 +48,8 @@ def test_async_memories_context_and_errors(server, name):
             out = await eg.conversations.append(name, "chat", [("user", "hi"), ("assistant", "hello")])
             assert [x.seq for x in out] == [1, 2]
             assert [x.content for x in await eg.conversations.window(name, "chat")] == ["hi", "hello"]
+        with pytest.raises(ValueError, match="closed"):
+            await eg.recall(name)
         with pytest.raises(AuthenticationError):
             async with AsyncEngram(server.addr, "nope") as bad:
                 await bad.recall(name)

@@ -25,7 +25,7 @@ NearLike = Union[t.Near, Sequence[float], Mapping[str, float]]
 
 # --- options, declared once for both clients -----------------------------------------------------
 
-class MemoryFields(TypedDict, total=False):
+class DecisionFields(TypedDict, total=False):
     """Options of a new memory (remember, decide, add_memories)."""
     session_id: str
     tags: Names
@@ -41,20 +41,21 @@ class MemoryFields(TypedDict, total=False):
     expires_at: Union[_dt.datetime, _dt.timedelta]  # a timedelta: from now
     embedding: Sequence[float]
     scope: str                        # the end user it is about
+
+
+class MemoryFields(DecisionFields, total=False):
     reasoning: str
 
 
-class FilterArgs(TypedDict, total=False):
-    """Filters of listings, searches and watches; all given ones apply."""
+class _Filters(TypedDict, total=False):
     session_id: str
-    types: TypeNames                  # memory types, any of
+    types: Optional[TypeNames]        # memory types, any of
     event_types: Names                # any of
     tags: Names                       # all of (exact)
     any_tags: Names                   # at least one of
     content_contains: str             # case-insensitive substring / word prefixes
     min_importance: float
-    since: c.TimeSpec                 # "2h", "7d", RFC 3339, a datetime, or a timedelta ago
-    until: c.TimeSpec
+    until: c.TimeSpec                 # exclusive; the forms of since
     step_min: int
     step_max: int
     scope: str
@@ -63,11 +64,24 @@ class FilterArgs(TypedDict, total=False):
     tiers: Names                      # "hot", "warm", "cold" (or "stm", "im", "ltm")
 
 
-class ListArgs(FilterArgs, total=False):
-    limit: int                        # default 100, at most 1000
+class FilterArgs(_Filters, total=False):
+    """Filters of listings, searches and watches; all given ones apply."""
+    since: c.TimeSpec                 # inclusive: "2h", "7d", RFC 3339, a datetime, or a timedelta ago
+
+
+class _Paging(TypedDict, total=False):
+    limit: int                        # page size: default 100, at most 1000
     order: Union[str, int]            # "desc" (default), "asc", "step_asc", "step_desc", "nearest"
     page_token: str
     offset: int
+
+
+class ListArgs(FilterArgs, _Paging, total=False):
+    """Filters and paging of a listing."""
+
+
+class RecallArgs(_Filters, _Paging, total=False):
+    """recall()'s: the filters but since (its own argument), and paging."""
 
 
 class SearchArgs(ListArgs, total=False):
@@ -479,7 +493,8 @@ def new_message(m: MessageLike, field: str) -> conversations_pb2.NewMessage:
     return msg
 
 
-def append_messages(agent: str, conversation: str, messages: Iterable[MessageLike], scope: str,
+def append_messages(agent: str, conversation: str, messages: Union[Iterable[MessageLike], Mapping[str, Any]],
+                    scope: str,
                     record_as_memories: Optional[bool]) -> Call:
     if isinstance(messages, Mapping):
         messages = [messages]

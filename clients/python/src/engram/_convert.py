@@ -163,7 +163,7 @@ class _Enum:
         self.prefix = prefix
         self.aliases = aliases or {}
 
-    def to_pb(self, value: Union[str, int, None], field: str) -> int:
+    def to_pb(self, value: Union[str, int, None], field: str) -> Any:
         if value is None:
             return 0
         if isinstance(value, bool):
@@ -179,7 +179,7 @@ class _Enum:
             names = [n[len(self.prefix):].lower() for n in self.enum.keys() if not n.endswith("UNSPECIFIED")]
             raise ValueError(f"{field}: unknown value {value!r}; one of {', '.join(names)}") from None
 
-    def to_pb_list(self, values: Union[str, int, Iterable[Union[str, int]], None], field: str) -> List[int]:
+    def to_pb_list(self, values: Union[str, int, Iterable[Union[str, int]], None], field: str) -> List[Any]:
         if values is None:
             return []
         if isinstance(values, (str, int)):

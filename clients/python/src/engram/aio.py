@@ -20,7 +20,8 @@ from .client import _PAGE, STUBS
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ._calls import ContextArgs, FilterArgs, ListArgs, MemoryFields, MessageLike, SearchArgs, SimulationFields
+    from ._calls import (ContextArgs, DecisionFields, FilterArgs, ListArgs, MemoryFields, MessageLike, RecallArgs,
+                         SearchArgs, SimulationFields)
 
 __all__ = ["AsyncEngram", "AsyncConversations", "AsyncWorkingMemoryClient", "AsyncWatch"]
 
@@ -65,9 +66,12 @@ class _Connection:
         self.config = config
         self.channel = channel
         self.own = channel is None
+        self.closed = False
         self.stubs: Dict[str, Any] = {}
 
     def stub(self, service: str) -> Any:
+        if self.closed:
+            raise ValueError("engram: the client is closed")
         stub = self.stubs.get(service)
         if stub is None:
             if self.channel is None:
@@ -80,10 +84,11 @@ class _Connection:
         return stub
 
     async def close(self) -> None:
+        self.closed = True
+        self.stubs.clear()
         if self.own and self.channel is not None:
             await self.channel.close()
         self.channel = None
-        self.stubs.clear()
 
 
 class AsyncEngram:
@@ -178,7 +183,7 @@ class AsyncEngram:
         AlreadyExistsError with ``existing_id``."""
         return await self._unary(_calls.remember(agent, text, kw))
 
-    async def decide(self, agent: str, decision: str, reasoning: str, **kw: Unpack[MemoryFields]) -> t.Memory:
+    async def decide(self, agent: str, decision: str, reasoning: str, **kw: Unpack[DecisionFields]) -> t.Memory:
         """Store a decision with its reasoning (``memory.reasoning``)."""
         return await self._unary(_calls.decide(agent, decision, reasoning, kw))
 
@@ -190,7 +195,7 @@ class AsyncEngram:
     async def get_memory(self, id: str) -> t.Memory:
         return await self._unary(_calls.get_memory(id))
 
-    async def recall(self, agent: str, since: Optional[c.TimeSpec] = "24h", **kw: Unpack[ListArgs]) -> t.MemoryPage:
+    async def recall(self, agent: str, since: Optional[c.TimeSpec] = "24h", **kw: Unpack[RecallArgs]) -> t.MemoryPage:
         """The agent's memories since ``since`` (default the last 24 h), newest first."""
         return await self._unary(_calls.list_memories(agent, {**kw, "since": since}, "recall"))
 
@@ -200,16 +205,16 @@ class AsyncEngram:
 
     async def iter_memories(self, agent: Optional[str] = None, **kw: Unpack[ListArgs]) -> AsyncIterator[t.Memory]:
         """Every memory the filters admit, page after page (``async for``)."""
-        kw = dict(kw)
-        kw.setdefault("limit", _PAGE)
+        args: Dict[str, Any] = dict(kw)
+        args.setdefault("limit", _PAGE)
         while True:
-            page = await self.list_memories(agent, **kw)
+            page = await self.list_memories(agent, **args)
             for m in page.memories:
                 yield m
             if not page.has_more or not page.next_page_token:
                 return
-            kw["page_token"] = page.next_page_token
-            kw.pop("offset", None)
+            args["page_token"] = page.next_page_token
+            args.pop("offset", None)
 
     async def search(self, agent: Optional[str] = None, query: Optional[str] = None,
                **kw: Unpack[SearchArgs]) -> t.SearchResult:
@@ -238,7 +243,7 @@ class AsyncEngram:
         deadline unless ``timeout`` is given."""
         request = _calls.watch_request(agent, resume_token, kw)
         call = self._stub("watch").WatchMemories(request, timeout=timeout, metadata=self.config.metadata)
-        return Watch(call)
+        return AsyncWatch(call)
 
     # --- context ---------------------------------------------------------------------------------
 

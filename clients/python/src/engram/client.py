@@ -20,7 +20,8 @@ from .v1 import (admin_pb2_grpc, agents_pb2_grpc, context_pb2_grpc, conversation
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ._calls import ContextArgs, FilterArgs, ListArgs, MemoryFields, MessageLike, SearchArgs, SimulationFields
+    from ._calls import (ContextArgs, DecisionFields, FilterArgs, ListArgs, MemoryFields, MessageLike, RecallArgs,
+                         SearchArgs, SimulationFields)
 
 __all__ = ["Engram", "Conversations", "WorkingMemoryClient", "Watch"]
 
@@ -69,6 +70,38 @@ class Watch:
         self.cancel()
 
 
+class _Connection:
+    """The channel, its stubs, and whether it is closed; shared by the views of
+    :meth:`Engram.with_timeout`."""
+
+    def __init__(self, config: Config, channel: Optional[grpc.Channel]) -> None:
+        self.own = channel is None
+        if channel is None:
+            if config.tls:
+                channel = grpc.secure_channel(config.target, config.credentials(), config.options)
+            else:
+                channel = grpc.insecure_channel(config.target, config.options)
+        self.channel = channel
+        self.closed = False
+        self.stubs: Dict[str, Any] = {}
+
+    def stub(self, service: str) -> Any:
+        # grpcio crashes the process when a stub is made on a closed channel: refuse first.
+        if self.closed:
+            raise ValueError("engram: the client is closed")
+        stub = self.stubs.get(service)
+        if stub is None:
+            stub = self.stubs[service] = STUBS[service](self.channel)
+        return stub
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.stubs.clear()
+            if self.own:
+                self.channel.close()
+
+
 class Engram:
     """A client of an Engram server (gRPC, ``engram.v1``).
 
@@ -111,16 +144,8 @@ class Engram:
                              certificate_chain=certificate_chain, tls_server_name=tls_server_name, timeout=timeout,
                              retries=retries, backoff=backoff, max_backoff=max_backoff, metadata=metadata,
                              channel_options=channel_options)
-        if channel is not None:
-            self._channel = channel
-            self._own_channel = False
-        elif self.config.tls:
-            self._channel = grpc.secure_channel(self.config.target, self.config.credentials(), self.config.options)
-            self._own_channel = True
-        else:
-            self._channel = grpc.insecure_channel(self.config.target, self.config.options)
-            self._own_channel = True
-        self._stubs: Dict[str, Any] = {}
+        self._conn = _Connection(self.config, channel)
+        self._view = False
         self.conversations = Conversations(self)
         self.working_memory = WorkingMemoryClient(self)
 
@@ -139,14 +164,15 @@ class Engram:
         clone = copy.copy(self)
         clone.config = copy.copy(self.config)
         clone.config.timeout = timeout
-        clone._own_channel = False
+        clone._view = True
         clone.conversations = Conversations(clone)
         clone.working_memory = WorkingMemoryClient(clone)
         return clone
 
     def close(self) -> None:
-        if self._own_channel:
-            self._channel.close()
+        """Close the channel (made by this client); a view of :meth:`with_timeout` closes nothing."""
+        if not self._view:
+            self._conn.close()
 
     def __enter__(self) -> "Engram":
         return self
@@ -155,10 +181,7 @@ class Engram:
         self.close()
 
     def _stub(self, service: str) -> Any:
-        stub = self._stubs.get(service)
-        if stub is None:
-            stub = self._stubs[service] = STUBS[service](self._channel)
-        return stub
+        return self._conn.stub(service)
 
     def _unary(self, call: _calls.Call) -> Any:
         fn = getattr(self._stub(call.service), call.method)
@@ -183,7 +206,7 @@ class Engram:
         AlreadyExistsError with ``existing_id``."""
         return self._unary(_calls.remember(agent, text, kw))
 
-    def decide(self, agent: str, decision: str, reasoning: str, **kw: Unpack[MemoryFields]) -> t.Memory:
+    def decide(self, agent: str, decision: str, reasoning: str, **kw: Unpack[DecisionFields]) -> t.Memory:
         """Store a decision with its reasoning (``memory.reasoning``)."""
         return self._unary(_calls.decide(agent, decision, reasoning, kw))
 
@@ -195,7 +218,7 @@ class Engram:
     def get_memory(self, id: str) -> t.Memory:
         return self._unary(_calls.get_memory(id))
 
-    def recall(self, agent: str, since: Optional[c.TimeSpec] = "24h", **kw: Unpack[ListArgs]) -> t.MemoryPage:
+    def recall(self, agent: str, since: Optional[c.TimeSpec] = "24h", **kw: Unpack[RecallArgs]) -> t.MemoryPage:
         """The agent's memories since ``since`` (default the last 24 h), newest first."""
         return self._unary(_calls.list_memories(agent, {**kw, "since": since}, "recall"))
 
@@ -205,15 +228,15 @@ class Engram:
 
     def iter_memories(self, agent: Optional[str] = None, **kw: Unpack[ListArgs]) -> Iterator[t.Memory]:
         """Every memory the filters admit, page after page."""
-        kw = dict(kw)
-        kw.setdefault("limit", _PAGE)
+        args: Dict[str, Any] = dict(kw)
+        args.setdefault("limit", _PAGE)
         while True:
-            page = self.list_memories(agent, **kw)
+            page = self.list_memories(agent, **args)
             yield from page.memories
             if not page.has_more or not page.next_page_token:
                 return
-            kw["page_token"] = page.next_page_token
-            kw.pop("offset", None)
+            args["page_token"] = page.next_page_token
+            args.pop("offset", None)
 
     def search(self, agent: Optional[str] = None, query: Optional[str] = None,
                **kw: Unpack[SearchArgs]) -> t.SearchResult:

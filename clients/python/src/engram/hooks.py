@@ -172,7 +172,7 @@ class MemoryHooks:
         try:
             page = self.client().list_memories(agent, types="state", order="step_desc", limit=1)
             if inspect.isawaitable(page):  # an AsyncEngram used from a sync method: no lookup
-                page.close()
+                getattr(page, "close", lambda: None)()
                 return 1
             return (page.memories[0].step + 1) if page.memories and page.memories[0].step is not None else 1
         except Exception as e:
