@@ -173,6 +173,11 @@ doc = {
                                                    op_id="getAgentMemories")},
         "/api/v1/agents/{id}/stats": {"get": op("Memory statistics of an agent", {**ok(ref("AgentStats")), **errors(*AUTH, "404")},
                                                 [path_id("agent id or name")], op_id="getAgentStats")},
+        "/api/v1/agents/{id}/context": {"post": op("LLM-ready Markdown context of an agent across its sessions within "
+                                                   "max_tokens (Engram extension)",
+                                                   {**ok(ref("AgentContext")), **errors(*AUTH, "404", "413")},
+                                                   [path_id("agent id or name")], body(ref("ContextOptions")),
+                                                   op_id="getAgentContext")},
         "/api/v1/sessions": {
             "post": op("Start a session", {**ok(ref("Session"), "201", "created"), **errors(*AUTH, "404", "413")},
                        request=body(ref("NewSession")), op_id="createSession"),
@@ -377,6 +382,10 @@ doc = {
                                    "token_count": {"type": "integer"}, "memory_ids": {"type": "array", "items": STR},
                                    "omitted_count": {"type": "integer"}, "tokenizer": STR},
                                   ["session_id", "context", "memory_count"]),
+            "AgentContext": obj({"agent_id": STR, "context": STR, "memory_count": {"type": "integer"},
+                                 "token_count": {"type": "integer"}, "memory_ids": {"type": "array", "items": STR},
+                                 "omitted_count": {"type": "integer"}, "tokenizer": STR},
+                                ["agent_id", "context", "memory_count"]),
         },
     },
 }

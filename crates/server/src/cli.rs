@@ -50,6 +50,19 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Serve Engram's memory as MCP tools on stdin/stdout, for an MCP client that starts it
+    /// (each tool calls the Engram at --addr with the key in ENGRAM_API_KEY).
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct McpArgs {
+    /// The running Engram: `http://host:port` (a bare `host:port` means http).
+    #[arg(long, env = "ENGRAM_ADDR", default_value = "http://127.0.0.1:9100")]
+    pub addr: String,
+    /// The API key its tools act with.
+    #[arg(long, env = "ENGRAM_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -164,6 +177,11 @@ pub struct ServeArgs {
     /// Seconds between maintenance passes over every org (0: only ForceMaintenance).
     #[arg(long, env = "ENGRAM_MAINTENANCE_INTERVAL", default_value = "3600", value_parser = parse_seconds)]
     pub maintenance_interval: std::time::Duration,
+    /// `/mcp` (MCP over streamable HTTP): the `Host` values it accepts, comma-separated
+    /// (`example.com`, `example.com:8443`), against DNS rebinding. Default: any with API keys
+    /// (every request needs one), loopback only with --no-auth.
+    #[arg(long, env = "ENGRAM_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 fn parse_tokenizer(name: &str) -> Result<engram_context::Tokenizer, String> {
@@ -223,6 +241,10 @@ impl ServeArgs {
             conversations: ConversationConfig {
                 window_cache_bytes: usize::try_from(self.window_cache_mb << 20).unwrap_or(usize::MAX),
                 message_tokenizer: self.message_tokenizer,
+            },
+            mcp_allowed_hosts: match (&self.mcp_allowed_hosts[..], self.no_auth) {
+                ([], true) => ["localhost", "127.0.0.1", "::1"].map(str::to_owned).to_vec(),
+                (hosts, _) => hosts.iter().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect(),
             },
             lifecycle: LifecycleConfig {
                 policy: {
@@ -355,6 +377,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org { command } => org(command).await,
         Command::Key { command } => key(command).await,
+        Command::Mcp(args) => crate::mcp::stdio(&args.addr, args.api_key).await,
     }
 }
 

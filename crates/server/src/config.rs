@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub search: SearchConfig,
     pub conversations: ConversationConfig,
     pub lifecycle: LifecycleConfig,
+    /// `/mcp`: the `Host` header values it accepts (DNS rebinding protection); empty: any.
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 /// The memory lifecycle: the default policy and how often maintenance runs.

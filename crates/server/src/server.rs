@@ -265,12 +265,13 @@ pub async fn serve(
         .layer(axum::middleware::map_response(grpc::framing::client_faults))
         .layer(axum::middleware::from_fn(grpc::framing::require_grpc_content_type));
     let rest = rest::router(
-        rest::RestState { app, auth: Arc::new(authenticator), ready: ready_flag.clone() },
+        rest::RestState { app, auth: Arc::new(authenticator.clone()), ready: ready_flag.clone() },
         limits.max_message_bytes,
     );
-    // One port: gRPC (HTTP/2) and REST (HTTP/1.1 and 2) share it; the auth layer wraps gRPC only
-    // (REST answers its own JSON errors).
-    let router = grpc.merge(rest);
+    let mcp = crate::mcp::router(rest.clone(), authenticator, args.mcp_allowed_hosts.clone());
+    // One port: gRPC (HTTP/2), REST (HTTP/1.1 and 2) and MCP (`/mcp`) share it; the auth layer
+    // wraps gRPC only (REST answers its own JSON errors; MCP checks the key, then calls REST).
+    let router = grpc.merge(rest).merge(mcp);
 
     let addr = listener.local_addr()?;
     if args.no_auth {

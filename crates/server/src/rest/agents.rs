@@ -10,6 +10,7 @@ use engram_core::NewAgent;
 use super::http::{Body, Caller, Params, RestResult, RestState, all_pages};
 use super::json::*;
 use super::memories::{list_request, page_json};
+use super::sessions::{context_json, context_options};
 
 pub async fn register(
     State(state): State<RestState>,
@@ -51,6 +52,18 @@ pub async fn memories(
     state.app.get_agent(&p, "agent", &id).await?;
     let request = list_request(&params, Some(&id), None, "24h")?;
     Ok(Json(page_json(state.app.list_memories(&p, request).await?)))
+}
+
+/// `POST /agents/{id}/context` (Engram extension): the agent's context across its sessions, as
+/// `POST /sessions/{id}/context` builds a session's.
+pub async fn context(
+    State(state): State<RestState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Body(body): Body<ContextJson>,
+) -> RestResult<Json<ContextResultJson>> {
+    let result = state.app.build_context(&p, &id, "", context_options(body)?).await?;
+    Ok(Json(context_json(None, Some(id), result)))
 }
 
 pub async fn stats(

@@ -363,9 +363,14 @@ pub struct ContextJson {
     pub scope: Option<String>,
 }
 
+/// The answer of `POST /sessions/{id}/context` (with `session_id`) and of
+/// `POST /agents/{id}/context` (with `agent_id`, an Engram extension).
 #[derive(Debug, Serialize)]
-pub struct SessionContextJson {
-    pub session_id: String,
+pub struct ContextResultJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
     pub context: String,
     pub memory_count: usize,
     pub token_count: usize,

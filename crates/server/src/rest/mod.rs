@@ -33,6 +33,7 @@ pub fn router(state: RestState, max_body: usize) -> Router {
         .route("/agents/{id}", get(agents::get_one).delete(agents::delete))
         .route("/agents/{id}/memories", get(agents::memories))
         .route("/agents/{id}/stats", get(agents::stats))
+        .route("/agents/{id}/context", post(agents::context))
         .route("/sessions", post(sessions::create).get(sessions::list))
         .route("/sessions/{id}", get(sessions::get_one).put(sessions::update))
         .route("/sessions/{id}/memories", get(sessions::memories))

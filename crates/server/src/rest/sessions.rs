@@ -10,7 +10,7 @@ use engram_core::{Error, MemoryType, MetadataMode, SessionPatch, SessionStatus};
 use super::http::{Body, Caller, Params, RestResult, RestState, all_pages};
 use super::json::*;
 use super::memories::{list_request, page_json};
-use engram_app::ContextOptions;
+use engram_app::{ContextOptions, ContextResult};
 
 pub async fn create(
     State(state): State<RestState>,
@@ -73,11 +73,17 @@ pub async fn context(
     Caller(p): Caller,
     Path(id): Path<String>,
     Body(body): Body<ContextJson>,
-) -> RestResult<Json<SessionContextJson>> {
+) -> RestResult<Json<ContextResultJson>> {
+    let result = state.app.build_context(&p, "", &id, context_options(body)?).await?;
+    Ok(Json(context_json(Some(id), None, result)))
+}
+
+/// The context options of a `ContextJson` body.
+pub fn context_options(body: ContextJson) -> Result<ContextOptions, Error> {
     let max_tokens = match body.max_tokens {
         None => 0,
         Some(n) if n >= 1 => u32::try_from(n).map_err(|_| Error::invalid("max_tokens", format!("{n} is too large")))?,
-        Some(n) => return Err(Error::invalid("max_tokens", format!("{n} must be at least 1")).into()),
+        Some(n) => return Err(Error::invalid("max_tokens", format!("{n} must be at least 1"))),
     };
     let include_types = body
         .include_types
@@ -86,7 +92,7 @@ pub async fn context(
         .enumerate()
         .map(|(i, t)| MemoryType::parse(&format!("include_types[{i}]"), t))
         .collect::<Result<Vec<_>, _>>()?;
-    let options = ContextOptions {
+    Ok(ContextOptions {
         since: body.since.unwrap_or_default(),
         until: body.until.unwrap_or_default(),
         include_types,
@@ -94,15 +100,18 @@ pub async fn context(
         tokenizer: body.tokenizer.unwrap_or_default(),
         query: body.query.unwrap_or_default(),
         scope: body.scope.unwrap_or_default(),
-    };
-    let result = state.app.build_context(&p, "", &id, options).await?;
-    Ok(Json(SessionContextJson {
-        session_id: id,
+    })
+}
+
+pub fn context_json(session_id: Option<String>, agent_id: Option<String>, result: ContextResult) -> ContextResultJson {
+    ContextResultJson {
+        session_id,
+        agent_id,
         memory_count: result.assembled.memory_ids.len(),
         token_count: result.assembled.token_count,
         omitted_count: result.assembled.omitted,
         memory_ids: result.assembled.memory_ids,
         context: result.assembled.text,
         tokenizer: result.tokenizer.name(),
-    }))
+    }
 }
