@@ -19,6 +19,11 @@ bench:
 deploy-check:
 	bash scripts/k8s-validate.sh
 
+## ts-client: generate TypeScript from proto/ (ts-proto, pinned in clients/typescript), type-check it and run its smoke test against target/debug/engram, or ENGRAM_BIN (part of test)
+.PHONY: ts-client
+ts-client:
+	bash scripts/ts-client.sh
+
 ## lint: formatting and clippy, warnings are errors
 lint:
 	$(CARGO) fmt --all --check

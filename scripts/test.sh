@@ -33,6 +33,10 @@ venv=$(bash scripts/py-env.sh)
 py_status=0
 "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider || py_status=$?
 
+echo "==> TypeScript client: generated from proto/ (ts-proto), tsc --strict, smoke test against the real binary (scripts/ts-client.sh)"
+ts_status=0
+bash scripts/ts-client.sh || ts_status=$?
+
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doctests; run them first so the nextest summary closes the output.
     cargo test --workspace --doc --quiet
@@ -46,6 +50,9 @@ fi
 if [ "$k8s_status" -ne 0 ]; then
     echo "test.sh: the Kubernetes manifest check (scripts/k8s-validate.sh) failed (exit $k8s_status)" >&2
 fi
+if [ "$ts_status" -ne 0 ]; then
+    echo "test.sh: the TypeScript client check (scripts/ts-client.sh) failed (exit $ts_status)" >&2
+fi
 if [ "$pyclient_status" -ne 0 ]; then
     echo "test.sh: the Python client check (scripts/py-client.sh check / wheel) failed (exit $pyclient_status)" >&2
 fi
@@ -55,3 +62,4 @@ if [ "$py_status" -ne 0 ]; then
 fi
 [ "$pyclient_status" -eq 0 ] || exit "$pyclient_status"
 [ "$k8s_status" -eq 0 ] || exit "$k8s_status"
+[ "$ts_status" -eq 0 ] || exit "$ts_status"
