@@ -373,6 +373,21 @@ def test_authentication_and_permissions(server, name):
                 reader.recall(name)
 
 
+def test_orgs_keep_tenants_apart(eg, server, name):
+    eg.remember(name, "in the default org")
+    org = eg.create_org(f"org-{name}")
+    assert org.id in {o.id for o in eg.list_orgs()}
+    key = eg.create_api_key("tenant", ["read", "write"], org_id=org.id)
+    assert key.key.org_id == org.id and key.key.id in {k.id for k in eg.list_api_keys(org.id)}
+    with Engram(server.addr, key.secret) as tenant:
+        with pytest.raises(NotFoundError):  # another org's agent is not there
+            tenant.get_agent(eg.get_agent(name).id)
+        assert len(tenant.recall(name)) == 0
+        tenant.remember(name, "in the tenant's org")
+        assert [m.content for m in tenant.recall(name)] == ["in the tenant's org"]
+    assert [m.content for m in eg.recall(name)] == ["in the default org"]
+
+
 def test_configuration_from_the_environment(server, name, monkeypatch):
     monkeypatch.setenv("ENGRAM_ADDR", server.addr)
     monkeypatch.setenv("ENGRAM_API_KEY", server.admin_key)
