@@ -1,7 +1,7 @@
 //! Simulation agents: what changed between an agent's consecutive states, and the past states most
 //! similar to a query state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -40,41 +40,80 @@ pub const MAX_CACHE_TTL_SECONDS: u64 = 86_400;
 /// The result cache's key of an org's statistics.
 const STATISTICS: &str = "statistics";
 
-/// A state as features: every leaf of its JSON by path (`position.0`, `inventory.wood`): numbers
-/// and booleans (0/1) as numeric features, strings as categorical ones.
-#[derive(Debug, Default)]
-struct Features {
-    numeric: BTreeMap<String, f64>,
-    text: BTreeMap<String, String>,
+/// One step of a feature's path: an object key or an array index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
-fn features(value: &Metadata) -> Features {
-    fn walk(path: &str, value: &Value, out: &mut Features) {
+/// A feature's value: numbers and booleans (0/1) are numeric, strings are text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Leaf<'a> {
+    Number(f64),
+    Text(&'a str),
+}
+
+fn leaf(value: &Value) -> Option<Leaf<'_>> {
+    match value {
+        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(Leaf::Number),
+        Value::Bool(b) => Some(Leaf::Number(f64::from(u8::from(*b)))),
+        Value::String(s) => Some(Leaf::Text(s)),
+        _ => None,
+    }
+}
+
+/// The query state's features: every leaf of its JSON with its path (`position.0` is
+/// `[Key("position"), Index(0)]`, `inventory.wood` is `[Key("inventory"), Key("wood")]`).
+fn query_features(state: &Metadata) -> Vec<(Vec<Step<'_>>, Leaf<'_>)> {
+    fn walk<'a>(path: &mut Vec<Step<'a>>, value: &'a Value, out: &mut Vec<(Vec<Step<'a>>, Leaf<'a>)>) {
         match value {
-            Value::Number(n) => {
-                if let Some(f) = n.as_f64().filter(|f| f.is_finite()) {
-                    out.numeric.insert(path.to_owned(), f);
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| {
+                path.push(Step::Index(i));
+                walk(path, v, out);
+                path.pop();
+            }),
+            Value::Object(map) => map.iter().for_each(|(k, v)| {
+                path.push(Step::Key(k));
+                walk(path, v, out);
+                path.pop();
+            }),
+            other => {
+                if let Some(l) = leaf(other) {
+                    out.push((path.clone(), l));
                 }
             }
-            Value::Bool(b) => {
-                out.numeric.insert(path.to_owned(), f64::from(u8::from(*b)));
-            }
-            Value::String(s) => {
-                out.text.insert(path.to_owned(), s.clone());
-            }
-            Value::Array(items) => {
-                items.iter().enumerate().for_each(|(i, v)| walk(&format!("{path}.{i}"), v, out));
-            }
-            Value::Object(map) => map.iter().for_each(|(k, v)| {
-                let at = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                walk(&at, v, out);
-            }),
-            Value::Null => {}
         }
     }
-    let mut out = Features::default();
-    value.iter().for_each(|(k, v)| walk(k, v, &mut out));
+    let mut out = Vec::new();
+    let mut path = Vec::new();
+    for (k, v) in state {
+        path.push(Step::Key(k));
+        walk(&mut path, v, &mut out);
+        path.pop();
+    }
     out
+}
+
+/// The leaf of `doc` at `path`, if there is one there (no allocation: candidates are read where
+/// the query has features, never flattened).
+fn at<'a>(doc: &'a Metadata, path: &[Step<'_>]) -> Option<Leaf<'a>> {
+    let (first, rest) = path.split_first()?;
+    let Step::Key(key) = first else { return None };
+    let mut value = doc.get(*key)?;
+    for step in rest {
+        value = match (step, value) {
+            (Step::Key(k), Value::Object(map)) => map.get(*k)?,
+            (Step::Index(i), Value::Array(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    leaf(value)
+}
+
+/// The candidates' values at the query's features: row `c` is candidate `c`.
+fn candidate_leaves<'a>(q: &[(Vec<Step<'_>>, Leaf<'_>)], candidates: &[&'a Metadata]) -> Vec<Vec<Option<Leaf<'a>>>> {
+    candidates.iter().map(|c| q.iter().map(|(path, _)| at(c, path)).collect()).collect()
 }
 
 /// Most distinct strings one similarity search embeds: the query's, then the candidates' at the
@@ -82,78 +121,87 @@ fn features(value: &Metadata) -> Features {
 pub const MAX_EMBEDDED_STRINGS: usize = 256;
 
 /// The strings whose embeddings a query compares: the query's string values, then the candidates'
-/// at the query's string keys by descending frequency (then by text), at most
+/// at the query's string features by descending frequency (then by text), at most
 /// [`MAX_EMBEDDED_STRINGS`].
-fn strings_to_embed(q: &Features, all: &[Features]) -> Vec<String> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in all {
-        for key in q.text.keys() {
-            if let Some(v) = f.text.get(key) {
-                *counts.entry(v.as_str()).or_default() += 1;
+fn strings_to_embed(q: &[(Vec<Step<'_>>, Leaf<'_>)], rows: &[Vec<Option<Leaf<'_>>>]) -> Vec<String> {
+    let mut own: Vec<&str> = q.iter().filter_map(|(_, l)| if let Leaf::Text(t) = l { Some(*t) } else { None }).collect();
+    own.sort_unstable();
+    own.dedup();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let (Leaf::Text(_), Some(Leaf::Text(t))) = (q[i].1, cell) {
+                if own.binary_search(t).is_err() {
+                    *counts.entry(t).or_default() += 1;
+                }
             }
         }
     }
-    let mut out: Vec<String> = q.text.values().cloned().collect();
-    out.sort();
-    out.dedup();
-    let mut others: Vec<(&str, usize)> = counts.into_iter().filter(|(v, _)| !q.text.values().any(|q| q == v)).collect();
-    others.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    out.extend(others.into_iter().map(|(v, _)| v.to_owned()));
-    out.truncate(MAX_EMBEDDED_STRINGS);
-    out
+    let mut others: Vec<(&str, usize)> = counts.into_iter().collect();
+    others.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    own.into_iter().chain(others.into_iter().map(|(t, _)| t)).take(MAX_EMBEDDED_STRINGS).map(str::to_owned).collect()
 }
 
 /// Similarity of each candidate to the query state, by the deterministic state vectorizer: over
-/// the query's features, a numeric difference is scaled by that feature's range among the query
-/// and the candidates (so each feature weighs the same whatever its unit) and capped at 1; a
-/// string feature differs by 0 when equal, else by `1 - cosine` of the two strings' text
-/// embeddings (`vectors`: normalized, by string; the server's embedder) capped to [0, 1], or by
-/// 1 when either has no embedding; a feature the candidate lacks differs by 1. The similarity is
-/// `1 / (1 + rms of the differences)`: 1 for a state equal on every feature.
+/// the query's features (every leaf of its JSON by path), a numeric difference is scaled by that
+/// feature's range among the query and the candidates (so each feature weighs the same whatever
+/// its unit) and capped at 1; a string feature differs by 0 when equal, else by `1 - cosine` of
+/// the two strings' text embeddings (`vectors`: normalized, by string; the server's embedder)
+/// capped to [0, 1], or by 1 when either has no embedding; a feature the candidate lacks (or has
+/// of the other kind) differs by 1. The similarity is `1 / (1 + rms of the differences)`: 1 for a
+/// state equal on every feature.
 pub fn similarities(query: &Metadata, candidates: &[&Metadata], vectors: &HashMap<String, Arc<[f32]>>) -> Vec<f64> {
-    let all: Vec<Features> = candidates.iter().map(|c| features(c)).collect();
-    score(&features(query), &all, vectors)
+    let q = query_features(query);
+    score(&q, &candidate_leaves(&q, candidates), vectors)
 }
 
-fn score(q: &Features, all: &[Features], vectors: &HashMap<String, Arc<[f32]>>) -> Vec<f64> {
-    let n = q.numeric.len() + q.text.len();
-    if n == 0 {
-        return vec![0.0; all.len()];
+fn score(
+    q: &[(Vec<Step<'_>>, Leaf<'_>)],
+    rows: &[Vec<Option<Leaf<'_>>>],
+    vectors: &HashMap<String, Arc<[f32]>>,
+) -> Vec<f64> {
+    if q.is_empty() {
+        return vec![0.0; rows.len()];
     }
-    let range: BTreeMap<&String, f64> = q
-        .numeric
+    // Each numeric feature's range among the query and the candidates.
+    let range: Vec<f64> = q
         .iter()
-        .map(|(key, value)| {
-            let (mut lo, mut hi) = (*value, *value);
-            for f in all {
-                if let Some(v) = f.numeric.get(key) {
-                    lo = lo.min(*v);
-                    hi = hi.max(*v);
+        .enumerate()
+        .map(|(i, (_, l))| match l {
+            Leaf::Number(v) => {
+                let (mut lo, mut hi) = (*v, *v);
+                for row in rows {
+                    if let Some(Leaf::Number(c)) = row[i] {
+                        lo = lo.min(c);
+                        hi = hi.max(c);
+                    }
                 }
+                (hi - lo).max(f64::MIN_POSITIVE)
             }
-            (key, (hi - lo).max(f64::MIN_POSITIVE))
+            Leaf::Text(_) => 1.0,
         })
         .collect();
-    let text_difference = |a: &String, b: Option<&String>| match b {
-        Some(b) if a == b => 0.0,
-        Some(b) => match (vectors.get(a), vectors.get(b)) {
-            (Some(va), Some(vb)) => (1.0 - f64::from(engram_core::vector::dot(va, vb))).clamp(0.0, 1.0),
-            _ => 1.0,
-        },
-        None => 1.0,
-    };
-    all.iter()
-        .map(|c| {
-            let numeric: f64 = q
-                .numeric
+    let n = q.len() as f64;
+    rows.iter()
+        .map(|row| {
+            let sum: f64 = q
                 .iter()
-                .map(|(key, value)| match c.numeric.get(key) {
-                    Some(v) => ((v - value).abs() / range[key]).min(1.0).powi(2),
-                    None => 1.0,
+                .zip(row)
+                .zip(&range)
+                .map(|(((_, query), cell), range)| {
+                    let d = match (query, cell) {
+                        (Leaf::Number(a), Some(Leaf::Number(b))) => ((b - a).abs() / range).min(1.0),
+                        (Leaf::Text(a), Some(Leaf::Text(b))) if a == b => 0.0,
+                        (Leaf::Text(a), Some(Leaf::Text(b))) => match (vectors.get(*a), vectors.get(*b)) {
+                            (Some(va), Some(vb)) => (1.0 - f64::from(engram_core::vector::dot(va, vb))).clamp(0.0, 1.0),
+                            _ => 1.0,
+                        },
+                        _ => 1.0,
+                    };
+                    d * d
                 })
                 .sum();
-            let text: f64 = q.text.iter().map(|(key, value)| text_difference(value, c.text.get(key)).powi(2)).sum();
-            1.0 / (1.0 + ((numeric + text) / n as f64).sqrt())
+            1.0 / (1.0 + (sum / n).sqrt())
         })
         .collect()
 }
@@ -305,11 +353,11 @@ impl Engram {
                 };
                 let candidates = self.list_memories(p, request).await?.memories;
                 let compared = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
-                let (q, all) = tokio::task::block_in_place(|| {
-                    (features(&state), candidates.iter().map(|m| features(&m.metadata)).collect::<Vec<_>>())
-                });
-                let vectors = self.string_vectors(&strings_to_embed(&q, &all)).await;
-                let scores = tokio::task::block_in_place(|| score(&q, &all, &vectors));
+                let q = query_features(&state);
+                let docs: Vec<&Metadata> = candidates.iter().map(|m| &m.metadata).collect();
+                let rows = tokio::task::block_in_place(|| candidate_leaves(&q, &docs));
+                let vectors = self.string_vectors(&strings_to_embed(&q, &rows)).await;
+                let scores = tokio::task::block_in_place(|| score(&q, &rows, &vectors));
                 let mut scored: Vec<(Memory, f64)> = candidates.into_iter().zip(scores).collect();
                 // Most similar first; ties: the newer step first (the candidates come newest first).
                 scored.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -435,8 +483,8 @@ mod tests {
         let categorical = similarities(&query, &refs, &HashMap::new());
         assert_eq!(categorical[0], categorical[1]);
 
-        let (q, all) = (features(&query), states.iter().map(features).collect::<Vec<_>>());
-        assert_eq!(strings_to_embed(&q, &all), ["happy", "cheerful", "furious", "unknown"]);
+        let q = query_features(&query);
+        assert_eq!(strings_to_embed(&q, &candidate_leaves(&q, &refs)), ["happy", "cheerful", "furious", "unknown"]);
     }
 
     #[test]
