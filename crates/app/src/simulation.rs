@@ -124,16 +124,17 @@ pub const MAX_EMBEDDED_STRINGS: usize = 256;
 /// at the query's string features by descending frequency (then by text), at most
 /// [`MAX_EMBEDDED_STRINGS`].
 fn strings_to_embed(q: &[(Vec<Step<'_>>, Leaf<'_>)], rows: &[Vec<Option<Leaf<'_>>>]) -> Vec<String> {
-    let mut own: Vec<&str> = q.iter().filter_map(|(_, l)| if let Leaf::Text(t) = l { Some(*t) } else { None }).collect();
+    let mut own: Vec<&str> =
+        q.iter().filter_map(|(_, l)| if let Leaf::Text(t) = l { Some(*t) } else { None }).collect();
     own.sort_unstable();
     own.dedup();
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            if let (Leaf::Text(_), Some(Leaf::Text(t))) = (q[i].1, cell) {
-                if own.binary_search(t).is_err() {
-                    *counts.entry(t).or_default() += 1;
-                }
+            if let (Leaf::Text(_), Some(Leaf::Text(t))) = (q[i].1, cell)
+                && own.binary_search(t).is_err()
+            {
+                *counts.entry(t).or_default() += 1;
             }
         }
     }

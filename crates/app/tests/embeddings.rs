@@ -133,4 +133,3 @@ async fn similar_states_compare_strings_by_meaning() {
     assert_eq!(mood_of(&found)[0], "cheerful", "{found:?}");
     assert!(found[0].1 > found[1].1 && found[0].1 < 1.0, "{found:?}");
 }
-

@@ -23,8 +23,7 @@ pub struct ToolSpec {
 
 const AGENT: &str = "The agent's id (agt_...) or its name; a name not seen before registers the agent.";
 const TIME_SPEC: &str = "A time: relative (45s, 90m, 2h, 7d, 2w; meaning that long ago) or RFC 3339.";
-const MEMORY_TYPES: &str =
-    "Memory types: episodic, session, decision, entity, semantic, state, action, interaction. Without \
+const MEMORY_TYPES: &str = "Memory types: episodic, session, decision, entity, semantic, state, action, interaction. Without \
      this filter, the first four.";
 
 fn string(description: &str) -> Value {
@@ -346,7 +345,9 @@ pub fn rest_call(name: &str, arguments: Map<String, Value>) -> Result<RestCall, 
                 _ => return Err("give exactly one of \"agent\" and \"session_id\"".into()),
             }
         }
-        "list_sessions" => get(format!("{api}/sessions{}", args.query(&[("agent", "agent_id"), ("status", "status")])?)),
+        "list_sessions" => {
+            get(format!("{api}/sessions{}", args.query(&[("agent", "agent_id"), ("status", "status")])?))
+        }
         "append_messages" => {
             let (agent, conversation) = (args.required_text("agent")?, args.required_text("conversation")?);
             let path = format!(
