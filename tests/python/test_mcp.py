@@ -89,7 +89,7 @@ async def every_tool(session, server, agent):
     found = await call(session, "search", agent=agent, content_contains="restart redis")
     assert [m["id"] for m in found["results"]] == [stored["id"]]
     # Ranked search reads the full-text index, which follows writes within about a second.
-    for _ in range(50):
+    for _ in range(150):
         ranked = await call(session, "search", agent=agent, query="redis version", limit=5)
         if len(ranked["results"]) == 2:
             break
