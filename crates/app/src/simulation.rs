@@ -346,23 +346,32 @@ impl Engram {
             }
             (Some(state), true) => {
                 self.limits.check_metadata("state", &state)?;
-                let request = ListRequest {
+                let now = time::now();
+                let query = MemoryQuery {
                     filter,
-                    limit: SIMILAR_CANDIDATES.min(self.limits.max_page),
+                    limit: SIMILAR_CANDIDATES,
                     order: Order::StepDesc,
-                    ..Default::default()
+                    cursor: None,
+                    offset: 0,
+                    within: None,
                 };
-                let candidates = self.list_memories(p, request).await?.memories;
+                // Only keys and metadata are read for the comparison; the k best are read whole.
+                let candidates = self.store.memory_metadata(&p.org_id, &query, now).await?;
                 let compared = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
                 let q = query_features(&state);
-                let docs: Vec<&Metadata> = candidates.iter().map(|m| &m.metadata).collect();
+                let docs: Vec<&Metadata> = candidates.iter().map(|(_, m)| m).collect();
                 let rows = tokio::task::block_in_place(|| candidate_leaves(&q, &docs));
                 let vectors = self.string_vectors(&strings_to_embed(&q, &rows)).await;
                 let scores = tokio::task::block_in_place(|| score(&q, &rows, &vectors));
-                let mut scored: Vec<(Memory, f64)> = candidates.into_iter().zip(scores).collect();
+                let mut best: Vec<(i64, f64)> = candidates.iter().map(|(key, _)| *key).zip(scores).collect();
                 // Most similar first; ties: the newer step first (the candidates come newest first).
-                scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-                scored.truncate(k as usize);
+                best.sort_by(|a, b| b.1.total_cmp(&a.1));
+                best.truncate(k as usize);
+                let keys: Vec<i64> = best.iter().map(|(key, _)| *key).collect();
+                let mut whole: HashMap<i64, Memory> =
+                    self.store.memories_by_keys(&p.org_id, &keys, now).await?.into_iter().collect();
+                // A state deleted between the two reads is left out.
+                let scored = best.into_iter().filter_map(|(key, s)| whole.remove(&key).map(|m| (m, s))).collect();
                 Ok((scored, compared))
             }
         }

@@ -1,6 +1,6 @@
 //! Engram's storage: one trait per resource ([`OrgStore`], [`KeyStore`], [`AgentStore`],
 //! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`], [`EmbedQueueStore`], [`AccessStore`],
-//! [`ConversationStore`], [`WorkingMemoryStore`], [`LifecycleStore`]; [`Store`] is their sum) and their SQL
+//! [`ConversationStore`], [`WorkingMemoryStore`], [`LifecycleStore`], [`StateStore`]; [`Store`] is their sum) and their SQL
 //! implementation [`SqlStore`] for SQLite (embedded default) and PostgreSQL, with one migration set.
 //!
 //! Every method takes the caller's org id and only ever touches that org's rows. Inputs are the
@@ -319,6 +319,15 @@ pub struct TierStatistics {
     pub cold_bytes_after: u64,
 }
 
+/// The simulation's reads: what the state vectorizer compares, without whole memories.
+#[async_trait::async_trait]
+pub trait StateStore: Send + Sync {
+    /// The keys and metadata of the org's live memories matching `query.filter`, in
+    /// `query.order`, at most `query.limit` of them, from the first (no cursor, offset or
+    /// `within`; a `content_contains` filter is refused: it needs the content).
+    async fn memory_metadata(&self, org: &str, query: &MemoryQuery, now: Timestamp) -> Result<Vec<(i64, Metadata)>>;
+}
+
 /// Held while a maintenance pass runs on an org; dropping it lets the next one run.
 pub trait MaintenanceLease: Send + Sync {}
 
@@ -379,6 +388,7 @@ pub trait Store:
     + ConversationStore
     + WorkingMemoryStore
     + LifecycleStore
+    + StateStore
     + 'static
 {
     /// Answers when the database answers.

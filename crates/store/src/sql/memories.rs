@@ -125,6 +125,7 @@ impl SqlStore {
                     order: query.order,
                     cursor: query.cursor.as_ref(),
                     within: within.as_deref(),
+                    metadata_only: false,
                 };
                 let sql = memory_query(backend, org_key, &query.filter, now, select);
                 let found = c.query(&sql.text, sql.params, rows::memory_row).await?;

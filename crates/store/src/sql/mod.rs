@@ -36,6 +36,7 @@ mod lifecycle;
 mod memories;
 mod orgs;
 mod sessions;
+mod states;
 mod stats;
 mod working_memory;
 

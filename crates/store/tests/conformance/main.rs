@@ -74,6 +74,7 @@ mod memories_change;
 mod memories_list;
 mod orgs;
 mod sessions;
+mod states;
 mod stats;
 mod vectors;
 mod within;

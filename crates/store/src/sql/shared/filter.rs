@@ -76,9 +76,16 @@ impl Sql {
 
 /// What a memory query returns.
 pub(crate) enum Select<'q> {
-    /// A page of rows ([`MEMORY_COLUMNS`]), `limit + 1` of them to tell whether more exist;
-    /// only among `within` when given.
-    Page { limit: u32, offset: u32, order: Order, cursor: Option<&'q MemoryCursor>, within: Option<&'q [i64]> },
+    /// A page of rows ([`MEMORY_COLUMNS`], or only `m.key, m.metadata` when `metadata_only`),
+    /// `limit + 1` of them to tell whether more exist; only among `within` when given.
+    Page {
+        limit: u32,
+        offset: u32,
+        order: Order,
+        cursor: Option<&'q MemoryCursor>,
+        within: Option<&'q [i64]>,
+        metadata_only: bool,
+    },
     /// `count(*)`.
     Count,
 }
@@ -118,8 +125,8 @@ pub(crate) fn memory_query(
         None => String::new(),
     };
     match select {
-        Select::Page { .. } => {
-            sql.push(MEMORY_COLUMNS);
+        Select::Page { metadata_only, .. } => {
+            sql.push(if metadata_only { "m.key, m.metadata" } else { MEMORY_COLUMNS });
             sql.push(&format!(" FROM {driving}memories m WHERE "));
         }
         Select::Count => sql.push(&format!("count(*) FROM {driving}memories m WHERE ")),
