@@ -22,7 +22,11 @@ impl Engram {
     pub async fn flush_accesses(&self) -> Result<()> {
         let now = time::now();
         for (org, counts) in self.accesses.take() {
-            self.store.record_accesses(&org, counts.into_iter().collect(), now).await?;
+            let counts: Vec<(String, u64)> = counts.into_iter().collect();
+            if let Some(hot) = &self.hot {
+                hot.accessed(&org, &counts, now);
+            }
+            self.store.record_accesses(&org, counts, now).await?;
         }
         Ok(())
     }

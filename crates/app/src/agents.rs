@@ -40,7 +40,9 @@ impl Engram {
     pub async fn delete_agent(&self, p: &Principal, agent: &str, cascade: bool) -> Result<AgentDeletion> {
         require(p, Permission::Write)?;
         self.limits.check_name("agent", agent)?;
-        self.store.delete_agent(&p.org_id, &AgentRef::parse(agent), cascade).await
+        let deleted = self.store.delete_agent(&p.org_id, &AgentRef::parse(agent), cascade).await;
+        self.forget_org(&p.org_id);
+        deleted
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = agent))]

@@ -21,6 +21,9 @@ pub struct Engram {
     pub(crate) lifecycle: Arc<LifecycleSettings>,
     /// Results of expensive reads (see `result_cache`).
     pub(crate) results: Arc<crate::result_cache::ResultCache>,
+    /// The hot tier's in-process cache (only where this process makes every change: see
+    /// `hot_cache`).
+    pub(crate) hot: Option<Arc<crate::hot_cache::HotCache>>,
 }
 
 /// How conversations are served: the hot-window cache and the message tokenizer.
@@ -59,10 +62,23 @@ impl Engram {
             conversations: Arc::new(conversations),
             lifecycle: Arc::default(),
             results: Arc::default(),
+            hot: None,
         }
     }
 
     /// With `policy` as the lifecycle policy of agents that set none.
+    /// With the hot tier's in-process cache of `max_bytes` (0: none). Only for a store no other
+    /// process changes (the embedded SQLite store).
+    pub fn with_hot_cache(mut self, max_bytes: usize) -> Self {
+        self.hot = (max_bytes > 0).then(|| Arc::new(crate::hot_cache::HotCache::new(max_bytes)));
+        self
+    }
+
+    /// The hot cache's counters (None without one).
+    pub fn hot_cache_stats(&self) -> Option<crate::hot_cache::HotCacheStats> {
+        self.hot.as_ref().map(|h| h.stats())
+    }
+
     pub fn with_lifecycle(mut self, policy: engram_core::lifecycle::LifecyclePolicy) -> Self {
         self.lifecycle = Arc::new(LifecycleSettings { policy });
         self

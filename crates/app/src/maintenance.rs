@@ -168,8 +168,9 @@ impl Engram {
         if dry_run || batch == LifecycleBatch::default() {
             return Ok(());
         }
-        let applied = self.store.apply_lifecycle(org, batch).await?;
-        self.results.clear(org);
+        let applied = self.store.apply_lifecycle(org, batch).await;
+        self.forget_org(org);
+        let applied = applied?;
         report.counts.cold_bytes_before += applied.cold_bytes_before;
         report.counts.cold_bytes_after += applied.cold_bytes_after;
         Ok(())

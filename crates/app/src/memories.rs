@@ -52,6 +52,7 @@ impl Engram {
         self.written();
         self.queued();
         self.results.written(&p.org_id, outcome.iter().filter_map(created_agent));
+        self.cache_created(&p.org_id, &outcome);
         match outcome.into_iter().next() {
             Some(AddOutcome::Created(memory)) => Ok(memory),
             Some(AddOutcome::Duplicate { existing_id }) => Err(Error::AlreadyExists { what: "memory", existing_id }),
@@ -79,6 +80,7 @@ impl Engram {
         self.written();
         self.queued();
         self.results.written(&p.org_id, outcomes.iter().filter_map(created_agent));
+        self.cache_created(&p.org_id, &outcomes);
         Ok(outcomes)
     }
 
@@ -86,8 +88,18 @@ impl Engram {
     pub async fn get_memory(&self, p: &Principal, id: &str) -> Result<Memory> {
         require(p, Permission::Read)?;
         self.limits.check_id("id", id)?;
-        let memory = self.store.get_memory(&p.org_id, id, time::now()).await?;
+        let now = time::now();
+        if let Some(memory) = self.hot.as_ref().and_then(|h| h.get(&p.org_id, id, now)) {
+            self.accessed(&p.org_id, [memory.id.as_str()]);
+            return Ok(memory);
+        }
+        let memory = self.store.get_memory(&p.org_id, id, now).await?;
         self.accessed(&p.org_id, [memory.id.as_str()]);
+        if let Some(hot) = &self.hot
+            && memory.id == id
+        {
+            hot.put(&p.org_id, &memory);
+        }
         Ok(memory)
     }
 
@@ -165,7 +177,15 @@ impl Engram {
         {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
-        let updated = self.store.update_memory(&p.org_id, id, patch, now).await?;
+        let updated = self.store.update_memory(&p.org_id, id, patch, now).await;
+        if let Some(hot) = &self.hot {
+            // Dropped whatever the outcome: a failed update may still have found it gone.
+            hot.remove(&p.org_id, id);
+        }
+        let updated = updated?;
+        if let Some(hot) = &self.hot {
+            hot.put(&p.org_id, &updated);
+        }
         self.written();
         self.results.written(&p.org_id, [updated.agent_id.as_str()]);
         Ok(updated)
@@ -175,7 +195,11 @@ impl Engram {
     pub async fn delete_memory(&self, p: &Principal, id: &str) -> Result<()> {
         require(p, Permission::Write)?;
         self.limits.check_id("id", id)?;
-        self.store.delete_memory(&p.org_id, id).await?;
+        let deleted = self.store.delete_memory(&p.org_id, id).await;
+        if let Some(hot) = &self.hot {
+            hot.remove(&p.org_id, id);
+        }
+        deleted?;
         self.results.clear(&p.org_id);
         Ok(())
     }
@@ -202,8 +226,29 @@ impl Engram {
         }
         filter.since = time::parse_spec("since", since, now)?;
         filter.until = time::parse_spec("until", until, now)?;
-        let deleted = self.store.delete_memories(&p.org_id, &filter).await?;
-        self.results.clear(&p.org_id);
+        let deleted = self.store.delete_memories(&p.org_id, &filter).await;
+        self.forget_org(&p.org_id);
+        let deleted = deleted?;
         Ok(deleted)
+    }
+
+    /// New memories are hot: into the hot cache.
+    fn cache_created(&self, org: &str, outcomes: &[AddOutcome]) {
+        if let Some(hot) = &self.hot {
+            for outcome in outcomes {
+                if let AddOutcome::Created(memory) = outcome {
+                    hot.put(org, memory);
+                }
+            }
+        }
+    }
+
+    /// After memories of `org` were deleted or changed in bulk: its cached results and hot
+    /// memories go.
+    pub(crate) fn forget_org(&self, org: &str) {
+        self.results.clear(org);
+        if let Some(hot) = &self.hot {
+            hot.clear_org(org);
+        }
     }
 }

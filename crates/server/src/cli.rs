@@ -177,6 +177,11 @@ pub struct ServeArgs {
     /// Seconds between maintenance passes over every org (0: only ForceMaintenance).
     #[arg(long, env = "ENGRAM_MAINTENANCE_INTERVAL", default_value = "3600", value_parser = parse_seconds)]
     pub maintenance_interval: std::time::Duration,
+    /// MiB of hot memories the hot tier's in-process cache holds (0: none). Embedded SQLite only:
+    /// on PostgreSQL it is off (another replica's delete could not reach it).
+    #[arg(long, env = "ENGRAM_HOT_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    pub hot_cache_mb: u64,
     /// `/mcp` (MCP over streamable HTTP): the `Host` values it accepts, comma-separated
     /// (`example.com`, `example.com:8443`), against DNS rebinding. Default: any with API keys
     /// (every request needs one), loopback only with --no-auth.
@@ -242,6 +247,7 @@ impl ServeArgs {
                 window_cache_bytes: usize::try_from(self.window_cache_mb << 20).unwrap_or(usize::MAX),
                 message_tokenizer: self.message_tokenizer,
             },
+            hot_cache_bytes: usize::try_from(self.hot_cache_mb << 20).unwrap_or(usize::MAX),
             mcp_allowed_hosts: match (&self.mcp_allowed_hosts[..], self.no_auth) {
                 ([], true) => ["localhost", "127.0.0.1", "::1"].map(str::to_owned).to_vec(),
                 (hosts, _) => hosts.iter().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect(),

@@ -47,6 +47,9 @@ pub struct ServeConfig {
     pub search: SearchConfig,
     pub conversations: ConversationConfig,
     pub lifecycle: LifecycleConfig,
+    /// Bytes of the hot tier's in-process cache of memories (0: none; only on the embedded
+    /// SQLite store, where this process makes every change).
+    pub hot_cache_bytes: usize,
     /// `/mcp`: the `Host` header values it accepts (DNS rebinding protection); empty: any.
     pub mcp_allowed_hosts: Vec<String>,
 }

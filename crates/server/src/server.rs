@@ -177,7 +177,11 @@ pub async fn serve(
     let app = Engram::new(store.clone(), limits.clone())
         .with_relevance(relevance)
         .with_conversations(args.conversations.window_cache_bytes, args.conversations.message_tokenizer)
-        .with_lifecycle(args.lifecycle.policy.clone());
+        .with_lifecycle(args.lifecycle.policy.clone())
+        .with_hot_cache(match Backend::of_url(&settings.database_url)? {
+            Backend::Sqlite => args.hot_cache_bytes,
+            Backend::Postgres => 0,
+        });
     let indexer = {
         let app = app.clone();
         tokio::spawn(async move { app.run_indexer().await })
@@ -338,6 +342,15 @@ pub async fn serve(
         misses = windows.misses,
         "window cache at shutdown"
     );
+    if let Some(hot) = flusher.hot_cache_stats() {
+        tracing::info!(
+            entries = hot.entries,
+            bytes = hot.bytes,
+            hits = hot.hits,
+            misses = hot.misses,
+            "hot cache at shutdown"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }
