@@ -196,11 +196,9 @@ impl Engram {
         require(p, Permission::Write)?;
         self.limits.check_id("id", id)?;
         let deleted = self.store.delete_memory(&p.org_id, id).await;
-        if let Some(hot) = &self.hot {
-            hot.remove(&p.org_id, id);
-        }
+        // The org's entries, not the id's: `id` may be another name of the memory (a legacy id).
+        self.forget_org(&p.org_id);
         deleted?;
-        self.results.clear(&p.org_id);
         Ok(())
     }
 
