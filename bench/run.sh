@@ -482,6 +482,12 @@ if [[ "${BENCH_SIMULATION:-1}" == 1 ]]; then
         --agents "${BENCH_SIM_AGENTS:-1000}" --steps "${BENCH_SIM_STEPS:-1000}" --phases similar \
         --label +embedder >>"$RESULTS/simulation.json"
     rss_line simulation-embedder >>"$RESULTS/simulation.json"
+    # GetMemory again without the hot tier's in-process cache (every read from the store).
+    stop_server
+    start_server "$data" --hot-cache-mb 0
+    "$BENCH" --addr "http://$SERVER_ADDR" --api-key "$(cat "$data/admin.key")" simulation \
+        --agents "${BENCH_SIM_AGENTS:-1000}" --steps "${BENCH_SIM_STEPS:-1000}" --phases get \
+        --label +nocache >>"$RESULTS/simulation.json"
     stop_server
     start_server "$data"
     if [[ "${BENCH_LIFECYCLE:-1}" == 1 ]]; then

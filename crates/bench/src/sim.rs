@@ -7,7 +7,10 @@
 //! - `step-range`: ListMemories, a random window of 50 steps, ORDER_STEP_ASC, limit 50;
 //! - `attribute`: ListMemories with `{"action_type": "trade", "outcome": "success"}`, limit 20;
 //! - `radius`: ListMemories of states within 5 of a random point, limit 20;
-//! - `similar`: RetrieveSimilarStates of a random state, k = 5.
+//! - `similar`: RetrieveSimilarStates of a random state, k = 5;
+//! - `get`: GetMemory of a random one of 1,000 ids (the 10 newest of
+//!   each of the first 100 agents, listed first): with the hot cache, all served from it after
+//!   their first read.
 //!
 //! One JSON line per phase on stdout.
 
@@ -33,7 +36,7 @@ pub struct SimArgs {
     /// Measured seconds of each query phase (after 2 s of warm-up).
     #[arg(long, default_value_t = 20.0)]
     pub duration: f64,
-    #[arg(long, value_delimiter = ',', default_value = "load,step-range,attribute,radius,similar")]
+    #[arg(long, value_delimiter = ',', default_value = "load,step-range,attribute,radius,similar,get")]
     pub phases: Vec<String>,
     #[arg(long, default_value_t = 4)]
     pub load_concurrency: usize,
@@ -127,7 +130,27 @@ fn load_batch(args: &SimArgs, seq: u64) -> Vec<pb::NewMemory> {
     out
 }
 
-async fn one(pool: &Pool, args: &SimArgs, phase: &str, seq: u64, rng: &mut StdRng) -> anyhow::Result<u64> {
+/// The ids the `get` phase reads: the 10 newest memories of each of the first 100 agents.
+async fn get_ids(pool: &Pool, args: &SimArgs) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for a in 0..args.agents.min(100) {
+        let filter = Some(pb::MemoryFilter { agent: agent(a), ..Default::default() });
+        let request = pb::ListMemoriesRequest { filter, limit: 10, ..Default::default() };
+        let page = pool.get().memories.list_memories(request).await?.into_inner();
+        ids.extend(page.memories.into_iter().map(|m| m.id));
+    }
+    anyhow::ensure!(!ids.is_empty(), "get: no memories to read (run the load phase first)");
+    Ok(ids)
+}
+
+async fn one(
+    pool: &Pool,
+    args: &SimArgs,
+    ids: &[String],
+    phase: &str,
+    seq: u64,
+    rng: &mut StdRng,
+) -> anyhow::Result<u64> {
     let mut clients = pool.get();
     let a = rng.random_range(0..args.agents);
     let filter = |f: pb::MemoryFilter| Some(pb::MemoryFilter { agent: agent(a), ..f });
@@ -160,6 +183,11 @@ async fn one(pool: &Pool, args: &SimArgs, phase: &str, seq: u64, rng: &mut StdRn
             let f = filter(pb::MemoryFilter { near: Some(near), ..Default::default() });
             clients.memories.list_memories(list(f, 20, pb::Order::Desc)).await?.into_inner().memories.len()
         }
+        "get" => {
+            let id = ids[rng.random_range(0..ids.len())].clone();
+            clients.memories.get_memory(pb::GetMemoryRequest { id }).await?;
+            1
+        }
         "similar" => {
             let state = struct_of(state_contents(a, rng.random_range(0..args.steps)));
             let request =
@@ -174,7 +202,11 @@ async fn one(pool: &Pool, args: &SimArgs, phase: &str, seq: u64, rng: &mut StdRn
 pub async fn run(args: SimArgs, addr: &[String], api_key: Option<&str>) -> anyhow::Result<()> {
     let pool = Pool::connect(addr, api_key, 4, Duration::from_secs(120)).await.context("connecting")?;
     let args = Arc::new(args);
+    let mut ids = Arc::new(Vec::new());
     for phase in args.phases.clone() {
+        if phase == "get" && ids.is_empty() {
+            ids = Arc::new(get_ids(&pool, &args).await?);
+        }
         let load = phase == "load";
         let concurrency = if load { args.load_concurrency } else { 1 };
         let total = load.then(|| (args.agents * args.steps).div_ceil(BATCH));
@@ -182,14 +214,14 @@ pub async fn run(args: SimArgs, addr: &[String], api_key: Option<&str>) -> anyho
         let started = Instant::now();
         let mut workers = Vec::new();
         for w in 0..concurrency {
-            let (pool, args, next, phase) = (pool.clone(), args.clone(), next.clone(), phase.clone());
+            let (pool, args, next, phase, ids) = (pool.clone(), args.clone(), next.clone(), phase.clone(), ids.clone());
             workers.push(tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(0x51_u64 + w as u64);
                 let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
                 let (mut ok, mut items, mut errors) = (0u64, 0u64, 0u64);
                 let warm_until = Instant::now() + if load { Duration::ZERO } else { Duration::from_secs(2) };
                 while Instant::now() < warm_until {
-                    let _ = one(&pool, &args, &phase, 0, &mut rng).await;
+                    let _ = one(&pool, &args, &ids, &phase, 0, &mut rng).await;
                 }
                 let measured = Instant::now();
                 loop {
@@ -200,7 +232,7 @@ pub async fn run(args: SimArgs, addr: &[String], api_key: Option<&str>) -> anyho
                         _ => {}
                     }
                     let t = Instant::now();
-                    match one(&pool, &args, &phase, seq, &mut rng).await {
+                    match one(&pool, &args, &ids, &phase, seq, &mut rng).await {
                         Ok(n) => {
                             ok += 1;
                             items += n;
