@@ -265,6 +265,7 @@ pub async fn serve(
                 .max_decoding_message_size(max),
         )
         .into_axum_router()
+        .layer(axum::middleware::from_fn(grpc::deadline::enforce))
         .layer(AuthLayer::new(authenticator.clone()))
         .layer(axum::middleware::map_response(grpc::framing::client_faults))
         .layer(axum::middleware::from_fn(grpc::framing::require_grpc_content_type));

@@ -10,6 +10,7 @@ pub mod agents;
 pub mod context;
 pub mod conversations;
 pub mod convert;
+pub mod deadline;
 pub mod framing;
 pub mod lifecycle;
 pub mod memories;
