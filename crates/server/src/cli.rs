@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// anyway (keep it below Kubernetes' terminationGracePeriodSeconds).
     #[arg(long, env = "ENGRAM_SHUTDOWN_TIMEOUT", default_value = "20", value_parser = parse_seconds)]
     pub shutdown_timeout: std::time::Duration,
+    /// Requests worked on at once (gRPC, REST and MCP together); one more is answered at once with
+    /// UNAVAILABLE / HTTP 503 instead of queueing (0: no limit). Health checks are never shed.
+    #[arg(long, env = "ENGRAM_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
     /// Directory of the full-text index (derived from the store, rebuilt when missing; each
     /// replica keeps its own). Default: `<data dir>/index`. `memory`: in memory, rebuilt at start.
     #[arg(long, env = "ENGRAM_INDEX_DIR")]
@@ -225,6 +229,7 @@ impl ServeArgs {
                 ..Limits::default()
             },
             shutdown_timeout: self.shutdown_timeout,
+            max_concurrent_requests: self.max_concurrent_requests,
             search: SearchConfig {
                 index_dir: match &self.index_dir {
                     Some(dir) if dir.as_os_str() == "memory" => None,

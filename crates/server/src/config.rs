@@ -44,6 +44,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How long in-flight requests get after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    /// Requests worked on at once on the port; one more is shed (0: no limit).
+    pub max_concurrent_requests: usize,
     pub search: SearchConfig,
     pub conversations: ConversationConfig,
     pub lifecycle: LifecycleConfig,

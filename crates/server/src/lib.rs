@@ -2,7 +2,8 @@
 //! the binary. The domain operations are in `engram-app`.
 //!
 //! Modules depend in one direction: `cli` → `server` → (`grpc`, `rest`, `mcp`, `auth`) → `config`;
-//! `mcp` calls the REST router it is given, and imports no other surface.
+//! `mcp` calls the REST router it is given, and imports no other surface; `shed` (load shedding)
+//! is a leaf.
 
 pub mod auth;
 pub mod cli;
@@ -11,3 +12,4 @@ pub mod grpc;
 pub mod mcp;
 pub mod rest;
 pub mod server;
+pub mod shed;

@@ -276,7 +276,11 @@ pub async fn serve(
     let mcp = crate::mcp::router(rest.clone(), authenticator, args.mcp_allowed_hosts.clone());
     // One port: gRPC (HTTP/2), REST (HTTP/1.1 and 2) and MCP (`/mcp`) share it; the auth layer
     // wraps gRPC only (REST answers its own JSON errors; MCP checks the key, then calls REST).
-    let router = grpc.merge(rest).merge(mcp);
+    let mut router = grpc.merge(rest).merge(mcp);
+    if args.max_concurrent_requests > 0 {
+        let slots = crate::shed::Slots::new(args.max_concurrent_requests);
+        router = router.layer(axum::middleware::from_fn_with_state(slots, crate::shed::shed));
+    }
 
     let addr = listener.local_addr()?;
     if args.no_auth {
