@@ -34,6 +34,10 @@ pub struct HotCache {
 
 struct Inner {
     entries: LruCache<(String, String), (Memory, usize)>,
+    /// Per org: how many times its entries were dropped or its accesses applied. A memory read
+    /// from the store is put only if its org's generation did not move meanwhile (else a delete
+    /// or an access recorded during the read could be undone by the put).
+    generations: std::collections::HashMap<String, u64>,
     bytes: usize,
     hits: u64,
     misses: u64,
@@ -46,7 +50,13 @@ fn size_of(m: &Memory) -> usize {
 
 impl HotCache {
     pub fn new(max_bytes: usize) -> Self {
-        let inner = Inner { entries: LruCache::unbounded(), bytes: 0, hits: 0, misses: 0 };
+        let inner = Inner {
+            entries: LruCache::unbounded(),
+            generations: std::collections::HashMap::new(),
+            bytes: 0,
+            hits: 0,
+            misses: 0,
+        };
         Self { max_bytes, inner: Mutex::new(inner) }
     }
 
@@ -75,10 +85,23 @@ impl HotCache {
         found
     }
 
-    /// Keeps `memory` if it is hot (replacing what was cached under its id); drops it otherwise.
-    pub fn put(&self, org: &str, memory: &Memory) {
+    /// The org's generation: take it before reading from the store, give it to [`Self::put`].
+    pub fn generation(&self, org: &str) -> u64 {
+        self.lock().generations.get(org).copied().unwrap_or(0)
+    }
+
+    /// Keeps `memory`, read from the store when the org's generation was `seen`, if it is hot
+    /// and nothing of the org was dropped or counted since (replacing what was cached under its
+    /// id); otherwise drops what was cached under its id.
+    pub fn put(&self, org: &str, memory: &Memory, seen: u64) {
         let mut inner = self.lock();
         let key = (org.to_owned(), memory.id.clone());
+        if inner.generations.get(org).copied().unwrap_or(0) != seen {
+            if let Some((_, size)) = inner.entries.pop(&key) {
+                inner.bytes -= size;
+            }
+            return;
+        }
         if let Some((_, size)) = inner.entries.pop(&key) {
             inner.bytes -= size;
         }
@@ -104,6 +127,7 @@ impl HotCache {
     /// Drops every entry of `org`.
     pub fn clear_org(&self, org: &str) {
         let mut inner = self.lock();
+        *inner.generations.entry(org.to_owned()).or_default() += 1;
         let keys: Vec<(String, String)> =
             inner.entries.iter().filter(|((o, _), _)| o == org).map(|(k, _)| k.clone()).collect();
         for key in keys {
@@ -117,6 +141,7 @@ impl HotCache {
     /// `last_accessed_at` moved up to `at`.
     pub fn accessed(&self, org: &str, counts: &[(String, u64)], at: Timestamp) {
         let mut inner = self.lock();
+        *inner.generations.entry(org.to_owned()).or_default() += 1;
         for (id, n) in counts {
             if let Some((m, _)) = inner.entries.peek_mut(&(org.to_owned(), id.clone())) {
                 m.access_count += n;
@@ -166,25 +191,30 @@ mod tests {
     fn keeps_hot_memories_within_its_bound() {
         let now = time::now();
         let cache = HotCache::new(3 * (ENTRY_OVERHEAD + 10));
-        cache.put("o", &memory("a", Tier::Hot, "0123456789"));
-        cache.put("o", &memory("w", Tier::Warm, "warm"));
+        cache.put("o", &memory("a", Tier::Hot, "0123456789"), cache.generation("o"));
+        cache.put("o", &memory("w", Tier::Warm, "warm"), cache.generation("o"));
         assert!(cache.get("o", "w", now).is_none(), "only hot memories are kept");
         assert!(cache.get("x", "a", now).is_none(), "per org");
-        cache.put("o", &memory("b", Tier::Hot, "0123456789"));
-        cache.put("o", &memory("c", Tier::Hot, "0123456789"));
+        cache.put("o", &memory("b", Tier::Hot, "0123456789"), cache.generation("o"));
+        cache.put("o", &memory("c", Tier::Hot, "0123456789"), cache.generation("o"));
         assert!(cache.get("o", "a", now).is_some());
-        cache.put("o", &memory("d", Tier::Hot, "0123456789"));
+        cache.put("o", &memory("d", Tier::Hot, "0123456789"), cache.generation("o"));
         assert!(cache.get("o", "b", now).is_none(), "the least recently used goes");
         assert!(cache.stats().bytes <= 3 * (ENTRY_OVERHEAD + 10));
-        cache.put("o", &memory("a", Tier::Warm, "moved"));
+        cache.put("o", &memory("a", Tier::Warm, "moved"), cache.generation("o"));
         assert!(cache.get("o", "a", now).is_none(), "a memory no longer hot is dropped");
         cache.accessed("o", &[("c".into(), 2)], now);
         assert_eq!(cache.get("o", "c", now).map(|m| m.access_count), Some(2));
         cache.clear_org("o");
         assert_eq!(cache.stats().entries, 0);
         assert_eq!(cache.stats().bytes, 0);
+        // A read that a clear (a delete) overtook is not put.
+        let seen = cache.generation("o");
+        cache.clear_org("o");
+        cache.put("o", &memory("late", Tier::Hot, ""), seen);
+        assert!(cache.get("o", "late", now).is_none(), "put after a concurrent delete");
         let expired = Memory { expires_at: Some(now), ..memory("e", Tier::Hot, "") };
-        cache.put("o", &expired);
+        cache.put("o", &expired, cache.generation("o"));
         assert!(cache.get("o", "e", now).is_none(), "expired at now");
     }
 }

@@ -44,6 +44,7 @@ impl Engram {
         let now = time::now();
         let mut memories = vec![self.limits.check_new_memory("memory", memory, now)?];
         self.queue_for_embedding(&mut memories);
+        let seen = self.hot_generation(&p.org_id);
         let outcome = self
             .store
             .add_memories(&p.org_id, memories, dedup_window(), now)
@@ -52,7 +53,7 @@ impl Engram {
         self.written();
         self.queued();
         self.results.written(&p.org_id, outcome.iter().filter_map(created_agent));
-        self.cache_created(&p.org_id, &outcome);
+        self.cache_created(&p.org_id, &outcome, seen);
         match outcome.into_iter().next() {
             Some(AddOutcome::Created(memory)) => Ok(memory),
             Some(AddOutcome::Duplicate { existing_id }) => Err(Error::AlreadyExists { what: "memory", existing_id }),
@@ -72,6 +73,7 @@ impl Engram {
             .map(|(i, memory)| self.limits.check_new_memory(&format!("memories[{i}]"), memory, now))
             .collect::<Result<Vec<_>>>()?;
         self.queue_for_embedding(&mut valid);
+        let seen = self.hot_generation(&p.org_id);
         let outcomes = self
             .store
             .add_memories(&p.org_id, valid, dedup_window(), now)
@@ -80,7 +82,7 @@ impl Engram {
         self.written();
         self.queued();
         self.results.written(&p.org_id, outcomes.iter().filter_map(created_agent));
-        self.cache_created(&p.org_id, &outcomes);
+        self.cache_created(&p.org_id, &outcomes, seen);
         Ok(outcomes)
     }
 
@@ -93,12 +95,13 @@ impl Engram {
             self.accessed(&p.org_id, [memory.id.as_str()]);
             return Ok(memory);
         }
+        let seen = self.hot_generation(&p.org_id);
         let memory = self.store.get_memory(&p.org_id, id, now).await?;
         self.accessed(&p.org_id, [memory.id.as_str()]);
         if let Some(hot) = &self.hot
             && memory.id == id
         {
-            hot.put(&p.org_id, &memory);
+            hot.put(&p.org_id, &memory, seen);
         }
         Ok(memory)
     }
@@ -177,6 +180,7 @@ impl Engram {
         {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
+        let seen = self.hot_generation(&p.org_id);
         let updated = self.store.update_memory(&p.org_id, id, patch, now).await;
         if let Some(hot) = &self.hot {
             // Dropped whatever the outcome: a failed update may still have found it gone.
@@ -184,7 +188,7 @@ impl Engram {
         }
         let updated = updated?;
         if let Some(hot) = &self.hot {
-            hot.put(&p.org_id, &updated);
+            hot.put(&p.org_id, &updated, seen);
         }
         self.written();
         self.results.written(&p.org_id, [updated.agent_id.as_str()]);
@@ -231,14 +235,19 @@ impl Engram {
     }
 
     /// New memories are hot: into the hot cache.
-    fn cache_created(&self, org: &str, outcomes: &[AddOutcome]) {
+    fn cache_created(&self, org: &str, outcomes: &[AddOutcome], seen: u64) {
         if let Some(hot) = &self.hot {
             for outcome in outcomes {
                 if let AddOutcome::Created(memory) = outcome {
-                    hot.put(org, memory);
+                    hot.put(org, memory, seen);
                 }
             }
         }
+    }
+
+    /// The org's hot-cache generation before a store read or write whose result will be cached.
+    fn hot_generation(&self, org: &str) -> u64 {
+        self.hot.as_ref().map_or(0, |h| h.generation(org))
     }
 
     /// After memories of `org` were deleted or changed in bulk: its cached results and hot
