@@ -3,7 +3,7 @@
 //!
 //! Modules depend in one direction: `cli` → `server` → (`grpc`, `rest`, `mcp`, `auth`) → `config`;
 //! `mcp` calls the REST router it is given, and imports no other surface; `shed` (load shedding)
-//! is a leaf.
+//! uses only `grpc::framing`.
 
 pub mod auth;
 pub mod cli;

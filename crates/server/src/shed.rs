@@ -31,11 +31,7 @@ pub async fn shed(State(slots): State<Slots>, request: Request, next: Next) -> R
         return next.run(request).await;
     }
     let Ok(_permit) = slots.0.clone().try_acquire_owned() else {
-        let grpc = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/grpc"));
+        let grpc = crate::grpc::framing::is_grpc(request.headers());
         tracing::debug!(path = request.uri().path(), "shed: every request slot is taken");
         let message = "the server is at its limit of concurrent requests; retry shortly";
         if grpc {

@@ -21,14 +21,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tonic::{Code, Status};
 
+/// Whether a request's content type is gRPC's (`application/grpc…`).
+pub fn is_grpc(headers: &axum::http::HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/grpc"))
+}
+
 /// HTTP 415 for a request on a gRPC route whose content type is not gRPC's.
 pub async fn require_grpc_content_type(request: Request, next: Next) -> Response {
-    let grpc = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"));
-    if grpc {
+    if is_grpc(request.headers()) {
         return next.run(request).await;
     }
     let mut response = (

@@ -1,7 +1,7 @@
 //! Engram's memory as Model Context Protocol tools (the official Rust SDK, `rmcp`), two ways:
 //! - `/mcp` on the server's port, streamable HTTP, stateless (any replica answers any request):
-//!   a tool call runs the REST surface's handler in process, with the request's own API key
-//!   (`x-api-key` or `authorization: Bearer`), required on every request;
+//!   a tool call runs the REST surface's handler in process as the request's principal (its API
+//!   key, `x-api-key` or `authorization: Bearer`, is required on every request and checked once);
 //! - `engram mcp`, stdio: the same tools, each a REST call to a running Engram at `--addr` with
 //!   the key from `ENGRAM_API_KEY`.
 //!
@@ -14,9 +14,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use engram_core::Principal;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, InitializeResult, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, Tool,
@@ -47,16 +48,14 @@ pub enum Api {
 }
 
 impl Api {
-    /// Runs `call` with the caller's credentials `auth` (the `/mcp` request's headers); answers
-    /// the status and the JSON body.
-    async fn call(&self, call: RestCall, auth: &HeaderMap) -> Result<(StatusCode, Value), String> {
+    /// Runs `call` as `caller` (in process: the `/mcp` request's principal, authenticated once
+    /// by [`require_key`]; remote: the configured key); answers the status and the JSON body.
+    async fn call(&self, call: RestCall, caller: Option<Principal>) -> Result<(StatusCode, Value), String> {
         match self {
             Self::InProcess(router) => {
                 let mut request = Request::builder().method(call.method).uri(&call.path);
-                for name in [header::AUTHORIZATION, header::HeaderName::from_static("x-api-key")] {
-                    if let Some(value) = auth.get(&name) {
-                        request = request.header(name, value);
-                    }
+                if let Some(principal) = caller {
+                    request = request.extension(principal);
                 }
                 let body = match call.body {
                     Some(json) => {
@@ -107,24 +106,21 @@ pub struct EngramMcp {
 impl EngramMcp {
     pub fn new(api: Api) -> Self {
         let tools = tools::specs()
-            .into_iter()
+            .iter()
             .map(|spec| {
-                let schema = match spec.schema {
-                    Value::Object(map) => map,
-                    _ => serde_json::Map::new(),
-                };
+                let schema = spec.schema.as_object().cloned().unwrap_or_default();
                 Tool::new(spec.name, spec.description, Arc::new(schema))
             })
             .collect();
         Self { api, tools: Arc::new(tools) }
     }
 
-    async fn run(&self, request: CallToolRequestParams, auth: &HeaderMap) -> CallToolResult {
+    async fn run(&self, request: CallToolRequestParams, caller: Option<Principal>) -> CallToolResult {
         let call = match tools::rest_call(&request.name, request.arguments.unwrap_or_default()) {
             Ok(call) => call,
             Err(message) => return CallToolResult::structured_error(json!({"error": message, "status": 400})),
         };
-        match self.api.call(call, auth).await {
+        match self.api.call(call, caller).await {
             Ok((status, body)) if status.is_success() => CallToolResult::structured(body),
             Ok((status, body)) => {
                 let message = body.get("error").and_then(Value::as_str).map_or_else(|| body.to_string(), str::to_owned);
@@ -170,8 +166,9 @@ impl ServerHandler for EngramMcp {
         if self.get_tool(&request.name).is_none() {
             return Err(ErrorData::invalid_params(format!("no tool {:?}", request.name), None));
         }
-        let headers = context.extensions.get::<axum::http::request::Parts>().map(|p| p.headers.clone());
-        Ok(self.run(request, &headers.unwrap_or_default()).await.into())
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        let caller = parts.and_then(|p| p.extensions.get::<Principal>()).cloned();
+        Ok(self.run(request, caller).await.into())
     }
 }
 
@@ -190,10 +187,14 @@ pub fn router(rest: Router, auth: Authenticator, allowed_hosts: Vec<String>) -> 
         .layer(axum::middleware::from_fn_with_state(Arc::new(auth), require_key))
 }
 
-/// Every `/mcp` request carries a valid API key: 401 with `{"error": ...}` otherwise.
-async fn require_key(State(auth): State<Arc<Authenticator>>, request: Request, next: Next) -> Response {
+/// Every `/mcp` request carries a valid API key: 401 with `{"error": ...}` otherwise. The
+/// principal goes with the request, so its tool calls are not authenticated again.
+async fn require_key(State(auth): State<Arc<Authenticator>>, mut request: Request, next: Next) -> Response {
     match auth.authenticate(request.headers()).await {
-        Ok(_) => next.run(request).await,
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
         Err(err) => {
             let mut response =
                 (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": err.to_string()}))).into_response();

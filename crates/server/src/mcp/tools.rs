@@ -42,8 +42,13 @@ fn object_schema(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
 }
 
-/// Every tool Engram offers over MCP.
-pub fn specs() -> Vec<ToolSpec> {
+/// Every tool Engram offers over MCP (built once).
+pub fn specs() -> &'static [ToolSpec] {
+    static SPECS: std::sync::LazyLock<Vec<ToolSpec>> = std::sync::LazyLock::new(build_specs);
+    &SPECS
+}
+
+fn build_specs() -> Vec<ToolSpec> {
     vec![
         ToolSpec {
             name: "remember",
@@ -314,8 +319,7 @@ fn get(path: String) -> RestCall {
 
 /// The REST call of tool `name` with `arguments`; an error is a message for the caller.
 pub fn rest_call(name: &str, arguments: Map<String, Value>) -> Result<RestCall, String> {
-    let specs = specs();
-    let spec = specs.iter().find(|s| s.name == name).ok_or_else(|| format!("no tool {name:?}"))?;
+    let spec = specs().iter().find(|s| s.name == name).ok_or_else(|| format!("no tool {name:?}"))?;
     let args = Args::new(spec, arguments)?;
     let api = "/api/v1";
     Ok(match name {

@@ -104,6 +104,11 @@ impl FromRequestParts<RestState> for Caller {
     type Rejection = RestError;
 
     async fn from_request_parts(parts: &mut Parts, state: &RestState) -> Result<Self, Self::Rejection> {
+        // Set only by the server itself (an MCP tool call, authenticated at `/mcp`); a client
+        // cannot put it there.
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Caller(principal.clone()));
+        }
         Ok(Caller(state.auth.authenticate(&parts.headers).await?))
     }
 }
