@@ -73,9 +73,23 @@ impl Server {
         server
     }
 
+    /// A server on a fresh temporary data directory, with extra environment variables.
+    pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::launch_with(tmp.path(), None, extra_args, env);
+        server.admin_key = std::fs::read_to_string(tmp.path().join("admin.key")).expect("admin.key").trim().to_owned();
+        server._tmp = Some(tmp);
+        server
+    }
+
     /// Spawns `engram serve` and waits for the address it prints.
     fn launch(data_dir: &Path, database_url: Option<&str>, extra_args: &[&str]) -> Server {
+        Self::launch_with(data_dir, database_url, extra_args, &[])
+    }
+
+    fn launch_with(data_dir: &Path, database_url: Option<&str>, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(engram_bin());
+        command.envs(env.iter().copied());
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])

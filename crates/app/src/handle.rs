@@ -24,6 +24,8 @@ pub struct Engram {
     /// The hot tier's in-process cache (only where this process makes every change: see
     /// `hot_cache`).
     pub(crate) hot: Option<Arc<crate::hot_cache::HotCache>>,
+    /// Rate limits and quotas (see `limits`).
+    pub(crate) limiter: Arc<crate::limits::Limiter>,
 }
 
 /// How conversations are served: the hot-window cache and the message tokenizer.
@@ -63,6 +65,7 @@ impl Engram {
             lifecycle: Arc::default(),
             results: Arc::default(),
             hot: None,
+            limiter: Arc::default(),
         }
     }
 

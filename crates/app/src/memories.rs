@@ -38,11 +38,12 @@ fn dedup_window() -> chrono::Duration {
 
 impl Engram {
     /// Creates one memory; a duplicate is AlreadyExists with the existing id.
-    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, agent = memory.agent.as_str()))]
     pub async fn add_memory(&self, p: &Principal, memory: NewMemory) -> Result<Memory> {
         require(p, Permission::Write)?;
         let now = time::now();
         let mut memories = vec![self.limits.check_new_memory("memory", memory, now)?];
+        self.check_quota(&p.org_id, 1).await?;
         self.queue_for_embedding(&mut memories);
         let seen = self.hot_generation(&p.org_id);
         let outcome = self
@@ -72,6 +73,7 @@ impl Engram {
             .enumerate()
             .map(|(i, memory)| self.limits.check_new_memory(&format!("memories[{i}]"), memory, now))
             .collect::<Result<Vec<_>>>()?;
+        self.check_quota(&p.org_id, valid.len()).await?;
         self.queue_for_embedding(&mut valid);
         let seen = self.hot_generation(&p.org_id);
         let outcomes = self

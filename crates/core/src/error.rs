@@ -25,8 +25,14 @@ pub enum Error {
     Unauthenticated(String),
     #[error("{0}")]
     PermissionDenied(String),
+    /// A quota is used up (e.g. an org's stored memories): not retryable as is.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// A rate limit: `subject` (an API key or an org) spent its burst; a call may succeed after
+    /// `retry_after`. gRPC RESOURCE_EXHAUSTED with `retry-after` metadata, HTTP 429 with
+    /// `Retry-After`.
+    #[error("rate limit of {subject} exceeded ({rate}/s, burst {burst}); retry after {:.2} s", retry_after.as_secs_f64())]
+    RateLimited { subject: String, rate: f64, burst: u32, retry_after: std::time::Duration },
     /// Unavailable: the store does not answer (yet). Safe to retry.
     #[error("{0}")]
     Unavailable(String),

@@ -6,6 +6,7 @@ pub mod conversation;
 pub mod error;
 pub mod ids;
 pub mod lifecycle;
+pub mod quota;
 pub mod time;
 pub mod types;
 pub mod validate;

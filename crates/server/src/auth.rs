@@ -20,15 +20,32 @@ use engram_store::DynStore;
 pub struct Authenticator {
     store: DynStore,
     disabled: bool,
+    /// Rate limits of keys and orgs, applied once a caller is known.
+    admission: Option<engram_app::Engram>,
 }
 
 impl Authenticator {
     pub fn new(store: DynStore, disabled: bool) -> Self {
-        Self { store, disabled }
+        Self { store, disabled, admission: None }
     }
 
-    /// The principal of a request's headers, or Unauthenticated.
+    /// With the app's rate limits applied to every authenticated call.
+    pub fn with_admission(mut self, app: engram_app::Engram) -> Self {
+        self.admission = Some(app);
+        self
+    }
+
+    /// The principal of a request's headers, or Unauthenticated; RateLimited when its key or org
+    /// spent its burst.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Error> {
+        let principal = self.principal(headers).await?;
+        if let Some(app) = &self.admission {
+            app.admit(&principal).await?;
+        }
+        Ok(principal)
+    }
+
+    async fn principal(&self, headers: &HeaderMap) -> Result<Principal, Error> {
         if self.disabled {
             return Ok(Principal {
                 org_id: ids::DEFAULT_ORG_ID.to_owned(),

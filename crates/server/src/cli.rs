@@ -191,6 +191,30 @@ pub struct ServeArgs {
     /// (every request needs one), loopback only with --no-auth.
     #[arg(long, env = "ENGRAM_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub mcp_allowed_hosts: Vec<String>,
+    /// Default rate limit of every API key, in calls per second (0: none). `engram key limits`
+    /// sets a key's own. Each server process keeps its own buckets.
+    #[arg(long, env = "ENGRAM_KEY_RATE_LIMIT", default_value_t = 0.0)]
+    pub key_rate_limit: f64,
+    /// Default burst of a key's rate limit (0: one second's worth).
+    #[arg(long, env = "ENGRAM_KEY_RATE_BURST", default_value_t = 0)]
+    pub key_rate_burst: u32,
+    /// Default rate limit of every org (all its keys together), in calls per second (0: none).
+    #[arg(long, env = "ENGRAM_ORG_RATE_LIMIT", default_value_t = 0.0)]
+    pub org_rate_limit: f64,
+    /// Default burst of an org's rate limit (0: one second's worth).
+    #[arg(long, env = "ENGRAM_ORG_RATE_BURST", default_value_t = 0)]
+    pub org_rate_burst: u32,
+    /// Default quota of live memories per org (0: none). `engram org limits` sets an org's own.
+    #[arg(long, env = "ENGRAM_ORG_MAX_MEMORIES", default_value_t = 0)]
+    pub org_max_memories: u64,
+    /// Seconds a subject's stored limits are used before they are read again (a change made with
+    /// `engram key|org limits` takes effect within this).
+    #[arg(long, env = "ENGRAM_LIMITS_REFRESH", default_value = "5", value_parser = parse_seconds)]
+    pub limits_refresh: std::time::Duration,
+    /// Label the request metrics of `/metrics` and OTLP with the caller's org too (one series per
+    /// org and method: enable only with a bounded number of orgs).
+    #[arg(long, env = "ENGRAM_METRICS_ORG_LABEL")]
+    pub metrics_org_label: bool,
 }
 
 fn parse_tokenizer(name: &str) -> Result<engram_context::Tokenizer, String> {
@@ -253,6 +277,8 @@ impl ServeArgs {
                 message_tokenizer: self.message_tokenizer,
             },
             hot_cache_bytes: usize::try_from(self.hot_cache_mb << 20).unwrap_or(usize::MAX),
+            metrics_org_label: self.metrics_org_label,
+            limit_defaults: self.limit_defaults()?,
             mcp_allowed_hosts: match (&self.mcp_allowed_hosts[..], self.no_auth) {
                 ([], true) => ["localhost", "127.0.0.1", "::1"].map(str::to_owned).to_vec(),
                 (hosts, _) => hosts.iter().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect(),
@@ -291,6 +317,28 @@ impl ServeArgs {
     }
 }
 
+impl ServeArgs {
+    fn limit_defaults(&self) -> anyhow::Result<engram_app::LimitDefaults> {
+        use engram_core::quota::SubjectLimits;
+        let rate = |flag: &str, rate: f64, burst: u32| -> anyhow::Result<SubjectLimits> {
+            let limits = SubjectLimits {
+                rate_per_sec: (rate != 0.0).then_some(rate),
+                burst: (burst != 0 && rate != 0.0).then_some(burst),
+                max_memories: None,
+            };
+            limits.validate().with_context(|| format!("--{flag}"))?;
+            Ok(limits)
+        };
+        let mut org = rate("org-rate-limit", self.org_rate_limit, self.org_rate_burst)?;
+        org.max_memories = (self.org_max_memories != 0).then_some(self.org_max_memories);
+        Ok(engram_app::LimitDefaults {
+            key: rate("key-rate-limit", self.key_rate_limit, self.key_rate_burst)?,
+            org,
+            refresh: self.limits_refresh,
+        })
+    }
+}
+
 /// A non-negative number of seconds (fractions allowed).
 fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     let seconds: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
@@ -310,6 +358,34 @@ pub enum OrgCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Show or set an org's own limits: its rate limit (every key of the org together, per
+    /// server process) and its quota of stored memories. Flags given replace those fields; the
+    /// others stay. Servers pick a change up within --limits-refresh.
+    Limits {
+        /// Org id.
+        org: String,
+        #[command(flatten)]
+        rate: RateArgs,
+        /// Live memories the org may store; a write that would pass it is refused.
+        #[arg(long)]
+        max_memories: Option<u64>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// A subject's rate limit flags (`engram key limits`, `engram org limits`).
+#[derive(Debug, Clone, Args)]
+pub struct RateArgs {
+    /// Calls per second (a token bucket, refilled continuously).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Calls that may come at once (default: one second's worth).
+    #[arg(long)]
+    pub burst: Option<u32>,
+    /// Remove every limit of its own (the server's defaults apply again).
+    #[arg(long, conflicts_with_all = ["rate", "burst"])]
+    pub clear: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,6 +413,16 @@ pub enum KeyCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Show or set a key's own rate limit (flags given replace those fields; the others stay).
+    /// Servers pick a change up within --limits-refresh.
+    Limits {
+        /// Key id (`key_...`).
+        id: String,
+        #[command(flatten)]
+        rate: RateArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Revoke a key by id (`key_...`); effective on the next request.
     Revoke {
         id: String,
@@ -361,16 +447,14 @@ impl StoreArgs {
     }
 }
 
-pub fn init_logging(cli: &Cli) {
-    use tracing_subscriber::EnvFilter;
-    // sqlx logs every statement at info; keep it (and sea-orm) quiet unless asked.
-    let filter = format!("{},sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,tower=warn", cli.log_level);
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+/// Logs for every command; traces and metrics over OTLP for `serve` when the standard
+/// `OTEL_*` variables ask (see `telemetry`). Runs inside the Tokio runtime.
+pub fn init_telemetry(cli: &Cli) -> anyhow::Result<crate::telemetry::Telemetry> {
+    let exporters = match cli.command {
+        Command::Serve(_) => crate::telemetry::Exporters::from_env(|name| std::env::var(name).ok())?,
+        _ => crate::telemetry::Exporters::default(),
+    };
+    crate::telemetry::init(&cli.log_level, matches!(cli.log_format, LogFormat::Json), &exporters)
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -409,7 +493,38 @@ async fn org(command: OrgCommand) -> anyhow::Result<()> {
                 println!("{}\t{}\t{}", org.id, org.name, time::format_rfc3339(org.created_at));
             }
         }
+        OrgCommand::Limits { org, rate, max_memories, store } => {
+            let store = open(&store).await?;
+            store.get_org(&org).await?;
+            set_limits(&store, &org, &rate, max_memories).await?;
+        }
     }
+    Ok(())
+}
+
+/// Applies the flags given over `subject`'s stored limits and prints the result.
+async fn set_limits(store: &DynStore, subject: &str, rate: &RateArgs, max_memories: Option<u64>) -> anyhow::Result<()> {
+    let stored = store.limits(&[subject.to_owned()]).await?.into_iter().next().map(|(_, l)| l).unwrap_or_default();
+    let changed = rate.clear || rate.rate.is_some() || rate.burst.is_some() || max_memories.is_some();
+    let limits = if rate.clear {
+        engram_core::quota::SubjectLimits { max_memories, ..Default::default() }
+    } else {
+        engram_core::quota::SubjectLimits {
+            rate_per_sec: rate.rate.or(stored.rate_per_sec),
+            burst: rate.burst.or(if rate.rate.is_some() { None } else { stored.burst }),
+            max_memories: max_memories.or(stored.max_memories),
+        }
+    };
+    if changed {
+        store.set_limits(subject, &limits, time::now()).await?;
+    }
+    let show = |v: Option<String>| v.unwrap_or_else(|| "default".into());
+    println!(
+        "{subject}\trate_per_sec={}\tburst={}\tmax_memories={}",
+        show(limits.rate_per_sec.map(|r| r.to_string())),
+        show(limits.bucket().map(|(_, b)| b.to_string())),
+        show(limits.max_memories.map(|m| m.to_string()))
+    );
     Ok(())
 }
 
@@ -448,6 +563,13 @@ async fn key(command: KeyCommand) -> anyhow::Result<()> {
                 };
                 println!("{}\t{}\t{}\t{}", key.id, key.name, permissions.join(","), state);
             }
+        }
+        KeyCommand::Limits { id, rate, store } => {
+            let store = open(&store).await?;
+            if store.find_api_key(&id).await?.is_none() {
+                anyhow::bail!("API key not found: {id}");
+            }
+            set_limits(&store, &id, &rate, None).await?;
         }
         KeyCommand::Revoke { id, store } => {
             let key = open(&store).await?.revoke_api_key(None, &id, time::now()).await?;

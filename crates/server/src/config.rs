@@ -54,6 +54,10 @@ pub struct ServeConfig {
     pub hot_cache_bytes: usize,
     /// `/mcp`: the `Host` header values it accepts (DNS rebinding protection); empty: any.
     pub mcp_allowed_hosts: Vec<String>,
+    /// Request metrics labelled by org too (off: no tenant data in labels).
+    pub metrics_org_label: bool,
+    /// Rate limits and quotas of subjects without their own.
+    pub limit_defaults: engram_app::LimitDefaults,
 }
 
 /// The memory lifecycle: the default policy and how often maintenance runs.

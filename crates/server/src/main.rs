@@ -7,7 +7,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = engram_server::cli::Cli::parse();
-    engram_server::cli::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -15,7 +14,14 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(engram_server::cli::run(cli)) {
+    let outcome = runtime.block_on(async {
+        // The OTLP exporters' gRPC channels need the runtime.
+        let telemetry = engram_server::cli::init_telemetry(&cli)?;
+        let outcome = engram_server::cli::run(cli).await;
+        telemetry.shutdown();
+        outcome
+    });
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("engram: {err:#}");

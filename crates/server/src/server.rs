@@ -162,6 +162,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let settings = args.store.clone();
     let limits = args.limits.clone();
+    // Before the store connects: its instruments record into the process's meter provider.
+    crate::telemetry::metrics::metrics();
     let store = open_store(&settings).await?;
     if Backend::of_url(&settings.database_url)? == Backend::Sqlite {
         bootstrap(&store, &settings).await?;
@@ -178,6 +180,7 @@ pub async fn serve(
         .with_relevance(relevance)
         .with_conversations(args.conversations.window_cache_bytes, args.conversations.message_tokenizer)
         .with_lifecycle(args.lifecycle.policy.clone())
+        .with_limit_defaults(args.limit_defaults)
         .with_hot_cache(match Backend::of_url(&settings.database_url)? {
             Backend::Sqlite => args.hot_cache_bytes,
             Backend::Postgres => 0,
@@ -198,6 +201,7 @@ pub async fn serve(
         let app = app.clone();
         tokio::spawn(async move { app.run_maintenance(every).await })
     });
+    let gauges = crate::telemetry::metrics::watch_app(app.clone());
     let flusher = app.clone();
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -230,7 +234,7 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let max = limits.max_message_bytes;
-    let authenticator = Authenticator::new(store.clone(), args.no_auth);
+    let authenticator = Authenticator::new(store.clone(), args.no_auth).with_admission(app.clone());
     let grpc = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -276,11 +280,22 @@ pub async fn serve(
     let mcp = crate::mcp::router(rest.clone(), authenticator, args.mcp_allowed_hosts.clone());
     // One port: gRPC (HTTP/2), REST (HTTP/1.1 and 2) and MCP (`/mcp`) share it; the auth layer
     // wraps gRPC only (REST answers its own JSON errors; MCP checks the key, then calls REST).
-    let mut router = grpc.merge(rest).merge(mcp);
+    let mut router =
+        grpc.merge(rest).merge(mcp).route("/metrics", axum::routing::get(crate::telemetry::metrics::endpoint));
     if args.max_concurrent_requests > 0 {
         let slots = crate::shed::Slots::new(args.max_concurrent_requests);
         router = router.layer(axum::middleware::from_fn_with_state(slots, crate::shed::shed));
     }
+    // Outermost: every call gets its server span and request metrics, shed ones included.
+    let observer = crate::telemetry::requests::Observer::new(
+        &[engram_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET],
+        &[
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ],
+        args.metrics_org_label,
+    );
+    router = router.layer(axum::middleware::from_fn_with_state(observer, crate::telemetry::requests::observe));
 
     let addr = listener.local_addr()?;
     if args.no_auth {
@@ -326,6 +341,7 @@ pub async fn serve(
         ),
     }
     ready.abort();
+    gauges.abort();
     indexer.abort();
     embedder.abort();
     access_log.abort();

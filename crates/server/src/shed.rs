@@ -1,7 +1,7 @@
 //! Load shedding: at most `max` requests are worked on at once on the port (gRPC, REST and MCP
 //! together); one more is answered at once (gRPC UNAVAILABLE, which clients retry with backoff;
-//! HTTP 503 with `Retry-After: 1`) instead of queueing without bound. Health and readiness are
-//! never shed, so an orchestrator does not restart a busy server. A streaming response (watch)
+//! HTTP 503 with `Retry-After: 1`) instead of queueing without bound. Health, readiness and
+//! `/metrics` are never shed, so an orchestrator does not restart a busy server. A streaming response (watch)
 //! holds its slot until its stream starts, not while it streams.
 
 use std::sync::Arc;
@@ -23,7 +23,7 @@ impl Slots {
 }
 
 fn exempt(path: &str) -> bool {
-    path == "/health" || path == "/ready" || path.starts_with("/grpc.health.v1.Health/")
+    path == "/health" || path == "/ready" || path == "/metrics" || path.starts_with("/grpc.health.v1.Health/")
 }
 
 pub async fn shed(State(slots): State<Slots>, request: Request, next: Next) -> Response {

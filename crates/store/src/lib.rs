@@ -319,6 +319,20 @@ pub struct TierStatistics {
     pub cold_bytes_after: u64,
 }
 
+/// Operators' limits: rate limits of API keys and orgs, orgs' memory quotas.
+#[async_trait::async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Replaces the limits of `subject` (an API key id or an org id; not checked to exist, so a
+    /// limit can be set before its subject is made); empty limits delete its row.
+    async fn set_limits(&self, subject: &str, limits: &engram_core::quota::SubjectLimits, now: Timestamp)
+    -> Result<()>;
+    /// The limits stored for these subjects; subjects without any are left out.
+    async fn limits(&self, subjects: &[String]) -> Result<Vec<(String, engram_core::quota::SubjectLimits)>>;
+    /// The org's memories by its counters (expired ones not yet deleted included); 0 for an
+    /// unknown org.
+    async fn org_memory_count(&self, org: &str) -> Result<u64>;
+}
+
 /// The simulation's reads: what the state vectorizer compares, without whole memories.
 #[async_trait::async_trait]
 pub trait StateStore: Send + Sync {
@@ -389,6 +403,7 @@ pub trait Store:
     + WorkingMemoryStore
     + LifecycleStore
     + StateStore
+    + LimitStore
     + 'static
 {
     /// Answers when the database answers.

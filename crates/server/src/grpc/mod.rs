@@ -21,6 +21,8 @@ pub mod working_memory;
 
 /// Metadata key carrying the id of the memory a duplicate duplicates.
 pub const EXISTING_ID_KEY: &str = "x-engram-existing-id";
+/// Metadata of a rate-limited call: whole seconds until a retry may succeed.
+pub const RETRY_AFTER_KEY: &str = "retry-after";
 
 /// The one mapping from domain errors to gRPC status codes.
 pub fn status(err: Error) -> Status {
@@ -39,6 +41,13 @@ pub fn status(err: Error) -> Status {
         Error::Unauthenticated(message) => Status::unauthenticated(message),
         Error::PermissionDenied(message) => Status::permission_denied(message),
         Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+        Error::RateLimited { ref retry_after, .. } => {
+            // Whole seconds, as HTTP's Retry-After (at least 1).
+            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let mut status = Status::resource_exhausted(err.to_string());
+            status.metadata_mut().insert(RETRY_AFTER_KEY, seconds.into());
+            status
+        }
         Error::Unavailable(message) => Status::unavailable(message),
         Error::Internal(cause) => {
             tracing::error!(%cause, "internal error");

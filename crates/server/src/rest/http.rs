@@ -30,11 +30,13 @@ pub struct RestError {
     status: StatusCode,
     message: String,
     existing_id: Option<String>,
+    /// Seconds, for `Retry-After` (rate limits).
+    retry_after: Option<u64>,
 }
 
 impl RestError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), existing_id: None }
+        Self { status, message: message.into(), existing_id: None, retry_after: None }
     }
 }
 
@@ -46,7 +48,7 @@ impl From<Error> for RestError {
             Error::AlreadyExists { .. } | Error::FailedPrecondition(_) | Error::Aborted(_) => StatusCode::CONFLICT,
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
-            Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::ResourceExhausted(_) | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
@@ -62,7 +64,11 @@ impl From<Error> for RestError {
             Error::AlreadyExists { what: "memory", existing_id } => format!("duplicate memory: {existing_id}"),
             _ => err.to_string(),
         };
-        Self { status, message, existing_id }
+        let retry_after = match &err {
+            Error::RateLimited { retry_after, .. } => Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            _ => None,
+        };
+        Self { status, message, existing_id, retry_after }
     }
 }
 
@@ -72,7 +78,11 @@ impl IntoResponse for RestError {
         if let Some(id) = self.existing_id {
             body["existing_id"] = serde_json::Value::String(id);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

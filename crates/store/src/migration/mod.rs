@@ -7,6 +7,7 @@
 //! - `m20261201_000001_vectors`: memory vectors and each org's vector dimension.
 //! - `m20261206_000001_conversations`: conversations, their messages, and working memory.
 //! - `m20261207_000001_lifecycle`: cold blocks, decay and tier columns of memories.
+//! - `m20261208_000001_limits`: operators' rate limits and memory quotas per key and org.
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -16,6 +17,7 @@ mod m20261130_000001_lean_store;
 mod m20261201_000001_vectors;
 mod m20261206_000001_conversations;
 mod m20261207_000001_lifecycle;
+mod m20261208_000001_limits;
 
 pub struct Migrator;
 
@@ -28,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_vectors::Migration),
             Box::new(m20261206_000001_conversations::Migration),
             Box::new(m20261207_000001_lifecycle::Migration),
+            Box::new(m20261208_000001_limits::Migration),
         ]
     }
 }

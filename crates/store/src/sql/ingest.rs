@@ -38,8 +38,25 @@ pub(super) async fn add(
     window: chrono::Duration,
     now: Timestamp,
 ) -> Result<Vec<AddOutcome>> {
-    let span = tracing::debug_span!("add_memories", org, items = items.len());
-    let _entered = span.enter();
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        "store.write",
+        otel.kind = "client",
+        db.system = store.inner.backend.system(),
+        org,
+        items = items.len()
+    );
+    queue(store, org, items, window, now).instrument(span).await
+}
+
+/// Queues the items for the org's next ingest job, then waits for its commit.
+async fn queue(
+    store: &SqlStore,
+    org: &str,
+    items: Vec<ValidMemory>,
+    window: chrono::Duration,
+    now: Timestamp,
+) -> Result<Vec<AddOutcome>> {
     let org_key = store.org_key_for_write(org).await?;
     let items = items.into_iter().map(Prepared::new).collect();
     let (reply, answer) = oneshot::channel();

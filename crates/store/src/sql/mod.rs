@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 use sea_orm::sqlx::PgPool;
 use sea_orm::{DatabaseConnection, SqlxPostgresConnector};
 use sea_orm_migration::MigratorTrait;
+use tracing::Instrument as _;
 
 use engram_core::{Error, Result};
 
@@ -22,6 +23,7 @@ use crate::migration::Migrator;
 
 mod conn;
 mod dialect;
+mod metrics;
 mod shared;
 mod writer;
 
@@ -33,6 +35,7 @@ mod feed;
 mod ingest;
 mod keys;
 mod lifecycle;
+mod limits;
 mod memories;
 mod orgs;
 mod sessions;
@@ -253,14 +256,24 @@ impl SqlStore {
         R: Send + 'static,
         F: for<'c, 'x> FnOnce(&'c mut Conn<'x>) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        match &self.inner.db {
-            Db::Sqlite(readers, _) => readers.run(Box::new(op)).await,
-            Db::Postgres(pool) => {
-                let mut connection =
-                    pool.acquire().await.map_err(|e| Error::Unavailable(format!("no PostgreSQL connection: {e}")))?;
-                op(&mut Conn::Postgres(&mut connection)).await
+        let started = std::time::Instant::now();
+        let span = tracing::info_span!("store.read", otel.kind = "client", db.system = self.inner.backend.system());
+        let result = async {
+            match &self.inner.db {
+                Db::Sqlite(readers, _) => readers.run(Box::new(op)).await,
+                Db::Postgres(pool) => {
+                    let mut connection = pool
+                        .acquire()
+                        .await
+                        .map_err(|e| Error::Unavailable(format!("no PostgreSQL connection: {e}")))?;
+                    op(&mut Conn::Postgres(&mut connection)).await
+                }
             }
         }
+        .instrument(span)
+        .await;
+        self.inner.writer.metrics().read(started.elapsed());
+        result
     }
 
     /// Runs a write in the next group commit, holding `lock` on PostgreSQL; returns once committed.
@@ -269,7 +282,8 @@ impl SqlStore {
         R: Send + 'static,
         F: for<'c, 'x> FnOnce(&'c mut Conn<'x>) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
-        self.inner.writer.write(lock, op).await
+        let span = tracing::info_span!("store.write", otel.kind = "client", db.system = self.inner.backend.system());
+        self.inner.writer.write(lock, op).instrument(span).await
     }
 
     /// The PostgreSQL pool (None on SQLite).

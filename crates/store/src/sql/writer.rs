@@ -30,6 +30,7 @@ use engram_core::{Error, Result};
 use super::conn::sqlite::{self, SqliteConfig};
 use super::conn::threads;
 use super::conn::{Conn, params};
+use super::metrics::{Queued, StoreMetrics};
 
 /// What a job does once the group's commit succeeded (`Ok`) or failed.
 pub(crate) type Done = Box<dyn FnOnce(Result<()>) + Send>;
@@ -63,6 +64,8 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    queued: Queued,
+    metrics: StoreMetrics,
 }
 
 fn stopped() -> Error {
@@ -76,37 +79,59 @@ impl Writer {
         let (jobs, mut rx) = mpsc::channel::<Job>(4 * max_group.max(1));
         let mut conn = sqlite::open(config, sqlite::Role::Writer)?;
         let max_group = max_group.max(1);
+        let queued = Queued::default();
+        let metrics = StoreMetrics::new(&queued);
+        let (taken, recorder) = (queued.clone(), metrics.clone());
         std::thread::Builder::new()
             .name("engram-sqlite-write".into())
             .spawn(move || {
                 while let Some(first) = rx.blocking_recv() {
                     let group = gather(first, &mut rx, max_group);
+                    let (jobs, started) = (group.len(), std::time::Instant::now());
+                    taken.taken(jobs);
                     run_sqlite_group(&mut conn, group);
+                    recorder.commit(jobs, started.elapsed());
                 }
             })
             .map_err(|e| Error::internal(format!("cannot start the SQLite writer thread: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, queued, metrics })
     }
 
     /// Starts the PostgreSQL writer task; it ends when every `Writer` clone is dropped.
     pub(crate) fn spawn_postgres(pool: PgPool, max_group: usize) -> Self {
         let (jobs, mut rx) = mpsc::channel::<Job>(4 * max_group.max(1));
         let max_group = max_group.max(1);
+        let queued = Queued::default();
+        let metrics = StoreMetrics::new(&queued);
+        let (taken, recorder) = (queued.clone(), metrics.clone());
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let group = gather(first, &mut rx, max_group);
+                let (jobs, started) = (group.len(), std::time::Instant::now());
+                taken.taken(jobs);
                 if let Err(err) = run_postgres_group(&pool, group).await {
                     // The callers' reply channels were dropped with their jobs: they get Unavailable.
                     tracing::error!(error = %err, "group commit failed");
                 }
+                recorder.commit(jobs, started.elapsed());
             }
         });
-        Self { jobs }
+        Self { jobs, queued, metrics }
+    }
+
+    /// The store's instruments (reads record theirs here too).
+    pub(crate) fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
     }
 
     /// Queues a job holding `lock` (on PostgreSQL).
     pub(crate) async fn submit(&self, lock: Option<String>, isolation: Isolation, work: Work) -> Result<()> {
-        self.jobs.send(Job { lock, isolation, work }).await.map_err(|_| stopped())
+        self.queued.add();
+        let sent = self.jobs.send(Job { lock, isolation, work }).await.map_err(|_| stopped());
+        if sent.is_err() {
+            self.queued.taken(1);
+        }
+        sent
     }
 
     /// Runs `work` inside the next group transaction, holding `lock` (on PostgreSQL); returns once

@@ -69,6 +69,7 @@ mod feed;
 mod isolation;
 mod keys;
 mod lifecycle;
+mod limits;
 mod memories_add;
 mod memories_change;
 mod memories_list;

@@ -36,6 +36,14 @@ impl Backend {
             Err(Error::invalid("database_url", "must start with sqlite: or postgres://"))
         }
     }
+
+    /// The backend's name in traces (OpenTelemetry's `db.system`).
+    pub fn system(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgresql",
+        }
+    }
 }
 
 /// A connection of either backend, lent to an operation for its duration.

@@ -1,0 +1,144 @@
+//! Operators' limits: rate limits per API key and per org (a token bucket per subject, in this
+//! process: with N replicas each enforces its own, so an org can reach N times its rate), and an
+//! org's quota of stored memories, checked before each memory write (writes already in flight
+//! may pass it by their size).
+//!
+//! Limits are the server's defaults (settings) overlaid by what an operator stored for a subject
+//! (`engram key limits`, `engram org limits`), read from the store at most once per `refresh`
+//! per subject, so a change reaches every replica within that time. A leaf.
+//!
+//! Why not the `governor` crate: its keyed limiter has one quota for all keys, and ours differ
+//! per subject and change at run time; the bucket itself is ten lines (`engram_core::quota`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use engram_core::quota::{SubjectLimits, TokenBucket};
+use engram_core::{Error, Principal, Result};
+
+use crate::handle::Engram;
+
+/// The server's defaults, for subjects without limits of their own.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitDefaults {
+    pub key: SubjectLimits,
+    pub org: SubjectLimits,
+    /// How long limits read from the store are used before they are read again.
+    pub refresh: Duration,
+}
+
+impl Default for LimitDefaults {
+    fn default() -> Self {
+        Self { key: SubjectLimits::default(), org: SubjectLimits::default(), refresh: Duration::from_secs(5) }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Limiter {
+    pub(crate) defaults: LimitDefaults,
+    /// Limits stored per subject (empty when none), and when they were read.
+    stored: Mutex<HashMap<String, (Instant, SubjectLimits)>>,
+    buckets: Mutex<HashMap<String, TokenBucket>>,
+}
+
+impl Limiter {
+    pub(crate) fn new(defaults: LimitDefaults) -> Self {
+        Self { defaults, ..Self::default() }
+    }
+
+    /// Takes a token of `subject`'s bucket (made, or remade when its limits changed).
+    fn take(&self, subject: &str, (rate, burst): (f64, u32), now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets.entry(subject.to_owned()).or_insert_with(|| TokenBucket::new(rate, burst, now));
+        if bucket.rate != rate || bucket.burst != burst {
+            *bucket = TokenBucket::new(rate, burst, now);
+        }
+        bucket.take(now)
+    }
+}
+
+impl Engram {
+    /// With these default limits (none by default).
+    pub fn with_limit_defaults(mut self, defaults: LimitDefaults) -> Self {
+        self.limiter = std::sync::Arc::new(Limiter::new(defaults));
+        self
+    }
+
+    /// The limits of these subjects as stored (empty when none), each read again after the
+    /// refresh interval.
+    async fn stored_limits(&self, subjects: &[&str]) -> Result<Vec<SubjectLimits>> {
+        let now = Instant::now();
+        let refresh = self.limiter.defaults.refresh;
+        let missing: Vec<String> = {
+            let stored = self.limiter.stored.lock().unwrap_or_else(|e| e.into_inner());
+            subjects
+                .iter()
+                .filter(|s| stored.get(**s).is_none_or(|(read, _)| now.duration_since(*read) >= refresh))
+                .map(|s| (*s).to_owned())
+                .collect()
+        };
+        if !missing.is_empty() {
+            let found: HashMap<String, SubjectLimits> = self.store.limits(&missing).await?.into_iter().collect();
+            let mut stored = self.limiter.stored.lock().unwrap_or_else(|e| e.into_inner());
+            for subject in missing {
+                let limits = found.get(&subject).copied().unwrap_or_default();
+                stored.insert(subject, (now, limits));
+            }
+        }
+        let stored = self.limiter.stored.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(subjects.iter().map(|s| stored.get(*s).map(|(_, l)| *l).unwrap_or_default()).collect())
+    }
+
+    /// Admits one call of `p`: a token from its API key's bucket, then from its org's;
+    /// RateLimited naming the subject, its rate and when to retry.
+    pub async fn admit(&self, p: &Principal) -> Result<()> {
+        let defaults = self.limiter.defaults;
+        let mut subjects: Vec<(&str, String, SubjectLimits)> = Vec::with_capacity(2);
+        if let Some(key) = &p.key_id {
+            subjects.push((key, format!("API key {key}"), defaults.key));
+        }
+        subjects.push((&p.org_id, format!("org {}", p.org_id), defaults.org));
+        let ids: Vec<&str> = subjects.iter().map(|(id, ..)| *id).collect();
+        let stored = self.stored_limits(&ids).await?;
+        let now = Instant::now();
+        for ((id, name, default), own) in subjects.into_iter().zip(stored) {
+            let Some(bucket) = own.over(default).bucket() else { continue };
+            if let Err(retry_after) = self.limiter.take(id, bucket, now) {
+                return Err(Error::RateLimited { subject: name, rate: bucket.0, burst: bucket.1, retry_after });
+            }
+        }
+        Ok(())
+    }
+
+    /// ResourceExhausted when the org's memory quota cannot take `adding` more memories.
+    pub(crate) async fn check_quota(&self, org: &str, adding: usize) -> Result<()> {
+        let defaults = self.limiter.defaults.org;
+        let Some(max) = self.stored_limits(&[org]).await?[0].over(defaults).max_memories else { return Ok(()) };
+        let stored = self.store.org_memory_count(org).await?;
+        if stored.saturating_add(adding as u64) > max {
+            return Err(Error::ResourceExhausted(format!(
+                "quota: org {org} stores {stored} memories and may store {max} (max_memories); \
+                 {adding} more would pass it: delete memories or raise the quota (engram org limits)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_gets_a_new_full_bucket_when_its_limits_change() {
+        let limiter = Limiter::default();
+        let now = Instant::now();
+        assert!(limiter.take("key_a", (1.0, 1), now).is_ok());
+        assert!(limiter.take("key_a", (1.0, 1), now).is_err());
+        assert!(limiter.take("key_b", (1.0, 1), now).is_ok(), "buckets are per subject");
+        assert!(limiter.take("key_a", (1.0, 2), now).is_ok(), "a new burst: a new, full bucket");
+        assert!(limiter.take("key_a", (1.0, 2), now).is_ok());
+        assert!(limiter.take("key_a", (1.0, 2), now).is_err());
+    }
+}
