@@ -319,6 +319,30 @@ pub struct TierStatistics {
     pub cold_bytes_after: u64,
 }
 
+/// What an erasure deleted; `memory_keys` are the erased memories' keys, for the caller's indexes
+/// and caches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erased {
+    pub memories: u64,
+    pub conversations: u64,
+    pub messages: u64,
+    pub sessions: u64,
+    pub working_memories: u64,
+    pub agents: u64,
+    pub memory_keys: Vec<i64>,
+}
+
+/// Erasure of everything about one end user (a scope) or one agent, in one transaction.
+#[async_trait::async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// The scope's memories (every agent's) and conversations of the org; an unknown org or
+    /// scope erases nothing.
+    async fn erase_scope(&self, org: &str, scope: &str) -> Result<Erased>;
+    /// The agent with its memories, sessions, working memory and conversations; NotFound for an
+    /// unknown agent.
+    async fn erase_agent(&self, org: &str, agent: &AgentRef) -> Result<Erased>;
+}
+
 /// Operators' limits: rate limits of API keys and orgs, orgs' memory quotas.
 #[async_trait::async_trait]
 pub trait LimitStore: Send + Sync {
@@ -404,6 +428,7 @@ pub trait Store:
     + LifecycleStore
     + StateStore
     + LimitStore
+    + ErasureStore
     + 'static
 {
     /// Answers when the database answers.

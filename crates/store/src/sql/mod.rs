@@ -31,6 +31,7 @@ mod access;
 mod agents;
 mod conversations;
 mod embed_queue;
+mod erasure;
 mod feed;
 mod ingest;
 mod keys;

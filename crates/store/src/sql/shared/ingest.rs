@@ -101,6 +101,22 @@ impl DedupBuffer {
         }
     }
 
+    /// Drops the entries of these memories (erased: their hashes must not reach the table).
+    pub(crate) fn forget(&mut self, keys: &[i64]) {
+        if keys.is_empty() {
+            return;
+        }
+        let gone: std::collections::HashSet<i64> = keys.iter().copied().collect();
+        let mut dropped = 0;
+        self.recent.retain(|_, memories| {
+            let before = memories.len();
+            memories.retain(|k| !gone.contains(k));
+            dropped += before - memories.len();
+            !memories.is_empty()
+        });
+        self.len -= dropped;
+    }
+
     /// Everything buffered, sorted by hash (the order of `memory_dedup`).
     pub(crate) fn sorted(&self) -> Vec<(i64, i64)> {
         let mut all: Vec<(i64, i64)> =
