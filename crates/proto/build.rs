@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "engram/v1/watch.proto",
     "engram/v1/simulation.proto",
     "engram/v1/lifecycle.proto",
+    "engram/v1/erasure.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,9 +16,10 @@ pub use engram_proto::v1 as pb;
 use pb::{
     admin_service_client::AdminServiceClient, agent_service_client::AgentServiceClient,
     context_service_client::ContextServiceClient, conversation_service_client::ConversationServiceClient,
-    lifecycle_service_client::LifecycleServiceClient, memory_service_client::MemoryServiceClient,
-    session_service_client::SessionServiceClient, simulation_service_client::SimulationServiceClient,
-    watch_service_client::WatchServiceClient, working_memory_service_client::WorkingMemoryServiceClient,
+    erasure_service_client::ErasureServiceClient, lifecycle_service_client::LifecycleServiceClient,
+    memory_service_client::MemoryServiceClient, session_service_client::SessionServiceClient,
+    simulation_service_client::SimulationServiceClient, watch_service_client::WatchServiceClient,
+    working_memory_service_client::WorkingMemoryServiceClient,
 };
 
 /// The `engram` binary: `$ENGRAM_BIN`, else `target/debug/engram` (the Makefile builds it first).
@@ -246,6 +247,7 @@ pub struct Clients {
     pub watch: WatchServiceClient<Authed>,
     pub simulation: SimulationServiceClient<Authed>,
     pub lifecycle: LifecycleServiceClient<Authed>,
+    pub erasure: ErasureServiceClient<Authed>,
 }
 
 impl Clients {
@@ -262,6 +264,7 @@ impl Clients {
             watch: WatchServiceClient::with_interceptor(channel.clone(), key.clone()),
             simulation: SimulationServiceClient::with_interceptor(channel.clone(), key.clone()),
             lifecycle: LifecycleServiceClient::with_interceptor(channel.clone(), key.clone()),
+            erasure: ErasureServiceClient::with_interceptor(channel.clone(), key.clone()),
             admin: AdminServiceClient::with_interceptor(channel, key),
         }
     }

@@ -17,6 +17,7 @@ mod contains;
 pub mod context;
 pub mod conversations;
 mod embedder;
+pub mod erasure;
 mod handle;
 mod hot_cache;
 mod indexer;

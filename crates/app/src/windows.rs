@@ -164,6 +164,18 @@ impl WindowCache {
         }
     }
 
+    /// Drops every entry of the org (an erasure: no copy of its messages may outlive it).
+    pub(crate) fn clear_org(&self, org: &str) {
+        let mut inner = self.lock();
+        let doomed: Vec<(String, i64)> =
+            inner.entries.iter().filter(|(id, _)| id.0 == org).map(|(id, _)| id.clone()).collect();
+        for id in doomed {
+            if let Some(old) = inner.entries.pop(&id) {
+                inner.bytes -= old.bytes;
+            }
+        }
+    }
+
     fn evict(&self, inner: &mut Inner) {
         while inner.bytes > self.max_bytes {
             let Some((_, old)) = inner.entries.pop_lru() else { break };

@@ -20,9 +20,10 @@ use engram_embed::Embedder;
 use engram_proto::v1::{
     admin_service_server::AdminServiceServer, agent_service_server::AgentServiceServer,
     context_service_server::ContextServiceServer, conversation_service_server::ConversationServiceServer,
-    lifecycle_service_server::LifecycleServiceServer, memory_service_server::MemoryServiceServer,
-    session_service_server::SessionServiceServer, simulation_service_server::SimulationServiceServer,
-    watch_service_server::WatchServiceServer, working_memory_service_server::WorkingMemoryServiceServer,
+    erasure_service_server::ErasureServiceServer, lifecycle_service_server::LifecycleServiceServer,
+    memory_service_server::MemoryServiceServer, session_service_server::SessionServiceServer,
+    simulation_service_server::SimulationServiceServer, watch_service_server::WatchServiceServer,
+    working_memory_service_server::WorkingMemoryServiceServer,
 };
 use engram_search::FullText;
 use engram_store::{Backend, DynStore, SqlStore};
@@ -43,6 +44,7 @@ const SERVICES: &[&str] = &[
     "engram.v1.WatchService",
     "engram.v1.SimulationService",
     "engram.v1.LifecycleService",
+    "engram.v1.ErasureService",
 ];
 
 async fn connect(settings: &StoreConfig) -> anyhow::Result<SqlStore> {
@@ -267,6 +269,9 @@ pub async fn serve(
         .add_service(
             LifecycleServiceServer::new(grpc::lifecycle::LifecycleApi { app: app.clone() })
                 .max_decoding_message_size(max),
+        )
+        .add_service(
+            ErasureServiceServer::new(grpc::erasure::ErasureApi { app: app.clone() }).max_decoding_message_size(max),
         )
         .into_axum_router()
         .layer(axum::middleware::from_fn(grpc::deadline::enforce))

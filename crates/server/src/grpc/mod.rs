@@ -11,6 +11,7 @@ pub mod context;
 pub mod conversations;
 pub mod convert;
 pub mod deadline;
+pub mod erasure;
 pub mod framing;
 pub mod lifecycle;
 pub mod memories;
