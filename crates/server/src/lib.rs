@@ -3,7 +3,7 @@
 //!
 //! Modules depend in one direction: `cli` → `server` → (`grpc`, `rest`, `mcp`, `auth`) → `config`;
 //! `mcp` calls the REST router it is given, and imports no other surface; `shed` (load shedding)
-//! uses only `grpc::framing`.
+//! uses only `grpc::framing`; `tls` (the port's listener) uses only `config`.
 
 pub mod auth;
 pub mod cli;
@@ -13,3 +13,4 @@ pub mod mcp;
 pub mod rest;
 pub mod server;
 pub mod shed;
+pub mod tls;
