@@ -101,7 +101,7 @@ impl axum::serve::Listener for Port {
         let Port { tcp, tls, handshakes } = self;
         loop {
             let Some(tls) = tls else {
-                match tcp.accept().await {
+                match TcpListener::accept(tcp).await {
                     Ok((stream, addr)) => {
                         nodelay(&stream);
                         return (Stream::Plain(stream), addr);
@@ -116,7 +116,7 @@ impl axum::serve::Listener for Port {
                         return finished;
                     }
                 }
-                accepted = tcp.accept(), if handshakes.len() < MAX_HANDSHAKES => match accepted {
+                accepted = TcpListener::accept(tcp), if handshakes.len() < MAX_HANDSHAKES => match accepted {
                     Ok((stream, addr)) => {
                         nodelay(&stream);
                         let config = tls.current.read().unwrap_or_else(PoisonError::into_inner).clone();
