@@ -227,8 +227,8 @@ async fn grpc_and_rest_over_tls_and_nothing_in_plaintext() {
     let channel = tls.channel(&ca, None).await.expect("gRPC over TLS connects");
     let mut clients = Clients::new(channel.clone(), Some(&key));
     let agent = register(&mut clients, "secure").await.expect("RegisterAgent over TLS");
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    health
+    let mut grpc_health = tonic_health::pb::health_client::HealthClient::new(channel);
+    grpc_health
         .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
         .await
         .expect("health over TLS");
@@ -263,7 +263,8 @@ async fn grpc_and_rest_over_tls_and_nothing_in_plaintext() {
     let plain = Endpoint::from_shared(tls.server.url()).unwrap().connect_timeout(Duration::from_secs(5));
     if let Ok(channel) = plain.connect().await {
         let err = register(&mut Clients::new(channel, Some(&key)), "plain").await.unwrap_err();
-        assert!(matches!(err.code(), Code::Unavailable | Code::Unknown | Code::Internal), "{err:?}");
+        // The connection is closed under it: Cancelled ("connection closed") or Unavailable.
+        assert!(matches!(err.code(), Code::Cancelled | Code::Unavailable | Code::Unknown), "{err:?}");
     }
     let mut raw = TcpStream::connect(tls.server.addr).await.unwrap();
     raw.write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n").await.unwrap();
@@ -339,25 +340,26 @@ fn bad_tls_files_at_start_up_are_errors_naming_the_flag_and_the_file() {
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
     let (good_crt, good_key) = (path("good.crt"), path("good.key"));
+    let (missing, junk, other_key) = (path("missing.crt"), path("junk.pem"), path("other.key"));
     let cases: Vec<(Vec<&str>, Vec<String>)> = vec![
         (
-            vec!["--tls-cert", &path("missing.crt"), "--tls-key", &good_key],
+            vec!["--tls-cert", &missing, "--tls-key", &good_key],
             vec!["--tls-cert".into(), path("missing.crt"), "cannot read it".into()],
         ),
         (
-            vec!["--tls-cert", &good_crt, "--tls-key", &path("junk.pem")],
+            vec!["--tls-cert", &good_crt, "--tls-key", &junk],
             vec!["--tls-key".into(), path("junk.pem"), "no PEM PRIVATE KEY".into()],
         ),
         (
-            vec!["--tls-cert", &path("junk.pem"), "--tls-key", &good_key],
+            vec!["--tls-cert", &junk, "--tls-key", &good_key],
             vec!["--tls-cert".into(), path("junk.pem"), "no PEM CERTIFICATE".into()],
         ),
         (
-            vec!["--tls-cert", &good_crt, "--tls-key", &path("other.key")],
+            vec!["--tls-cert", &good_crt, "--tls-key", &other_key],
             vec![path("other.key"), "does not belong to the certificate".into()],
         ),
         (
-            vec!["--tls-cert", &good_crt, "--tls-key", &good_key, "--tls-client-ca", &path("junk.pem")],
+            vec!["--tls-cert", &good_crt, "--tls-key", &good_key, "--tls-client-ca", &junk],
             vec!["--tls-client-ca".into(), path("junk.pem")],
         ),
         (vec!["--tls-cert", &good_crt], vec!["--tls-cert needs --tls-key".into()]),
