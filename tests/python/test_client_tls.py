@@ -90,6 +90,9 @@ def test_tls_with_root_certificates(tls_server, pki):
     with Engram(f"localhost:{p}", key, root_certificates=pki["other_ca"], retries=0, timeout=5) as client:
         with pytest.raises(UnavailableError):
             client.get_agent(name)
+    with Engram(f"localhost:{p}", key, tls=True, retries=0, timeout=5) as client:  # the system's roots
+        with pytest.raises(UnavailableError):
+            client.get_agent(name)
     with pytest.raises(ValueError):
         Engram(f"localhost:{p}", tls=False, root_certificates=ca)
 
