@@ -228,10 +228,7 @@ async fn grpc_and_rest_over_tls_and_nothing_in_plaintext() {
     let mut clients = Clients::new(channel.clone(), Some(&key));
     let agent = register(&mut clients, "secure").await.expect("RegisterAgent over TLS");
     let mut grpc_health = tonic_health::pb::health_client::HealthClient::new(channel);
-    grpc_health
-        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-        .await
-        .expect("health over TLS");
+    grpc_health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.expect("health over TLS");
 
     // REST with reqwest (HTTP/1.1 over rustls): the agent gRPC made.
     let http = reqwest_client(&ca, None);
@@ -252,10 +249,11 @@ async fn grpc_and_rest_over_tls_and_nothing_in_plaintext() {
             .await
             .expect("HTTP/2 over TLS");
     tokio::spawn(connection);
-    let request = hyper::Request::get(format!("https://localhost:{}/api/v1/agents/{}", tls.server.addr.port(), agent.id))
-        .header("x-api-key", &key)
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-        .unwrap();
+    let request =
+        hyper::Request::get(format!("https://localhost:{}/api/v1/agents/{}", tls.server.addr.port(), agent.id))
+            .header("x-api-key", &key)
+            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .unwrap();
     let response = sender.send_request(request).await.expect("REST over HTTP/2 and TLS");
     assert_eq!(response.status(), 200);
 
@@ -398,7 +396,9 @@ async fn mutual_tls_admits_only_clients_with_a_certificate_of_the_ca() {
     match tls.channel(&server_ca, None).await {
         Err(_) => {}
         Ok(channel) => {
-            register(&mut Clients::new(channel, Some(&key)), "anonymous").await.expect_err("served without a certificate");
+            register(&mut Clients::new(channel, Some(&key)), "anonymous")
+                .await
+                .expect_err("served without a certificate");
         }
     }
     let channel = tls.channel(&server_ca, Some(&member)).await.expect("mutual TLS connects");

@@ -295,7 +295,9 @@ impl ServeArgs {
                 );
                 return Ok(None);
             }
-            (Some(_), None) => anyhow::bail!("--tls-cert needs --tls-key (ENGRAM_TLS_KEY): the certificate's private key"),
+            (Some(_), None) => {
+                anyhow::bail!("--tls-cert needs --tls-key (ENGRAM_TLS_KEY): the certificate's private key")
+            }
             (None, Some(_)) => anyhow::bail!("--tls-key needs --tls-cert (ENGRAM_TLS_CERT): the key's certificate"),
         };
         anyhow::ensure!(
