@@ -85,11 +85,6 @@ impl Port {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.local_addr()
     }
-
-    /// Whether the port speaks TLS.
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
-    }
 }
 
 impl axum::serve::Listener for Port {
