@@ -1,8 +1,7 @@
 """The client's transport settings against a stand-in AgentService served by grpcio in this
-process (the engram binary has no TLS listener and cannot be told to fail on cue): TLS with a
-self-signed certificate, retries on UNAVAILABLE only, the deadline, the x-api-key header."""
+process (the engram binary cannot be told to fail on cue): retries on UNAVAILABLE only, the
+deadline, the x-api-key header. TLS is tested against the real binary: test_client_tls.py."""
 
-import subprocess
 import threading
 import time
 from concurrent import futures
@@ -40,11 +39,11 @@ class StandIn(agents_pb2_grpc.AgentServiceServicer):
         return common_pb2.Agent(id="agent_" + "a" * 24, name=name, description=key)
 
 
-def serve(credentials=None):
+def serve():
     servicer = StandIn()
     srv = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     agents_pb2_grpc.add_AgentServiceServicer_to_server(servicer, srv)
-    port = srv.add_secure_port("127.0.0.1:0", credentials) if credentials else srv.add_insecure_port("127.0.0.1:0")
+    port = srv.add_insecure_port("127.0.0.1:0")
     srv.start()
     return srv, servicer, port
 
@@ -54,15 +53,6 @@ def plain():
     srv, servicer, port = serve()
     yield f"127.0.0.1:{port}", servicer
     srv.stop(0)
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")], check=True, capture_output=True)
-    return d / "cert.pem", d / "key.pem"
 
 
 def test_api_key_header_and_typed_errors(plain):
@@ -117,29 +107,3 @@ def test_deadline_on_every_call(plain):
         assert time.monotonic() - started < 1.5
         assert isinstance(e.value, TimeoutError)
         assert client.with_timeout(5).get_agent("slow").name == "slow"
-
-
-def test_tls_with_root_certificates(cert):
-    cert_path, key_path = cert
-    creds = grpc.ssl_server_credentials([(key_path.read_bytes(), cert_path.read_bytes())])
-    srv, servicer, port = serve(creds)
-    try:
-        # A file path or PEM bytes; giving certificates turns TLS on.
-        with Engram(f"localhost:{port}", "k", root_certificates=str(cert_path)) as client:
-            assert client.config.tls and client.get_agent("secure").description == "k"
-        with Engram(f"https://localhost:{port}", root_certificates=cert_path.read_bytes()) as client:
-            assert client.get_agent("secure").name == "secure"
-        # The certificate names localhost; reached by IP, the name checked can be set.
-        with Engram(f"127.0.0.1:{port}", tls=True, root_certificates=cert_path, tls_server_name="localhost") as c:
-            assert c.get_agent("secure").name == "secure"
-        # Plaintext to a TLS port, or TLS without trusting the certificate, does not connect.
-        with Engram(f"localhost:{port}", retries=0, timeout=5) as client:
-            with pytest.raises(UnavailableError):
-                client.get_agent("secure")
-        with Engram(f"localhost:{port}", tls=True, retries=0, timeout=5) as client:
-            with pytest.raises(UnavailableError):
-                client.get_agent("secure")
-    finally:
-        srv.stop(0)
-    with pytest.raises(ValueError):
-        Engram("localhost:1", tls=False, root_certificates=cert_path)

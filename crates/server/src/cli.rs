@@ -12,7 +12,7 @@ use engram_embed::EmbedderConfig;
 use engram_search::{Neighbourhood, Ranking};
 use engram_store::{DynStore, StoreOptions};
 
-use crate::config::{ConversationConfig, LifecycleConfig, SearchConfig, ServeConfig, StoreConfig};
+use crate::config::{ConversationConfig, LifecycleConfig, SearchConfig, ServeConfig, StoreConfig, TlsConfig};
 use crate::server;
 
 #[derive(Debug, Parser)]
@@ -98,6 +98,20 @@ pub struct ServeArgs {
     /// Address to listen on (gRPC). Port 0 picks a free port; the chosen address is printed.
     #[arg(long, env = "ENGRAM_LISTEN", default_value = "0.0.0.0:9100")]
     pub listen: SocketAddr,
+    /// TLS: the server's certificate chain (PEM, its own certificate first). With --tls-key, the
+    /// port speaks only TLS (ALPN h2 and http/1.1: gRPC, REST and MCP). Reloaded when it changes.
+    #[arg(long, env = "ENGRAM_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Reloaded when it changes.
+    #[arg(long, env = "ENGRAM_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS: CA certificates (PEM); every client must present a certificate signed by one of them
+    /// (mutual TLS). Without it no client certificate is asked for.
+    #[arg(long, env = "ENGRAM_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// TLS: seconds a client gets to finish its handshake before the connection is closed.
+    #[arg(long, env = "ENGRAM_TLS_HANDSHAKE_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub tls_handshake_timeout: std::time::Duration,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Development only: no API keys; every request acts as an admin of org_default.
@@ -242,6 +256,7 @@ impl ServeArgs {
         }
         Ok(ServeConfig {
             listen: self.listen,
+            tls: self.tls_config()?,
             store: self.store.config(),
             no_auth: self.no_auth,
             limits: Limits {
@@ -294,6 +309,33 @@ impl ServeArgs {
                 maintenance_interval: (!self.maintenance_interval.is_zero()).then_some(self.maintenance_interval),
             },
         })
+    }
+
+    fn tls_config(&self) -> anyhow::Result<Option<TlsConfig>> {
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+            (None, None) => {
+                anyhow::ensure!(
+                    self.tls_client_ca.is_none(),
+                    "--tls-client-ca needs TLS: set --tls-cert and --tls-key (ENGRAM_TLS_CERT, ENGRAM_TLS_KEY) too"
+                );
+                return Ok(None);
+            }
+            (Some(_), None) => {
+                anyhow::bail!("--tls-cert needs --tls-key (ENGRAM_TLS_KEY): the certificate's private key")
+            }
+            (None, Some(_)) => anyhow::bail!("--tls-key needs --tls-cert (ENGRAM_TLS_CERT): the key's certificate"),
+        };
+        anyhow::ensure!(
+            !self.tls_handshake_timeout.is_zero(),
+            "--tls-handshake-timeout: is 0; must be more than 0 seconds"
+        );
+        Ok(Some(TlsConfig {
+            cert,
+            key,
+            client_ca: self.tls_client_ca.clone(),
+            handshake_timeout: self.tls_handshake_timeout,
+        }))
     }
 
     fn embedder_config(&self) -> anyhow::Result<Option<EmbedderConfig>> {

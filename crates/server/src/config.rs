@@ -37,6 +37,8 @@ impl StoreConfig {
 pub struct ServeConfig {
     /// gRPC and REST address; port 0 picks a free one.
     pub listen: SocketAddr,
+    /// TLS on that port (None: plain TCP).
+    pub tls: Option<TlsConfig>,
     pub store: StoreConfig,
     /// Development only: every request acts as an admin of `org_default`.
     pub no_auth: bool,
@@ -58,6 +60,19 @@ pub struct ServeConfig {
     pub metrics_org_label: bool,
     /// Rate limits and quotas of subjects without their own.
     pub limit_defaults: engram_app::LimitDefaults,
+}
+
+/// TLS on the port: PEM files, reloaded when they change (`tls.rs`).
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// The server's certificate chain, its own certificate first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates a client's certificate must be signed by (mutual TLS); None: none asked.
+    pub client_ca: Option<PathBuf>,
+    /// How long a client gets to finish its handshake.
+    pub handshake_timeout: Duration,
 }
 
 /// The memory lifecycle: the default policy and how often maintenance runs.

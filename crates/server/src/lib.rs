@@ -3,7 +3,8 @@
 //!
 //! Modules depend in one direction: `cli` → `server` → (`grpc`, `rest`, `mcp`, `auth`) → `config`;
 //! `mcp` calls the REST router it is given, and imports no other surface; `shed` (load shedding)
-//! uses only `grpc::framing`; `telemetry` (logs, traces, metrics) uses only `grpc::framing`.
+//! uses only `grpc::framing`; `telemetry` (logs, traces, metrics) uses only `grpc::framing`; `tls`
+//! (the port's listener) uses only `config`.
 
 pub mod auth;
 pub mod cli;
@@ -14,3 +15,4 @@ pub mod rest;
 pub mod server;
 pub mod shed;
 pub mod telemetry;
+pub mod tls;

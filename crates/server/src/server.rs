@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 
-use axum::serve::ListenerExt;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
@@ -162,6 +161,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Plain TCP or TLS (tls.rs), TCP_NODELAY either way; a bad certificate or key stops here.
+    let listener = crate::tls::Port::new(listener, args.tls.as_ref())?;
     let settings = args.store.clone();
     let limits = args.limits.clone();
     // Before the store connects: its instruments record into the process's meter provider.
@@ -320,12 +321,6 @@ pub async fn serve(
             }
         }
     };
-    // Small request/response messages: without TCP_NODELAY, Nagle adds ~40 ms to each of them.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
     // In-flight requests get `shutdown_timeout` after the signal; then the server stops anyway, so
     // it exits before an orchestrator's kill (Kubernetes: terminationGracePeriodSeconds).
     let timeout = args.shutdown_timeout;
