@@ -225,6 +225,17 @@ pub struct ServeArgs {
     /// `engram key|org limits` takes effect within this).
     #[arg(long, env = "ENGRAM_LIMITS_REFRESH", default_value = "5", value_parser = parse_seconds)]
     pub limits_refresh: std::time::Duration,
+    /// Seconds a client has to send a request's headers (HTTP/1.1), or a new connection its first
+    /// byte; then the connection is closed.
+    #[arg(long, env = "ENGRAM_HEADER_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout: std::time::Duration,
+    /// Seconds a request body may stall (no data) before the request ends with 408.
+    #[arg(long, env = "ENGRAM_BODY_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub body_timeout: std::time::Duration,
+    /// Seconds between HTTP/2 pings on an idle connection; a ping unanswered in half this time
+    /// closes it.
+    #[arg(long, env = "ENGRAM_KEEP_ALIVE", default_value = "60", value_parser = parse_seconds)]
+    pub keep_alive: std::time::Duration,
     /// Label the request metrics of `/metrics` and OTLP with the caller's org too (one series per
     /// org and method: enable only with a bounded number of orgs).
     #[arg(long, env = "ENGRAM_METRICS_ORG_LABEL")]
@@ -294,6 +305,11 @@ impl ServeArgs {
             hot_cache_bytes: usize::try_from(self.hot_cache_mb << 20).unwrap_or(usize::MAX),
             metrics_org_label: self.metrics_org_label,
             limit_defaults: self.limit_defaults()?,
+            client_timeouts: crate::connections::ClientTimeouts {
+                header_timeout: positive("header-timeout", self.header_timeout)?,
+                keep_alive: positive("keep-alive", self.keep_alive)?,
+            },
+            body_timeout: positive("body-timeout", self.body_timeout)?,
             mcp_allowed_hosts: match (&self.mcp_allowed_hosts[..], self.no_auth) {
                 ([], true) => ["localhost", "127.0.0.1", "::1"].map(str::to_owned).to_vec(),
                 (hosts, _) => hosts.iter().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect(),
@@ -379,6 +395,11 @@ impl ServeArgs {
             refresh: self.limits_refresh,
         })
     }
+}
+
+fn positive(flag: &str, seconds: std::time::Duration) -> anyhow::Result<std::time::Duration> {
+    anyhow::ensure!(!seconds.is_zero(), "--{flag}: must be more than 0 seconds");
+    Ok(seconds)
 }
 
 /// A non-negative number of seconds (fractions allowed).

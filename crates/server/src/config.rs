@@ -58,6 +58,10 @@ pub struct ServeConfig {
     pub mcp_allowed_hosts: Vec<String>,
     /// Request metrics labelled by org too (off: no tenant data in labels).
     pub metrics_org_label: bool,
+    /// Bounds on slow or stalled clients' connections (see `connections`).
+    pub client_timeouts: crate::connections::ClientTimeouts,
+    /// Longest wait for the next piece of a request body.
+    pub body_timeout: Duration,
     /// Rate limits and quotas of subjects without their own.
     pub limit_defaults: engram_app::LimitDefaults,
 }

@@ -292,6 +292,8 @@ pub async fn serve(
         let slots = crate::shed::Slots::new(args.max_concurrent_requests);
         router = router.layer(axum::middleware::from_fn_with_state(slots, crate::shed::shed));
     }
+    // A stalled request body ends its request (408) instead of holding it.
+    router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(args.body_timeout));
     // Outermost: every call gets its server span and request metrics, shed ones included.
     let observer = crate::telemetry::requests::Observer::new(
         &[engram_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET],
@@ -334,7 +336,7 @@ pub async fn serve(
         tokio::time::sleep(timeout).await;
     };
     tokio::select! {
-        served = axum::serve(listener, router).with_graceful_shutdown(drain) => served.context("server failed")?,
+        () = crate::connections::serve(listener, router, args.client_timeouts, drain) => {},
         () = deadline => tracing::warn!(
             timeout_s = timeout.as_secs_f64(),
             "shutdown timeout: stopping with requests still in flight"

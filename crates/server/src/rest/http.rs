@@ -123,6 +123,18 @@ impl FromRequestParts<RestState> for Caller {
     }
 }
 
+/// Whether a body could not be read because it stalled past the body timeout.
+fn stalled(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// A JSON body whose errors are `{"error": ...}`: 400 naming the field for bad JSON, 413 when too
 /// large, 415 without a JSON content type. An empty body is the type's default.
 pub struct Body<T>(pub T);
@@ -141,6 +153,11 @@ impl<T: DeserializeOwned + Default> FromRequest<RestState> for Body<T> {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 RestError::new(status, "request body is larger than the 4 MiB limit")
+            } else if stalled(&rejection) {
+                RestError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body stalled (see --body-timeout); send it again",
+                )
             } else {
                 RestError::new(StatusCode::BAD_REQUEST, rejection.body_text())
             }
