@@ -7,7 +7,8 @@
 //! - `writer`: group commit (generic: it runs jobs, it knows no operation);
 //! - this module: [`SqlStore`] itself (connections, caches, migrations);
 //! - the operations, one module per store trait: `orgs`, `keys`, `agents`, `sessions`,
-//!   `memories` (reads, updates, deletes), `ingest` (adds), `stats`.
+//!   `memories` (reads, updates, deletes), `ingest` (adds), `stats`, `export` (export and
+//!   import of every row).
 
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +30,7 @@ mod access;
 mod agents;
 mod conversations;
 mod embed_queue;
+mod export;
 mod feed;
 mod ingest;
 mod keys;
@@ -41,6 +43,7 @@ mod stats;
 mod working_memory;
 
 pub use conn::Backend;
+pub use conn::sqlite::backup as backup_sqlite;
 use conn::Conn;
 use conn::sqlite::SqliteConfig;
 use conn::threads::Readers;

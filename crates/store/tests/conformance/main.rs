@@ -65,6 +65,7 @@ mod agents;
 mod concurrency;
 mod conversations;
 mod embed_queue;
+mod export;
 mod feed;
 mod isolation;
 mod keys;
