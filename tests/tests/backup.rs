@@ -331,7 +331,7 @@ async fn an_export_resumes_after_any_cursor_and_bad_lines_name_their_line() {
     let full = work.path().join("full.ndjson");
     succeeded("export", engram_sqlite(&server.data_dir, &["export", "--output", full.to_str().unwrap()]));
     let all = lines(&full);
-    assert!(all.len() > 40);
+    assert!(all.len() > 30, "{}", all.len());
     // After every fifth record (and the last): exactly the rest.
     for i in (0..all.len()).step_by(5).chain([all.len() - 1]) {
         let cursor = all[i]["cursor"].as_str().unwrap();

@@ -85,9 +85,24 @@ pub fn backup(url: &str, dest: &Path) -> Result<u64> {
     source.busy_timeout(Duration::from_secs(30)).map_err(error)?;
     let copied = (|| {
         let mut copy = Connection::open(&partial).map_err(|e| open_error(&partial, e))?;
-        rusqlite::backup::Backup::new(&source, &mut copy)
-            .and_then(|backup| backup.run_to_completion(-1, Duration::from_millis(50), None))
-            .map_err(error)?;
+        {
+            let backup = rusqlite::backup::Backup::new(&source, &mut copy).map_err(error)?;
+            // Every page in one step (-1): one read transaction, so one commit's database. A
+            // writer holding a lock the step needs makes it BUSY: wait and try again.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                use rusqlite::backup::StepResult;
+                match backup.step(-1).map_err(error)? {
+                    StepResult::Done => break,
+                    StepResult::More | StepResult::Busy | StepResult::Locked
+                        if std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    _ => return Err(Error::Unavailable("the database stayed locked for 60 s; try again".into())),
+                }
+            }
+        }
         let check: String = copy.query_row("PRAGMA quick_check", [], |row| row.get(0)).map_err(error)?;
         if check != "ok" {
             return Err(Error::internal(format!("the copy fails its integrity check: {check}")));
