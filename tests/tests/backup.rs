@@ -42,7 +42,10 @@ fn lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).expect("read the export");
     let mut lines = text.lines().map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"));
     let header = lines.next().expect("a header line");
-    assert_eq!((header["kind"].as_str(), header["format"].as_str(), header["version"].as_u64()), (Some("header"), Some("engram-export"), Some(1)));
+    assert_eq!(
+        (header["kind"].as_str(), header["format"].as_str(), header["version"].as_u64()),
+        (Some("header"), Some("engram-export"), Some(1))
+    );
     lines.collect()
 }
 
@@ -176,8 +179,10 @@ async fn fill_tenant(admin: &mut Clients, server: &Server, name: &str) -> Tenant
 async fn observed(server: &Server, tenant: &Tenant) -> Vec<String> {
     let mut c = server.clients(Some(&tenant.key)).await;
     let stats = c.simulation.get_memory_statistics(pb::GetMemoryStatisticsRequest {}).await.unwrap().into_inner();
-    let planner = c.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "planner".into() }).await.unwrap().into_inner();
-    let coder = c.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "coder".into() }).await.unwrap().into_inner();
+    let planner =
+        c.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "planner".into() }).await.unwrap().into_inner();
+    let coder =
+        c.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "coder".into() }).await.unwrap().into_inner();
     let listed = c
         .memories
         .list_memories(pb::ListMemoriesRequest { filter: Some(filter()), limit: 1000, ..Default::default() })
@@ -231,14 +236,13 @@ async fn searchable(server: &Server, tenant: &Tenant) {
             ..Default::default()
         };
         let hits = c.memories.search_memories(ranked).await.unwrap().into_inner().hits;
-        let semantic = pb::SearchMemoriesRequest {
-            query_embedding: vec![0.0, 0.0, 1.0],
-            limit: 1,
-            ..Default::default()
-        };
+        let semantic =
+            pb::SearchMemoriesRequest { query_embedding: vec![0.0, 0.0, 1.0], limit: 1, ..Default::default() };
         let nearest = c.memories.search_memories(semantic).await.unwrap().into_inner().hits;
         let first = |hits: &[pb::SearchHit]| hits.first().map(|h| h.memory.as_ref().unwrap().content.clone());
-        if first(&hits).is_some_and(|c| c.contains("night train")) && first(&nearest).is_some_and(|c| c.contains("ticket parser")) {
+        if first(&hits).is_some_and(|c| c.contains("night train"))
+            && first(&nearest).is_some_and(|c| c.contains("ticket parser"))
+        {
             return;
         }
         assert!(Instant::now() < deadline, "not found by search after 30 s: {hits:?} {nearest:?}");
@@ -251,7 +255,11 @@ async fn export_import_round_trips_sqlite_postgres_sqlite() {
     let source = Server::start(&[]);
     let mut admin = source.admin().await;
     let tenants = [fill_tenant(&mut admin, &source, "acme").await, fill_tenant(&mut admin, &source, "globex").await];
-    admin.memories.add_memory(pb::AddMemoryRequest { memory: Some(memory("ops", "org_default keeps a memory too")) }).await.unwrap();
+    admin
+        .memories
+        .add_memory(pb::AddMemoryRequest { memory: Some(memory("ops", "org_default keeps a memory too")) })
+        .await
+        .unwrap();
     for tenant in &tenants {
         searchable(&source, tenant).await;
     }
@@ -299,7 +307,10 @@ async fn export_import_round_trips_sqlite_postgres_sqlite() {
     std::fs::create_dir_all(&restored_dir).unwrap();
     succeeded("import into SQLite", engram_sqlite(&restored_dir, &["import", "--input", second.to_str().unwrap()]));
     let fourth = work.path().join("restored.ndjson");
-    succeeded("export the restored store", engram_sqlite(&restored_dir, &["export", "--output", fourth.to_str().unwrap()]));
+    succeeded(
+        "export the restored store",
+        engram_sqlite(&restored_dir, &["export", "--output", fourth.to_str().unwrap()]),
+    );
     assert_eq!(normalised(&fourth, &[]), normalised(&second, &[]));
     // The restore has no admin.key file (the keys are in the store): the old one still works.
     std::fs::copy(source.data_dir.join("admin.key"), restored_dir.join("admin.key")).unwrap();
@@ -309,7 +320,8 @@ async fn export_import_round_trips_sqlite_postgres_sqlite() {
         assert_eq!(&observed(&restored, tenant).await, before, "{}: the API answers as before", tenant.org);
         searchable(&restored, tenant).await;
         let mut revoked = restored.clients(Some(&tenant.revoked)).await;
-        let status = revoked.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "planner".into() }).await.unwrap_err();
+        let status =
+            revoked.agents.get_agent_stats(pb::GetAgentStatsRequest { agent: "planner".into() }).await.unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated, "a revoked key stays revoked");
     }
     let mut admin = restored.admin().await;
@@ -336,13 +348,20 @@ async fn an_export_resumes_after_any_cursor_and_bad_lines_name_their_line() {
     for i in (0..all.len()).step_by(5).chain([all.len() - 1]) {
         let cursor = all[i]["cursor"].as_str().unwrap();
         let rest = work.path().join(format!("rest-{i}.ndjson"));
-        succeeded("resumed export", engram_sqlite(&server.data_dir, &["export", "--after", cursor, "--output", rest.to_str().unwrap()]));
+        succeeded(
+            "resumed export",
+            engram_sqlite(&server.data_dir, &["export", "--after", cursor, "--output", rest.to_str().unwrap()]),
+        );
         assert_eq!(lines(&rest), all[i + 1..].to_vec(), "after {cursor}");
     }
     // One org too.
     let one = work.path().join("one.ndjson");
-    succeeded("export --org", engram_sqlite(&server.data_dir, &["export", "--org", &tenant.org, "--output", one.to_str().unwrap()]));
-    let in_org: Vec<Value> = all.iter().filter(|r| r["org"] == *tenant.org.as_str() || r["id"] == *tenant.org.as_str()).cloned().collect();
+    succeeded(
+        "export --org",
+        engram_sqlite(&server.data_dir, &["export", "--org", &tenant.org, "--output", one.to_str().unwrap()]),
+    );
+    let in_org: Vec<Value> =
+        all.iter().filter(|r| r["org"] == *tenant.org.as_str() || r["id"] == *tenant.org.as_str()).cloned().collect();
     assert_eq!(lines(&one), in_org);
     let bad = engram_sqlite(&server.data_dir, &["export", "--after", "7/memories/1"]);
     assert!(!bad.status.success());
@@ -360,14 +379,25 @@ async fn an_export_resumes_after_any_cursor_and_bad_lines_name_their_line() {
     let failed = engram_sqlite(&fresh, &["import", "--input", cut_file.to_str().unwrap()]);
     assert!(!failed.status.success());
     let stderr = String::from_utf8_lossy(&failed.stderr);
-    assert!(stderr.contains(&format!("line {}: memory.memory_type: \"dream\" is not a memory type", broken + 1)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("line {}: memory.memory_type: \"dream\" is not a memory type", broken + 1)),
+        "{stderr}"
+    );
     let partial = work.path().join("partial.ndjson");
     succeeded("export the partial import", engram_sqlite(&fresh, &["export", "--output", partial.to_str().unwrap()]));
-    assert_eq!(normalised(&partial, &[]), normalised(&one, &[])[..broken - 1].to_vec(), "every line before the bad one, none after");
+    assert_eq!(
+        normalised(&partial, &[]),
+        normalised(&one, &[])[..broken - 1].to_vec(),
+        "every line before the bad one, none after"
+    );
     // A line that is not JSON names its number too.
     std::fs::write(&cut_file, format!("{}\n{{\"kind\":\"org\",", cut[0])).unwrap();
     let failed = engram_sqlite(&fresh, &["import", "--input", cut_file.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("line 2: not JSON"), "{}", String::from_utf8_lossy(&failed.stderr));
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("line 2: not JSON"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,7 +411,9 @@ async fn backup_copies_a_store_a_server_is_writing_to() {
         writers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let batch = (0..20).map(|j| memory(&format!("writer-{w}"), &format!("writer {w} batch {i} item {j}"))).collect();
+                let batch = (0..20)
+                    .map(|j| memory(&format!("writer-{w}"), &format!("writer {w} batch {i} item {j}")))
+                    .collect();
                 let done = c.memories.add_memories(pb::AddMemoriesRequest { memories: batch }).await.unwrap();
                 acked.lock().unwrap().extend(done.into_inner().results.into_iter().map(|r| r.id));
                 i += 1;
@@ -415,7 +447,12 @@ async fn backup_copies_a_store_a_server_is_writing_to() {
     loop {
         let page = c
             .memories
-            .list_memories(pb::ListMemoriesRequest { filter: Some(filter()), limit: 1000, page_token: token, ..Default::default() })
+            .list_memories(pb::ListMemoriesRequest {
+                filter: Some(filter()),
+                limit: 1000,
+                page_token: token,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

@@ -446,7 +446,8 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let store = open(&args.store).await?;
     let summary = match &args.output {
         Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("--output: cannot create {}", path.display()))?;
+            let file =
+                std::fs::File::create(path).with_context(|| format!("--output: cannot create {}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
             let summary = crate::export::export(&store, args.org.as_deref(), args.after.as_deref(), &mut out).await?;
             out.into_inner().map_err(|e| e.into_error())?.sync_all()?;

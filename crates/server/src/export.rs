@@ -245,7 +245,9 @@ fn parse_line(number: usize, line: &str, first: bool) -> anyhow::Result<Option<R
 }
 
 /// A record's fields as its type, or the error with the path of the field at fault.
-fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+fn typed<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
     serde_path_to_error::deserialize(value)
 }
 
@@ -308,7 +310,9 @@ async fn write_batch(
                  lines already imported are skipped)"
             )
         }
-        Err(err) => Err(anyhow!(err).context(format!("importing lines {}..={}", numbers[0], numbers[numbers.len() - 1]))),
+        Err(err) => {
+            Err(anyhow!(err).context(format!("importing lines {}..={}", numbers[0], numbers[numbers.len() - 1])))
+        }
     }
 }
 
@@ -347,16 +351,32 @@ mod tests {
         let header = r#"{"kind":"header","format":"engram-export","version":1,"exported_at":0}"#;
         assert!(parse_line(1, header, true).unwrap().is_none());
         let cases = [
-            (r#"{"kind":"org","id":"org_a","name":"a","created_at":1}"#, true, "line 4: kind: is \"org\"; the first line"),
+            (
+                r#"{"kind":"org","id":"org_a","name":"a","created_at":1}"#,
+                true,
+                "line 4: kind: is \"org\"; the first line",
+            ),
             ("{\"kind\":\"org\",", false, "line 4: not JSON"),
             ("[1]", false, "line 4: not a JSON object"),
             (r#"{"id":"x"}"#, false, "line 4: kind: missing"),
             (r#"{"kind":"orgs"}"#, false, "line 4: kind: \"orgs\" is not a record kind"),
-            (r#"{"kind":"org","id":"org_a","name":"a","created_at":"yesterday"}"#, false, "line 4: org.created_at: invalid type"),
+            (
+                r#"{"kind":"org","id":"org_a","name":"a","created_at":"yesterday"}"#,
+                false,
+                "line 4: org.created_at: invalid type",
+            ),
             (r#"{"kind":"org","id":"org_a","created_at":1}"#, false, "line 4: org: missing field `name`"),
-            (r#"{"kind":"org","id":"org_a","name":"a","created_at":1,"colour":2}"#, false, "line 4: org: unknown field `colour`"),
+            (
+                r#"{"kind":"org","id":"org_a","name":"a","created_at":1,"colour":2}"#,
+                false,
+                "line 4: org.colour: unknown field `colour`",
+            ),
             (r#"{"kind":"header","format":"other","version":1,"exported_at":0}"#, false, "line 4: header.format"),
-            (r#"{"kind":"header","format":"engram-export","version":2,"exported_at":0}"#, false, "line 4: header.version"),
+            (
+                r#"{"kind":"header","format":"engram-export","version":2,"exported_at":0}"#,
+                false,
+                "line 4: header.version",
+            ),
         ];
         for (line, first, expected) in cases {
             let err = parse_line(4, line, first).unwrap_err().to_string();

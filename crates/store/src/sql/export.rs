@@ -28,7 +28,6 @@ use super::SqlStore;
 use super::conn::{Conn, Param, Row, params};
 use super::dialect;
 use super::shared::cold;
-use super::shared::refs::find_memory_keys;
 use super::shared::rows::{self, KEY_COLUMNS, KEY_FROM, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use super::writer::{org_lock, orgs_lock};
 use crate::encode::{dedup_hash, memory_type_code};
@@ -270,9 +269,9 @@ async fn messages(c: &mut Conn<'_>, (org_key, org): (i64, &str), after: (i64, i6
     c.query(sql, params![org_key, after.0, after.1, limit], |r| {
         let role = i16::try_from(r.i64(6)?).ok().and_then(Role::from_code);
         let tool_calls = match r.opt_str(9)? {
-            Some(text) => Some(
-                serde_json::from_str(text).map_err(|e| Error::internal(format!("stored tool calls: {e}")))?,
-            ),
+            Some(text) => {
+                Some(serde_json::from_str(text).map_err(|e| Error::internal(format!("stored tool calls: {e}")))?)
+            }
             None => None,
         };
         let seq = r.i64(4)?;
@@ -350,10 +349,7 @@ impl ImportStore for SqlStore {
                 first => {
                     let org = first.org();
                     start
-                        + records[start..]
-                            .iter()
-                            .take_while(|r| !matches!(r, Record::Org(_)) && r.org() == org)
-                            .count()
+                        + records[start..].iter().take_while(|r| !matches!(r, Record::Org(_)) && r.org() == org).count()
                 }
             };
             match self.import_run(records.clone(), start..end).await {
@@ -407,6 +403,9 @@ impl SqlStore {
         let (done, tags) = self
             .write(org_lock(org_key), move |c| {
                 Box::pin(async move {
+                    // Every lookup of a run is by key: index plans whatever the statistics (a
+                    // fresh database being filled has none).
+                    dialect::keyed_plans(c, true).await?;
                     let mut run = Run::new(org_key, org_id);
                     let keys = records[range.clone()].iter().filter_map(|r| match r {
                         Record::Memory(m) => Some(m.key),
@@ -421,6 +420,7 @@ impl SqlStore {
                         done.push(imported);
                     }
                     run.finish(c).await?;
+                    dialect::keyed_plans(c, false).await?;
                     Ok((done, run.tags))
                 })
             })
@@ -436,7 +436,8 @@ async fn import_org(c: &mut Conn<'_>, org: &OrgRecord) -> Result<Imported> {
     if c.query_one("SELECT key FROM orgs WHERE id = $1", params![&org.id], |r| r.i64(0)).await?.is_some() {
         return Ok(Imported::Existing);
     }
-    if let Some(other) = c.query_one("SELECT id FROM orgs WHERE name = $1", params![&org.name], |r| r.string(0)).await? {
+    if let Some(other) = c.query_one("SELECT id FROM orgs WHERE name = $1", params![&org.name], |r| r.string(0)).await?
+    {
         return Err(Error::invalid("name", format!("{:?} is the name of org {other} here", org.name)));
     }
     c.execute(
@@ -476,7 +477,7 @@ struct Run {
     counts: HashMap<(i64, i64), i64>,
     cold: Vec<ColdMemory>,
     /// Tag names and keys used (to cache once committed).
-    tags: Vec<(String, i64)>,
+    tags: HashMap<String, i64>,
 }
 
 impl Run {
@@ -491,7 +492,7 @@ impl Run {
             dedup_rows: Vec::new(),
             counts: HashMap::new(),
             cold: Vec::new(),
-            tags: Vec::new(),
+            tags: HashMap::new(),
         }
     }
 
@@ -515,7 +516,10 @@ impl Run {
         }
         let sql = "SELECT key FROM agents WHERE org_key = $1 AND id = $2";
         let key = c.query_one(sql, params![self.org_key, id], |r| r.i64(0)).await?.ok_or_else(|| {
-            Error::invalid(field, format!("agent {id} does not exist in org {}: its agent record must come first", self.org_id))
+            Error::invalid(
+                field,
+                format!("agent {id} does not exist in org {}: its agent record must come first", self.org_id),
+            )
         })?;
         self.agents.insert(id.to_owned(), key);
         Ok(key)
@@ -531,7 +535,13 @@ impl Run {
         })
     }
 
-    async fn conversation_key(&mut self, c: &mut Conn<'_>, agent_key: i64, scope: &str, name: &str) -> Result<Option<i64>> {
+    async fn conversation_key(
+        &mut self,
+        c: &mut Conn<'_>,
+        agent_key: i64,
+        scope: &str,
+        name: &str,
+    ) -> Result<Option<i64>> {
         let wanted = (agent_key, scope.to_owned(), name.to_owned());
         if let Some(key) = self.conversations.get(&wanted) {
             return Ok(Some(*key));
@@ -634,17 +644,36 @@ impl Run {
                 Some(key)
             }
         };
-        if !find_memory_keys(c, self.org_key, std::slice::from_ref(&r.id)).await?.is_empty() {
+        // One lookup for both questions: is the memory here (by its public id, in this org), and
+        // is its key free. The rows that can answer: its key, the key its id names, its legacy id.
+        let named = ids::memory_key_of(&r.id).map_or(r.key, |(_, key)| key);
+        // (Point lookups joined by UNION ALL: each an index seek, whatever the planner's statistics.)
+        let sql = "SELECT key, legacy_id, created_at, org_key FROM memories WHERE key = $1 \
+                   UNION ALL SELECT key, legacy_id, created_at, org_key FROM memories WHERE key = $2 \
+                   UNION ALL SELECT key, legacy_id, created_at, org_key FROM memories WHERE legacy_id = $3";
+        let rows = c
+            .query(sql, params![r.key, named, &r.id], |row| {
+                Ok((row.i64(0)?, row.opt_string(1)?, row.i64(2)?, row.i64(3)?))
+            })
+            .await?;
+        let here = rows.iter().any(|(key, legacy, created_at, org_key)| {
+            *org_key == self.org_key
+                && legacy.clone().unwrap_or_else(|| ids::memory_id_of(created_at.div_euclid(1000), *key)) == r.id
+        });
+        if here {
             return Ok(Imported::Existing);
         }
 
         // Its key, if free; else a new one, with its id kept as a legacy id.
-        let taken = c.query_i64("SELECT count(*) FROM memories WHERE key = $1", params![r.key]).await? > 0;
+        let taken = rows.iter().any(|(key, ..)| *key == r.key);
         let key = if taken { dialect::allocate_keys(c, 1).await?[0] } else { r.key };
         let derived = ids::memory_id_of(r.created_at.div_euclid(1000), key);
         let legacy_id = (derived != r.id).then(|| r.id.clone());
         let seq = c
-            .query_i64("UPDATE orgs SET last_seq = last_seq + 1 WHERE key = $1 RETURNING last_seq", params![self.org_key])
+            .query_i64(
+                "UPDATE orgs SET last_seq = last_seq + 1 WHERE key = $1 RETURNING last_seq",
+                params![self.org_key],
+            )
             .await?;
         let tags = serde_json::Value::from(r.tags.clone());
         let position = r.position;
@@ -692,12 +721,15 @@ impl Run {
             )
             .await?;
         }
-        let names: Vec<&str> = r.tags.iter().map(String::as_str).collect();
-        let tag_keys = super::shared::refs::tag_keys(c, &store.inner.tags, self.org_key, &names, true).await?;
-        for name in &r.tags {
-            self.tag_rows.push((tag_keys[name], r.time, key));
+        let missing: Vec<&str> = r.tags.iter().map(String::as_str).filter(|t| !self.tags.contains_key(*t)).collect();
+        if !missing.is_empty() {
+            let found = super::shared::refs::tag_keys(c, &store.inner.tags, self.org_key, &missing, true).await?;
+            self.tags.extend(found);
         }
-        self.tags.extend(tag_keys);
+        for name in &r.tags {
+            let tag = self.tags.get(name).copied().ok_or_else(|| Error::internal("a tag key was not found"))?;
+            self.tag_rows.push((tag, r.time, key));
+        }
         self.dedup_rows.push((dedup_hash(agent_key, &self.dedup_key(r)), key));
         *self.counts.entry((agent_key, memory_type_code(memory_type))).or_default() += 1;
         if tier == Tier::Cold {
@@ -776,8 +808,9 @@ impl Run {
 
     async fn message(&mut self, c: &mut Conn<'_>, r: &MessageRecord) -> Result<Imported> {
         non_empty("id", &r.id)?;
-        let role = Role::parse(&r.role)
-            .ok_or_else(|| Error::invalid("role", format!("{:?} is not a role (system, user, assistant, tool)", r.role)))?;
+        let role = Role::parse(&r.role).ok_or_else(|| {
+            Error::invalid("role", format!("{:?} is not a role (system, user, assistant, tool)", r.role))
+        })?;
         if r.seq < 1 {
             return Err(Error::invalid("seq", format!("is {}; must be 1 or more", r.seq)));
         }
@@ -793,7 +826,10 @@ impl Run {
         let conversation = self.conversation_key(c, agent_key, &r.scope, &r.conversation).await?.ok_or_else(|| {
             Error::invalid(
                 "conversation",
-                format!("conversation {} of agent {} does not exist here: its record must come first", r.conversation, r.agent),
+                format!(
+                    "conversation {} of agent {} does not exist here: its record must come first",
+                    r.conversation, r.agent
+                ),
             )
         })?;
         let sql = "SELECT count(*) FROM conversation_messages WHERE conversation_key = $1 AND seq = $2";
@@ -803,7 +839,10 @@ impl Run {
         if let Some(client_id) = &r.client_id {
             let sql = "SELECT seq FROM conversation_messages WHERE conversation_key = $1 AND client_id = $2";
             if let Some(seq) = c.query_one(sql, params![conversation, client_id], |row| row.i64(0)).await? {
-                return Err(Error::invalid("client_id", format!("{client_id:?} is the client id of message {seq} here")));
+                return Err(Error::invalid(
+                    "client_id",
+                    format!("{client_id:?} is the client id of message {seq} here"),
+                ));
             }
         }
         let values = vec![
@@ -839,7 +878,8 @@ impl Run {
         }
         let sql = "INSERT INTO working_memory (session_key, org_key, document, version, updated_at) \
                    VALUES ($1, $2, $3, $4, $5)";
-        let values = vec![session_key.into(), self.org_key.into(), json(&r.document), r.version.into(), r.updated_at.into()];
+        let values =
+            vec![session_key.into(), self.org_key.into(), json(&r.document), r.version.into(), r.updated_at.into()];
         c.execute(sql, values).await?;
         Ok(Imported::Created)
     }

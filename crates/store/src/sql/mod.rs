@@ -43,9 +43,9 @@ mod stats;
 mod working_memory;
 
 pub use conn::Backend;
-pub use conn::sqlite::backup as backup_sqlite;
 use conn::Conn;
 use conn::sqlite::SqliteConfig;
+pub use conn::sqlite::backup as backup_sqlite;
 use conn::threads::Readers;
 use shared::refs::{OrgKeys, PublicIds, TagKeys};
 use writer::Writer;

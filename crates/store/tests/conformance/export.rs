@@ -76,7 +76,8 @@ async fn fill(store: &dyn Store) -> Filled {
         .register_agent(&org, NewAgent { name: "planner".into(), description: "plans".into(), config }, base)
         .await
         .unwrap();
-    let session = store.create_session(&org, &AgentRef::Id(planner.id.clone()), obj(json!({"task": "t-1"})), base).await.unwrap();
+    let session =
+        store.create_session(&org, &AgentRef::Id(planner.id.clone()), obj(json!({"task": "t-1"})), base).await.unwrap();
     let closed = store.create_session(&org, &AgentRef::Name("coder".into()), Metadata::new(), base).await.unwrap();
     let closing = SessionPatch { status: Some(SessionStatus::Closed), ..Default::default() };
     store.update_session(&org, &closed.id, closing, secs(base, 5)).await.unwrap();
@@ -106,7 +107,10 @@ async fn fill(store: &dyn Store) -> Filled {
         },
         NewMemory { tags: strings(&["db"]), ..mem("coder", "note", "moved the sessions table to its own schema") },
         mem("coder", "note", "a routine build went green"),
-        NewMemory { importance: Some(0.123_456_789_012_345_67), ..mem(&planner.id, "note", "ünïcödé\ttab\nnewline \\ \"q\"") },
+        NewMemory {
+            importance: Some(0.123_456_789_012_345_67),
+            ..mem(&planner.id, "note", "ünïcödé\ttab\nnewline \\ \"q\"")
+        },
     ];
     memories.extend(add_all(store, &org, later, secs(base, 10)).await);
     // Reads counted, a memory made cold and one warm (keys from the feed).
@@ -117,7 +121,8 @@ async fn fill(store: &dyn Store) -> Filled {
     let moved = store.apply_lifecycle(&org, LifecycleBatch { moves, ..Default::default() }).await.unwrap();
     assert_eq!(moved.moved, 2);
 
-    let chat = ConversationRef { agent: AgentRef::Name("planner".into()), scope: "alice".into(), conversation: "c-1".into() };
+    let chat =
+        ConversationRef { agent: AgentRef::Name("planner".into()), scope: "alice".into(), conversation: "c-1".into() };
     let mut user = message(Role::User, "hello", 2, secs(base, 30));
     user.client_id = Some("m-1".into());
     user.metadata = obj(json!({"lang": "en"}));
@@ -128,7 +133,10 @@ async fn fill(store: &dyn Store) -> Filled {
     let summary = Summary { text: "said hello".into(), through_seq: 2, tokens: 3, updated_at: secs(base, 40) };
     store.set_summary(&org, &chat, Some(summary), secs(base, 40)).await.unwrap();
     store.put_working_memory(&org, &session.id, 0, Some(obj(json!({"goal": "ship"}))), secs(base, 50)).await.unwrap();
-    store.put_working_memory(&org, &session.id, 1, Some(obj(json!({"goal": "ship", "step": 2}))), secs(base, 51)).await.unwrap();
+    store
+        .put_working_memory(&org, &session.id, 1, Some(obj(json!({"goal": "ship", "step": 2}))), secs(base, 51))
+        .await
+        .unwrap();
 
     let (key_id, secret) = ids::api_key();
     let digest = ids::key_digest(&secret);
@@ -162,10 +170,11 @@ pub async fn an_org_round_trips_record_for_record(store: &dyn Store) {
         "org, agents, sessions, memories, conversations, messages, working memory, keys"
     );
     // The cold memory's content comes decompressed, vectors as stored.
-    let memory = |i: usize| match records.iter().find(|r| matches!(r, Record::Memory(m) if m.id == filled.memories[i].id)) {
-        Some(Record::Memory(m)) => m.clone(),
-        _ => panic!("memory {i} not exported"),
-    };
+    let memory =
+        |i: usize| match records.iter().find(|r| matches!(r, Record::Memory(m) if m.id == filled.memories[i].id)) {
+            Some(Record::Memory(m)) => m.clone(),
+            _ => panic!("memory {i} not exported"),
+        };
     assert_eq!((memory(3).tier.as_str(), memory(3).content.as_str()), ("cold", "a routine build went green"));
     assert_eq!(memory(0).dedup_key.as_deref(), Some("client-key-1"));
     assert_eq!(memory(0).vector.as_ref().map(|v| v.codec), Some(0));
@@ -191,14 +200,21 @@ pub async fn an_org_round_trips_record_for_record(store: &dyn Store) {
     assert_eq!(target.memory_statistics(org, later).await.unwrap(), store.memory_statistics(org, later).await.unwrap());
     for agent in ["planner", "coder"] {
         let agent = AgentRef::Name(agent.into());
-        assert_eq!(target.agent_stats(org, &agent, later).await.unwrap(), store.agent_stats(org, &agent, later).await.unwrap());
+        assert_eq!(
+            target.agent_stats(org, &agent, later).await.unwrap(),
+            store.agent_stats(org, &agent, later).await.unwrap()
+        );
     }
     assert_eq!(target.tier_statistics(org).await.unwrap().tiers, store.tier_statistics(org).await.unwrap().tiers);
     let tagged = MemoryFilter { tags_all: strings(&["auth"]), ..Default::default() };
     assert_eq!(find(target, org, tagged.clone(), later).await, find(store, org, tagged, later).await);
-    let chat = ConversationRef { agent: AgentRef::Name("planner".into()), scope: "alice".into(), conversation: "c-1".into() };
+    let chat =
+        ConversationRef { agent: AgentRef::Name("planner".into()), scope: "alice".into(), conversation: "c-1".into() };
     let all = MessageQuery { limit: 100, ..Default::default() };
-    assert_eq!(target.list_messages(org, &chat, &all).await.unwrap(), store.list_messages(org, &chat, &all).await.unwrap());
+    assert_eq!(
+        target.list_messages(org, &chat, &all).await.unwrap(),
+        store.list_messages(org, &chat, &all).await.unwrap()
+    );
     assert_eq!(
         target.conversation_head(org, &chat).await.unwrap().unwrap().conversation,
         store.conversation_head(org, &chat).await.unwrap().unwrap().conversation
@@ -212,11 +228,16 @@ pub async fn an_org_round_trips_record_for_record(store: &dyn Store) {
     assert!(feed.windows(2).all(|w| w[0].seq < w[1].seq));
     let head = target.feed_heads().await.unwrap().into_iter().find(|h| &h.org_id == org).unwrap();
     assert_eq!(head.last_seq, feed.last().unwrap().seq);
-    assert_eq!(feed.iter().find(|c| c.memory.id == filled.memories[0].id).unwrap().vector, Some(vec![0.5, -0.25, 0.125]));
+    assert_eq!(
+        feed.iter().find(|c| c.memory.id == filled.memories[0].id).unwrap().vector,
+        Some(vec![0.5, -0.25, 0.125])
+    );
 
     // New memories of the copy get new keys, and dedup sees imported ones.
     let after_import = secs(filled.base, 15);
-    let outcome = add_outcome(target, org, mem("coder", "note", "moved the sessions table to its own schema"), after_import).await;
+    let outcome =
+        add_outcome(target, org, mem("coder", "note", "moved the sessions table to its own schema"), after_import)
+            .await;
     assert_eq!(outcome, AddOutcome::Duplicate { existing_id: filled.memories[2].id.clone() });
     let fresh = add_one(target, org, mem("coder", "note", "a new one"), time::now()).await;
     let max_key = records
@@ -306,9 +327,18 @@ pub async fn a_bad_record_names_its_index_and_field(store: &dyn Store) {
         (MemoryRecord { key: 0, ..good.clone() }, "key"),
         (MemoryRecord { vector: Some(VectorRecord { codec: 0, data: "***".into() }), ..good.clone() }, "vector.data"),
         // 5 bytes are no f32 values; the org's vectors have 3 dimensions, not 2.
-        (MemoryRecord { vector: Some(VectorRecord { codec: 0, data: "AAAAAAA=".into() }), ..good.clone() }, "vector.data"),
-        (MemoryRecord { vector: Some(VectorRecord { codec: 0, data: "AAAAAAAAAAA=".into() }), ..good.clone() }, "vector"),
-        (MemoryRecord { vector: Some(VectorRecord { codec: 7, data: "AAAAAAAAAAA=".into() }), ..good.clone() }, "vector.codec"),
+        (
+            MemoryRecord { vector: Some(VectorRecord { codec: 0, data: "AAAAAAA=".into() }), ..good.clone() },
+            "vector.data",
+        ),
+        (
+            MemoryRecord { vector: Some(VectorRecord { codec: 0, data: "AAAAAAAAAAA=".into() }), ..good.clone() },
+            "vector",
+        ),
+        (
+            MemoryRecord { vector: Some(VectorRecord { codec: 7, data: "AAAAAAAAAAA=".into() }), ..good.clone() },
+            "vector.codec",
+        ),
     ];
     for (bad, field) in bad_cases {
         let mut batch = renamed.clone();
@@ -325,7 +355,8 @@ pub async fn a_bad_record_names_its_index_and_field(store: &dyn Store) {
     // A record of an org that is not there, and an org whose name is taken.
     let orphan = Record::Memory(MemoryRecord { org: "org_missing".into(), ..good.clone() });
     assert_err!(store.import_records(vec![orphan]).await, Error::InvalidItem { index: 0, ref field, .. } if field == "org");
-    let clash = Record::Org(OrgRecord { id: ids::org_id(), name: format!("copy-{new_org}"), created_at: 0, vector_dim: None });
+    let clash =
+        Record::Org(OrgRecord { id: ids::org_id(), name: format!("copy-{new_org}"), created_at: 0, vector_dim: None });
     assert_err!(store.import_records(vec![clash]).await, Error::InvalidItem { index: 0, ref field, .. } if field == "name");
     let key = Record::ApiKey(ApiKeyRecord {
         org: new_org.clone(),
@@ -368,7 +399,8 @@ pub async fn a_taken_key_keeps_the_id_as_a_legacy_id(store: &dyn Store) {
         assert_eq!(copy.org_id, other);
     }
     let listed = find(store, &other, MemoryFilter::default(), now).await;
-    let mut expected: Vec<String> = filled.memories.iter().filter(|m| m.id != filled.memories[1].id).map(|m| m.id.clone()).collect();
+    let mut expected: Vec<String> =
+        filled.memories.iter().filter(|m| m.id != filled.memories[1].id).map(|m| m.id.clone()).collect();
     let mut got = listed.clone();
     expected.sort();
     got.sort();
@@ -388,5 +420,8 @@ pub async fn export_pages_resume_after_any_position(store: &dyn Store) {
     let wrong = store.export_page(org, ExportKind::Message, &ExportAfter::Key(3), 10).await;
     assert_err!(wrong, Error::InvalidArgument { ref field, .. } if field == "after");
     assert_err!(store.export_orgs(Some("org_missing")).await, Error::NotFound { .. });
-    assert_err!(store.export_page("org_missing", ExportKind::Agent, &ExportAfter::Start, 10).await, Error::NotFound { .. });
+    assert_err!(
+        store.export_page("org_missing", ExportKind::Agent, &ExportAfter::Start, 10).await,
+        Error::NotFound { .. }
+    );
 }
