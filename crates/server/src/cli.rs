@@ -1,4 +1,5 @@
-//! Command line: `engram serve | migrate | org create|list | key create|list|revoke`.
+//! Command line: `engram serve | migrate | org create|list | key create|list|revoke | export |
+//! import | backup`.
 //! Every setting is a flag with an `ENGRAM_*` (or `DATABASE_URL`) environment variable.
 
 use std::net::SocketAddr;
@@ -50,6 +51,15 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Write the store's rows (every org's, or one org's) as NDJSON, a format version line first
+    /// and a cursor on every record (OPERATIONS.md "Backup and restore").
+    Export(ExportArgs),
+    /// Read an export into the store: rows that exist already are skipped, so importing twice
+    /// creates nothing twice.
+    Import(ImportArgs),
+    /// Copy the embedded SQLite store to a new file while a server may be running on it (SQLite's
+    /// online backup); the copy is served as `<dir>/engram.db` by `engram serve --data-dir <dir>`.
+    Backup(BackupArgs),
     /// Serve Engram's memory as MCP tools on stdin/stdout, for an MCP client that starts it
     /// (each tool calls the Engram at --addr with the key in ENGRAM_API_KEY).
     Mcp(McpArgs),
@@ -63,6 +73,39 @@ pub struct McpArgs {
     /// The API key its tools act with.
     #[arg(long, env = "ENGRAM_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Only this org (default: every org).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Write to this file (default: standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Continue after this record: the `cursor` of the last complete line of an interrupted export.
+    #[arg(long)]
+    pub after: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Read this file (default: standard input).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The copy: a new file (name it engram.db in a directory of its own to serve it).
+    #[arg(long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -536,7 +579,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org { command } => org(command).await,
         Command::Key { command } => key(command).await,
         Command::Mcp(args) => crate::mcp::stdio(&args.addr, args.api_key).await,
+        Command::Export(args) => export(args).await,
+        Command::Import(args) => import(args).await,
+        Command::Backup(args) => {
+            let size = crate::export::backup(&args.store.config().database_url, &args.output).await?;
+            eprintln!("backed up to {} ({size} bytes)", args.output.display());
+            Ok(())
+        }
     }
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let store = open(&args.store).await?;
+    let summary = match &args.output {
+        Some(path) => {
+            let file =
+                std::fs::File::create(path).with_context(|| format!("--output: cannot create {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let summary = crate::export::export(&store, args.org.as_deref(), args.after.as_deref(), &mut out).await?;
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            summary
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::export::export(&store, args.org.as_deref(), args.after.as_deref(), &mut out).await?
+        }
+    };
+    eprintln!("exported {}; last cursor {}", summary.describe(), summary.last_cursor.as_deref().unwrap_or("none"));
+    Ok(())
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let store = open(&args.store).await?;
+    let summary = match &args.input {
+        Some(path) => {
+            let file = std::fs::File::open(path).with_context(|| format!("--input: cannot open {}", path.display()))?;
+            crate::export::import(&store, std::io::BufReader::new(file)).await
+        }
+        None => crate::export::import(&store, std::io::stdin().lock()).await,
+    };
+    let closed = store.close().await;
+    let summary = summary?;
+    closed?;
+    eprintln!("imported {}", summary.describe());
+    Ok(())
 }
 
 async fn open(store: &StoreArgs) -> anyhow::Result<DynStore> {

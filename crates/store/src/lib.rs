@@ -1,6 +1,7 @@
 //! Engram's storage: one trait per resource ([`OrgStore`], [`KeyStore`], [`AgentStore`],
 //! [`SessionStore`], [`MemoryStore`], [`StatsStore`], [`FeedStore`], [`EmbedQueueStore`], [`AccessStore`],
-//! [`ConversationStore`], [`WorkingMemoryStore`], [`LifecycleStore`], [`StateStore`]; [`Store`] is their sum) and their SQL
+//! [`ConversationStore`], [`WorkingMemoryStore`], [`LifecycleStore`], [`StateStore`], [`ExportStore`], [`ImportStore`];
+//! [`Store`] is their sum) and their SQL
 //! implementation [`SqlStore`] for SQLite (embedded default) and PostgreSQL, with one migration set.
 //!
 //! Every method takes the caller's org id and only ever touches that org's rows. Inputs are the
@@ -18,11 +19,12 @@ use engram_core::*;
 pub mod migration;
 
 mod encode;
+pub mod records;
 mod sql;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
-pub use sql::{Backend, SQLITE_MMAP_MAX_MB, SchemaStatus, SqlStore, StoreOptions};
+pub use sql::{Backend, SQLITE_MMAP_MAX_MB, SchemaStatus, SqlStore, StoreOptions, backup_sqlite};
 
 /// Orgs (tenants). Orgs are never deleted.
 #[async_trait::async_trait]
@@ -411,6 +413,40 @@ pub trait LifecycleStore: Send + Sync {
     async fn try_maintenance_lease(&self, org: &str) -> Result<Option<Box<dyn MaintenanceLease>>>;
 }
 
+/// Export: every stored row of an org as [`records::Record`]s, page by page in a fixed order
+/// (the kinds in [`records::ExportKind`] order, each by its key), so an export runs in constant
+/// memory and resumes after any record it wrote.
+#[async_trait::async_trait]
+pub trait ExportStore: Send + Sync {
+    /// The orgs (only `org` when given; NotFound when it does not exist), in key order, with
+    /// their keys.
+    async fn export_orgs(&self, org: Option<&str>) -> Result<Vec<(i64, records::OrgRecord)>>;
+    /// At most `limit` records of `kind` (not `Org`) of the org after `after`, in export order,
+    /// each with its position (what `after` takes to continue after it). Memories come with
+    /// their content decompressed and their vector as stored; expired ones are included.
+    async fn export_page(
+        &self,
+        org: &str,
+        kind: records::ExportKind,
+        after: &records::ExportAfter,
+        limit: u32,
+    ) -> Result<Vec<(records::ExportAfter, records::Record)>>;
+}
+
+/// Import: records written as they were exported, idempotently: a record whose row already
+/// exists (by id; a conversation by agent, scope and name; a message by its conversation and
+/// seq) is left as it is. A memory keeps its key (so its id) when no memory has that key, else it
+/// gets a new key and keeps its id as `legacy_id`; key sequences move past imported keys.
+/// Imported memories take the org's next commit sequence numbers (the change feed sees them) and
+/// count in `memory_counts`; cold memories are stored cold again.
+#[async_trait::async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Writes `records` in order, through the writer (each org's records under its lock). A bad
+    /// record fails with [`Error::InvalidItem`] naming its index and field: the records before it
+    /// are written, it and those after are not.
+    async fn import_records(&self, records: Vec<records::Record>) -> Result<Vec<records::Imported>>;
+}
+
 /// Everything a server needs from storage.
 #[async_trait::async_trait]
 pub trait Store:
@@ -429,6 +465,8 @@ pub trait Store:
     + StateStore
     + LimitStore
     + ErasureStore
+    + ExportStore
+    + ImportStore
     + 'static
 {
     /// Answers when the database answers.

@@ -669,7 +669,7 @@ fn check_references<'a>(
 }
 
 /// Adds to `memory_counts` (one statement per 200 (agent, type) pairs).
-async fn add_counts(c: &mut Conn<'_>, org_key: i64, counts: HashMap<(i64, i64), i64>) -> Result<()> {
+pub(super) async fn add_counts(c: &mut Conn<'_>, org_key: i64, counts: HashMap<(i64, i64), i64>) -> Result<()> {
     let counts: Vec<((i64, i64), i64)> = counts.into_iter().collect();
     for chunk in counts.chunks(200) {
         let mut values = Vec::with_capacity(chunk.len() * 4);

@@ -7,7 +7,8 @@
 //! - `writer`: group commit (generic: it runs jobs, it knows no operation);
 //! - this module: [`SqlStore`] itself (connections, caches, migrations);
 //! - the operations, one module per store trait: `orgs`, `keys`, `agents`, `sessions`,
-//!   `memories` (reads, updates, deletes), `ingest` (adds), `stats`.
+//!   `memories` (reads, updates, deletes), `ingest` (adds), `stats`, `export` (export and
+//!   import of every row).
 
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +33,7 @@ mod agents;
 mod conversations;
 mod embed_queue;
 mod erasure;
+mod export;
 mod feed;
 mod ingest;
 mod keys;
@@ -47,6 +49,7 @@ mod working_memory;
 pub use conn::Backend;
 use conn::Conn;
 use conn::sqlite::SqliteConfig;
+pub use conn::sqlite::backup as backup_sqlite;
 use conn::threads::Readers;
 use shared::refs::{OrgKeys, PublicIds, TagKeys};
 use writer::Writer;

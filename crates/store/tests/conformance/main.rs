@@ -66,6 +66,7 @@ mod concurrency;
 mod conversations;
 mod embed_queue;
 mod erasure;
+mod export;
 mod feed;
 mod isolation;
 mod keys;

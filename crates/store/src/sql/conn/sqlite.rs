@@ -68,6 +68,56 @@ pub(crate) fn open(config: &SqliteConfig, role: Role) -> Result<Connection> {
     Ok(conn)
 }
 
+/// `engram backup`: copies the SQLite database of `url` to the new file `dest` with SQLite's
+/// online backup API, while other processes (a running server) read and write it: the copy is
+/// made in one step, inside one read transaction, so it is the database as of one commit (in WAL
+/// mode the writer is not blocked meanwhile). Written to `<dest>.partial`, checked with
+/// `PRAGMA quick_check`, then renamed to `dest`. Returns the copy's size in bytes.
+pub fn backup(url: &str, dest: &Path) -> Result<u64> {
+    let source_path = path_of_url(url)?;
+    if dest.exists() {
+        return Err(Error::invalid("output", format!("{} exists; name a new file", dest.display())));
+    }
+    let partial = dest.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let source = Connection::open_with_flags(&source_path, flags).map_err(|e| open_error(&source_path, e))?;
+    source.busy_timeout(Duration::from_secs(30)).map_err(error)?;
+    let copied = (|| {
+        let mut copy = Connection::open(&partial).map_err(|e| open_error(&partial, e))?;
+        {
+            let backup = rusqlite::backup::Backup::new(&source, &mut copy).map_err(error)?;
+            // Every page in one step (-1): one read transaction, so one commit's database. A
+            // writer holding a lock the step needs makes it BUSY: wait and try again.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                use rusqlite::backup::StepResult;
+                match backup.step(-1).map_err(error)? {
+                    StepResult::Done => break,
+                    StepResult::More | StepResult::Busy | StepResult::Locked
+                        if std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    _ => return Err(Error::Unavailable("the database stayed locked for 60 s; try again".into())),
+                }
+            }
+        }
+        let check: String = copy.query_row("PRAGMA quick_check", [], |row| row.get(0)).map_err(error)?;
+        if check != "ok" {
+            return Err(Error::internal(format!("the copy fails its integrity check: {check}")));
+        }
+        copy.close().map_err(|(_, e)| error(e))?;
+        std::fs::rename(&partial, dest)
+            .map_err(|e| Error::Unavailable(format!("cannot rename {} to {}: {e}", partial.display(), dest.display())))
+    })();
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    copied?;
+    std::fs::metadata(dest).map(|m| m.len()).map_err(|e| Error::Unavailable(format!("{}: {e}", dest.display())))
+}
+
 fn open_error(path: &Path, err: rusqlite::Error) -> Error {
     Error::Unavailable(format!("cannot open the SQLite database {}: {err}", path.display()))
 }

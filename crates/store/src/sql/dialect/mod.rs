@@ -103,6 +103,16 @@ pub(crate) async fn allocate_keys(conn: &mut Conn<'_>, n: usize) -> Result<Vec<i
     }
 }
 
+/// Moves the memory key allocator past `key` (a memory imported with its own key), so
+/// [`allocate_keys`] never gives it (SQLite: the AUTOINCREMENT counter in `sqlite_sequence`;
+/// PostgreSQL: the identity sequence; neither goes back).
+pub(crate) async fn advance_memory_keys(conn: &mut Conn<'_>, key: i64) -> Result<()> {
+    match conn {
+        Conn::Sqlite(c) => sqlite::advance_memory_keys(c, key),
+        Conn::Postgres(c) => postgres::advance_memory_keys(c, key).await,
+    }
+}
+
 /// Inserts memory rows (keys from [`allocate_keys`]).
 pub(crate) async fn insert_memories(conn: &mut Conn<'_>, rows: &[NewRow<'_>]) -> Result<()> {
     match conn {

@@ -50,6 +50,17 @@ pub(super) async fn allocate_keys(conn: &mut PgConnection, n: usize) -> Result<V
     Ok(keys)
 }
 
+pub(super) async fn advance_memory_keys(conn: &mut PgConnection, key: i64) -> Result<()> {
+    // `setval(.., true)`: the next value is one more. Values other connections cached are
+    // already below `last_value`, so they never reach `key`.
+    sqlx::query("SELECT setval('memories_key_seq', GREATEST($1, (SELECT last_value FROM memories_key_seq)), true)")
+        .bind(key)
+        .execute(conn)
+        .await
+        .map_err(error)?;
+    Ok(())
+}
+
 pub(super) async fn insert_memories(conn: &mut PgConnection, rows: &[NewRow<'_>]) -> Result<()> {
     let mut data = CopyText::with_capacity(rows.len() * 512);
     for r in rows {

@@ -20,6 +20,22 @@ pub(super) fn allocate_keys(conn: &Connection, n: usize) -> Result<Vec<i64>> {
     Ok((last + 1..).take(n).collect())
 }
 
+pub(super) fn advance_memory_keys(conn: &Connection, key: i64) -> Result<()> {
+    // SQLite keeps the counter of an AUTOINCREMENT table in `sqlite_sequence` (a row once the
+    // table had one), and raises it on every insert of a larger key; ordinary statements may
+    // change it.
+    conn.prepare_cached("UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'memories' AND seq < ?1")
+        .and_then(|mut stmt| stmt.execute([key]))
+        .map_err(error)?;
+    conn.prepare_cached(
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'memories', ?1 \
+         WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'memories')",
+    )
+    .and_then(|mut stmt| stmt.execute([key]))
+    .map_err(error)?;
+    Ok(())
+}
+
 pub(super) fn insert_memories(conn: &Connection, rows: &[NewRow<'_>]) -> Result<()> {
     let mut stmt = conn
         .prepare_cached(
