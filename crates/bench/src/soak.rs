@@ -31,7 +31,9 @@
 //! one is lost, a different one changed; both fail the run. A write whose answer never came is
 //! not counted either way.
 //!
-//! RSS: every `--rss-every` seconds VmRSS and RssAnon of each server from /proc/<pid>/status;
+//! RSS: the servers run with their hot and window caches at `--cache-mb` (8 MiB), so that these
+//! bounded caches fill within the warm-up; every `--rss-every` seconds VmRSS and RssAnon of each
+//! server from /proc/<pid>/status;
 //! per server lifetime, after `--rss-warmup` seconds, the least-squares slope in MiB/min. A
 //! backend that ran `--rss-gate-minutes` or longer fails if a lifetime with at least
 //! `--rss-min-span` seconds of samples after its warm-up has an RssAnon slope above
@@ -109,6 +111,12 @@ pub struct SoakArgs {
     /// its restart window (connections being re-established).
     #[arg(long, default_value_t = 5.0)]
     pub grace: f64,
+    /// MiB of the servers' hot cache and conversation-window cache (`--hot-cache-mb`,
+    /// `--window-cache-mb`; the server's default is 64 each): small, so that these bounded caches
+    /// are full within the RSS warm-up and the slope after it shows growth without a bound.
+    /// 0: the server's defaults.
+    #[arg(long, default_value_t = 8)]
+    pub cache_mb: u64,
     /// Seconds between two RSS samples of each server.
     #[arg(long, default_value_t = 5.0)]
     pub rss_every: f64,
@@ -1004,6 +1012,11 @@ pub async fn run(args: SoakArgs, options: Options) -> anyhow::Result<()> {
         bail!("--pg-replicas must be at least 1");
     }
     let minutes = args.minutes / args.backends.len() as f64;
+    let mut options = options;
+    if args.cache_mb > 0 {
+        let caches = [format!("--hot-cache-mb={}", args.cache_mb), format!("--window-cache-mb={}", args.cache_mb)];
+        options.server_args.splice(0..0, caches);
+    }
     let command: Vec<String> = std::env::args().collect();
     eprintln!(
         "soak: {} minute(s) in all, {minutes:.1} per backend ({}), kill -9 every {} s, seed {}",
@@ -1053,6 +1066,8 @@ pub async fn run(args: SoakArgs, options: Options) -> anyhow::Result<()> {
         "message_rate": args.message_rate,
         "read_rate": args.read_rate,
         "grace_s": args.grace,
+        "cache_mb": args.cache_mb,
+        "server_args": options.server_args,
         "rss": {
             "every_s": args.rss_every,
             "warmup_s": args.rss_warmup,
@@ -1260,8 +1275,9 @@ async fn run_backend(
             l.ended = "end (SIGTERM)";
         }
     }
-    for s in &mut servers {
-        let status = tokio::task::block_in_place(|| s.spawned.stop());
+    for s in servers {
+        let mut spawned = s.spawned;
+        let status = tokio::task::spawn_blocking(move || spawned.stop()).await.ok().flatten();
         exits.push(status.is_some_and(|st| st.success()));
     }
     let data_bytes = dir_bytes(&dir);
