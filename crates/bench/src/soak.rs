@@ -329,9 +329,9 @@ fn is_server_error(kind: &str) -> bool {
 
 /// Whether the failure's span overlaps a restart window of the server it went to.
 fn in_window(failure: &FailureAt, windows: &[Window]) -> bool {
-    windows.iter().any(|w| {
-        w.target == failure.target && failure.end >= w.killed && w.end.is_none_or(|end| failure.start <= end)
-    })
+    windows
+        .iter()
+        .any(|w| w.target == failure.target && failure.end >= w.killed && w.end.is_none_or(|end| failure.start <= end))
 }
 
 /// The digest of a memory's fields that never change (not its access count, last access or tier).
@@ -520,7 +520,8 @@ async fn memory_writer(shared: Arc<Shared>, w: usize, rest: bool, mut rng: StdRn
                     }
                     None => {
                         shared.unanswered(op);
-                        let failure = Failure { kind: "empty answer".into(), message: "AddMemory without a memory".into() };
+                        let failure =
+                            Failure { kind: "empty answer".into(), message: "AddMemory without a memory".into() };
                         shared.failed(op, t, failure, start);
                     }
                 },
@@ -604,7 +605,10 @@ async fn reader(shared: Arc<Shared>, w: usize, mut rng: StdRng, rate: f64) {
                             Ok(())
                         }
                         Err(status) if status.code() == tonic::Code::NotFound => {
-                            shared.finding(format!("GetMemory {} on {}: acknowledged but NOT_FOUND", acked.id, target.name));
+                            shared.finding(format!(
+                                "GetMemory {} on {}: acknowledged but NOT_FOUND",
+                                acked.id, target.name
+                            ));
                             Ok(())
                         }
                         Err(status) => Err(grpc_failure(status)),
@@ -613,25 +617,30 @@ async fn reader(shared: Arc<Shared>, w: usize, mut rng: StdRng, rate: f64) {
             },
             "rest-get" => match shared.random_acked(&mut rng) {
                 None => Ok(()),
-                Some(acked) => match target.rest.send(Method::GET, &format!("/api/v1/memories/{}", acked.id), None).await {
-                    Ok((status, body)) if status.as_u16() == 200 => {
-                        let read = serde_json::from_slice::<serde_json::Value>(&body).ok();
-                        match read.as_ref().and_then(digest_json) {
-                            Some((_, digest)) if digest == acked.digest => {}
-                            _ => shared.finding(format!(
-                                "GET /api/v1/memories/{} on {}: differs from the acknowledged write",
-                                acked.id, target.name
-                            )),
+                Some(acked) => {
+                    match target.rest.send(Method::GET, &format!("/api/v1/memories/{}", acked.id), None).await {
+                        Ok((status, body)) if status.as_u16() == 200 => {
+                            let read = serde_json::from_slice::<serde_json::Value>(&body).ok();
+                            match read.as_ref().and_then(digest_json) {
+                                Some((_, digest)) if digest == acked.digest => {}
+                                _ => shared.finding(format!(
+                                    "GET /api/v1/memories/{} on {}: differs from the acknowledged write",
+                                    acked.id, target.name
+                                )),
+                            }
+                            Ok(())
                         }
-                        Ok(())
+                        Ok((status, _)) if status.as_u16() == 404 => {
+                            shared.finding(format!(
+                                "GET /api/v1/memories/{} on {}: acknowledged but 404",
+                                acked.id, target.name
+                            ));
+                            Ok(())
+                        }
+                        Ok((status, body)) => Err(rest::status_failure(status, &body)),
+                        Err(failure) => Err(failure),
                     }
-                    Ok((status, _)) if status.as_u16() == 404 => {
-                        shared.finding(format!("GET /api/v1/memories/{} on {}: acknowledged but 404", acked.id, target.name));
-                        Ok(())
-                    }
-                    Ok((status, body)) => Err(rest::status_failure(status, &body)),
-                    Err(failure) => Err(failure),
-                },
+                }
             },
             "list" => {
                 let request = pb::ListMemoriesRequest {
@@ -658,11 +667,14 @@ async fn reader(shared: Arc<Shared>, w: usize, mut rng: StdRng, rate: f64) {
                 };
                 target.pool.get().context.build_context(request).await.map(|_| ()).map_err(grpc_failure)
             }
-            _ => match target.rest.send(Method::GET, &format!("/api/v1/memories?agent_id={agent}&limit=50"), None).await {
-                Ok((status, _)) if status.as_u16() == 200 => Ok(()),
-                Ok((status, body)) => Err(rest::status_failure(status, &body)),
-                Err(failure) => Err(failure),
-            },
+            _ => {
+                match target.rest.send(Method::GET, &format!("/api/v1/memories?agent_id={agent}&limit=50"), None).await
+                {
+                    Ok((status, _)) if status.as_u16() == 200 => Ok(()),
+                    Ok((status, body)) => Err(rest::status_failure(status, &body)),
+                    Err(failure) => Err(failure),
+                }
+            }
         };
         match result {
             Ok(()) => shared.succeeded(op),
@@ -1131,7 +1143,13 @@ async fn run_backend(
         };
         let spawned = launch.start()?;
         launch.key = spawned.admin_key.clone();
-        eprintln!("soak {}: started pid {} on {} ({})", backend.name(), spawned.pid(), spawned.addr, launch.dir.display());
+        eprintln!(
+            "soak {}: started pid {} on {} ({})",
+            backend.name(),
+            spawned.pid(),
+            spawned.addr,
+            launch.dir.display()
+        );
         servers.push(Server { launch, spawned });
     }
     let mut targets = Vec::new();
@@ -1214,7 +1232,8 @@ async fn run_backend(
                 break;
             }
         }
-        let when = format!("after kill -9 #{} (at {:.0} s)", downtimes.len(), next_kill.duration_since(started).as_secs_f64());
+        let when =
+            format!("after kill -9 #{} (at {:.0} s)", downtimes.len(), next_kill.duration_since(started).as_secs_f64());
         let v = verify(&shared, victim, when).await;
         eprintln!(
             "soak {} {:>6.0} s: kill -9 #{} of {} (down {:.2} s, kill → ready); verified {} memories and {} messages through it in {:.1} s: {} lost, {} changed{}",
@@ -1337,12 +1356,7 @@ fn status_line(shared: &Shared, backend: Backend, started: Instant) {
     );
 }
 
-async fn kill_and_restart(
-    shared: &Shared,
-    servers: &mut [Server],
-    i: usize,
-    grace: Duration,
-) -> anyhow::Result<f64> {
+async fn kill_and_restart(shared: &Shared, servers: &mut [Server], i: usize, grace: Duration) -> anyhow::Result<f64> {
     {
         let mut lifetimes = shared.lifetimes.lock().unwrap();
         if let Some(l) = lifetimes.iter_mut().rev().find(|l| l.target == i && l.alive) {
@@ -1518,7 +1532,11 @@ fn report(backend: Backend, shared: &Shared, args: &SoakArgs, input: ReportInput
         failures.push(format!("{name}: {} new memories were reported as duplicates", acked.duplicates));
     }
     if acked.memories.is_empty() || acked.messages.is_empty() {
-        failures.push(format!("{name}: nothing was acknowledged (memories {}, messages {})", acked.memories.len(), acked.messages.len()));
+        failures.push(format!(
+            "{name}: nothing was acknowledged (memories {}, messages {})",
+            acked.memories.len(),
+            acked.messages.len()
+        ));
     }
     let kinds_json = |kinds: &BTreeMap<String, (u64, String)>| {
         kinds
