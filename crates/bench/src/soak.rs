@@ -596,7 +596,7 @@ async fn reader(shared: Arc<Shared>, w: usize, mut rng: StdRng, rate: f64) {
                 None => Ok(()),
                 Some(acked) => {
                     match target.pool.get().memories.get_memory(pb::GetMemoryRequest { id: acked.id.clone() }).await {
-                        Ok(m) if digest_pb(&m.get_ref()) == acked.digest => Ok(()),
+                        Ok(m) if digest_pb(m.get_ref()) == acked.digest => Ok(()),
                         Ok(_) => {
                             shared.finding(format!(
                                 "GetMemory {} on {}: differs from the acknowledged write",
