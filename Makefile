@@ -15,6 +15,11 @@ test:
 bench:
 	bash bench/run.sh
 
+## soak: mixed gRPC/REST load with kill -9 every SOAK_KILL_EVERY s (300), SOAK_MINUTES (30) in all split between SQLite and PostgreSQL with 2 replicas; fails on a lost acknowledged write, a failed request (5xx, INTERNAL...) outside the restart windows or RssAnon growth; builds release binaries (OPERATIONS.md "Soak")
+.PHONY: soak
+soak:
+	bash scripts/soak.sh
+
 ## deploy-check: render deploy/ overlays and validate them against the Kubernetes schemas (part of test)
 deploy-check:
 	bash scripts/k8s-validate.sh

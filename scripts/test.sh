@@ -37,6 +37,13 @@ echo "==> TypeScript client: generated from proto/ (ts-proto), tsc --strict, smo
 ts_status=0
 bash scripts/ts-client.sh || ts_status=$?
 
+echo "==> soak: mixed load, kill -9 every 25 s, 2 minutes (1 on SQLite, 1 on PostgreSQL with 2 replicas), debug binaries (scripts/soak.sh)"
+cargo build -p engram-bench
+soak_status=0
+SOAK_MINUTES=2 SOAK_KILL_EVERY=25 SOAK_ARGS="--rss-warmup 10" SOAK_DB=engram_soak_test \
+    SOAK_DIR="${TMPDIR:-/tmp}/engram-soak-test" ENGRAM_BIN=target/debug/engram ENGRAM_BENCH_BIN=target/debug/engram-bench \
+    bash scripts/soak.sh || soak_status=$?
+
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doctests; run them first so the nextest summary closes the output.
     cargo test --workspace --doc --quiet
@@ -56,6 +63,9 @@ fi
 if [ "$pyclient_status" -ne 0 ]; then
     echo "test.sh: the Python client check (scripts/py-client.sh check / wheel) failed (exit $pyclient_status)" >&2
 fi
+if [ "$soak_status" -ne 0 ]; then
+    echo "test.sh: the soak (scripts/soak.sh, 2 minutes) failed (exit $soak_status)" >&2
+fi
 if [ "$py_status" -ne 0 ]; then
     echo "test.sh: the Python REST compatibility suite failed (exit $py_status)" >&2
     exit "$py_status"
@@ -63,3 +73,4 @@ fi
 [ "$pyclient_status" -eq 0 ] || exit "$pyclient_status"
 [ "$k8s_status" -eq 0 ] || exit "$k8s_status"
 [ "$ts_status" -eq 0 ] || exit "$ts_status"
+[ "$soak_status" -eq 0 ] || exit "$soak_status"

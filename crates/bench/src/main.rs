@@ -12,6 +12,11 @@
 //!   batch ingest: the same generated memories, as rows of the store's schema, inserted by a minimal
 //!   program straight into SQLite or PostgreSQL (see `limit.rs`).
 //!
+//! * `soak --minutes M --kill-every S`: mixed load over gRPC and REST on SQLite and on PostgreSQL
+//!   (two replicas) while the server is killed with SIGKILL every S seconds and restarted on the
+//!   same data; checks that no acknowledged write is lost, that nothing fails outside the restart
+//!   windows, and the slope of the server's RSS (see `soak.rs`).
+//!
 //! `--times backfill|live` sets the times of the memories of the load and of batch-ingest (and of
 //! `limit`): random over the last 7 days, set by the client (default), or none (the server stamps
 //! them). Prints a table and the REST overhead versus gRPC of the twins that ran; `--json FILE`
@@ -26,6 +31,7 @@ mod rest;
 mod runner;
 mod server;
 mod sim;
+mod soak;
 mod watch;
 
 use std::io::Write as _;
@@ -132,6 +138,11 @@ enum Command {
     /// The memory lifecycle against --addr: a maintenance pass moving the whole org to cold with
     /// ingest during it, and the cold tier's compression of real text (LoCoMo turns).
     Lifecycle(lifecycle::LifecycleArgs),
+    /// The soak (`make soak`): mixed load for --minutes while --server-bin is killed with SIGKILL
+    /// every --kill-every seconds and restarted on the same data, on SQLite (in --data-dir) and on
+    /// PostgreSQL (--database-url, a fresh database, two replicas); no acknowledged write may be
+    /// lost, nothing may fail outside the restart windows, RSS must not keep growing.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -635,6 +646,20 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         }
         return watch::run(args.clone(), &cli.addr, cli.api_key.as_deref()).await;
     }
+    if let Command::Soak(args) = &cli.command {
+        let bin = cli.server_bin.clone().context("soak needs --server-bin (the engram binary it starts and kills)")?;
+        let data_dir = cli.data_dir.clone().context("soak needs --data-dir")?;
+        let options = soak::Options {
+            bin,
+            data_dir,
+            database_url: cli.database_url.clone(),
+            server_args: cli.server_args.clone(),
+            log_level: cli.server_log_level.clone(),
+            timeout: Duration::from_secs(cli.timeout),
+            seed: cli.seed.unwrap_or_else(|| rand::rng().random()),
+        };
+        return soak::run(args.clone(), options).await;
+    }
     if cli.database_url.is_some() && cli.server_bin.is_none() {
         bail!("--database-url needs --server-bin (the servers to start on it), except with limit");
     }
@@ -773,6 +798,7 @@ async fn bench(cli: &Cli, spawned: &[Spawned]) -> anyhow::Result<()> {
         Command::Watch(_) => bail!("watch starts no server"),
         Command::Simulation(_) => bail!("simulation starts no server"),
         Command::Lifecycle(_) => bail!("lifecycle starts no server"),
+        Command::Soak(_) => bail!("soak is handled by async_main"),
     };
     bench.print_table(scale);
     bench.rest_overhead(scale)

@@ -64,6 +64,19 @@ impl Spawned {
         extra: &[String],
         log_level: &str,
     ) -> anyhow::Result<Spawned> {
+        Spawned::start_at(bin, data_dir, store, "127.0.0.1:0", extra, log_level)
+    }
+
+    /// The same on the address `listen` (a fixed port: the soak restarts a server where its
+    /// clients' connections reconnect).
+    pub fn start_at(
+        bin: &Path,
+        data_dir: &Path,
+        store: StoreOf<'_>,
+        listen: &str,
+        extra: &[String],
+        log_level: &str,
+    ) -> anyhow::Result<Spawned> {
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         let log = data_dir.join("server.log");
         let stderr = std::fs::OpenOptions::new()
@@ -74,7 +87,7 @@ impl Spawned {
         let mut command = Command::new(bin);
         command
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("ENGRAM_LOG_LEVEL", log_level)
@@ -124,6 +137,12 @@ impl Spawned {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL (`kill -9`): no shutdown at all; waits for the process to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then SIGKILL if still running after 30 s. Returns the exit status if known.
