@@ -252,6 +252,8 @@ struct Shared {
     lifetimes: Mutex<Vec<Lifetime>>,
     /// Successful requests by operation.
     ok: Mutex<BTreeMap<&'static str, u64>>,
+    /// Memories generated so far (the unique number at the head of each content).
+    written: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -472,7 +474,7 @@ async fn memory_writer(shared: Arc<Shared>, w: usize, rest: bool, mut rng: StdRn
         let sent;
         if rest {
             let op = "rest-add";
-            let m = shared.generator.memory_of(&mut rng, agent, Times::Live);
+            let m = fresh(&shared, shared.generator.memory_of(&mut rng, agent, Times::Live));
             sent = 1.0;
             let body = serde_json::json!({
                 "agent_id": m.agent,
@@ -509,7 +511,7 @@ async fn memory_writer(shared: Arc<Shared>, w: usize, rest: bool, mut rng: StdRn
             }
         } else if turn.is_multiple_of(2) {
             let op = "add-memory";
-            let m = shared.generator.memory_of(&mut rng, agent, Times::Live);
+            let m = fresh(&shared, shared.generator.memory_of(&mut rng, agent, Times::Live));
             sent = 1.0;
             let mut client = target.pool.get().memories;
             match client.add_memory(pb::AddMemoryRequest { memory: Some(m) }).await {
@@ -540,7 +542,7 @@ async fn memory_writer(shared: Arc<Shared>, w: usize, rest: bool, mut rng: StdRn
             let memories: Vec<_> = (0..n)
                 .map(|_| {
                     let agent = rng.random_range(0..AGENTS);
-                    shared.generator.memory_of(&mut rng, agent, Times::Live)
+                    fresh(&shared, shared.generator.memory_of(&mut rng, agent, Times::Live))
                 })
                 .collect();
             sent = n as f64;
@@ -569,6 +571,16 @@ async fn memory_writer(shared: Arc<Shared>, w: usize, rest: bool, mut rng: StdRn
         }
         pace.wait(sent).await;
     }
+}
+
+/// A generated memory whose content starts with a number no other soak write has: the generator
+/// puts its unique reference at the end, and the server derives the dedup key from the agent, the
+/// event type and the first 200 bytes of the content, so two long contents alike in those bytes
+/// were (rightly) answered as duplicates.
+fn fresh(shared: &Shared, mut memory: pb::NewMemory) -> pb::NewMemory {
+    let n = shared.written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    memory.content = format!("#{n} {}", memory.content);
+    memory
 }
 
 /// Two consecutive words of a generated content: a ranked search's query.
@@ -1168,6 +1180,7 @@ async fn run_backend(
     let shared = Arc::new(Shared {
         targets,
         generator: Generator::new(&mut rng),
+        written: std::sync::atomic::AtomicU64::new(0),
         stop: AtomicBool::new(false),
         acked: Mutex::new(Acked::default()),
         failures: Mutex::new(Vec::new()),
