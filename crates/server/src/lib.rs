@@ -8,6 +8,8 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod mcp;
 pub mod rest;
