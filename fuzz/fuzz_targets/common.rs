@@ -18,5 +18,9 @@ pub fn assert_invalid_argument(err: &Error, what: &str) {
 #[allow(dead_code)]
 pub fn assert_client_error(refused: &engram_server::fuzzing::Refused, code: u16, what: &str) {
     assert_eq!(refused.code, code, "{what}: refused with {} ({}), not {code}", refused.code, refused.message);
-    assert!(refused.message.contains(": ") || refused.message.starts_with("request"), "{what}: {:?} names no field", refused.message);
+    assert!(
+        refused.message.contains(": ") || refused.message.starts_with("request"),
+        "{what}: {:?} names no field",
+        refused.message
+    );
 }

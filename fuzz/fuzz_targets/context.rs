@@ -81,7 +81,10 @@ fn check(req: &ContextRequest<'_>, out: &AssembledContext) {
     let unique: HashSet<&str> = out.memory_ids.iter().map(String::as_str).collect();
     assert_eq!(unique.len(), out.memory_ids.len(), "a memory shown twice");
     assert!(out.memory_ids.iter().all(|id| req.memories.iter().any(|m| &m.id == id)), "an id not in the input");
-    let header = format!("## {}\n", req.title.replace("\r\n", " ").replace(['\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}'], " "));
+    let header = format!(
+        "## {}\n",
+        req.title.replace("\r\n", " ").replace(['\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}'], " ")
+    );
     let header_fits = tok.count(&header) <= max;
     if out.text.is_empty() {
         assert!(!header_fits, "empty text although the header fits");

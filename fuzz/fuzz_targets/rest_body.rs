@@ -11,7 +11,8 @@ mod common;
 fuzz_target!(|data: &[u8]| {
     let Some((&route, body)) = data.split_first() else { return };
     if let Err(refused) = engram_server::fuzzing::rest_body(route, body) {
-        let name = engram_server::fuzzing::REST_BODY_ROUTES[route as usize % engram_server::fuzzing::REST_BODY_ROUTES.len()];
+        let name =
+            engram_server::fuzzing::REST_BODY_ROUTES[route as usize % engram_server::fuzzing::REST_BODY_ROUTES.len()];
         common::assert_client_error(&refused, 400, name);
     }
 });

@@ -11,7 +11,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&route, query)) = data.split_first() else { return };
     let Ok(query) = std::str::from_utf8(query) else { return };
     if let Err(refused) = engram_server::fuzzing::rest_query(route, query) {
-        let name = engram_server::fuzzing::REST_QUERY_ROUTES[route as usize % engram_server::fuzzing::REST_QUERY_ROUTES.len()];
+        let name =
+            engram_server::fuzzing::REST_QUERY_ROUTES[route as usize % engram_server::fuzzing::REST_QUERY_ROUTES.len()];
         common::assert_client_error(&refused, 400, name);
     }
 });
