@@ -287,7 +287,7 @@ pub fn rest_body(route: u8, body: &[u8]) -> Result<(), Refused> {
     }
     match route {
         0 => match crate::rest::memories::new_memories(decode::<Value>(body)?)? {
-            crate::rest::memories::NewMemories::One(m) => check_memory(&limits, "memory", m)?,
+            crate::rest::memories::NewMemories::One(m) => check_memory(&limits, "memory", *m)?,
             crate::rest::memories::NewMemories::Many(ms) => check_memories(&limits, ms)?,
         },
         1 => match crate::rest::memories::search_request(decode::<SearchJson>(body)?)? {

@@ -15,7 +15,7 @@ use engram_app::{ListRequest, RankedRequest, SearchMode};
 
 /// What a `POST /memories` body holds: one memory, or a batch (`{"memories": [...]}`).
 pub(crate) enum NewMemories {
-    One(NewMemory),
+    One(Box<NewMemory>),
     Many(Vec<NewMemory>),
 }
 
@@ -29,7 +29,7 @@ pub(crate) fn new_memories(body: serde_json::Value) -> RestResult<NewMemories> {
         }
         other => {
             let memory: NewMemoryJson = from_json("memory", other)?;
-            return Ok(NewMemories::One(memory.into_domain("memory")?));
+            return Ok(NewMemories::One(Box::new(memory.into_domain("memory")?)));
         }
     };
     let memories: Vec<NewMemoryJson> = from_json("memories", batch.unwrap_or_default())?;
@@ -49,7 +49,7 @@ pub async fn create(
 ) -> RestResult<Response> {
     let memories = match new_memories(body)? {
         NewMemories::One(memory) => {
-            let created = state.app.add_memory(&p, memory).await?;
+            let created = state.app.add_memory(&p, *memory).await?;
             return Ok((StatusCode::CREATED, Json(MemoryJson::from(created))).into_response());
         }
         NewMemories::Many(memories) => memories,
