@@ -1,7 +1,7 @@
 # One task runner for local work, CI (.ci/run) and the image build.
 CARGO ?= cargo
 
-.PHONY: run test bench lint fmt build proto deploy-check
+.PHONY: run test bench lint fmt build proto deploy-check fuzz
 
 ## run: the server on the embedded SQLite store in ./data (gRPC on 0.0.0.0:9100)
 run:
@@ -19,6 +19,10 @@ bench:
 .PHONY: soak
 soak:
 	bash scripts/soak.sh
+
+## fuzz: build the fuzz targets (fuzz/, cargo-fuzz on stable, installed if missing) and run each for FUZZ_SECONDS (60) seconds; a crash fails and leaves its input in fuzz/artifacts/ (OPERATIONS.md "Fuzzing")
+fuzz:
+	bash scripts/fuzz.sh
 
 ## deploy-check: render deploy/ overlays and validate them against the Kubernetes schemas (part of test)
 deploy-check:

@@ -44,6 +44,10 @@ SOAK_MINUTES=2 SOAK_KILL_EVERY=25 SOAK_ARGS="--rss-warmup 10" SOAK_DB=engram_soa
     SOAK_DIR="${TMPDIR:-/tmp}/engram-soak-test" ENGRAM_BIN=target/debug/engram ENGRAM_BENCH_BIN=target/debug/engram-bench \
     bash scripts/soak.sh || soak_status=$?
 
+echo "==> fuzz targets: built (fuzz/target) and run ${FUZZ_SECONDS:-5} s each (scripts/fuzz.sh; make fuzz runs a minute each)"
+fuzz_status=0
+FUZZ_SECONDS=${FUZZ_SECONDS:-5} bash scripts/fuzz.sh || fuzz_status=$?
+
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doctests; run them first so the nextest summary closes the output.
     cargo test --workspace --doc --quiet
@@ -54,6 +58,9 @@ else
     cargo test --workspace --no-fail-fast
 fi
 
+if [ "$fuzz_status" -ne 0 ]; then
+    echo "test.sh: a fuzz target crashed or did not build (scripts/fuzz.sh, exit $fuzz_status); inputs in fuzz/artifacts/" >&2
+fi
 if [ "$k8s_status" -ne 0 ]; then
     echo "test.sh: the Kubernetes manifest check (scripts/k8s-validate.sh) failed (exit $k8s_status)" >&2
 fi
@@ -74,3 +81,4 @@ fi
 [ "$k8s_status" -eq 0 ] || exit "$k8s_status"
 [ "$ts_status" -eq 0 ] || exit "$ts_status"
 [ "$soak_status" -eq 0 ] || exit "$soak_status"
+[ "$fuzz_status" -eq 0 ] || exit "$fuzz_status"

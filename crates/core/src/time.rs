@@ -31,6 +31,25 @@ pub fn parse_spec(field: &str, spec: &str, now: Timestamp) -> Result<Option<Time
     }
 }
 
+/// The earliest and latest instants a client may give as an absolute time of a stored field
+/// (a memory's `time` and `expires_at`, a message's `time`): 1970-01-01T00:00:00Z through
+/// 9999-12-31T23:59:59.999999Z, the range gRPC `Timestamp`s are held to and what RFC 3339 text
+/// in UTC (every response's form) can express.
+pub const MIN_STORED_MICROS: i64 = 0;
+pub const MAX_STORED_MICROS: i64 = 253_402_300_799_999_999;
+
+/// An absolute RFC 3339 time given in `field` for a stored field, truncated to microseconds; see
+/// [`MAX_STORED_MICROS`].
+pub fn parse_timestamp(field: &str, text: &str) -> Result<Timestamp> {
+    let t = DateTime::parse_from_rfc3339(text.trim())
+        .map_err(|_| Error::invalid(field, format!("{text:?} is not an RFC 3339 time")))?;
+    let us = t.timestamp_micros();
+    if !(MIN_STORED_MICROS..=MAX_STORED_MICROS).contains(&us) {
+        return Err(Error::invalid(field, format!("{text:?} is outside 1970-01-01T00:00:00Z..9999-12-31T23:59:59Z")));
+    }
+    Ok(from_micros(us))
+}
+
 /// A duration written like a relative spec (`45s`, `90m`, `2h`, `7d`, `2w`; `0s` allowed), given in
 /// `field`.
 pub fn parse_duration(field: &str, spec: &str) -> Result<Duration> {
@@ -104,6 +123,21 @@ mod tests {
         for spec in ["yesterday", "5y", "h", "-5h", "1.5h", "99999999999999999999d", "2026-13-01"] {
             let err = parse_spec("until", spec, now()).unwrap_err();
             assert!(matches!(&err, Error::InvalidArgument { field, .. } if field == "until"), "{spec}: {err}");
+        }
+    }
+
+    /// Found by the `time_spec` fuzz target: a REST body's time whose UTC instant falls outside
+    /// years 0000..=9999 was accepted, then returned as `-0001-12-31T23:00:00.000000Z`, text no
+    /// RFC 3339 reader (nor Engram itself) accepts.
+    #[test]
+    fn stored_times_stay_within_rfc_3339_years() {
+        for text in ["0000-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00", "1969-12-31T23:59:59Z"] {
+            let err = parse_timestamp("time", text).unwrap_err();
+            assert!(matches!(&err, Error::InvalidArgument { field, .. } if field == "time"), "{text}: {err}");
+        }
+        for text in ["1970-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", " 2026-02-08T13:00:00.1234567+01:00 "] {
+            let t = parse_timestamp("time", text).unwrap();
+            assert_eq!(parse_spec("time", &format_rfc3339(t), now()).unwrap(), Some(t), "{text}");
         }
     }
 

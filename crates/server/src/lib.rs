@@ -12,6 +12,8 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod mcp;
 pub mod rest;

@@ -39,7 +39,7 @@ fn pb_role(role: Role) -> i32 {
     .into()
 }
 
-fn new_message(i: usize, m: pb::NewMessage) -> Result<NewMessage> {
+pub(crate) fn new_message(i: usize, m: pb::NewMessage) -> Result<NewMessage> {
     let field = |name: &str| format!("messages[{i}].{name}");
     Ok(NewMessage {
         role: role(&field("role"), m.role)?,

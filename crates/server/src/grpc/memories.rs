@@ -15,7 +15,7 @@ pub struct MemoryApi {
     pub app: Engram,
 }
 
-fn list_request(
+pub(crate) fn list_request(
     filter: Option<pb::MemoryFilter>,
     limit: u32,
     order: i32,

@@ -44,9 +44,9 @@ pub struct NewMessageJson {
 #[serde(deny_unknown_fields)]
 pub struct AppendJson {
     #[serde(default)]
-    messages: Vec<NewMessageJson>,
+    pub(crate) messages: Vec<NewMessageJson>,
     #[serde(default)]
-    record_as_memories: Option<bool>,
+    pub(crate) record_as_memories: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,11 +140,11 @@ fn with_token(mut body: serde_json::Value, next: Option<String>) -> serde_json::
     body
 }
 
-fn name(agent: String, conversation: String, params: &Params) -> ConversationName {
+pub(crate) fn name(agent: String, conversation: String, params: &Params) -> ConversationName {
     ConversationName { agent, scope: params.text("scope").unwrap_or_default().to_owned(), conversation }
 }
 
-fn new_message(i: usize, m: NewMessageJson) -> Result<NewMessage, Error> {
+pub(crate) fn new_message(i: usize, m: NewMessageJson) -> Result<NewMessage, Error> {
     let role = match m.role.as_str() {
         "" => None,
         text => Some(Role::parse(text).ok_or_else(|| {
@@ -263,9 +263,9 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct SummaryBody {
     #[serde(default)]
-    text: String,
+    pub(crate) text: String,
     #[serde(default)]
-    through_seq: i64,
+    pub(crate) through_seq: i64,
 }
 
 pub async fn summary(
@@ -306,14 +306,14 @@ impl From<WorkingMemory> for WorkingMemoryJson {
 #[serde(deny_unknown_fields)]
 pub struct WorkingMemoryBody {
     #[serde(default)]
-    document: Option<Metadata>,
+    pub(crate) document: Option<Metadata>,
     #[serde(default)]
-    patch: Option<Metadata>,
+    pub(crate) patch: Option<Metadata>,
     #[serde(default)]
-    version: Option<i64>,
+    pub(crate) version: Option<i64>,
 }
 
-fn version(body: &WorkingMemoryBody) -> Result<i64, Error> {
+pub(crate) fn version(body: &WorkingMemoryBody) -> Result<i64, Error> {
     body.version.ok_or_else(|| Error::invalid("version", "is required: the version read (0: never written)"))
 }
 

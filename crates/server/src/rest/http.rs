@@ -38,6 +38,14 @@ impl RestError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self { status, message: message.into(), existing_id: None, retry_after: None }
     }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<Error> for RestError {
@@ -173,14 +181,19 @@ impl<T: DeserializeOwned + Default> FromRequest<RestState> for Body<T> {
                 "content-type: a request body must be sent as application/json",
             ));
         }
-        let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(deserializer).map(Body).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
-            RestError::new(StatusCode::BAD_REQUEST, format!("{field}: {inner}"))
-        })
+        decode_json(&bytes).map(Body)
     }
+}
+
+/// A JSON body as `T`: 400 naming the field for bad JSON.
+pub(crate) fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RestError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
+        RestError::new(StatusCode::BAD_REQUEST, format!("{field}: {inner}"))
+    })
 }
 
 /// Deserializes a JSON value; the error names the field under `prefix` (e.g. `memories[2].tags`).
@@ -204,14 +217,18 @@ impl FromRequestParts<RestState> for Params {
     type Rejection = RestError;
 
     async fn from_request_parts(parts: &mut Parts, _: &RestState) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-            .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("query: {e}")))?;
-        Ok(Params(pairs.into_iter().collect()))
+        Params::parse(parts.uri.query().unwrap_or_default())
     }
 }
 
 impl Params {
+    /// The parameters of a query string (without the `?`).
+    pub fn parse(query: &str) -> Result<Self, RestError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("query: {e}")))?;
+        Ok(Params(pairs.into_iter().collect()))
+    }
+
     pub fn text(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str).filter(|s| !s.is_empty())
     }

@@ -154,13 +154,12 @@ impl NewMemoryJson {
     }
 }
 
-/// An absolute RFC 3339 time given in a body (relative specs make no sense for `time`).
+/// An absolute RFC 3339 time given in a body (relative specs make no sense for `time`), in the
+/// range a gRPC `Timestamp` is held to (`engram_core::time::parse_timestamp`).
 pub fn timestamp(field: &str, value: Option<&str>) -> Result<Option<Timestamp>> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| Some(engram_core::time::from_micros(t.timestamp_micros())))
-            .map_err(|_| Error::invalid(field, format!("{text:?} is not an RFC 3339 time"))),
+        Some(text) => engram_core::time::parse_timestamp(field, text).map(Some),
     }
 }
 

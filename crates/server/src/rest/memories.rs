@@ -13,13 +13,15 @@ use super::http::{Body, Caller, Params, RestResult, RestState, from_json};
 use super::json::*;
 use engram_app::{ListRequest, RankedRequest, SearchMode};
 
-/// `POST /memories`: one memory, or `{"memories": [...]}` (told apart by the `memories` key, so
-/// errors can name the exact field).
-pub async fn create(
-    State(state): State<RestState>,
-    Caller(p): Caller,
-    Body(body): Body<serde_json::Value>,
-) -> RestResult<Response> {
+/// What a `POST /memories` body holds: one memory, or a batch (`{"memories": [...]}`).
+pub(crate) enum NewMemories {
+    One(Box<NewMemory>),
+    Many(Vec<NewMemory>),
+}
+
+/// The memories of a `POST /memories` body (told apart by the `memories` key, so errors can name
+/// the exact field).
+pub(crate) fn new_memories(body: serde_json::Value) -> RestResult<NewMemories> {
     let batch = match body {
         serde_json::Value::Object(mut map) if map.contains_key("memories") => map.remove("memories"),
         serde_json::Value::Null => {
@@ -27,8 +29,7 @@ pub async fn create(
         }
         other => {
             let memory: NewMemoryJson = from_json("memory", other)?;
-            let created = state.app.add_memory(&p, memory.into_domain("memory")?).await?;
-            return Ok((StatusCode::CREATED, Json(MemoryJson::from(created))).into_response());
+            return Ok(NewMemories::One(Box::new(memory.into_domain("memory")?)));
         }
     };
     let memories: Vec<NewMemoryJson> = from_json("memories", batch.unwrap_or_default())?;
@@ -37,6 +38,22 @@ pub async fn create(
         .enumerate()
         .map(|(i, m)| m.into_domain(&format!("memories[{i}]")))
         .collect::<Result<Vec<_>>>()?;
+    Ok(NewMemories::Many(memories))
+}
+
+/// `POST /memories`: one memory, or `{"memories": [...]}`.
+pub async fn create(
+    State(state): State<RestState>,
+    Caller(p): Caller,
+    Body(body): Body<serde_json::Value>,
+) -> RestResult<Response> {
+    let memories = match new_memories(body)? {
+        NewMemories::One(memory) => {
+            let created = state.app.add_memory(&p, *memory).await?;
+            return Ok((StatusCode::CREATED, Json(MemoryJson::from(created))).into_response());
+        }
+        NewMemories::Many(memories) => memories,
+    };
     let outcomes = state.app.add_memories(&p, memories).await?;
     // Memtrace returns the created memories; Engram adds a per-item report.
     let mut created = Vec::new();
@@ -184,12 +201,14 @@ pub async fn list(
     Ok(Json(page_json(state.app.list_memories(&p, request).await?)))
 }
 
-pub async fn search(
-    State(state): State<RestState>,
-    Caller(p): Caller,
-    Body(q): Body<SearchJson>,
-) -> RestResult<Json<SearchResultJson>> {
-    let started = Instant::now();
+/// What a `POST /search` body asks for: a ranked search (with a `query` or `query_embedding`)
+/// or a filtered listing.
+pub(crate) enum SearchRequest {
+    Ranked(RankedRequest),
+    List(ListRequest),
+}
+
+pub(crate) fn search_request(q: SearchJson) -> Result<SearchRequest> {
     let (memory_types, exclude_types) = parse_types("memory_types", &q.memory_types.unwrap_or_default())?;
     let filter = MemoryFilter {
         agent: q.agent_id.filter(|a| !a.is_empty()).map(|a| AgentRef::parse(&a)),
@@ -218,44 +237,58 @@ pub async fn search(
         page_token: q.page_token.unwrap_or_default(),
         offset: non_negative("offset", q.offset)?,
     };
-    let elapsed = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let query = q.query.unwrap_or_default();
     let query_embedding = q.query_embedding.unwrap_or_default();
     if !query.is_empty() || !query_embedding.is_empty() {
-        let request = RankedRequest {
+        return Ok(SearchRequest::Ranked(RankedRequest {
             order_given: q.order.as_deref().is_some_and(|o| !o.is_empty()),
             list: request,
             query,
             query_embedding,
             mode: parse_mode(q.mode.as_deref())?,
-        };
-        let page = state.app.ranked_search(&p, request).await?;
-        let scores = page
-            .hits
-            .iter()
-            .map(|h| ScoreJson {
-                id: h.memory.id.clone(),
-                score: h.score,
-                keyword: h.keyword,
-                semantic: h.semantic,
-                recency: h.recency,
-                importance: h.importance,
-            })
-            .collect();
-        return Ok(Json(SearchResultJson {
-            count: page.hits.len(),
-            has_more: page.has_more,
-            next_page_token: None,
-            results: page.hits.into_iter().map(|h| MemoryJson::from(h.memory)).collect(),
-            query_time_ms: elapsed(),
-            scores: Some(scores),
-            mode: Some(mode_name(page.mode)),
-            unembedded: page.unembedded,
         }));
     }
     if q.mode.as_deref().is_some_and(|m| !m.is_empty()) {
-        return Err(Error::invalid("mode", "applies to a search with a query; query is empty").into());
+        return Err(Error::invalid("mode", "applies to a search with a query; query is empty"));
     }
+    Ok(SearchRequest::List(request))
+}
+
+pub async fn search(
+    State(state): State<RestState>,
+    Caller(p): Caller,
+    Body(q): Body<SearchJson>,
+) -> RestResult<Json<SearchResultJson>> {
+    let started = Instant::now();
+    let elapsed = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let request = match search_request(q)? {
+        SearchRequest::Ranked(request) => {
+            let page = state.app.ranked_search(&p, request).await?;
+            let scores = page
+                .hits
+                .iter()
+                .map(|h| ScoreJson {
+                    id: h.memory.id.clone(),
+                    score: h.score,
+                    keyword: h.keyword,
+                    semantic: h.semantic,
+                    recency: h.recency,
+                    importance: h.importance,
+                })
+                .collect();
+            return Ok(Json(SearchResultJson {
+                count: page.hits.len(),
+                has_more: page.has_more,
+                next_page_token: None,
+                results: page.hits.into_iter().map(|h| MemoryJson::from(h.memory)).collect(),
+                query_time_ms: elapsed(),
+                scores: Some(scores),
+                mode: Some(mode_name(page.mode)),
+                unembedded: page.unembedded,
+            }));
+        }
+        SearchRequest::List(request) => request,
+    };
     let page = state.app.list_memories(&p, request).await?;
     Ok(Json(SearchResultJson {
         count: page.memories.len(),

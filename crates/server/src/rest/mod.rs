@@ -12,11 +12,11 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
 mod agents;
-mod conversations;
-mod http;
+pub(crate) mod conversations;
+pub(crate) mod http;
 pub mod json;
-mod memories;
-mod sessions;
+pub(crate) mod memories;
+pub(crate) mod sessions;
 mod watch;
 
 pub use http::{RestError, RestResult, RestState};
