@@ -182,7 +182,17 @@ async fn tiers_move_and_every_read_stays_whole() {
         .unwrap()
         .into_inner()
         .hits;
-    assert!(hot_only.is_empty(), "{hot_only:?}");
+    // Only memories the search above just read can be hot again (a read brings a cold memory
+    // back up once the access log is flushed, about a second later: on a loaded machine that can
+    // come first); no cold one is returned.
+    let read_by_search: Vec<&str> = hits.iter().map(|h| h.memory.as_ref().unwrap().id.as_str()).collect();
+    assert!(
+        hot_only.iter().all(|h| {
+            let m = h.memory.as_ref().unwrap();
+            m.tier == pb::Tier::Hot as i32 && read_by_search.contains(&m.id.as_str())
+        }),
+        "{hot_only:?}"
+    );
 
     // A cold memory that is read comes back up (the read is recorded within about a second).
     let read = c.memories.get_memory(pb::GetMemoryRequest { id: written[7].id.clone() }).await.unwrap().into_inner();
