@@ -23,7 +23,9 @@ pub fn parse_spec(field: &str, spec: &str, now: Timestamp) -> Result<Option<Time
         return Ok(Some(now - ago));
     }
     match DateTime::parse_from_rfc3339(spec) {
-        Ok(t) => Ok(Some(t.with_timezone(&Utc).trunc_subsecs(6))),
+        // Through microseconds (the stored precision): a leap second (`23:59:60`) becomes the
+        // instant after it, as chrono counts it, so what is returned reads back as itself.
+        Ok(t) => Ok(Some(from_micros(t.timestamp_micros()))),
         Err(_) => Err(Error::invalid(
             field,
             format!("{spec:?} is not a time: use a duration ago like 45s, 90m, 2h, 7d, 2w or an RFC 3339 timestamp"),
@@ -129,6 +131,18 @@ mod tests {
     /// Found by the `time_spec` fuzz target: a REST body's time whose UTC instant falls outside
     /// years 0000..=9999 was accepted, then returned as `-0001-12-31T23:00:00.000000Z`, text no
     /// RFC 3339 reader (nor Engram itself) accepts.
+    /// Found by the `time_spec` fuzz target: `9999-12-31T23:59:60.999999Z` was accepted as a
+    /// chrono leap second that did not survive the trip through microseconds.
+    #[test]
+    fn a_leap_second_reads_back_as_itself() {
+        let t = parse_spec("since", "2026-06-30T23:59:60.5Z", now()).unwrap().unwrap();
+        assert_eq!(format_rfc3339(t), "2026-07-01T00:00:00.500000Z");
+        assert_eq!(from_micros(to_micros(t)), t);
+        let last = parse_spec("since", "9999-12-31T23:59:60.999999Z", now()).unwrap().unwrap();
+        assert_eq!(from_micros(to_micros(last)), last);
+        assert!(parse_timestamp("time", "9999-12-31T23:59:60.999999Z").is_err(), "past the stored range");
+    }
+
     #[test]
     fn stored_times_stay_within_rfc_3339_years() {
         for text in ["0000-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00", "1969-12-31T23:59:59Z"] {
