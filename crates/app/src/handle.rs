@@ -25,7 +25,7 @@ pub struct Engram {
     /// `hot_cache`).
     pub(crate) hot: Option<Arc<crate::hot_cache::HotCache>>,
     /// Rate limits and quotas (see `limits`).
-    pub(crate) limiter: Arc<crate::limits::Limiter>,
+    pub(crate) limiter: Arc<crate::limiter::Limiter>,
 }
 
 /// How conversations are served: the hot-window cache and the message tokenizer.

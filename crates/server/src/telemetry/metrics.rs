@@ -27,6 +27,15 @@ pub const REFRESH: Duration = Duration::from_secs(15);
 const REQUEST_BOUNDS: &[f64] =
     &[0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+/// The service's resource: `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` as the SDK reads
+/// them, `engram` when no name is set.
+pub fn resource() -> opentelemetry_sdk::Resource {
+    let named = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.trim().is_empty())
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| v.contains("service.name="));
+    let builder = opentelemetry_sdk::Resource::builder();
+    if named { builder.build() } else { builder.with_service_name("engram").build() }
+}
+
 /// The instruments `requests` records into, and the registry `/metrics` renders.
 pub struct Metrics {
     registry: prometheus::Registry,
@@ -63,7 +72,7 @@ pub fn shutdown() {
 
 fn install(otlp: Option<opentelemetry_otlp::MetricExporter>) -> Metrics {
     let registry = prometheus::Registry::new();
-    let mut builder = SdkMeterProvider::builder().with_resource(super::resource());
+    let mut builder = SdkMeterProvider::builder().with_resource(resource());
     // A fresh registry cannot hold a clashing collector, so this does not fail in practice; if it
     // did, metrics would still go to OTLP and /metrics would be empty.
     match opentelemetry_prometheus::exporter().with_registry(registry.clone()).without_target_info().build() {

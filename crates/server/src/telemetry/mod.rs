@@ -18,7 +18,6 @@ pub mod requests;
 
 use anyhow::{Context as _, bail};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::filter::{EnvFilter, Targets};
@@ -73,15 +72,6 @@ impl Exporters {
     }
 }
 
-/// The service's resource: `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` as the SDK reads
-/// them, `engram` when no name is set.
-pub fn resource() -> Resource {
-    let named = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.trim().is_empty())
-        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| v.contains("service.name="));
-    let builder = Resource::builder();
-    if named { builder.build() } else { builder.with_service_name("engram").build() }
-}
-
 /// Spans of Engram's own crates that traces carry: requests, domain operations, store calls.
 pub fn span_targets() -> Targets {
     Targets::new()
@@ -125,7 +115,7 @@ pub fn init(level: &str, json: bool, exporters: &Exporters) -> anyhow::Result<Te
             .with_tonic()
             .build()
             .context("the OTLP span exporter (OTEL_EXPORTER_OTLP_*)")?;
-        Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource()).build())
+        Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(metrics::resource()).build())
     } else {
         None
     };
