@@ -292,7 +292,11 @@ async fn export_import_round_trips_sqlite_postgres_sqlite() {
     succeeded("import into PostgreSQL", pg.engram(&["import", "--input", first.to_str().unwrap()]));
     let second = work.path().join("postgres.ndjson");
     succeeded("export from PostgreSQL", pg.engram(&["export", "--output", second.to_str().unwrap()]));
-    assert_eq!(normalised(&second, std::slice::from_ref(&pg_admin)), exported, "PostgreSQL holds every record as exported");
+    assert_eq!(
+        normalised(&second, std::slice::from_ref(&pg_admin)),
+        exported,
+        "PostgreSQL holds every record as exported"
+    );
 
     // Importing again creates nothing.
     let again = succeeded("import again", pg.engram(&["import", "--input", first.to_str().unwrap()]));
