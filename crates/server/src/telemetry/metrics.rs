@@ -183,7 +183,7 @@ fn observe_app(meter: &Meter) {
         })
         .build();
     // The callbacks stay registered with the provider; the handles are not needed.
-    drop((hits, misses, queue, tiers));
+    let _ = (hits, misses, queue, tiers);
 }
 
 /// Serves the app's gauges until the returned task is aborted: caches at scrape time, store
