@@ -55,18 +55,20 @@ impl Engram {
     /// RateLimited naming the subject, its rate and when to retry.
     pub async fn admit(&self, p: &Principal) -> Result<()> {
         let defaults = self.limiter.defaults;
-        let mut subjects: Vec<(&str, String, SubjectLimits)> = Vec::with_capacity(2);
+        // (id, kind in messages, default): names are only formatted for a refusal.
+        let mut subjects: Vec<(&str, &str, SubjectLimits)> = Vec::with_capacity(2);
         if let Some(key) = &p.key_id {
-            subjects.push((key, format!("API key {key}"), defaults.key));
+            subjects.push((key, "API key", defaults.key));
         }
-        subjects.push((&p.org_id, format!("org {}", p.org_id), defaults.org));
+        subjects.push((&p.org_id, "org", defaults.org));
         let ids: Vec<&str> = subjects.iter().map(|(id, ..)| *id).collect();
         let stored = self.stored_limits(&ids).await?;
         let now = Instant::now();
-        for ((id, name, default), own) in subjects.into_iter().zip(stored) {
+        for ((id, kind, default), own) in subjects.into_iter().zip(stored) {
             let Some(bucket) = own.over(default).bucket() else { continue };
             if let Err(retry_after) = self.limiter.take(id, bucket, now) {
-                return Err(Error::RateLimited { subject: name, rate: bucket.0, burst: bucket.1, retry_after });
+                let subject = format!("{kind} {id}");
+                return Err(Error::RateLimited { subject, rate: bucket.0, burst: bucket.1, retry_after });
             }
         }
         Ok(())
