@@ -263,6 +263,9 @@ async fn export_import_round_trips_sqlite_postgres_sqlite() {
     for tenant in &tenants {
         searchable(&source, tenant).await;
     }
+    // An operator's limits of one tenant's org go along too.
+    let limits = ["org", "limits", &tenants[0].org, "--rate", "1000", "--max-memory-bytes", "1MiB"];
+    succeeded("org limits", engram_sqlite(&source.data_dir, &limits));
     // The quotes expire, and the searches' reads are counted (flushed every second).
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let mut before = Vec::new();
@@ -278,11 +281,11 @@ async fn export_import_round_trips_sqlite_postgres_sqlite() {
     assert!(stderr.contains("exported 3 org, "), "{stderr}");
     let exported = normalised(&first, &[]);
     assert_eq!(
-        ["org", "agent", "session", "memory", "conversation", "message", "working_memory", "api_key"]
+        ["org", "agent", "session", "memory", "conversation", "message", "working_memory", "api_key", "limits"]
             .map(|k| count(&exported, k)),
         // org_default: its org, agent ops, one memory and its admin key; each tenant: 2 agents,
-        // 1 session, 23 memories, 1 conversation of 3 messages, 1 document, 2 keys.
-        [3, 5, 2, 47, 2, 6, 2, 5]
+        // 1 session, 23 memories, 1 conversation of 3 messages, 1 document, 2 keys; acme's limits.
+        [3, 5, 2, 47, 2, 6, 2, 5, 1]
     );
 
     // Into a fresh PostgreSQL database (migrated: it has its own org_default and admin key).

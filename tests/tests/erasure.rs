@@ -1,14 +1,27 @@
 //! Erasure through the real binary: EraseScope and EraseAgent delete everything about an end user
 //! or an agent, and no surface finds any of it afterwards: listings, keyword, semantic and
-//! `content_contains` search (so the full-text index and the vectors), conversations, windows.
+//! `content_contains` search (so the full-text index and the vectors), conversations, windows,
+//! and an `engram export` of the whole store (every row a restore would bring back).
 
 use std::time::Duration;
 
-use engram_tests::{Server, filter, memory, pb};
+use engram_tests::{Server, engram_bin, filter, memory, pb};
 use tonic::Code;
 
 fn scoped(agent: &str, scope: &str, content: &str, embedding: Vec<f32>) -> pb::NewMemory {
     pb::NewMemory { scope: scope.into(), embedding, ..memory(agent, content) }
+}
+
+/// Everything `engram export` writes of the server's store (taken while it runs).
+fn exported(server: &Server) -> String {
+    let out = std::process::Command::new(engram_bin())
+        .args(["export", "--data-dir"])
+        .arg(&server.data_dir)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "engram export: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
 }
 
 async fn ranked(clients: &mut engram_tests::Clients, query: &str, embedding: Vec<f32>) -> Vec<String> {
@@ -67,6 +80,8 @@ async fn an_erased_scope_and_agent_are_found_by_no_surface() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(seen.len(), 4, "2 memories and 2 recorded messages mention a street: {seen:?}");
+    let before = exported(&server);
+    assert!(before.contains("alice lives at") && before.contains(r#""scope":"alice""#), "{before}");
 
     let mut erasure = clients.erasure.clone();
     let report = erasure.erase_scope(pb::EraseScopeRequest { scope: "alice".into() }).await.unwrap().into_inner();
@@ -120,6 +135,10 @@ async fn an_erased_scope_and_agent_are_found_by_no_surface() {
         .into_inner()
         .memories;
     assert_eq!(all.len(), 3, "{:?}", all.iter().map(|m| &m.content).collect::<Vec<_>>());
+    // An export of the whole store has no trace of alice: no memory, message, conversation.
+    let after = exported(&server);
+    assert!(!after.contains("alice"), "{after}");
+    assert!(after.contains("bob lives at") && after.contains("a note about nobody"), "{after}");
 
     // The agent: henry with bob's memory, the recorded message and the conversation.
     let report = erasure.erase_agent(pb::EraseAgentRequest { agent: "henry".into() }).await.unwrap().into_inner();
@@ -136,6 +155,9 @@ async fn an_erased_scope_and_agent_are_found_by_no_surface() {
         .map(|m| m.content)
         .collect();
     assert_eq!(left, ["a note about nobody"]);
+    let after = exported(&server);
+    assert!(!after.contains("henry") && !after.contains("bob"), "nothing of henry's: {after}");
+    assert!(after.contains("a note about nobody") && after.contains(r#""name":"sarah""#), "{after}");
     assert_eq!(
         erasure.erase_agent(pb::EraseAgentRequest { agent: "henry".into() }).await.unwrap_err().code(),
         Code::NotFound

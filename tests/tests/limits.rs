@@ -177,6 +177,70 @@ async fn rest_get(server: &Server, key: &str, path: &str) -> (u16, Option<String
     rest(server, key, "GET", path, None).await
 }
 
+#[tokio::test]
+async fn an_org_byte_quota_counts_content_bytes_and_deleting_frees_them() {
+    // Default: every org at most 1 KiB of memory content.
+    let server = Server::start(&["--limits-refresh", "0.1", "--org-max-memory-bytes", "1KiB"]);
+    let mut admin = server.admin().await;
+    let org = admin.admin.create_org(pb::CreateOrgRequest { name: "bytes".into() }).await.unwrap().into_inner().id;
+    let (_, key) = new_key(&mut admin, &org).await;
+    let mut client = server.clients(Some(&key)).await;
+    // Content of exactly `n` UTF-8 bytes, unique by its first characters.
+    let sized = |tag: &str, n: usize| format!("{tag}{}", "x".repeat(n - tag.len()));
+    let add = |content: String| pb::AddMemoryRequest { memory: Some(memory("b", &content)) };
+
+    let mut made = Vec::new();
+    for tag in ["a", "b", "c"] {
+        made.push(client.memories.add_memory(add(sized(tag, 300))).await.unwrap().into_inner().memory.unwrap().id);
+    }
+    // 900 stored; 200 more would pass 1024: refused, naming the quota and the org.
+    let refused = client.memories.add_memory(add(sized("d", 200))).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("max_memory_bytes") && refused.message().contains(&org),
+        "{}",
+        refused.message()
+    );
+    // Bytes, not characters: 62 two-byte characters and "e" are 125 bytes and fit (1025 would not).
+    let accents = format!("e{}", "é".repeat(62));
+    assert_eq!(accents.len(), 125);
+    client.memories.add_memory(add(accents)).await.unwrap();
+    let one_more = client.memories.add_memory(add("f".into())).await.unwrap_err();
+    assert_eq!(one_more.code(), Code::ResourceExhausted, "1024 + 1 bytes");
+    // A batch is counted whole; REST answers 429.
+    let batch = pb::AddMemoriesRequest { memories: vec![memory("b", "g"), memory("b", "h")] };
+    assert_eq!(client.memories.add_memories(batch).await.unwrap_err().code(), Code::ResourceExhausted);
+    let rest = rest_post(&server, &key, "/api/v1/memories", r#"{"agent_id": "b", "content": "over REST"}"#).await;
+    assert_eq!(rest.0, 429, "{}", rest.2);
+    assert!(rest.2.contains("max_memory_bytes"), "{}", rest.2);
+
+    // Deleting a memory frees its bytes.
+    client.memories.delete_memory(pb::DeleteMemoryRequest { id: made.remove(0) }).await.unwrap();
+    client.memories.add_memory(add(sized("i", 299))).await.unwrap();
+
+    // The org's own quota overrides the default, set with a unit.
+    let shown = cli(&server, &["org", "limits", &org, "--max-memory-bytes", "2KiB"]);
+    assert!(shown.contains("max_memory_bytes=2048"), "{shown}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.memories.add_memory(add(sized("j", 1000))).await.unwrap();
+
+    // Bad quotas are refused by the CLI naming the field or the unit; what was stored stays.
+    for (value, named) in [("0", "max_memory_bytes"), ("3XB", "unit"), ("99999999999TiB", "2^64")] {
+        let out = Command::new(engram_bin())
+            .args(["org", "limits", &org, "--max-memory-bytes", value, "--data-dir"])
+            .arg(&server.data_dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{value}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(named),
+            "{value}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(cli(&server, &["org", "limits", &org]).contains("max_memory_bytes=2048"));
+}
+
 async fn rest_post(server: &Server, key: &str, path: &str, body: &str) -> (u16, Option<String>, String) {
     rest(server, key, "POST", path, Some(body)).await
 }

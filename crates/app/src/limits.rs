@@ -1,7 +1,8 @@
 //! Operators' limits: rate limits per API key and per org (a token bucket per subject, in this
 //! process: with N replicas each enforces its own, so an org can reach N times its rate), and an
-//! org's quota of stored memories, checked before each memory write (writes already in flight
-//! may pass it by their size).
+//! org's quotas of stored memories and of their content bytes, checked before each memory write
+//! (writes already in flight may pass them by their size; a duplicate counts until the store
+//! finds it one).
 //!
 //! Limits are the server's defaults (settings) overlaid by what an operator stored for a subject
 //! (`engram key limits`, `engram org limits`), read from the store at most once per `refresh`
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use engram_core::quota::SubjectLimits;
-use engram_core::{Error, Principal, Result};
+use engram_core::{Error, Principal, Result, ValidMemory};
 
 use crate::handle::Engram;
 use crate::limiter::{LimitDefaults, Limiter};
@@ -74,16 +75,30 @@ impl Engram {
         Ok(())
     }
 
-    /// ResourceExhausted when the org's memory quota cannot take `adding` more memories.
-    pub(crate) async fn check_quota(&self, org: &str, adding: usize) -> Result<()> {
-        let defaults = self.limiter.defaults.org;
-        let Some(max) = self.stored_limits(&[org]).await?[0].over(defaults).max_memories else { return Ok(()) };
-        let stored = self.store.org_memory_count(org).await?;
-        if stored.saturating_add(adding as u64) > max {
-            return Err(Error::ResourceExhausted(format!(
-                "quota: org {org} stores {stored} memories and may store {max} (max_memories); \
-                 {adding} more would pass it: delete memories or raise the quota (engram org limits)"
-            )));
+    /// ResourceExhausted naming the quota when the org's quotas (memories, content bytes) cannot
+    /// take these new memories.
+    pub(crate) async fn check_quota(&self, org: &str, adding: &[ValidMemory]) -> Result<()> {
+        let limits = self.stored_limits(&[org]).await?[0].over(self.limiter.defaults.org);
+        if limits.max_memories.is_none() && limits.max_memory_bytes.is_none() {
+            return Ok(());
+        }
+        let usage = self.store.org_usage(org).await?;
+        let bytes: u64 = adding.iter().map(|m| m.content.len() as u64).sum();
+        let refuse = |what: &str, field: &str, stored: u64, max: u64, more: u64| {
+            Error::ResourceExhausted(format!(
+                "quota: org {org} stores {stored} {what} and may store {max} ({field}); \
+                 {more} more would pass it: delete memories or raise the quota (engram org limits)"
+            ))
+        };
+        if let Some(max) = limits.max_memories
+            && usage.memories.saturating_add(adding.len() as u64) > max
+        {
+            return Err(refuse("memories", "max_memories", usage.memories, max, adding.len() as u64));
+        }
+        if let Some(max) = limits.max_memory_bytes
+            && usage.content_bytes.saturating_add(bytes) > max
+        {
+            return Err(refuse("bytes of memory content", "max_memory_bytes", usage.content_bytes, max, bytes));
         }
         Ok(())
     }

@@ -43,7 +43,7 @@ impl Engram {
         require(p, Permission::Write)?;
         let now = time::now();
         let mut memories = vec![self.limits.check_new_memory("memory", memory, now)?];
-        self.check_quota(&p.org_id, 1).await?;
+        self.check_quota(&p.org_id, &memories).await?;
         self.queue_for_embedding(&mut memories);
         let seen = self.hot_generation(&p.org_id);
         let outcome = self
@@ -73,7 +73,7 @@ impl Engram {
             .enumerate()
             .map(|(i, memory)| self.limits.check_new_memory(&format!("memories[{i}]"), memory, now))
             .collect::<Result<Vec<_>>>()?;
-        self.check_quota(&p.org_id, valid.len()).await?;
+        self.check_quota(&p.org_id, &valid).await?;
         self.queue_for_embedding(&mut valid);
         let seen = self.hot_generation(&p.org_id);
         let outcomes = self

@@ -1,6 +1,6 @@
 //! Per-subject limits, set by operators: a token bucket's rate and burst for an API key or an
-//! org (calls per second), and an org's quota of stored memories. The bucket is the pure rule;
-//! `engram-app` keeps one per subject.
+//! org (calls per second), and an org's quotas of stored memories and of their content bytes.
+//! The bucket is the pure rule; `engram-app` keeps one per subject.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,16 @@ pub struct SubjectLimits {
     pub burst: Option<u32>,
     /// Orgs only: live memories it may store.
     pub max_memories: Option<u64>,
+    /// Orgs only: bytes of memory content (UTF-8, as written) its live memories may hold.
+    pub max_memory_bytes: Option<u64>,
+}
+
+/// What an org stores, by its counters: memories (expired ones not yet deleted included) and
+/// the UTF-8 bytes of their content. Metadata, tags, vectors and indexes are not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub memories: u64,
+    pub content_bytes: u64,
 }
 
 /// The largest rate and burst accepted (a bigger one is no limit: leave it unset).
@@ -27,7 +37,7 @@ impl SubjectLimits {
     }
 
     /// InvalidArgument naming the field: a rate is finite, > 0 and ≤ 10^6; a burst 1..=10^6
-    /// and only with a rate; a memory quota ≥ 1.
+    /// and only with a rate; a memory or byte quota ≥ 1.
     pub fn validate(&self) -> Result<()> {
         if let Some(rate) = self.rate_per_sec
             && !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE)
@@ -45,6 +55,9 @@ impl SubjectLimits {
         if self.max_memories == Some(0) {
             return Err(Error::invalid("max_memories", "must be at least 1 (unset it for no quota)"));
         }
+        if self.max_memory_bytes == Some(0) {
+            return Err(Error::invalid("max_memory_bytes", "must be at least 1 (unset it for no quota)"));
+        }
         Ok(())
     }
 
@@ -54,6 +67,7 @@ impl SubjectLimits {
             rate_per_sec: self.rate_per_sec.or(defaults.rate_per_sec),
             burst: if self.rate_per_sec.is_some() { self.burst } else { self.burst.or(defaults.burst) },
             max_memories: self.max_memories.or(defaults.max_memories),
+            max_memory_bytes: self.max_memory_bytes.or(defaults.max_memory_bytes),
         }
     }
 
@@ -125,11 +139,21 @@ mod tests {
         assert!(bad(SubjectLimits { rate_per_sec: Some(f64::NAN), ..Default::default() }).starts_with("rate_per_sec:"));
         assert!(bad(SubjectLimits { burst: Some(5), ..Default::default() }).contains("needs a rate_per_sec"));
         assert!(bad(SubjectLimits { max_memories: Some(0), ..Default::default() }).starts_with("max_memories:"));
-        let defaults = SubjectLimits { rate_per_sec: Some(100.0), burst: Some(200), max_memories: Some(10) };
+        assert!(
+            bad(SubjectLimits { max_memory_bytes: Some(0), ..Default::default() }).starts_with("max_memory_bytes:")
+        );
+        let defaults = SubjectLimits {
+            rate_per_sec: Some(100.0),
+            burst: Some(200),
+            max_memories: Some(10),
+            max_memory_bytes: Some(4096),
+        };
         let own = SubjectLimits { rate_per_sec: Some(5.0), ..Default::default() };
         let merged = own.over(defaults);
         assert_eq!(merged.bucket(), Some((5.0, 5)), "an own rate without a burst gets one second's worth");
-        assert_eq!(merged.max_memories, Some(10));
+        assert_eq!((merged.max_memories, merged.max_memory_bytes), (Some(10), Some(4096)));
+        let own_bytes = SubjectLimits { max_memory_bytes: Some(1), ..Default::default() }.over(defaults);
+        assert_eq!((own_bytes.max_memories, own_bytes.max_memory_bytes), (Some(10), Some(1)));
         assert_eq!(SubjectLimits::default().over(defaults).bucket(), Some((100.0, 200)));
         assert_eq!(SubjectLimits { rate_per_sec: Some(0.2), ..Default::default() }.bucket(), Some((0.2, 1)));
     }

@@ -264,6 +264,10 @@ pub struct ServeArgs {
     /// Default quota of live memories per org (0: none). `engram org limits` sets an org's own.
     #[arg(long, env = "ENGRAM_ORG_MAX_MEMORIES", default_value_t = 0)]
     pub org_max_memories: u64,
+    /// Default quota of memory content bytes per org (UTF-8 bytes of the live memories' content;
+    /// a number, or with KiB, MiB, GiB or TiB; 0: none). `engram org limits` sets an org's own.
+    #[arg(long, env = "ENGRAM_ORG_MAX_MEMORY_BYTES", default_value = "0", value_parser = parse_bytes)]
+    pub org_max_memory_bytes: u64,
     /// Seconds a subject's stored limits are used before they are read again (a change made with
     /// `engram key|org limits` takes effect within this).
     #[arg(long, env = "ENGRAM_LIMITS_REFRESH", default_value = "5", value_parser = parse_seconds)]
@@ -425,13 +429,14 @@ impl ServeArgs {
             let limits = SubjectLimits {
                 rate_per_sec: (rate != 0.0).then_some(rate),
                 burst: (burst != 0 && rate != 0.0).then_some(burst),
-                max_memories: None,
+                ..Default::default()
             };
             limits.validate().with_context(|| format!("--{flag}"))?;
             Ok(limits)
         };
         let mut org = rate("org-rate-limit", self.org_rate_limit, self.org_rate_burst)?;
         org.max_memories = (self.org_max_memories != 0).then_some(self.org_max_memories);
+        org.max_memory_bytes = (self.org_max_memory_bytes != 0).then_some(self.org_max_memory_bytes);
         Ok(engram_app::LimitDefaults {
             key: rate("key-rate-limit", self.key_rate_limit, self.key_rate_burst)?,
             org,
@@ -443,6 +448,23 @@ impl ServeArgs {
 fn positive(flag: &str, seconds: std::time::Duration) -> anyhow::Result<std::time::Duration> {
     anyhow::ensure!(!seconds.is_zero(), "--{flag}: must be more than 0 seconds");
     Ok(seconds)
+}
+
+/// A number of bytes: digits, optionally followed by KiB, MiB, GiB or TiB (powers of 1024).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        "TiB" => 40,
+        other => return Err(format!("{other:?} is not a unit: use a number of bytes, or KiB, MiB, GiB or TiB")),
+    };
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a number of bytes"))?;
+    number.checked_mul(1u64 << shift).ok_or_else(|| format!("{text:?} is more than 2^64 bytes"))
 }
 
 /// A non-negative number of seconds (fractions allowed).
@@ -475,6 +497,10 @@ pub enum OrgCommand {
         /// Live memories the org may store; a write that would pass it is refused.
         #[arg(long)]
         max_memories: Option<u64>,
+        /// Bytes of memory content (UTF-8) the org's live memories may hold: a number, or with
+        /// KiB, MiB, GiB or TiB; a write that would pass it is refused.
+        #[arg(long, value_parser = parse_bytes)]
+        max_memory_bytes: Option<u64>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -642,26 +668,38 @@ async fn org(command: OrgCommand) -> anyhow::Result<()> {
                 println!("{}\t{}\t{}", org.id, org.name, time::format_rfc3339(org.created_at));
             }
         }
-        OrgCommand::Limits { org, rate, max_memories, store } => {
+        OrgCommand::Limits { org, rate, max_memories, max_memory_bytes, store } => {
             let store = open(&store).await?;
             store.get_org(&org).await?;
-            set_limits(&store, &org, &rate, max_memories).await?;
+            let quotas = engram_core::quota::SubjectLimits { max_memories, max_memory_bytes, ..Default::default() };
+            set_limits(&store, &org, &rate, quotas).await?;
         }
     }
     Ok(())
 }
 
-/// Applies the flags given over `subject`'s stored limits and prints the result.
-async fn set_limits(store: &DynStore, subject: &str, rate: &RateArgs, max_memories: Option<u64>) -> anyhow::Result<()> {
+/// Applies the flags given (`rate`, and the quotas set in `quotas`) over `subject`'s stored
+/// limits and prints the result.
+async fn set_limits(
+    store: &DynStore,
+    subject: &str,
+    rate: &RateArgs,
+    quotas: engram_core::quota::SubjectLimits,
+) -> anyhow::Result<()> {
     let stored = store.limits(&[subject.to_owned()]).await?.into_iter().next().map(|(_, l)| l).unwrap_or_default();
-    let changed = rate.clear || rate.rate.is_some() || rate.burst.is_some() || max_memories.is_some();
+    let changed = rate.clear
+        || rate.rate.is_some()
+        || rate.burst.is_some()
+        || quotas.max_memories.is_some()
+        || quotas.max_memory_bytes.is_some();
     let limits = if rate.clear {
-        engram_core::quota::SubjectLimits { max_memories, ..Default::default() }
+        quotas
     } else {
         engram_core::quota::SubjectLimits {
             rate_per_sec: rate.rate.or(stored.rate_per_sec),
             burst: rate.burst.or(if rate.rate.is_some() { None } else { stored.burst }),
-            max_memories: max_memories.or(stored.max_memories),
+            max_memories: quotas.max_memories.or(stored.max_memories),
+            max_memory_bytes: quotas.max_memory_bytes.or(stored.max_memory_bytes),
         }
     };
     if changed {
@@ -669,10 +707,11 @@ async fn set_limits(store: &DynStore, subject: &str, rate: &RateArgs, max_memori
     }
     let show = |v: Option<String>| v.unwrap_or_else(|| "default".into());
     println!(
-        "{subject}\trate_per_sec={}\tburst={}\tmax_memories={}",
+        "{subject}\trate_per_sec={}\tburst={}\tmax_memories={}\tmax_memory_bytes={}",
         show(limits.rate_per_sec.map(|r| r.to_string())),
         show(limits.bucket().map(|(_, b)| b.to_string())),
-        show(limits.max_memories.map(|m| m.to_string()))
+        show(limits.max_memories.map(|m| m.to_string())),
+        show(limits.max_memory_bytes.map(|m| m.to_string()))
     );
     Ok(())
 }
@@ -718,7 +757,7 @@ async fn key(command: KeyCommand) -> anyhow::Result<()> {
             if store.find_api_key(&id).await?.is_none() {
                 anyhow::bail!("API key not found: {id}");
             }
-            set_limits(&store, &id, &rate, None).await?;
+            set_limits(&store, &id, &rate, Default::default()).await?;
         }
         KeyCommand::Revoke { id, store } => {
             let key = open(&store).await?.revoke_api_key(None, &id, time::now()).await?;

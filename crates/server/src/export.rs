@@ -47,7 +47,7 @@ pub struct Header {
 /// A position in an export: a record of an org (by the org's key in the exporting store), of a
 /// kind, at a position among that kind. Its text form is `<org key>/org` for an org record,
 /// `<org key>/<kind>/<key>` for keyed records, `<org key>/message/<conversation key>.<seq>`, and
-/// `<org key>/api_key/<key id>`.
+/// `<org key>/api_key/<key id>` and `<org key>/limits/<subject id>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     pub org_key: i64,
@@ -84,7 +84,7 @@ impl Cursor {
                 let number = |s: &str| s.parse::<i64>().map_err(|_| bad("a message position is key.seq"));
                 ExportAfter::Message(number(conversation)?, number(seq)?)
             }
-            (ExportKind::ApiKey, Some(id)) if !id.is_empty() => ExportAfter::Id(id.to_owned()),
+            (ExportKind::ApiKey | ExportKind::Limits, Some(id)) if !id.is_empty() => ExportAfter::Id(id.to_owned()),
             (_, Some(p)) => ExportAfter::Key(p.parse().map_err(|_| bad("the position is an integer key"))?),
         };
         Ok(Self { org_key, kind, after })
@@ -236,6 +236,7 @@ fn parse_line(number: usize, line: &str, first: bool) -> anyhow::Result<Option<R
         ExportKind::Message => typed(value).map(Record::Message),
         ExportKind::WorkingMemory => typed(value).map(Record::WorkingMemory),
         ExportKind::ApiKey => typed(value).map(Record::ApiKey),
+        ExportKind::Limits => typed(value).map(Record::Limits),
     };
     record.map(Some).map_err(|e| {
         let path = e.path().to_string();
@@ -337,7 +338,14 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_bad_ones_name_the_flag() {
-        for text in ["3/org", "3/memory/1042", "12/message/7.33", "1/api_key/key_0123abcd", "2/working_memory/9"] {
+        for text in [
+            "3/org",
+            "3/memory/1042",
+            "12/message/7.33",
+            "1/api_key/key_0123abcd",
+            "2/working_memory/9",
+            "4/limits/org_0123",
+        ] {
             assert_eq!(Cursor::parse(text).unwrap().to_text(), text);
         }
         for bad in ["", "x/org", "3", "3/memories/1", "3/memory", "3/org/1", "3/message/7", "3/agent/x"] {

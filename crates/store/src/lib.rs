@@ -345,7 +345,7 @@ pub trait ErasureStore: Send + Sync {
     async fn erase_agent(&self, org: &str, agent: &AgentRef) -> Result<Erased>;
 }
 
-/// Operators' limits: rate limits of API keys and orgs, orgs' memory quotas.
+/// Operators' limits: rate limits of API keys and orgs, orgs' quotas of memories and bytes.
 #[async_trait::async_trait]
 pub trait LimitStore: Send + Sync {
     /// Replaces the limits of `subject` (an API key id or an org id; not checked to exist, so a
@@ -354,9 +354,9 @@ pub trait LimitStore: Send + Sync {
     -> Result<()>;
     /// The limits stored for these subjects; subjects without any are left out.
     async fn limits(&self, subjects: &[String]) -> Result<Vec<(String, engram_core::quota::SubjectLimits)>>;
-    /// The org's memories by its counters (expired ones not yet deleted included); 0 for an
-    /// unknown org.
-    async fn org_memory_count(&self, org: &str) -> Result<u64>;
+    /// The org's memories and their content bytes by its counters (expired ones not yet deleted
+    /// included); zero for an unknown org.
+    async fn org_usage(&self, org: &str) -> Result<engram_core::quota::Usage>;
 }
 
 /// The simulation's reads: what the state vectorizer compares, without whole memories.

@@ -2,8 +2,9 @@
 //! backend-neutral form, one record per NDJSON line (the line format is `engram-server`'s
 //! `export` module). What [`crate::ExportStore`] reads and [`crate::ImportStore`] writes.
 //!
-//! Rows are named by their public ids (orgs, agents, sessions, memories, messages, API keys) or,
-//! for conversations, by (agent id, scope, conversation id); integer keys are the store's own,
+//! Rows are named by their public ids (orgs, agents, sessions, memories, messages, API keys;
+//! limits by their subject's id) or, for conversations, by (agent id, scope, conversation id);
+//! integer keys are the store's own,
 //! except a memory's `key`, from which its id is derived (`engram_core::ids::memory_id_of`).
 //! Times are integer microseconds since the Unix epoch (UTC), as stored: exact on both backends.
 //! JSON values (metadata, config, documents) are kept as they are. Derived data is not exported:
@@ -27,6 +28,7 @@ pub enum Record {
     Message(MessageRecord),
     WorkingMemory(WorkingMemoryRecord),
     ApiKey(ApiKeyRecord),
+    Limits(LimitsRecord),
 }
 
 impl Record {
@@ -40,6 +42,7 @@ impl Record {
             Record::Message(_) => ExportKind::Message,
             Record::WorkingMemory(_) => ExportKind::WorkingMemory,
             Record::ApiKey(_) => ExportKind::ApiKey,
+            Record::Limits(_) => ExportKind::Limits,
         }
     }
 
@@ -54,6 +57,7 @@ impl Record {
             Record::Message(r) => &r.org,
             Record::WorkingMemory(r) => &r.org,
             Record::ApiKey(r) => &r.org,
+            Record::Limits(r) => &r.org,
         }
     }
 }
@@ -70,10 +74,11 @@ pub enum ExportKind {
     Message,
     WorkingMemory,
     ApiKey,
+    Limits,
 }
 
 impl ExportKind {
-    pub const ALL: [ExportKind; 8] = [
+    pub const ALL: [ExportKind; 9] = [
         Self::Org,
         Self::Agent,
         Self::Session,
@@ -82,6 +87,7 @@ impl ExportKind {
         Self::Message,
         Self::WorkingMemory,
         Self::ApiKey,
+        Self::Limits,
     ];
 
     /// The name of the kind in the `kind` field of a line.
@@ -95,6 +101,7 @@ impl ExportKind {
             Self::Message => "message",
             Self::WorkingMemory => "working_memory",
             Self::ApiKey => "api_key",
+            Self::Limits => "limits",
         }
     }
 
@@ -115,7 +122,7 @@ pub enum ExportAfter {
     Key(i64),
     /// After this message: (the conversation's key, the message's seq).
     Message(i64, i64),
-    /// After the API key with this id.
+    /// After the API key, or the limits' subject, with this id.
     Id(String),
 }
 
@@ -329,6 +336,24 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<i64>,
     #[serde(default)]
     pub revoked_at: Option<i64>,
+}
+
+/// An operator's limits of the org itself (`subject` is the org's id) or of one of its API keys
+/// (a key id): rate limits and quotas (`engram org limits`, `engram key limits`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRecord {
+    pub org: String,
+    pub subject: String,
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    #[serde(default)]
+    pub burst: Option<u32>,
+    #[serde(default)]
+    pub max_memories: Option<u64>,
+    #[serde(default)]
+    pub max_memory_bytes: Option<u64>,
+    pub updated_at: i64,
 }
 
 /// What [`crate::ImportStore::import_records`] did with each record.

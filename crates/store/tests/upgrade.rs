@@ -249,6 +249,17 @@ async fn upgrade_and_check(url: &str) {
         assert_eq!(&stats_json(&stats), want, "stats of {agent_id}");
     }
 
+    // Org usage, from the byte counters the bytes migration filled: every stored memory's content
+    // (expired ones not yet deleted included).
+    for org in &orgs {
+        let org = org["id"].as_str().unwrap();
+        let stored: Vec<&Value> =
+            expected["memories"].as_array().unwrap().iter().filter(|m| m["org_id"] == json!(org)).collect();
+        let bytes: u64 = stored.iter().map(|m| m["content"].as_str().unwrap().len() as u64).sum();
+        let usage = store.org_usage(org).await.unwrap();
+        assert_eq!((usage.memories, usage.content_bytes), (stored.len() as u64, bytes), "usage of {org}");
+    }
+
     // The upgraded store keeps working: a memory equal to an upgraded one is its duplicate (the
     // migration computed the dedup hashes), both with a derived and with a client dedup key.
     let limits = Limits::default();
@@ -321,4 +332,57 @@ async fn sqlite_store_upgrades_in_place() {
 async fn postgres_store_upgrades_in_place() {
     let db = PgTestDatabase::create().await;
     upgrade_and_check(&db.url).await;
+}
+
+/// The migration's recount of content bytes finds what the write paths kept: hot memories, cold
+/// ones (from their blocks), after deletes of both.
+async fn recount_matches_the_write_paths(url: &str) {
+    use engram_core::lifecycle::Tier;
+    use engram_store::LifecycleBatch;
+    let store = SqlStore::connect(url, &StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let store: &dyn Store = &store;
+    let now = engram_core::time::now();
+    let org = store.create_org(&ids::org_id(), "recount", now).await.unwrap().id;
+    let limits = Limits::default();
+    let items: Vec<ValidMemory> = (0..120)
+        .map(|i| {
+            let memory = NewMemory {
+                agent: if i % 2 == 0 { "ana" } else { "bo" }.into(),
+                content: format!("memory {i}: {}", "é".repeat(i % 17)),
+                time: Some(engram_core::time::from_micros(to_micros(now) - 1_000_000 * (200 - i as i64))),
+                ..Default::default()
+            };
+            limits.check_new_memory("memories[0]", memory, now).unwrap()
+        })
+        .collect();
+    store.add_memories(&org, items, chrono::Duration::days(1), now).await.unwrap();
+    let facts = store.memory_facts(&org, None, None, now, 1000).await.unwrap();
+    let moves = facts.iter().step_by(2).map(|f| (f.key, Tier::Cold)).collect();
+    store.apply_lifecycle(&org, LifecycleBatch { moves, ..Default::default() }).await.unwrap();
+    // Delete some hot and some cold memories.
+    let doomed: Vec<i64> = facts.iter().take(30).map(|f| f.key).collect();
+    store.apply_lifecycle(&org, LifecycleBatch { delete: doomed, ..Default::default() }).await.unwrap();
+    let kept = store.org_usage(&org).await.unwrap();
+    assert_eq!(kept.memories, 90);
+    assert!(kept.content_bytes > 90 * 10, "{kept:?}");
+
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    db.execute_unprepared("UPDATE memory_counts SET bytes = 0").await.unwrap();
+    assert_eq!(store.org_usage(&org).await.unwrap().content_bytes, 0);
+    engram_store::migration::recount_memory_bytes(&db).await.unwrap();
+    assert_eq!(store.org_usage(&org).await.unwrap(), kept);
+    db.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_recount_matches_the_write_paths() {
+    let dir = tempfile::TempDir::new().unwrap();
+    recount_matches_the_write_paths(&format!("sqlite://{}/engram.db?mode=rwc", dir.path().display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_recount_matches_the_write_paths() {
+    let db = PgTestDatabase::create().await;
+    recount_matches_the_write_paths(&db.url).await;
 }

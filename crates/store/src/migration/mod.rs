@@ -8,6 +8,7 @@
 //! - `m20261206_000001_conversations`: conversations, their messages, and working memory.
 //! - `m20261207_000001_lifecycle`: cold blocks, decay and tier columns of memories.
 //! - `m20261208_000001_limits`: operators' rate limits and memory quotas per key and org.
+//! - `m20261209_000001_memory_bytes`: content bytes in the memory counters; org byte quotas.
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -18,6 +19,9 @@ mod m20261201_000001_vectors;
 mod m20261206_000001_conversations;
 mod m20261207_000001_lifecycle;
 mod m20261208_000001_limits;
+mod m20261209_000001_memory_bytes;
+
+pub use m20261209_000001_memory_bytes::recount_memory_bytes;
 
 pub struct Migrator;
 
@@ -31,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_conversations::Migration),
             Box::new(m20261207_000001_lifecycle::Migration),
             Box::new(m20261208_000001_limits::Migration),
+            Box::new(m20261209_000001_memory_bytes::Migration),
         ]
     }
 }

@@ -28,6 +28,7 @@ use super::SqlStore;
 use super::conn::{Conn, Param, Row, params};
 use super::dialect;
 use super::shared::cold;
+use super::shared::counts::Tallies;
 use super::shared::rows::{self, KEY_COLUMNS, KEY_FROM, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use super::writer::{org_lock, orgs_lock};
 use crate::encode::{dedup_hash, memory_type_code};
@@ -119,6 +120,14 @@ impl ExportStore for SqlStore {
                             other => return Err(Error::invalid("after", format!("{other:?} is not an API key id"))),
                         };
                         api_keys(c, org, after_id, limit).await
+                    }
+                    ExportKind::Limits => {
+                        let after_id = match &after {
+                            ExportAfter::Start => String::new(),
+                            ExportAfter::Id(id) => id.clone(),
+                            other => return Err(Error::invalid("after", format!("{other:?} is not a subject id"))),
+                        };
+                        limits(c, org, after_id, limit).await
                     }
                 }
             })
@@ -335,6 +344,26 @@ async fn api_keys(c: &mut Conn<'_>, (org_key, org): (i64, &str), after: String, 
     .await
 }
 
+/// The limits of the org itself and of its API keys, by subject id.
+async fn limits(c: &mut Conn<'_>, (org_key, org): (i64, &str), after: String, limit: i64) -> Result<Page> {
+    let sql = "SELECT subject, rate_per_sec, burst, max_memories, max_memory_bytes, updated_at FROM limits \
+               WHERE (subject = $1 OR subject IN (SELECT id FROM api_keys WHERE org_key = $2)) AND subject > $3 \
+               ORDER BY subject LIMIT $4";
+    c.query(sql, params![org, org_key, after, limit], |r: &Row<'_>| {
+        let record = LimitsRecord {
+            org: org.to_owned(),
+            subject: r.string(0)?,
+            rate_per_sec: r.opt_f64(1)?,
+            burst: r.opt_i64(2)?.and_then(|b| u32::try_from(b).ok()),
+            max_memories: r.opt_i64(3)?.and_then(|m| u64::try_from(m).ok()),
+            max_memory_bytes: r.opt_i64(4)?.and_then(|m| u64::try_from(m).ok()),
+            updated_at: r.i64(5)?,
+        };
+        Ok((ExportAfter::Id(record.subject.clone()), Record::Limits(record)))
+    })
+    .await
+}
+
 #[async_trait::async_trait]
 impl ImportStore for SqlStore {
     #[tracing::instrument(skip_all, err(level = "debug"), fields(records = records.len()))]
@@ -474,7 +503,7 @@ struct Run {
     vector_dim: Option<Option<i64>>,
     tag_rows: Vec<(i64, i64, i64)>,
     dedup_rows: Vec<(i64, i64)>,
-    counts: HashMap<(i64, i64), i64>,
+    counts: Tallies,
     cold: Vec<ColdMemory>,
     /// Tag names and keys used (to cache once committed).
     tags: HashMap<String, i64>,
@@ -490,7 +519,7 @@ impl Run {
             vector_dim: None,
             tag_rows: Vec::new(),
             dedup_rows: Vec::new(),
-            counts: HashMap::new(),
+            counts: Tallies::default(),
             cold: Vec::new(),
             tags: HashMap::new(),
         }
@@ -506,6 +535,7 @@ impl Run {
             Record::Message(r) => self.message(c, r).await,
             Record::WorkingMemory(r) => self.working_memory(c, r).await,
             Record::ApiKey(r) => self.api_key(c, r).await,
+            Record::Limits(r) => self.limits(c, r).await,
         }
     }
 
@@ -731,7 +761,7 @@ impl Run {
             self.tag_rows.push((tag, r.time, key));
         }
         self.dedup_rows.push((dedup_hash(agent_key, &self.dedup_key(r)), key));
-        *self.counts.entry((agent_key, memory_type_code(memory_type))).or_default() += 1;
+        self.counts.count(agent_key, memory_type_code(memory_type), r.content.len());
         if tier == Tier::Cold {
             self.cold.push(ColdMemory { agent_key, time: r.time, key, content: r.content.clone() });
         }
@@ -915,12 +945,52 @@ impl Run {
         Ok(Imported::Created)
     }
 
+    /// An org's or its key's limits; limits already set here for the subject are kept.
+    async fn limits(&mut self, c: &mut Conn<'_>, r: &LimitsRecord) -> Result<Imported> {
+        let limits = engram_core::quota::SubjectLimits {
+            rate_per_sec: r.rate_per_sec,
+            burst: r.burst,
+            max_memories: r.max_memories,
+            max_memory_bytes: r.max_memory_bytes,
+        };
+        limits.validate()?;
+        if limits.is_empty() {
+            return Err(Error::invalid("subject", "a limits record sets at least one limit"));
+        }
+        if r.subject != self.org_id {
+            let sql = "SELECT org_key FROM api_keys WHERE id = $1";
+            match c.query_one(sql, params![&r.subject], |row| row.i64(0)).await? {
+                Some(org_key) if org_key == self.org_key => {}
+                _ => {
+                    return Err(Error::invalid(
+                        "subject",
+                        format!("{} is neither org {} nor one of its API keys", r.subject, self.org_id),
+                    ));
+                }
+            }
+        }
+        let sql = "INSERT INTO limits (subject, rate_per_sec, burst, max_memories, max_memory_bytes, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject) DO NOTHING";
+        let to_i64 = |v: Option<u64>, field: &str| {
+            v.map(|v| i64::try_from(v).map_err(|_| Error::invalid(field, "must be at most 2^63 - 1"))).transpose()
+        };
+        let values = vec![
+            Param::from(&r.subject),
+            r.rate_per_sec.into(),
+            r.burst.map(i64::from).into(),
+            to_i64(r.max_memories, "max_memories")?.into(),
+            to_i64(r.max_memory_bytes, "max_memory_bytes")?.into(),
+            r.updated_at.into(),
+        ];
+        Ok(if c.execute(sql, values).await? == 0 { Imported::Existing } else { Imported::Created })
+    }
+
     /// Writes what the run's memories share: tag index rows, dedup hashes, counters, and the
     /// cold memories' blocks.
     async fn finish(&mut self, c: &mut Conn<'_>) -> Result<()> {
         dialect::insert_memory_tags(c, &self.tag_rows).await?;
         dialect::insert_dedup(c, &self.dedup_rows).await?;
-        super::ingest::add_counts(c, self.org_key, std::mem::take(&mut self.counts)).await?;
+        std::mem::take(&mut self.counts).add(c, self.org_key).await?;
         let mut cold_memories = std::mem::take(&mut self.cold);
         cold_memories.sort_unstable_by_key(|m| (m.agent_key, m.time, m.key));
         for block in cold::blocks(cold_memories, |m| m.agent_key, |m| m.content.len()) {

@@ -22,6 +22,7 @@ use engram_core::*;
 use super::SqlStore;
 use super::conn::{Backend, Conn, Param, params};
 use super::dialect::{self, NewRow};
+use super::shared::counts::Tallies;
 use super::shared::filter::Sql;
 use super::shared::ingest::{AddJob, DedupBuffer, Prepared};
 use super::shared::refs::{AgentKey, find_agents, find_memory_keys, insert_agent, tag_keys, touch_agents};
@@ -469,11 +470,11 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             }
         };
 
-        let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
+        let mut tallies = Tallies::default();
         for s in &staged {
-            *counts.entry((s.agent_key, memory_type_code(s.memory.memory_type))).or_default() += 1;
+            tallies.count(s.agent_key, memory_type_code(s.memory.memory_type), s.memory.content.len());
         }
-        add_counts(c, org_key, counts).await?;
+        tallies.add(c, org_key).await?;
     }
     if let Some(latest) = latest {
         let mut touched: Vec<i64> = touched.into_iter().collect();
@@ -664,34 +665,6 @@ fn check_references<'a>(
         {
             return Err(Error::not_found("parent memory", parent_id));
         }
-    }
-    Ok(())
-}
-
-/// Adds to `memory_counts` (one statement per 200 (agent, type) pairs).
-pub(super) async fn add_counts(c: &mut Conn<'_>, org_key: i64, counts: HashMap<(i64, i64), i64>) -> Result<()> {
-    let counts: Vec<((i64, i64), i64)> = counts.into_iter().collect();
-    for chunk in counts.chunks(200) {
-        let mut values = Vec::with_capacity(chunk.len() * 4);
-        let tuples: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, ((agent_key, memory_type), n))| {
-                values.extend([
-                    Param::from(*agent_key),
-                    Param::from(*memory_type),
-                    Param::from(org_key),
-                    Param::from(*n),
-                ]);
-                format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4)
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO memory_counts (agent_key, memory_type, org_key, count) VALUES {} \
-             ON CONFLICT (agent_key, memory_type) DO UPDATE SET count = memory_counts.count + excluded.count",
-            tuples.join(", ")
-        );
-        c.execute(&sql, values).await?;
     }
     Ok(())
 }

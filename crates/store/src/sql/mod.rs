@@ -25,7 +25,7 @@ use crate::migration::Migrator;
 mod conn;
 mod dialect;
 mod metrics;
-mod shared;
+pub(crate) mod shared;
 mod writer;
 
 mod access;

@@ -56,7 +56,7 @@ pub async fn a_scope_and_then_an_agent_are_erased_with_everything_they_own(store
     }
     let left = find(store, &org, MemoryFilter::default(), now).await;
     assert_eq!(left.len(), 2, "bob's and the unscoped memory stay");
-    assert_eq!(store.org_memory_count(&org).await.unwrap(), 2, "counters follow");
+    assert_eq!(store.org_usage(&org).await.unwrap().memories, 2, "counters follow");
     assert!(store.conversation_head(&org, &conv("henry", "alice", "c1")).await.unwrap().is_none());
     assert!(store.conversation_head(&org, &conv("sarah", "alice", "c1")).await.unwrap().is_none());
     assert!(store.conversation_head(&org, &conv("henry", "bob", "c1")).await.unwrap().is_some());
@@ -86,7 +86,7 @@ pub async fn a_scope_and_then_an_agent_are_erased_with_everything_they_own(store
     assert_err!(store.get_agent(&org, &AgentRef::Name("henry".into())).await, Error::NotFound { .. });
     assert_err!(store.get_working_memory(&org, &session.id).await, Error::NotFound { .. });
     assert_eq!(find(store, &org, MemoryFilter::default(), now).await.len(), 1, "sarah's new memory stays");
-    assert_eq!(store.org_memory_count(&org).await.unwrap(), 1);
+    assert_eq!(store.org_usage(&org).await.unwrap().memories, 1);
     assert_err!(store.erase_agent(&org, &AgentRef::Name("henry".into())).await, Error::NotFound { .. });
     assert!(
         store

@@ -5,6 +5,7 @@
 
 use engram_core::conversation::{ConversationRef, Role, Summary, ToolCall, ValidMessage};
 use engram_core::lifecycle::Tier;
+use engram_core::quota::SubjectLimits;
 use engram_store::records::*;
 use engram_store::testsuite::TestStore;
 use engram_store::{LifecycleBatch, MessageQuery};
@@ -154,6 +155,16 @@ async fn fill(store: &dyn Store) -> Filled {
     let revoked = ApiKey { id: revoked_id.clone(), name: "old".into(), expires_at: None, ..key.clone() };
     store.create_api_key(&revoked, &ids::key_digest("x")).await.unwrap();
     store.revoke_api_key(Some(&org), &revoked_id, secs(base, 60)).await.unwrap();
+    // Limits of the org and of one of its keys.
+    let org_limits = SubjectLimits {
+        rate_per_sec: Some(50.0),
+        max_memories: Some(1000),
+        max_memory_bytes: Some(1 << 20),
+        ..Default::default()
+    };
+    store.set_limits(&org, &org_limits, secs(base, 70)).await.unwrap();
+    let key_limits = SubjectLimits { rate_per_sec: Some(2.5), burst: Some(5), ..Default::default() };
+    store.set_limits(&key_id, &key_limits, secs(base, 71)).await.unwrap();
     Filled { org, base, memories, key_secret_digest: digest, key_id }
 }
 
@@ -166,8 +177,8 @@ pub async fn an_org_round_trips_record_for_record(store: &dyn Store) {
     let count = |kind| kinds.iter().filter(|k| **k == kind).count();
     assert_eq!(
         ExportKind::ALL.map(count),
-        [1, 2, 2, 5, 1, 3, 1, 2],
-        "org, agents, sessions, memories, conversations, messages, working memory, keys"
+        [1, 2, 2, 5, 1, 3, 1, 2, 2],
+        "org, agents, sessions, memories, conversations, messages, working memory, keys, limits"
     );
     // The cold memory's content comes decompressed, vectors as stored.
     let memory =
@@ -221,6 +232,10 @@ pub async fn an_org_round_trips_record_for_record(store: &dyn Store) {
     );
     let (key, digest) = target.find_api_key(&filled.key_id).await.unwrap().unwrap();
     assert_eq!((key.org_id.as_str(), digest), (org.as_str(), filled.key_secret_digest.clone()));
+    let subjects = [org.clone(), filled.key_id.clone()];
+    assert_eq!(target.limits(&subjects).await.unwrap().len(), 2);
+    assert_eq!(sorted(target.limits(&subjects).await.unwrap()), sorted(store.limits(&subjects).await.unwrap()));
+    assert_eq!(target.org_usage(org).await.unwrap(), store.org_usage(org).await.unwrap(), "counters rebuilt");
 
     // The change feed has every memory, each at its own sequence number, with its vector.
     let feed = target.feed_changes(org, 0, 100).await.unwrap();
@@ -369,6 +384,25 @@ pub async fn a_bad_record_names_its_index_and_field(store: &dyn Store) {
         revoked_at: None,
     });
     assert_err!(store.import_records(vec![key]).await, Error::InvalidItem { index: 0, ref field, .. } if field == "digest");
+    // Limits of a subject that is neither the org nor one of its keys, and bad limits.
+    let limits = LimitsRecord {
+        org: new_org.clone(),
+        subject: filled.key_id.clone(),
+        rate_per_sec: Some(1.0),
+        burst: None,
+        max_memories: None,
+        max_memory_bytes: None,
+        updated_at: 0,
+    };
+    let other_orgs_key = Record::Limits(limits.clone());
+    assert_err!(store.import_records(vec![other_orgs_key]).await, Error::InvalidItem { index: 0, ref field, .. } if field == "subject");
+    let zero = Record::Limits(LimitsRecord { subject: new_org.clone(), max_memory_bytes: Some(0), ..limits });
+    assert_err!(store.import_records(vec![zero]).await, Error::InvalidItem { index: 0, ref field, .. } if field == "max_memory_bytes");
+}
+
+fn sorted<T>(mut items: Vec<(String, T)>) -> Vec<(String, T)> {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    items
 }
 
 pub async fn a_taken_key_keeps_the_id_as_a_legacy_id(store: &dyn Store) {

@@ -83,9 +83,30 @@ pub(crate) fn blocks<T>(items: Vec<T>, group: impl Fn(&T) -> i64, len: impl Fn(&
     out
 }
 
-/// The contents at `(block_key, slot)`: each block read and decompressed once.
-pub(crate) async fn contents(c: &mut Conn<'_>, at: &[(i64, i64)]) -> Result<HashMap<(i64, i64), String>> {
-    let mut found = HashMap::new();
+/// The lengths in bytes of a block's contents, by slot: only the block's header is
+/// decompressed.
+pub(crate) fn content_lengths(block: &[u8]) -> Result<Vec<usize>> {
+    use std::io::Read as _;
+    let corrupt = |e: std::io::Error| Error::internal(format!("a cold block is corrupt: {e}"));
+    let mut plain = zstd::stream::read::Decoder::new(block).map_err(corrupt)?;
+    let mut word = [0u8; 4];
+    plain.read_exact(&mut word).map_err(corrupt)?;
+    let n = u32::from_le_bytes(word) as usize;
+    let mut lengths = Vec::with_capacity(n.min(BLOCK_MEMORIES));
+    for _ in 0..n {
+        plain.read_exact(&mut word).map_err(corrupt)?;
+        lengths.push(u32::from_le_bytes(word) as usize);
+    }
+    Ok(lengths)
+}
+
+/// Reads the blocks of `at` (`(block_key, slot)` pairs), each once, and hands each wanted slot
+/// of a block to `take` along with the block's data.
+async fn read_slots(
+    c: &mut Conn<'_>,
+    at: &[(i64, i64)],
+    mut take: impl FnMut(i64, &[u8], &HashSet<(i64, i64)>) -> Result<()>,
+) -> Result<()> {
     let wanted: HashSet<(i64, i64)> = at.iter().copied().collect();
     let keys: Vec<i64> = at.iter().map(|(b, _)| *b).collect::<HashSet<_>>().into_iter().collect();
     for chunk in keys.chunks(500) {
@@ -94,13 +115,40 @@ pub(crate) async fn contents(c: &mut Conn<'_>, at: &[(i64, i64)]) -> Result<Hash
         sql.push(&test);
         let rows = c.query(&sql.text, sql.params, |r| Ok((r.i64(0)?, r.opt_bytes(1)?.unwrap_or_default()))).await?;
         for (key, data) in rows {
-            for (slot, content) in decode(&data)?.into_iter().enumerate() {
-                if wanted.contains(&(key, slot as i64)) {
-                    found.insert((key, slot as i64), content);
-                }
-            }
+            take(key, &data, &wanted)?;
         }
     }
+    Ok(())
+}
+
+/// The contents at `(block_key, slot)`: each block read and decompressed once.
+pub(crate) async fn contents(c: &mut Conn<'_>, at: &[(i64, i64)]) -> Result<HashMap<(i64, i64), String>> {
+    let mut found = HashMap::new();
+    read_slots(c, at, |key, data, wanted| {
+        for (slot, content) in decode(data)?.into_iter().enumerate() {
+            if wanted.contains(&(key, slot as i64)) {
+                found.insert((key, slot as i64), content);
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(found)
+}
+
+/// The content lengths in bytes at `(block_key, slot)`: only the blocks' headers are
+/// decompressed.
+pub(crate) async fn lengths(c: &mut Conn<'_>, at: &[(i64, i64)]) -> Result<HashMap<(i64, i64), usize>> {
+    let mut found = HashMap::new();
+    read_slots(c, at, |key, data, wanted| {
+        for (slot, len) in content_lengths(data)?.into_iter().enumerate() {
+            if wanted.contains(&(key, slot as i64)) {
+                found.insert((key, slot as i64), len);
+            }
+        }
+        Ok(())
+    })
+    .await?;
     Ok(found)
 }
 
@@ -154,6 +202,8 @@ mod tests {
         assert_eq!(raw, contents.iter().map(|c| c.len()).sum::<usize>());
         assert_eq!(decode(&z).unwrap(), contents);
         assert!(decode(&z[..z.len() / 2]).is_err());
+        assert_eq!(content_lengths(&z).unwrap(), vec![0, 13, 3, 70_000]);
+        assert!(content_lengths(&z[..8]).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! deletion of memories. They use only the connection layer (and `dialect`), never an operation.
 
 pub(crate) mod cold;
+pub(crate) mod counts;
 pub(crate) mod filter;
 pub(crate) mod ingest;
 pub(crate) mod purge;

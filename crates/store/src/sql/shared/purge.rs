@@ -1,11 +1,11 @@
 //! Deleting memories with what hangs off them: their `memory_tags` and `memory_vectors` rows, the
-//! cold blocks only they used, and their share of `memory_counts`. (Their `memory_dedup` entries stay; a dedup lookup confirms every candidate
+//! cold blocks only they used, and their share of `memory_counts` (a cold memory's content
+//! length comes from its block's header). (Their `memory_dedup` entries stay; a dedup lookup confirms every candidate
 //! against the memory row, so an entry without one is skipped.)
-
-use std::collections::HashMap;
 
 use engram_core::Result;
 
+use super::counts::Tallies;
 use super::filter::Sql;
 use super::refs::{TagKeys, tag_keys};
 use crate::sql::conn::{Conn, Param, params};
@@ -14,16 +14,20 @@ use crate::sql::conn::{Conn, Param, params};
 /// `m.org_key = <org_key>`) selects. Returns how many went.
 pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key: i64, condition: Sql) -> Result<u64> {
     let select = format!(
-        "SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags, m.block_key FROM memories m WHERE {}",
+        "SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags, octet_length(m.content), m.block_key, \
+         m.block_slot FROM memories m WHERE {}",
         condition.text
     );
-    let mut blocks = Vec::new();
+    let mut tallies = Tallies::default();
+    let mut cold = Vec::new();
     let doomed = conn
         .query(&select, condition.params, |r| {
-            if let Some(block) = r.opt_i64(5)? {
-                blocks.push(block);
+            let (agent_key, memory_type) = (r.i64(1)?, r.i64(2)?);
+            match (r.opt_i64(6)?, r.opt_i64(7)?) {
+                (Some(block), Some(slot)) => cold.push((agent_key, memory_type, (block, slot))),
+                _ => tallies.count(agent_key, memory_type, r.i64(5)?.max(0) as usize),
             }
-            Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?, r.strings(4)?))
+            Ok((r.i64(0)?, agent_key, memory_type, r.i64(3)?, r.strings(4)?))
         })
         .await?;
     if doomed.is_empty() {
@@ -47,6 +51,14 @@ pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key
         conn.execute(&sql, values).await?;
     }
 
+    if !cold.is_empty() {
+        let at: Vec<(i64, i64)> = cold.iter().map(|c| c.2).collect();
+        let lengths = super::cold::lengths(conn, &at).await?;
+        for (agent_key, memory_type, at) in &cold {
+            tallies.count(*agent_key, *memory_type, lengths.get(at).copied().unwrap_or(0));
+        }
+    }
+
     let backend = conn.backend();
     let mut deleted = 0;
     for chunk in doomed.chunks(500) {
@@ -60,21 +72,11 @@ pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key
         conn.execute(&sql.text, sql.params).await?;
     }
 
+    let mut blocks: Vec<i64> = cold.iter().map(|c| c.2.0).collect();
     blocks.sort_unstable();
     blocks.dedup();
     super::cold::drop_unused_blocks(conn, blocks).await?;
-
-    let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
-    for (_, agent_key, memory_type, _, _) in &doomed {
-        *counts.entry((*agent_key, *memory_type)).or_default() += 1;
-    }
-    for ((agent_key, memory_type), n) in counts {
-        conn.execute(
-            "UPDATE memory_counts SET count = count - $1 WHERE agent_key = $2 AND memory_type = $3",
-            params![n, agent_key, memory_type],
-        )
-        .await?;
-    }
+    tallies.subtract(conn).await?;
     Ok(deleted)
 }
 
