@@ -201,9 +201,9 @@ async fn an_org_byte_quota_counts_content_bytes_and_deleting_frees_them() {
         "{}",
         refused.message()
     );
-    // Bytes, not characters: 62 two-byte characters and "e" are 125 bytes and fit (1025 would not).
-    let accents = format!("e{}", "é".repeat(62));
-    assert_eq!(accents.len(), 125);
+    // Bytes, not characters: 62 two-byte characters are 124 bytes and fill the quota exactly.
+    let accents = "é".repeat(62);
+    assert_eq!(accents.len(), 124);
     client.memories.add_memory(add(accents)).await.unwrap();
     let one_more = client.memories.add_memory(add("f".into())).await.unwrap_err();
     assert_eq!(one_more.code(), Code::ResourceExhausted, "1024 + 1 bytes");
