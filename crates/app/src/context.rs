@@ -2,7 +2,7 @@
 //! budget (the algorithm is in `engram-context`).
 
 use engram_context::{AssembledContext, ContextRequest, Tokenizer};
-use engram_core::time;
+use engram_core::time::{self, Timestamp};
 use engram_core::*;
 
 use crate::handle::{Engram, require};
@@ -35,6 +35,50 @@ pub struct ContextResult {
     pub tokenizer: Tokenizer,
 }
 
+/// A context request after every check that needs no store.
+#[derive(Debug, Clone)]
+pub struct CheckedContext {
+    pub tokenizer: Tokenizer,
+    pub max_tokens: u32,
+    /// The memories it draws from (by default of the last 24 hours).
+    pub filter: MemoryFilter,
+}
+
+/// Every check of a context request that needs no store: tokenizer, budget, the time window
+/// (`since` defaults to 24h), agent or session, types, scope and the query. Pure, so the fuzz
+/// targets run exactly this.
+pub fn check_context(
+    limits: &Limits,
+    agent: &str,
+    session_id: &str,
+    options: &ContextOptions,
+    now: Timestamp,
+) -> Result<CheckedContext> {
+    let tokenizer = match options.tokenizer.as_str() {
+        "" => Tokenizer::default(),
+        name => Tokenizer::parse(name).ok_or_else(|| {
+            Error::invalid("options.tokenizer", format!("{name:?} is not a tokenizer (cl100k_base, o200k_base)"))
+        })?,
+    };
+    let max_tokens = limits.context_tokens("options.max_tokens", options.max_tokens)?;
+    let since = if options.since.is_empty() { "24h" } else { options.since.as_str() };
+    let mut filter = MemoryFilter {
+        agent: (!agent.is_empty()).then(|| AgentRef::parse(agent)),
+        session_id: (!session_id.is_empty()).then(|| session_id.to_owned()),
+        memory_types: options.include_types.clone(),
+        since: time::parse_spec("options.since", since, now)?,
+        until: time::parse_spec("options.until", &options.until, now)?,
+        scope: (!options.scope.is_empty()).then(|| options.scope.clone()),
+        ..Default::default()
+    };
+    if filter.agent.is_none() && filter.session_id.is_none() {
+        return Err(Error::invalid("agent", "agent or session_id is required"));
+    }
+    limits.check_filter("", &mut filter)?;
+    crate::search::check_query("options.query", &options.query)?;
+    Ok(CheckedContext { tokenizer, max_tokens, filter })
+}
+
 impl Engram {
     /// The memories of `filter` most relevant to `query` (the server's default ranking mode),
     /// with their scores, best first.
@@ -65,28 +109,8 @@ impl Engram {
     ) -> Result<ContextResult> {
         require(p, Permission::Read)?;
         let now = time::now();
-        let tokenizer = match options.tokenizer.as_str() {
-            "" => Tokenizer::default(),
-            name => Tokenizer::parse(name).ok_or_else(|| {
-                Error::invalid("options.tokenizer", format!("{name:?} is not a tokenizer (cl100k_base, o200k_base)"))
-            })?,
-        };
-        let max_tokens = self.limits.context_tokens("options.max_tokens", options.max_tokens)?;
-        let since = if options.since.is_empty() { "24h" } else { options.since.as_str() };
-        let mut filter = MemoryFilter {
-            agent: (!agent.is_empty()).then(|| AgentRef::parse(agent)),
-            session_id: (!session_id.is_empty()).then(|| session_id.to_owned()),
-            memory_types: options.include_types,
-            since: time::parse_spec("options.since", since, now)?,
-            until: time::parse_spec("options.until", &options.until, now)?,
-            scope: (!options.scope.is_empty()).then(|| options.scope.clone()),
-            ..Default::default()
-        };
-        if filter.agent.is_none() && filter.session_id.is_none() {
-            return Err(Error::invalid("agent", "agent or session_id is required"));
-        }
-        self.limits.check_filter("", &mut filter)?;
-        crate::search::check_query("options.query", &options.query)?;
+        let CheckedContext { tokenizer, max_tokens, filter } =
+            check_context(&self.limits, agent, session_id, &options, now)?;
         let title = async {
             match (&filter.session_id, agent) {
                 // A session that does not exist is NotFound, not an empty context.

@@ -117,7 +117,7 @@ impl Engram {
             "list {:?} {:?} {:?} {:?} {:?}",
             request.filter, request.since, request.until, request.content_contains, request.order
         ));
-        let query = self.memory_query(request, now, fingerprint)?;
+        let query = list_query(&self.limits, request, now, fingerprint)?;
         let mut page = match self.list_by_needle(&p.org_id, &query, now).await? {
             Some(page) => page,
             None => self.store.list_memories(&p.org_id, &query, now).await?,
@@ -126,35 +126,6 @@ impl Engram {
             cursor.query = fingerprint;
         }
         Ok(page)
-    }
-
-    fn memory_query(&self, request: ListRequest, now: Timestamp, fingerprint: u64) -> Result<MemoryQuery> {
-        let mut filter = request.filter;
-        filter.since = time::parse_spec("filter.since", &request.since, now)?;
-        filter.until = time::parse_spec("filter.until", &request.until, now)?;
-        filter.content_contains = self.limits.needle("filter.content_contains", &request.content_contains)?;
-        self.limits.check_filter("filter", &mut filter)?;
-        if request.order.by_distance() && filter.near.is_none() {
-            return Err(Error::invalid("order", "nearest first needs filter.near (a point and a radius)"));
-        }
-        if request.offset > MAX_OFFSET {
-            return Err(Error::invalid(
-                "offset",
-                format!("is {}; at most {MAX_OFFSET} (page further with next_page_token)", request.offset),
-            ));
-        }
-        let cursor = match request.page_token.as_str() {
-            "" => None,
-            token => Some(MemoryCursor::decode("page_token", token, fingerprint)?),
-        };
-        Ok(MemoryQuery {
-            filter,
-            limit: self.limits.page_size("limit", request.limit)?,
-            order: request.order,
-            cursor,
-            offset: request.offset,
-            within: None,
-        })
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"), fields(org = %p.org_id, memory = id))]
@@ -260,4 +231,43 @@ impl Engram {
             hot.clear_org(org);
         }
     }
+}
+
+/// The filter of a listing or a search, taken out of `request`: its time specs (`since`,
+/// `until`) and text needle parsed at `now`, then the whole filter checked and normalized. Pure,
+/// so the fuzz targets run exactly this.
+pub fn request_filter(limits: &Limits, request: &mut ListRequest, now: Timestamp) -> Result<MemoryFilter> {
+    let mut filter = std::mem::take(&mut request.filter);
+    filter.since = time::parse_spec("filter.since", &request.since, now)?;
+    filter.until = time::parse_spec("filter.until", &request.until, now)?;
+    filter.content_contains = limits.needle("filter.content_contains", &request.content_contains)?;
+    limits.check_filter("filter", &mut filter)?;
+    Ok(filter)
+}
+
+/// The store query of a ListMemories-style request: every check of its filter, order, offset,
+/// page token (of the query with this fingerprint) and page size. Pure.
+pub fn list_query(limits: &Limits, mut request: ListRequest, now: Timestamp, fingerprint: u64) -> Result<MemoryQuery> {
+    let filter = request_filter(limits, &mut request, now)?;
+    if request.order.by_distance() && filter.near.is_none() {
+        return Err(Error::invalid("order", "nearest first needs filter.near (a point and a radius)"));
+    }
+    if request.offset > MAX_OFFSET {
+        return Err(Error::invalid(
+            "offset",
+            format!("is {}; at most {MAX_OFFSET} (page further with next_page_token)", request.offset),
+        ));
+    }
+    let cursor = match request.page_token.as_str() {
+        "" => None,
+        token => Some(MemoryCursor::decode("page_token", token, fingerprint)?),
+    };
+    Ok(MemoryQuery {
+        filter,
+        limit: limits.page_size("limit", request.limit)?,
+        order: request.order,
+        cursor,
+        offset: request.offset,
+        within: None,
+    })
 }

@@ -71,6 +71,43 @@ pub struct RankedPage {
     pub unembedded: Option<u64>,
 }
 
+/// A ranked search after every check that needs neither index nor store.
+#[derive(Debug, Clone)]
+pub struct CheckedRanked {
+    pub query: String,
+    /// The client's embedding of the query, checked.
+    pub vector: Option<Vec<f32>>,
+    /// As asked (`Auto` is resolved against the server's index and embedder).
+    pub mode: SearchMode,
+    pub filter: MemoryFilter,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// Every check of a ranked search that needs neither index nor store: the query, no order and
+/// no page token (hits are ordered by score and paged by offset), the offset, the client's
+/// embedding, the filter and the page size. Pure, so the fuzz targets run exactly this.
+pub fn check_ranked(limits: &Limits, request: RankedRequest, now: Timestamp) -> Result<CheckedRanked> {
+    let RankedRequest { mut list, order_given, query, query_embedding, mode } = request;
+    check_query("query", &query)?;
+    if order_given {
+        return Err(Error::invalid("order", "a search with a query is ordered by score; leave order unset"));
+    }
+    if !list.page_token.is_empty() {
+        return Err(Error::invalid("page_token", "a search with a query pages by offset, not by token"));
+    }
+    if list.offset > MAX_RANKED_OFFSET {
+        return Err(Error::invalid("offset", format!("is {}; at most {MAX_RANKED_OFFSET}", list.offset)));
+    }
+    let vector = match query_embedding.is_empty() {
+        true => None,
+        false => Some(check_embedding("query_embedding", query_embedding)?),
+    };
+    let limit = limits.page_size("limit", list.limit)? as usize;
+    let filter = crate::memories::request_filter(limits, &mut list, now)?;
+    Ok(CheckedRanked { query, vector, mode, filter, limit, offset: list.offset as usize })
+}
+
 /// Most candidates one ranked search reads before it gives up filling a page: when hits keep
 /// failing `content_contains` or have been deleted, the window grows fourfold up to this.
 const MAX_WINDOW: usize = 40_000;
@@ -114,34 +151,14 @@ impl Engram {
     pub(crate) async fn ranked(&self, p: &Principal, request: RankedRequest) -> Result<RankedPage> {
         require(p, Permission::Read)?;
         let now = time::now();
-        let RankedRequest { list, order_given, query, query_embedding, mode } = request;
-        check_query("query", &query)?;
-        if order_given {
-            return Err(Error::invalid("order", "a search with a query is ordered by score; leave order unset"));
-        }
-        if !list.page_token.is_empty() {
-            return Err(Error::invalid("page_token", "a search with a query pages by offset, not by token"));
-        }
-        if list.offset > MAX_RANKED_OFFSET {
-            return Err(Error::invalid("offset", format!("is {}; at most {MAX_RANKED_OFFSET}", list.offset)));
-        }
+        let CheckedRanked { query, mut vector, mode, mut filter, limit, offset } =
+            check_ranked(&self.limits, request, now)?;
         let Some(relevance) = &self.relevance else {
             return Err(Error::FailedPrecondition("query: this server runs without a full-text index".into()));
-        };
-        let mut vector = match query_embedding.is_empty() {
-            true => None,
-            false => Some(check_embedding("query_embedding", query_embedding)?),
         };
         let text = !query.trim().is_empty();
         let embedder = relevance.embedder.clone().filter(|_| vector.is_none() && text);
         let mode = resolve_mode(mode, text, vector.is_some() || embedder.is_some())?;
-        let limit = self.limits.page_size("limit", list.limit)? as usize;
-        let offset = list.offset as usize;
-        let mut filter = list.filter;
-        filter.since = time::parse_spec("filter.since", &list.since, now)?;
-        filter.until = time::parse_spec("filter.until", &list.until, now)?;
-        filter.content_contains = self.limits.needle("filter.content_contains", &list.content_contains)?;
-        self.limits.check_filter("filter", &mut filter)?;
         if let (SearchMode::Semantic | SearchMode::Hybrid, Some(embedder)) = (mode, embedder) {
             // The server's embedder embeds the query (its time is part of the search's).
             let embedded = embedder.embed(vec![query.clone()]).await?;

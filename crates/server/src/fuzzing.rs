@@ -13,7 +13,7 @@ use engram_app::{ContextOptions, ListRequest, RankedRequest};
 use engram_core::conversation::{ConversationRef, NewMessage};
 use engram_core::lifecycle::LifecyclePolicy;
 use engram_core::time::{self, Timestamp};
-use engram_core::validate::{MAX_JSON_DEPTH, MAX_OFFSET, check_embedding, check_importance, check_text};
+use engram_core::validate::{MAX_JSON_DEPTH, MAX_OFFSET, check_embedding, check_importance};
 use engram_core::working_memory::merge_patch;
 use engram_core::*;
 use engram_proto::v1 as pb;
@@ -55,26 +55,12 @@ pub fn now() -> Timestamp {
 // ---- the domain checks the operations run --------------------------------------------------
 
 /// `engram-app`'s checks of a listing (ListMemories, SearchMemories, WatchMemories, REST
-/// listings): time specs, needle, filter, order, offset, page token, page size.
+/// listings), and what an accepted one promises.
 pub fn check_list(limits: &Limits, request: ListRequest) -> Result<()> {
-    let now = now();
-    let mut filter = request.filter;
-    filter.since = time::parse_spec("filter.since", &request.since, now)?;
-    filter.until = time::parse_spec("filter.until", &request.until, now)?;
-    filter.content_contains = limits.needle("filter.content_contains", &request.content_contains)?;
-    limits.check_filter("filter", &mut filter)?;
-    assert_valid_filter(limits, &filter);
-    if request.order.by_distance() && filter.near.is_none() {
-        return Err(Error::invalid("order", "nearest first needs filter.near (a point and a radius)"));
-    }
-    if request.offset > MAX_OFFSET {
-        return Err(Error::invalid("offset", "too large"));
-    }
-    if !request.page_token.is_empty() {
-        MemoryCursor::decode("page_token", &request.page_token, 0)?;
-    }
-    let limit = limits.page_size("limit", request.limit)?;
-    assert!((1..=limits.max_page).contains(&limit), "page size {limit}");
+    let query = engram_app::memories::list_query(limits, request, now(), 0)?;
+    assert_valid_filter(limits, &query.filter);
+    assert!((1..=limits.max_page).contains(&query.limit), "page size {}", query.limit);
+    assert!(query.offset <= MAX_OFFSET);
     Ok(())
 }
 
@@ -131,52 +117,25 @@ fn check_memories(limits: &Limits, memories: Vec<NewMemory>) -> Result<()> {
     Ok(())
 }
 
-/// `engram-app::ranked_search`'s checks (before the index).
+/// `engram-app::ranked_search`'s checks (before the index), and what an accepted one promises.
 fn check_ranked(limits: &Limits, request: RankedRequest) -> Result<()> {
-    check_query("query", &request.query)?;
-    if request.order_given {
-        return Err(Error::invalid("order", "leave order unset"));
+    let checked = engram_app::search::check_ranked(limits, request, now())?;
+    assert_valid_filter(limits, &checked.filter);
+    assert!((1..=limits.max_page as usize).contains(&checked.limit), "page size {}", checked.limit);
+    assert!(checked.query.len() <= engram_app::search::MAX_QUERY_BYTES);
+    if let Some(v) = &checked.vector {
+        assert!(!v.is_empty() && v.iter().all(|x| x.is_finite()));
     }
-    if !request.list.page_token.is_empty() {
-        return Err(Error::invalid("page_token", "pages by offset"));
-    }
-    if !request.query_embedding.is_empty() {
-        check_embedding("query_embedding", request.query_embedding)?;
-    }
-    check_list(limits, ListRequest { page_token: String::new(), offset: 0, ..request.list })
+    Ok(())
 }
 
-fn check_query(field: &str, query: &str) -> Result<()> {
-    if query.len() > 4096 {
-        return Err(Error::invalid(field, "too long"));
-    }
-    check_text(field, query)
-}
-
-/// `engram-app::build_context`'s checks (before the store).
+/// `engram-app::build_context`'s checks (before the store), and what an accepted one promises.
 pub fn check_context(limits: &Limits, agent: &str, session_id: &str, options: ContextOptions) -> Result<()> {
-    let now = now();
-    if !options.tokenizer.is_empty() && engram_context::Tokenizer::parse(&options.tokenizer).is_none() {
-        return Err(Error::invalid("options.tokenizer", "not a tokenizer"));
-    }
-    let max = limits.context_tokens("options.max_tokens", options.max_tokens)?;
-    assert!(max >= 1 && max <= limits.max_context_tokens);
-    let since = if options.since.is_empty() { "24h" } else { options.since.as_str() };
-    let mut filter = MemoryFilter {
-        agent: (!agent.is_empty()).then(|| AgentRef::parse(agent)),
-        session_id: (!session_id.is_empty()).then(|| session_id.to_owned()),
-        memory_types: options.include_types,
-        since: time::parse_spec("options.since", since, now)?,
-        until: time::parse_spec("options.until", &options.until, now)?,
-        scope: (!options.scope.is_empty()).then(|| options.scope.clone()),
-        ..Default::default()
-    };
-    if filter.agent.is_none() && filter.session_id.is_none() {
-        return Err(Error::invalid("agent", "agent or session_id is required"));
-    }
-    limits.check_filter("", &mut filter)?;
-    assert_valid_filter(limits, &filter);
-    check_query("options.query", &options.query)
+    let checked = engram_app::context::check_context(limits, agent, session_id, &options, now())?;
+    assert!(checked.max_tokens >= 1 && checked.max_tokens <= limits.max_context_tokens);
+    assert!(checked.filter.agent.is_some() || checked.filter.session_id.is_some());
+    assert_valid_filter(limits, &checked.filter);
+    Ok(())
 }
 
 /// `engram-app`'s checks of a working-memory write: a whole document (`patch` None) or a merge
