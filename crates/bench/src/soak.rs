@@ -31,8 +31,8 @@
 //! one is lost, a different one changed; both fail the run. A write whose answer never came is
 //! not counted either way.
 //!
-//! RSS: the servers run with their hot and window caches at `--cache-mb` (8 MiB), so that these
-//! bounded caches fill within the warm-up; every `--rss-every` seconds VmRSS and RssAnon of each
+//! RSS: the servers run with their hot, window and SQLite writer caches at `--cache-mb` (8 MiB),
+//! so that these bounded caches fill within the warm-up; every `--rss-every` seconds VmRSS and RssAnon of each
 //! server from /proc/<pid>/status;
 //! per server lifetime, after `--rss-warmup` seconds, the least-squares slope in MiB/min. A
 //! backend that ran `--rss-gate-minutes` or longer fails if a lifetime with at least
@@ -111,8 +111,9 @@ pub struct SoakArgs {
     /// its restart window (connections being re-established).
     #[arg(long, default_value_t = 5.0)]
     pub grace: f64,
-    /// MiB of the servers' hot cache and conversation-window cache (`--hot-cache-mb`,
-    /// `--window-cache-mb`; the server's default is 64 each): small, so that these bounded caches
+    /// MiB of the servers' hot cache, conversation-window cache and SQLite writer page cache
+    /// (`--hot-cache-mb`, `--window-cache-mb`, `--sqlite-cache-mb`; the server's default is 64
+    /// each): small, so that these bounded caches
     /// are full within the RSS warm-up and the slope after it shows growth without a bound.
     /// 0: the server's defaults.
     #[arg(long, default_value_t = 8)]
@@ -1038,7 +1039,11 @@ pub async fn run(args: SoakArgs, options: Options) -> anyhow::Result<()> {
     let minutes = args.minutes / args.backends.len() as f64;
     let mut options = options;
     if args.cache_mb > 0 {
-        let caches = [format!("--hot-cache-mb={}", args.cache_mb), format!("--window-cache-mb={}", args.cache_mb)];
+        let caches = [
+            format!("--hot-cache-mb={}", args.cache_mb),
+            format!("--window-cache-mb={}", args.cache_mb),
+            format!("--sqlite-cache-mb={}", args.cache_mb),
+        ];
         options.server_args.splice(0..0, caches);
     }
     let command: Vec<String> = std::env::args().collect();

@@ -128,6 +128,11 @@ pub struct StoreArgs {
     #[arg(long, env = "ENGRAM_SQLITE_MMAP_MB", default_value_t = engram_store::SQLITE_MMAP_MAX_MB,
           value_parser = clap::value_parser!(u64).range(0..=engram_store::SQLITE_MMAP_MAX_MB))]
     pub sqlite_mmap_mb: u64,
+    /// SQLite: MiB of page cache of the writer's connection (the index pages its commits update
+    /// stay in memory); the process's memory grows by up to this as the database grows past it.
+    #[arg(long, env = "ENGRAM_SQLITE_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub sqlite_cache_mb: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -569,6 +574,7 @@ impl StoreArgs {
             max_connections: self.db_max_connections,
             sqlite_sync_full: matches!(self.sqlite_sync, SqliteSync::Full),
             sqlite_mmap_bytes: self.sqlite_mmap_mb << 20,
+            sqlite_cache_bytes: self.sqlite_cache_mb << 20,
             ..StoreOptions::default()
         };
         let mut config = StoreConfig::embedded(self.data_dir.clone(), options);
@@ -793,6 +799,8 @@ mod tests {
     fn sqlite_mmap_defaults_to_the_most_sqlite_allows_and_names_the_flag_past_it() {
         assert_eq!(serve(&[]).store.config().options.sqlite_mmap_bytes, 2047 << 20);
         assert_eq!(serve(&["--sqlite-mmap-mb", "0"]).store.config().options.sqlite_mmap_bytes, 0);
+        assert_eq!(serve(&[]).store.config().options.sqlite_cache_bytes, 64 << 20);
+        assert_eq!(serve(&["--sqlite-cache-mb", "8"]).store.config().options.sqlite_cache_bytes, 8 << 20);
         let argv = ["engram", "serve", "--sqlite-mmap-mb", "4096"];
         let err = Cli::try_parse_from(argv).map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("--sqlite-mmap-mb") && err.contains("0..=2047"), "{err}");

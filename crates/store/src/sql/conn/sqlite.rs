@@ -26,6 +26,8 @@ pub(crate) struct SqliteConfig {
     pub sync_full: bool,
     /// Bytes of the file the reader connections map into memory (`mmap_size`; 0: none).
     pub mmap_bytes: u64,
+    /// Bytes of the writer connection's page cache (`cache_size`).
+    pub writer_cache_bytes: u64,
 }
 
 /// The file of a `sqlite://path?params` URL.
@@ -39,7 +41,8 @@ pub(crate) fn path_of_url(url: &str) -> Result<PathBuf> {
 }
 
 /// Opens a connection with the store's pragmas. Readers keep 8 MiB of page cache; the writer
-/// 64 MiB (the index pages it updates stay in memory) and checkpoints every 32 MiB of WAL.
+/// `writer_cache_bytes` (64 MiB by default: the index pages it updates stay in memory) and
+/// checkpoints every 32 MiB of WAL.
 pub(crate) fn open(config: &SqliteConfig, role: Role) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -57,7 +60,10 @@ pub(crate) fn open(config: &SqliteConfig, role: Role) -> Result<Connection> {
         Role::Reader => {
             &format!("PRAGMA cache_size = -8192; PRAGMA query_only = ON; PRAGMA mmap_size = {};", config.mmap_bytes)
         }
-        Role::Writer => "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192;",
+        Role::Writer => &format!(
+            "PRAGMA cache_size = -{}; PRAGMA wal_autocheckpoint = 8192;",
+            (config.writer_cache_bytes >> 10).max(1)
+        ),
     };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
