@@ -2,14 +2,18 @@
 --tls-client-ca for mutual TLS): root certificates as a file path or PEM bytes, https:// addresses,
 the checked server name, a client certificate; and the failures: plaintext to the TLS port, a
 server whose CA is not trusted, no client certificate (or one of another CA) where one is needed.
+Also `engram mcp` (stdio) calling a TLS server with --ca-cert, --client-cert and --client-key.
 Certificates are made here with the openssl command line."""
 
+import asyncio
 import subprocess
 import uuid
 
 import pytest
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from conftest import EngramServer
+from conftest import EngramServer, engram_bin
 from engram import Engram, UnavailableError
 
 
@@ -112,3 +116,34 @@ def test_mutual_tls_with_a_client_certificate(mtls_server, pki):
                 retries=0, timeout=5) as client:
         with pytest.raises(UnavailableError):
             client.get_agent(name)
+
+
+async def mcp_remember(addr, key, *flags):
+    """The result of one `remember` call through `engram mcp <flags>` at `addr`."""
+    env = {"ENGRAM_ADDR": addr, "ENGRAM_API_KEY": key, "ENGRAM_LOG_LEVEL": "warn"}
+    params = StdioServerParameters(command=engram_bin(), args=["mcp", *flags], env=env)
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            content = f"reached over TLS {uuid.uuid4().hex}"
+            return await session.call_tool("remember", {"agent": "tls-mcp", "content": content})
+
+
+def test_mcp_stdio_reaches_a_tls_server(tls_server, mtls_server, pki):
+    ca = str(pki["ca"])
+    tls = f"https://localhost:{port(tls_server)}"
+    done = asyncio.run(mcp_remember(tls, tls_server.admin_key, "--ca-cert", ca))
+    assert not done.is_error, done.content
+    assert done.structured_content["content"].startswith("reached over TLS")
+    # Without the server's CA the call fails as a tool error naming the connection; the process
+    # keeps serving.
+    refused = asyncio.run(mcp_remember(tls, tls_server.admin_key))
+    assert refused.is_error and "certificate" in refused.content[0].text.lower(), refused.content
+
+    mtls = f"https://localhost:{port(mtls_server)}"
+    crt, key = pki["client"]
+    client = ("--ca-cert", ca, "--client-cert", str(crt), "--client-key", str(key))
+    done = asyncio.run(mcp_remember(mtls, mtls_server.admin_key, *client))
+    assert not done.is_error, done.content
+    refused = asyncio.run(mcp_remember(mtls, mtls_server.admin_key, "--ca-cert", ca))
+    assert refused.is_error, refused.content

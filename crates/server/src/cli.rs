@@ -73,6 +73,15 @@ pub struct McpArgs {
     /// The API key its tools act with.
     #[arg(long, env = "ENGRAM_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// An https address: PEM file of the CA certificate(s) to trust besides the system's.
+    #[arg(long, env = "ENGRAM_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Mutual TLS: PEM file of this client's certificate (chain), with --client-key.
+    #[arg(long, env = "ENGRAM_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Mutual TLS: PEM file of this client's private key, with --client-cert.
+    #[arg(long, env = "ENGRAM_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -610,7 +619,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org { command } => org(command).await,
         Command::Key { command } => key(command).await,
-        Command::Mcp(args) => crate::mcp::stdio(&args.addr, args.api_key).await,
+        Command::Mcp(args) => crate::mcp::stdio(args).await,
         Command::Export(args) => export(args).await,
         Command::Import(args) => import(args).await,
         Command::Backup(args) => {

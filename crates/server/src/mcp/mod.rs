@@ -80,13 +80,26 @@ impl Api {
                 if let Some(json) = call.body {
                     request = request.header(header::CONTENT_TYPE, "application/json").body(json.to_string());
                 }
-                let response = request.send().await.map_err(|e| format!("cannot reach Engram at {base}: {e}"))?;
+                let response =
+                    request.send().await.map_err(|e| format!("cannot reach Engram at {base}: {}", causes(&e)))?;
                 let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
                 let bytes = response.bytes().await.map_err(|e| format!("reading the answer: {e}"))?;
                 Ok((status, parse_body(&bytes)))
             }
         }
     }
+}
+
+/// An error with its causes (reqwest's own message leaves out why, e.g. a TLS certificate).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn parse_body(bytes: &[u8]) -> Value {
@@ -205,13 +218,35 @@ async fn require_key(State(auth): State<Arc<Authenticator>>, mut request: Reques
 }
 
 /// `engram mcp`: serves the tools on stdin/stdout until the client closes them, each tool a REST
-/// call to the Engram at `addr` (`http://host:port`; a bare `host:port` gets `http://`).
-pub async fn stdio(addr: &str, api_key: Option<String>) -> anyhow::Result<()> {
+/// call to the Engram at `addr` (`http://host:port`; a bare `host:port` gets `http://`; an
+/// `https://` one is verified against the system's roots and `--ca-cert`, with `--client-cert`
+/// and `--client-key` for mutual TLS).
+pub async fn stdio(args: crate::cli::McpArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let addr = args.addr.as_str();
     let base = if addr.contains("://") { addr.trim_end_matches('/').to_owned() } else { format!("http://{addr}") };
     // reqwest's rustls needs a process-wide crypto provider (for an https address): ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build()?;
-    let server = EngramMcp::new(Api::Remote { client, base, api_key });
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("--{flag}: cannot read {}", path.display()))
+    };
+    let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
+    if let Some(path) = &args.ca_cert {
+        for ca in reqwest::Certificate::from_pem_bundle(&read("ca-cert", path)?)
+            .with_context(|| format!("--ca-cert: {} holds no PEM certificate", path.display()))?
+        {
+            client = client.add_root_certificate(ca);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        let mut pem = read("client-cert", cert)?;
+        pem.push(b'\n');
+        pem.extend(read("client-key", key)?);
+        let identity = reqwest::Identity::from_pem(&pem)
+            .context("--client-cert/--client-key: not a PEM certificate and private key")?;
+        client = client.identity(identity);
+    }
+    let server = EngramMcp::new(Api::Remote { client: client.build()?, base, api_key: args.api_key });
     let running = server.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     Ok(())
