@@ -1,7 +1,7 @@
 //! Deleting memories with what hangs off them: their `memory_tags` and `memory_vectors` rows, the
 //! cold blocks only they used, and their share of `memory_counts` (a cold memory's content
-//! length comes from its block's header). (Their `memory_dedup` entries stay; a dedup lookup confirms every candidate
-//! against the memory row, so an entry without one is skipped.)
+//! length comes from its block's header). Their `memory_dedup` entries stay: a dedup lookup
+//! confirms every candidate against the memory row, so an entry without one is skipped.
 
 use engram_core::Result;
 
