@@ -3,7 +3,6 @@
 //! vector of the org must have (fixed by its first vector); `memories_embedding_pending` is the
 //! embedder's queue (memories with `embedding_state` 1, in key order).
 
-use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -28,14 +27,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let statements = match manager.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
-        };
-        for statement in statements {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        super::execute_all(manager, SQLITE, POSTGRES).await
     }
 }

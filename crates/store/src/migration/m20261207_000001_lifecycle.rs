@@ -5,7 +5,6 @@
 //! ingest writes no entry to it); `memory_vectors.codec` says how a vector is stored (0: f32,
 //! 1: quantized to int8 in the cold tier, `engram_core::vector::quantize`).
 
-use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -42,14 +41,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let statements = match manager.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
-        };
-        for statement in statements {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        super::execute_all(manager, SQLITE, POSTGRES).await
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -28,15 +28,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let statements = match manager.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
-        };
-        for statement in statements {
-            db.execute_unprepared(statement).await?;
-        }
-        recount_memory_bytes(db).await
+        super::execute_all(manager, SQLITE, POSTGRES).await?;
+        recount_memory_bytes(manager.get_connection()).await
     }
 }
 

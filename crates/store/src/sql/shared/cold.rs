@@ -100,56 +100,40 @@ pub(crate) fn content_lengths(block: &[u8]) -> Result<Vec<usize>> {
     Ok(lengths)
 }
 
-/// Reads the blocks of `at` (`(block_key, slot)` pairs), each once, and hands each wanted slot
-/// of a block to `take` along with the block's data.
-async fn read_slots(
+/// What `read` gives for each slot of `at` (`(block_key, slot)` pairs), each block read once.
+async fn slots<T>(
     c: &mut Conn<'_>,
     at: &[(i64, i64)],
-    mut take: impl FnMut(i64, &[u8], &HashSet<(i64, i64)>) -> Result<()>,
-) -> Result<()> {
+    read: fn(&[u8]) -> Result<Vec<T>>,
+) -> Result<HashMap<(i64, i64), T>> {
     let wanted: HashSet<(i64, i64)> = at.iter().copied().collect();
     let keys: Vec<i64> = at.iter().map(|(b, _)| *b).collect::<HashSet<_>>().into_iter().collect();
+    let mut found = HashMap::new();
     for chunk in keys.chunks(500) {
         let mut sql = Sql::new("SELECT key, data FROM cold_blocks WHERE ");
         let test = sql.any_int(c.backend(), "key", chunk.to_vec());
         sql.push(&test);
         let rows = c.query(&sql.text, sql.params, |r| Ok((r.i64(0)?, r.opt_bytes(1)?.unwrap_or_default()))).await?;
         for (key, data) in rows {
-            take(key, &data, &wanted)?;
+            for (slot, value) in read(&data)?.into_iter().enumerate() {
+                if wanted.contains(&(key, slot as i64)) {
+                    found.insert((key, slot as i64), value);
+                }
+            }
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// The contents at `(block_key, slot)`: each block read and decompressed once.
 pub(crate) async fn contents(c: &mut Conn<'_>, at: &[(i64, i64)]) -> Result<HashMap<(i64, i64), String>> {
-    let mut found = HashMap::new();
-    read_slots(c, at, |key, data, wanted| {
-        for (slot, content) in decode(data)?.into_iter().enumerate() {
-            if wanted.contains(&(key, slot as i64)) {
-                found.insert((key, slot as i64), content);
-            }
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(found)
+    slots(c, at, decode).await
 }
 
 /// The content lengths in bytes at `(block_key, slot)`: only the blocks' headers are
 /// decompressed.
 pub(crate) async fn lengths(c: &mut Conn<'_>, at: &[(i64, i64)]) -> Result<HashMap<(i64, i64), usize>> {
-    let mut found = HashMap::new();
-    read_slots(c, at, |key, data, wanted| {
-        for (slot, len) in content_lengths(data)?.into_iter().enumerate() {
-            if wanted.contains(&(key, slot as i64)) {
-                found.insert((key, slot as i64), len);
-            }
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(found)
+    slots(c, at, content_lengths).await
 }
 
 /// Deletes those of `blocks` that no memory points to any more.
