@@ -41,6 +41,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        super::execute_all(manager, SQLITE, POSTGRES).await
+        super::statements::execute_all(manager, SQLITE, POSTGRES).await
     }
 }

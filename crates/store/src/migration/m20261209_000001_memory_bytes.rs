@@ -28,7 +28,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        super::execute_all(manager, SQLITE, POSTGRES).await?;
+        super::statements::execute_all(manager, SQLITE, POSTGRES).await?;
         recount_memory_bytes(manager.get_connection()).await
     }
 }

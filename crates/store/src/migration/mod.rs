@@ -20,21 +20,9 @@ mod m20261206_000001_conversations;
 mod m20261207_000001_lifecycle;
 mod m20261208_000001_limits;
 mod m20261209_000001_memory_bytes;
+mod statements;
 
 pub use m20261209_000001_memory_bytes::recount_memory_bytes;
-
-/// Runs the statements of the database's backend, in order (the body of most migrations).
-async fn execute_all(manager: &SchemaManager<'_>, sqlite: &[&str], postgres: &[&str]) -> Result<(), DbErr> {
-    use sea_orm::{ConnectionTrait, DbBackend};
-    let statements = match manager.get_database_backend() {
-        DbBackend::Postgres => postgres,
-        _ => sqlite,
-    };
-    for statement in statements {
-        manager.get_connection().execute_unprepared(statement).await?;
-    }
-    Ok(())
-}
 
 pub struct Migrator;
 
