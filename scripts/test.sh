@@ -37,10 +37,10 @@ echo "==> TypeScript client: generated from proto/ (ts-proto), tsc --strict, smo
 ts_status=0
 bash scripts/ts-client.sh || ts_status=$?
 
-echo "==> soak: mixed load, kill -9 every 25 s, 2 minutes (1 on SQLite, 1 on PostgreSQL with 2 replicas), debug binaries (scripts/soak.sh)"
+echo "==> soak: mixed load, kill -9 every 25 s, 2 minutes (1 on SQLite, 1 on PostgreSQL with 2 replicas), 2,000 memories kept (older ones deleted), debug binaries (scripts/soak.sh)"
 cargo build -p engram-bench
 soak_status=0
-SOAK_MINUTES=2 SOAK_KILL_EVERY=25 SOAK_ARGS="--rss-warmup 10" SOAK_DB=engram_soak_test \
+SOAK_MINUTES=2 SOAK_KILL_EVERY=25 SOAK_ARGS="--rss-warmup 10 --keep-memories 2000" SOAK_DB=engram_soak_test \
     SOAK_DIR="${TMPDIR:-/tmp}/engram-soak-test" ENGRAM_BIN=target/debug/engram ENGRAM_BENCH_BIN=target/debug/engram-bench \
     bash scripts/soak.sh || soak_status=$?
 

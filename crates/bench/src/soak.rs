@@ -15,6 +15,8 @@
 //! - 2 conversation clients: AppendMessages (1..=3 messages with client message ids, retried with
 //!   the same ids until answered) then GetWindow of that conversation (its newest message must be
 //!   the one just appended), `--message-rate` messages/s in all.
+//! - 1 deleter: once more than `--keep-memories` acknowledged memories are stored, DeleteMemory of
+//!   the oldest, paced at `--write-rate`, so that the stored data stops growing (0: never).
 //!
 //! Worker i prefers server i mod N; after a failure it goes to another for 2 s (fail-over).
 //!
@@ -28,8 +30,9 @@
 //! type, content, tags, importance, time, created_at) and every conversation message (id, seq and
 //! a digest of role, content and client id). After each restart (through the restarted server)
 //! and at the end (through every server) every write acknowledged so far is read back: a missing
-//! one is lost, a different one changed; both fail the run. A write whose answer never came is
-//! not counted either way.
+//! one is lost, a different one changed, a memory whose delete was acknowledged and that is
+//! still listed resurrected; all fail the run. A write or delete whose answer never came is not
+//! counted either way.
 //!
 //! RSS: the servers run with their hot, window and SQLite writer caches at `--cache-mb` (8 MiB),
 //! so that these bounded caches fill within the warm-up; every `--rss-every` seconds VmRSS and RssAnon of each
@@ -104,6 +107,11 @@ pub struct SoakArgs {
     /// Conversation messages appended per second, over the two conversation clients.
     #[arg(long, default_value_t = 40.0)]
     pub message_rate: f64,
+    /// Memories kept stored: once more are acknowledged, a deleter deletes the oldest
+    /// (DeleteMemory, paced at `--write-rate`), so the stored data stops growing and the RSS gate
+    /// judges the server, not the data's growth. 0: keep every memory (the data grows all along).
+    #[arg(long, default_value_t = 20_000)]
+    pub keep_memories: usize,
     /// Read requests per second, over the three readers.
     #[arg(long, default_value_t = 150.0)]
     pub read_rate: f64,
@@ -200,7 +208,13 @@ struct AckedMessage {
 
 #[derive(Default)]
 struct Acked {
+    /// Every acknowledged memory, in the order of the acknowledgements.
     memories: Vec<AckedMemory>,
+    /// `memories[..delete_from]` have been taken by the deleter (deleted, being deleted, or
+    /// deleted without an answer); the rest must be stored.
+    delete_from: usize,
+    /// Memories whose DeleteMemory was acknowledged: they must never be read back again.
+    deleted: Vec<String>,
     messages: Vec<AckedMessage>,
     /// Acknowledged write requests by operation.
     requests: BTreeMap<&'static str, u64>,
@@ -306,12 +320,19 @@ impl Shared {
         *self.acked.lock().unwrap().unanswered.entry(op).or_default() += 1;
     }
 
-    fn random_acked(&self, rng: &mut StdRng) -> Option<AckedMemory> {
+    /// A random acknowledged memory not taken by the deleter, with its place in `memories`.
+    fn random_acked(&self, rng: &mut StdRng) -> Option<(usize, AckedMemory)> {
         let acked = self.acked.lock().unwrap();
-        if acked.memories.is_empty() {
+        if acked.delete_from >= acked.memories.len() {
             return None;
         }
-        Some(acked.memories[rng.random_range(0..acked.memories.len())].clone())
+        let i = rng.random_range(acked.delete_from..acked.memories.len());
+        Some((i, acked.memories[i].clone()))
+    }
+
+    /// Whether the deleter has taken `memories[i]` (then a NOT_FOUND for it is expected).
+    fn taken_for_deletion(&self, i: usize) -> bool {
+        i < self.acked.lock().unwrap().delete_from
     }
 }
 
@@ -607,7 +628,7 @@ async fn reader(shared: Arc<Shared>, w: usize, mut rng: StdRng, rate: f64) {
         let result: Result<(), Failure> = match op {
             "get" => match shared.random_acked(&mut rng) {
                 None => Ok(()),
-                Some(acked) => {
+                Some((i, acked)) => {
                     match target.pool.get().memories.get_memory(pb::GetMemoryRequest { id: acked.id.clone() }).await {
                         Ok(m) if digest_pb(m.get_ref()) == acked.digest => Ok(()),
                         Ok(_) => {
@@ -617,6 +638,7 @@ async fn reader(shared: Arc<Shared>, w: usize, mut rng: StdRng, rate: f64) {
                             ));
                             Ok(())
                         }
+                        Err(status) if status.code() == tonic::Code::NotFound && shared.taken_for_deletion(i) => Ok(()),
                         Err(status) if status.code() == tonic::Code::NotFound => {
                             shared.finding(format!(
                                 "GetMemory {} on {}: acknowledged but NOT_FOUND",
@@ -630,7 +652,7 @@ async fn reader(shared: Arc<Shared>, w: usize, mut rng: StdRng, rate: f64) {
             },
             "rest-get" => match shared.random_acked(&mut rng) {
                 None => Ok(()),
-                Some(acked) => {
+                Some((i, acked)) => {
                     match target.rest.send(Method::GET, &format!("/api/v1/memories/{}", acked.id), None).await {
                         Ok((status, body)) if status.as_u16() == 200 => {
                             let read = serde_json::from_slice::<serde_json::Value>(&body).ok();
@@ -643,6 +665,7 @@ async fn reader(shared: Arc<Shared>, w: usize, mut rng: StdRng, rate: f64) {
                             }
                             Ok(())
                         }
+                        Ok((status, _)) if status.as_u16() == 404 && shared.taken_for_deletion(i) => Ok(()),
                         Ok((status, _)) if status.as_u16() == 404 => {
                             shared.finding(format!(
                                 "GET /api/v1/memories/{} on {}: acknowledged but 404",
@@ -693,6 +716,50 @@ async fn reader(shared: Arc<Shared>, w: usize, mut rng: StdRng, rate: f64) {
             Ok(()) => shared.succeeded(op),
             Err(failure) => {
                 shared.failed(op, t, failure, start);
+                back_off().await;
+            }
+        }
+        pace.wait(1.0).await;
+    }
+}
+
+/// Keeps the stored memories at `keep`: while more are acknowledged and not yet taken, deletes the
+/// oldest (DeleteMemory), paced at `rate`. An acknowledged delete is logged (the memory must never
+/// be read back); a delete without an answer leaves the memory's fate open (checked neither way);
+/// NOT_FOUND for a memory acknowledged and not yet deleted is a lost write.
+async fn deleter(shared: Arc<Shared>, w: usize, keep: usize, rate: f64) {
+    let mut pace = Pace::new(rate);
+    while !shared.stopped() {
+        let next = {
+            let mut acked = shared.acked.lock().unwrap();
+            (acked.memories.len() - acked.delete_from > keep).then(|| {
+                acked.delete_from += 1;
+                acked.memories[acked.delete_from - 1].id.clone()
+            })
+        };
+        let Some(id) = next else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            pace = Pace::new(rate);
+            continue;
+        };
+        let op = "delete";
+        let t = shared.pick(w);
+        let target = &shared.targets[t];
+        let start = Instant::now();
+        match target.pool.get().memories.delete_memory(pb::DeleteMemoryRequest { id: id.clone() }).await {
+            Ok(_) => {
+                shared.succeeded(op);
+                let mut acked = shared.acked.lock().unwrap();
+                acked.deleted.push(id);
+                *acked.requests.entry(op).or_default() += 1;
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                shared
+                    .finding(format!("DeleteMemory {id} on {}: acknowledged, not deleted, but NOT_FOUND", target.name));
+            }
+            Err(status) => {
+                shared.unanswered(op);
+                shared.failed(op, t, grpc_failure(status), start);
                 back_off().await;
             }
         }
@@ -842,6 +909,8 @@ struct Verification {
     memories: u64,
     memories_lost: Vec<String>,
     memories_changed: Vec<String>,
+    /// Memories whose delete was acknowledged before the verification began, read back.
+    memories_resurrected: Vec<String>,
     messages: u64,
     messages_lost: Vec<String>,
     messages_changed: Vec<String>,
@@ -858,6 +927,7 @@ impl Verification {
             "memories_checked": self.memories,
             "memories_lost": self.memories_lost.len(),
             "memories_changed": self.memories_changed.len(),
+            "memories_resurrected": self.memories_resurrected.len(),
             "messages_checked": self.messages,
             "messages_lost": self.messages_lost.len(),
             "messages_changed": self.messages_changed.len(),
@@ -868,10 +938,25 @@ impl Verification {
         })
     }
 
+    /// "N memories and M messages through it in S s: L lost, C changed, R resurrected".
+    fn outcome(&self) -> String {
+        format!(
+            "{} memories and {} messages in {:.1} s: {} lost, {} changed, {} resurrected{}",
+            self.memories,
+            self.messages,
+            self.seconds,
+            self.memories_lost.len() + self.messages_lost.len(),
+            self.memories_changed.len() + self.messages_changed.len(),
+            self.memories_resurrected.len(),
+            self.error.as_deref().map(|e| format!(" (incomplete: {e})")).unwrap_or_default(),
+        )
+    }
+
     fn bad(&self) -> bool {
         self.error.is_some()
             || !self.memories_lost.is_empty()
             || !self.memories_changed.is_empty()
+            || !self.memories_resurrected.is_empty()
             || !self.messages_lost.is_empty()
             || !self.messages_changed.is_empty()
     }
@@ -879,9 +964,9 @@ impl Verification {
 
 async fn verify(shared: &Shared, target: usize, when: String) -> Verification {
     let started = Instant::now();
-    let (memories, messages) = {
+    let (from, memories, deleted, messages) = {
         let acked = shared.acked.lock().unwrap();
-        (acked.memories.clone(), acked.messages.clone())
+        (acked.delete_from, acked.memories[acked.delete_from..].to_vec(), acked.deleted.clone(), acked.messages.clone())
     };
     let mut v = Verification {
         when,
@@ -889,23 +974,27 @@ async fn verify(shared: &Shared, target: usize, when: String) -> Verification {
         memories: 0,
         memories_lost: Vec::new(),
         memories_changed: Vec::new(),
+        memories_resurrected: Vec::new(),
         messages: 0,
         messages_lost: Vec::new(),
         messages_changed: Vec::new(),
         seconds: 0.0,
         error: None,
     };
-    if let Err(err) = verify_into(shared, target, &memories, &messages, &mut v).await {
+    if let Err(err) = verify_into(shared, target, (from, &memories), &deleted, &messages, &mut v).await {
         v.error = Some(format!("{err:#}"));
     }
     v.seconds = started.elapsed().as_secs_f64();
     v
 }
 
+/// `memories`: the acknowledged memories from `memories[from]` on (those the deleter had not
+/// taken); `deleted`: those whose delete was acknowledged.
 async fn verify_into(
     shared: &Shared,
     target: usize,
-    memories: &[AckedMemory],
+    (from, memories): (usize, &[AckedMemory]),
+    deleted: &[String],
     messages: &[AckedMessage],
     v: &mut Verification,
 ) -> anyhow::Result<()> {
@@ -938,6 +1027,13 @@ async fn verify_into(
     }
     (v.memories, v.memories_lost, v.memories_changed) =
         compare(memories.iter().map(|m| (m.id.as_str(), &m.digest)), &stored);
+    // Taken by the deleter while the listing ran: their absence is no loss.
+    let taken_meanwhile: std::collections::HashSet<String> = {
+        let acked = shared.acked.lock().unwrap();
+        acked.memories[from..acked.delete_from].iter().map(|m| m.id.clone()).collect()
+    };
+    v.memories_lost.retain(|id| !taken_meanwhile.contains(id));
+    v.memories_resurrected = deleted.iter().filter(|id| stored.contains_key(*id)).cloned().collect();
 
     let mut by_conversation: BTreeMap<(&str, &str), Vec<&AckedMessage>> = BTreeMap::new();
     for m in messages {
@@ -1070,7 +1166,7 @@ pub async fn run(args: SoakArgs, options: Options) -> anyhow::Result<()> {
         "memories acked",
         "messages acked",
         "lost",
-        "changed",
+        "changed/resurrected",
         "unanswered",
         "err in windows",
         "err outside",
@@ -1217,6 +1313,9 @@ async fn run_backend(
     for w in 0..3 {
         tasks.push(tokio::spawn(reader(shared.clone(), w, worker_rng(10 + w as u64), args.read_rate / 3.0)));
     }
+    if args.keep_memories > 0 {
+        tasks.push(tokio::spawn(deleter(shared.clone(), 3, args.keep_memories, args.write_rate)));
+    }
     for w in 0..2 {
         tasks.push(tokio::spawn(conversation_client(
             shared.clone(),
@@ -1254,18 +1353,13 @@ async fn run_backend(
             format!("after kill -9 #{} (at {:.0} s)", downtimes.len(), next_kill.duration_since(started).as_secs_f64());
         let v = verify(&shared, victim, when).await;
         eprintln!(
-            "soak {} {:>6.0} s: kill -9 #{} of {} (down {:.2} s, kill → ready); verified {} memories and {} messages through it in {:.1} s: {} lost, {} changed{}",
+            "soak {} {:>6.0} s: kill -9 #{} of {} (down {:.2} s, kill → ready); verified through it {}",
             backend.name(),
             started.elapsed().as_secs_f64(),
             downtimes.len(),
             shared.targets[victim].name,
             downtimes.last().copied().unwrap_or_default(),
-            v.memories,
-            v.messages,
-            v.seconds,
-            v.memories_lost.len() + v.messages_lost.len(),
-            v.memories_changed.len() + v.messages_changed.len(),
-            v.error.as_deref().map(|e| format!(" (incomplete: {e})")).unwrap_or_default(),
+            v.outcome(),
         );
         verifications.push(v);
         victim = (victim + 1) % servers.len();
@@ -1288,17 +1382,7 @@ async fn run_backend(
     // The end: every acknowledged write through every server.
     for t in 0..shared.targets.len() {
         let v = verify(&shared, t, "at the end".into()).await;
-        eprintln!(
-            "soak {} end: verified {} memories and {} messages through {} in {:.1} s: {} lost, {} changed{}",
-            backend.name(),
-            v.memories,
-            v.messages,
-            v.target,
-            v.seconds,
-            v.memories_lost.len() + v.messages_lost.len(),
-            v.memories_changed.len() + v.messages_changed.len(),
-            v.error.as_deref().map(|e| format!(" (incomplete: {e})")).unwrap_or_default(),
-        );
+        eprintln!("soak {} end: verified through {} {}", backend.name(), v.target, v.outcome());
         verifications.push(v);
     }
     let stored_memories = shared.targets[0].pool.memory_count().await.ok();
@@ -1353,9 +1437,9 @@ async fn pg_database_size(url: &str) -> anyhow::Result<u64> {
 }
 
 fn status_line(shared: &Shared, backend: Backend, started: Instant) {
-    let (memories, messages) = {
+    let (memories, deleted, messages) = {
         let a = shared.acked.lock().unwrap();
-        (a.memories.len(), a.messages.len())
+        (a.memories.len(), a.deleted.len(), a.messages.len())
     };
     let failures = shared.failures.lock().unwrap().len();
     let rss: Vec<String> = shared
@@ -1367,7 +1451,7 @@ fn status_line(shared: &Shared, backend: Backend, started: Instant) {
         .filter_map(|l| l.samples.last().map(|s| format!("{} {:.0}/{:.0} MiB", l.pid, s.1, s.2)))
         .collect();
     eprintln!(
-        "soak {} {:>6.0} s: {memories} memories and {messages} messages acknowledged, {failures} failed requests so far, RSS/anon {}",
+        "soak {} {:>6.0} s: {memories} memories ({deleted} deleted since) and {messages} messages acknowledged, {failures} failed requests so far, RSS/anon {}",
         backend.name(),
         started.elapsed().as_secs_f64(),
         rss.join(", ")
@@ -1455,20 +1539,27 @@ fn report(backend: Backend, shared: &Shared, args: &SoakArgs, input: ReportInput
     let (lost, changed) = input.verifications.iter().fold((0, 0), |(l, c), v| {
         (
             l.max(v.memories_lost.len() + v.messages_lost.len()),
-            c.max(v.memories_changed.len() + v.messages_changed.len()),
+            c.max(v.memories_changed.len() + v.messages_changed.len() + v.memories_resurrected.len()),
         )
     });
     for v in input.verifications.iter().filter(|v| v.bad()) {
         failures.push(format!(
-            "{name}: verification {} through {}: {} memories lost, {} changed, {} messages lost, {} changed{} (e.g. {:?})",
+            "{name}: verification {} through {}: {} memories lost, {} changed, {} resurrected (deleted, read back), {} messages lost, {} changed{} (e.g. {:?})",
             v.when,
             v.target,
             v.memories_lost.len(),
             v.memories_changed.len(),
+            v.memories_resurrected.len(),
             v.messages_lost.len(),
             v.messages_changed.len(),
             v.error.as_deref().map(|e| format!("; incomplete: {e}")).unwrap_or_default(),
-            v.memories_lost.iter().chain(&v.messages_lost).chain(&v.memories_changed).chain(&v.messages_changed).next(),
+            v.memories_lost
+                .iter()
+                .chain(&v.messages_lost)
+                .chain(&v.memories_changed)
+                .chain(&v.messages_changed)
+                .chain(&v.memories_resurrected)
+                .next(),
         ));
     }
     for (i, ok) in input.exits.iter().enumerate() {
@@ -1581,6 +1672,8 @@ fn report(backend: Backend, shared: &Shared, args: &SoakArgs, input: ReportInput
         "restart_windows": windows_json,
         "max_down_s": max_down.map(round),
         "memories_acked": acked.memories.len(),
+        "memories_deleted": acked.deleted.len(),
+        "keep_memories": args.keep_memories,
         "messages_acked": acked.messages.len(),
         "write_requests_acked": acked.requests,
         "write_requests_unanswered": acked.unanswered,

@@ -2,6 +2,7 @@ use clap::Parser;
 
 /// mimalloc returns freed memory to the system promptly; glibc's per-thread arenas kept the
 /// server's RSS growing with the number of SQLite worker threads (measured: 341 MB at 10^5).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
