@@ -10,7 +10,7 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
-# protoc comes from the protoc-bin-vendored crate and the C parts (SQLite, mimalloc, ring)
+# protoc comes from the protoc-bin-vendored crate and the C parts (SQLite, zstd, ring)
 # need only gcc, which the rust image has. The cache mounts keep the crate downloads and the
 # build directory between builds; the binary is copied out of the cached target/.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -110,7 +110,7 @@ pub struct SoakArgs {
     /// Memories kept stored: once more are acknowledged, a deleter deletes the oldest
     /// (DeleteMemory, paced at `--write-rate`), so the stored data stops growing and the RSS gate
     /// judges the server, not the data's growth. 0: keep every memory (the data grows all along).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 10_000)]
     pub keep_memories: usize,
     /// Read requests per second, over the three readers.
     #[arg(long, default_value_t = 150.0)]
@@ -129,14 +129,15 @@ pub struct SoakArgs {
     /// Seconds between two RSS samples of each server.
     #[arg(long, default_value_t = 5.0)]
     pub rss_every: f64,
-    /// Seconds of each server lifetime left out of its RSS slope (start-up, caches filling).
-    #[arg(long, default_value_t = 60.0)]
+    /// Seconds of each server lifetime left out of its RSS slope (start-up, caches filling, the
+    /// stored memories reaching `--keep-memories`).
+    #[arg(long, default_value_t = 120.0)]
     pub rss_warmup: f64,
     /// Pass threshold: most RssAnon growth in MiB per minute of a server lifetime.
     #[arg(long, default_value_t = 4.0)]
     pub rss_max_slope: f64,
     /// Seconds of samples after the warm-up a lifetime needs for its slope to be judged.
-    #[arg(long, default_value_t = 180.0)]
+    #[arg(long, default_value_t = 150.0)]
     pub rss_min_span: f64,
     /// The RSS threshold applies to backends that ran at least this many minutes.
     #[arg(long, default_value_t = 10.0)]

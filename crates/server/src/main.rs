@@ -1,12 +1,11 @@
 use clap::Parser;
 
-/// mimalloc returns freed memory to the system promptly; glibc's per-thread arenas kept the
-/// server's RSS growing with the number of SQLite worker threads (measured: 341 MB at 10^5).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// glibc malloc's arenas, at most (`MALLOC_ARENA_MAX` overrides): see `engram_malloc`.
+const MALLOC_ARENAS: usize = 2;
 
 fn main() -> std::process::ExitCode {
+    // Before any other thread exists (the runtime's, the stores'): arenas made earlier are kept.
+    engram_malloc::cap_arenas(MALLOC_ARENAS);
     let cli = engram_server::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
