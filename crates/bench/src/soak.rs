@@ -1615,6 +1615,8 @@ fn report(backend: Backend, shared: &Shared, args: &SoakArgs, input: ReportInput
             "rss_slope_mib_per_min": rss.map(round),
             "anon_slope_mib_per_min": anon.map(round),
             "judged": judged,
+            // Every sample: [seconds since the lifetime's start, VmRSS MiB, RssAnon MiB].
+            "samples_s_rss_anon": l.samples.iter().map(|s| [round(s.0), round(s.1), round(s.2)]).collect::<Vec<_>>(),
         }));
         eprintln!(
             "  RSS {} pid {} ({}): {} samples over {:.0} s, RSS {} → {} MiB, anon {} → {} MiB; slope after {:.0} s: RSS {} anon {} MiB/min{}",
