@@ -6,10 +6,10 @@
 //! into it. The server's threads (tokio workers, the blocking pool, the SQLite readers and writer,
 //! the full-text indexer) allocate and free in turns, so with the default the memory held grew
 //! with the number of threads that had ever allocated. [`cap_arenas`] caps the arenas; the
-//! per-thread caches (tcache) keep small allocations off the arena locks. Measured with
-//! `make soak` (OPERATIONS.md "Soak > The allocator"): RssAnon flat at about 124 MiB with 2
-//! arenas, where mimalloc (the previous global allocator) held 240 to 290 MiB under the same
-//! load, for the same CPU time.
+//! per-thread caches (tcache) keep small allocations off the arena locks. Measured with the soak
+//! (OPERATIONS.md "Soak > The allocator"): RssAnon 93 to 124 MiB with 2 arenas, where mimalloc
+//! (the previous global allocator) held 222 to 289 MiB under the same load, for the same CPU
+//! time. What glibc keeps beyond the live heap still grows within a lifetime (same section).
 
 /// Caps glibc malloc's arenas at `max`, unless the operator set `MALLOC_ARENA_MAX` (or
 /// `GLIBC_TUNABLES`), which glibc applied before `main`. Call it before starting threads: arenas
