@@ -9,7 +9,12 @@
 //! per-thread caches (tcache) keep small allocations off the arena locks. Measured with the soak
 //! (OPERATIONS.md "Soak > The allocator"): RssAnon 93 to 124 MiB with 2 arenas, where mimalloc
 //! (the previous global allocator) held 222 to 289 MiB under the same load, for the same CPU
-//! time. What glibc keeps beyond the live heap still grows within a lifetime (same section).
+//! time. What glibc keeps beyond the live heap still grew within a lifetime: free memory inside
+//! the arenas, in chunks between live ones, which glibc hands back to the system only from an
+//! arena's top. [`spawn_trimmer`] calls `malloc_trim(0)` periodically, which also returns the
+//! free pages inside the arenas (same section, "Trimming").
+
+use std::time::{Duration, Instant};
 
 /// Caps glibc malloc's arenas at `max`, unless the operator set `MALLOC_ARENA_MAX` (or
 /// `GLIBC_TUNABLES`), which glibc applied before `main`. Call it before starting threads: arenas
@@ -20,6 +25,53 @@ pub fn cap_arenas(max: usize) -> bool {
         return false;
     }
     set_arena_max(max)
+}
+
+/// What one trim did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trim {
+    /// Whether glibc returned any memory to the system.
+    pub released: bool,
+    /// How long the call took (it holds each arena's lock in turn).
+    pub took: Duration,
+}
+
+/// Starts a thread (`engram-malloc-trim`) that calls `malloc_trim(0)` every `every` and hands
+/// each result to `report`, for as long as the process runs. Returns `Ok(false)` without a thread
+/// where there is nothing to trim (not glibc, or `every` is zero).
+pub fn spawn_trimmer(every: Duration, mut report: impl FnMut(Trim) + Send + 'static) -> std::io::Result<bool> {
+    if every.is_zero() || !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return Ok(false);
+    }
+    std::thread::Builder::new().name("engram-malloc-trim".into()).spawn(move || {
+        loop {
+            std::thread::sleep(every);
+            report(trim());
+        }
+    })?;
+    Ok(true)
+}
+
+/// Returns the free memory of every arena to the system that can be: the top of each arena and
+/// the whole free pages inside it (glibc 2.8 and later).
+pub fn trim() -> Trim {
+    let started = Instant::now();
+    let released = release_free_memory();
+    Trim { released, took: started.elapsed() }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn release_free_memory() -> bool {
+    // SAFETY: malloc_trim takes an integer (the padding to keep at an arena's top) and only
+    // changes which of malloc's free pages stay mapped; it is safe to call from any thread at any
+    // time (malloc_trim(3)). It returns 1 when memory was released, 0 otherwise.
+    unsafe { libc::malloc_trim(0) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() -> bool {
+    false
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -45,5 +97,36 @@ mod tests {
         let operator = std::env::var_os("MALLOC_ARENA_MAX").is_some() || std::env::var_os("GLIBC_TUNABLES").is_some();
         assert_eq!(super::cap_arenas(2), !operator);
         assert!(super::set_arena_max(2));
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn a_trim_returns_the_free_pages_inside_an_arena() {
+        // Free memory between live blocks: glibc keeps it mapped until a trim releases its pages.
+        let mut blocks: Vec<Vec<u8>> = (0..4096).map(|_| vec![1u8; 16 * 1024]).collect();
+        for block in blocks.iter_mut().step_by(2) {
+            *block = Vec::new();
+        }
+        let trim = super::trim();
+        assert!(trim.released, "32 MiB freed between live blocks, and nothing was released");
+        assert!(blocks.iter().skip(1).step_by(2).all(|block| block.iter().all(|&b| b == 1)));
+    }
+
+    #[test]
+    fn the_trimmer_reports_every_interval() {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let started = super::spawn_trimmer(std::time::Duration::from_millis(10), move |trim| {
+            let _ = sender.send(trim);
+        })
+        .unwrap();
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            assert!(started);
+            for _ in 0..3 {
+                receiver.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+            }
+        } else {
+            assert!(!started);
+        }
+        assert!(!super::spawn_trimmer(std::time::Duration::ZERO, |_| {}).unwrap());
     }
 }

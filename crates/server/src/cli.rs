@@ -301,6 +301,10 @@ pub struct ServeArgs {
     /// org and method: enable only with a bounded number of orgs).
     #[arg(long, env = "ENGRAM_METRICS_ORG_LABEL")]
     pub metrics_org_label: bool,
+    /// Seconds between returns of glibc malloc's free memory to the system (`malloc_trim`; 0:
+    /// never). Without them the resident memory grows with the free memory glibc keeps.
+    #[arg(long, env = "ENGRAM_MALLOC_TRIM_INTERVAL", default_value = "60", value_parser = parse_seconds)]
+    pub malloc_trim_interval: std::time::Duration,
 }
 
 fn parse_tokenizer(name: &str) -> Result<engram_context::Tokenizer, String> {
@@ -607,6 +611,10 @@ pub fn init_telemetry(cli: &Cli) -> anyhow::Result<crate::telemetry::Telemetry> 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
+            engram_malloc::spawn_trimmer(args.malloc_trim_interval, |trim| {
+                tracing::debug!(released = trim.released, took_ms = trim.took.as_secs_f64() * 1e3, "malloc_trim");
+            })
+            .context("cannot start the malloc trimmer thread")?;
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", args.listen))?;
