@@ -55,9 +55,23 @@ rm -rf -- "$dir"
 mkdir -p "$dir" "$out"
 cmd=("$ENGRAM_BENCH_BIN" --server-bin "$ENGRAM_BIN" --data-dir "$dir" --database-url "$db_url" --timeout 60
      soak --minutes "$minutes" --kill-every "$kill_every" --summary "$out/soak.json" "${extra[@]}")
+# Planner statistics: a production PostgreSQL's autovacuum analyzes the growing tables every
+# minute or so. Where autovacuum is off (this machine's test cluster is configured so), an ANALYZE
+# of the soak's database every 15 s stands in for it, as in bench/run.sh: without statistics
+# PostgreSQL plans the id lookups of deletes and read-access updates as scans of the org's index.
+analyzer=
+if [[ "$(psql -Atq "$db_url" -c 'SHOW autovacuum')" != on ]]; then
+    echo "==> soak: autovacuum is off on $pg_url: ANALYZE of $db every 15 s in its stead" >&2
+    (while sleep 15; do psql -q "$db_url" -c ANALYZE || true; done) >/dev/null 2>&1 &
+    analyzer=$!
+    trap 'kill "$analyzer" 2>/dev/null || true' EXIT
+fi
 echo "==> soak: ${cmd[*]}" >&2
 status=0
 "${cmd[@]}" 2>&1 | tee "$out/soak.txt" || status=$?
+if [[ -n "$analyzer" ]]; then
+    kill "$analyzer" 2>/dev/null || true
+fi
 # The database is kept for a look after a failure; dropped after a pass.
 if [[ "$status" -eq 0 ]]; then
     psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
