@@ -34,6 +34,27 @@ pub struct Trim {
     pub released: bool,
     /// How long the call took (it holds each arena's lock in turn).
     pub took: Duration,
+    /// The heap right after the trim, where glibc tells it.
+    pub heap: Option<Heap>,
+}
+
+/// glibc malloc's own account of its heap (`mallinfo2(3)`), over every arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heap {
+    /// Bytes in allocated blocks: what the process holds, blocks served by their own `mmap`
+    /// included.
+    pub in_use: u64,
+    /// Bytes in free blocks that malloc keeps for reuse. A trim returns their whole pages to the
+    /// system but they are still counted here, so this is an upper bound of what they cost in RSS.
+    pub free: u64,
+    /// Of `in_use`, the bytes in blocks served by their own `mmap` (large allocations).
+    pub mmapped: u64,
+}
+
+/// glibc malloc's account of its heap now; `None` elsewhere than on glibc. It walks every arena's
+/// free lists under the arena's lock, like a trim: call it now and then, not per request.
+pub fn heap() -> Option<Heap> {
+    heap_info()
 }
 
 /// Starts a thread (`engram-malloc-trim`) that calls `malloc_trim(0)` every `every` and hands
@@ -57,7 +78,27 @@ pub fn spawn_trimmer(every: Duration, mut report: impl FnMut(Trim) + Send + 'sta
 pub fn trim() -> Trim {
     let started = Instant::now();
     let released = release_free_memory();
-    Trim { released, took: started.elapsed() }
+    let took = started.elapsed();
+    Trim { released, took, heap: heap() }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn heap_info() -> Option<Heap> {
+    // SAFETY: mallinfo2 takes nothing and returns a struct of counters by value; it only reads
+    // malloc's state under each arena's lock (glibc 2.33 and later; mallinfo(3)).
+    let info = unsafe { libc::mallinfo2() };
+    let bytes = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    Some(Heap {
+        in_use: bytes(info.uordblks).saturating_add(bytes(info.hblkhd)),
+        free: bytes(info.fordblks),
+        mmapped: bytes(info.hblkhd),
+    })
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_info() -> Option<Heap> {
+    None
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -109,7 +150,26 @@ mod tests {
         }
         let trim = super::trim();
         assert!(trim.released, "32 MiB freed between live blocks, and nothing was released");
+        // The freed half is still malloc's free memory (its pages returned), the other half live.
+        let heap = trim.heap.expect("glibc reports its heap");
+        assert!(heap.in_use >= 32 << 20, "{heap:?}: 32 MiB of live blocks");
+        assert!(heap.free >= 30 << 20, "{heap:?}: 32 MiB of free blocks between them");
         assert!(blocks.iter().skip(1).step_by(2).all(|block| block.iter().all(|&b| b == 1)));
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn the_heap_counts_what_is_allocated() {
+        // 64 MiB is above glibc's largest mmap threshold (32 MiB): a block of its own, counted as
+        // in use and mapped. Other tests may allocate meanwhile, but none maps such a block.
+        let before = super::heap().unwrap();
+        let block = std::hint::black_box(vec![7u8; 64 << 20]);
+        let during = super::heap().unwrap();
+        assert!(during.mmapped >= before.mmapped + (64 << 20), "{before:?} -> {during:?}");
+        assert!(during.in_use >= during.mmapped, "{during:?}");
+        drop(block);
+        let after = super::heap().unwrap();
+        assert!(after.mmapped + (64 << 20) <= during.mmapped, "{during:?} -> {after:?}");
     }
 
     #[test]

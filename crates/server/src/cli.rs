@@ -612,7 +612,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             engram_malloc::spawn_trimmer(args.malloc_trim_interval, |trim| {
-                tracing::debug!(released = trim.released, took_ms = trim.took.as_secs_f64() * 1e3, "malloc_trim");
+                let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+                let (in_use, free, mmapped) = trim.heap.map_or((0.0, 0.0, 0.0), |h| (mib(h.in_use), mib(h.free), mib(h.mmapped)));
+                tracing::debug!(
+                    released = trim.released,
+                    took_ms = trim.took.as_secs_f64() * 1e3,
+                    heap_in_use_mib = in_use,
+                    heap_free_mib = free,
+                    heap_mmapped_mib = mmapped,
+                    "malloc_trim"
+                );
             })
             .context("cannot start the malloc trimmer thread")?;
             let listener = tokio::net::TcpListener::bind(args.listen)

@@ -303,10 +303,10 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
             Backend::Sqlite => {
                 let lock = || store.inner.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if !lock().loaded {
-                    *lock() = load_buffer(c).await?;
+                    *lock() = load_buffer(c, store.inner.dedup_buffer).await?;
                 }
                 let buffer = lock();
-                hashes.iter().filter_map(|h| buffer.recent.get(h)).flatten().copied().collect()
+                hashes.iter().flat_map(|h| buffer.keys(*h)).collect()
             }
             Backend::Postgres => Vec::new(),
         };
@@ -508,13 +508,13 @@ async fn pass(c: &mut Conn<'_>, store: &SqlStore, org_key: i64, org_id: &str, in
 }
 
 /// SQLite's dedup buffer as the database has it (read once after start-up): the memories above
-/// the flushed key.
-async fn load_buffer(c: &mut Conn<'_>) -> Result<DedupBuffer> {
+/// the flushed key, with room for `capacity` (the flush threshold).
+async fn load_buffer(c: &mut Conn<'_>, capacity: usize) -> Result<DedupBuffer> {
     let flushed = c.query_i64("SELECT value FROM store_state WHERE name = 'dedup_flushed_key'", Vec::new()).await?;
     let entries = c
         .query("SELECT dedup_hash, key FROM memories WHERE key > $1", params![flushed], |r| Ok((r.i64(0)?, r.i64(1)?)))
         .await?;
-    let mut buffer = DedupBuffer { loaded: true, flushed, ..DedupBuffer::default() };
+    let mut buffer = DedupBuffer::with_capacity(flushed, capacity.max(entries.len()));
     buffer.add(&entries);
     Ok(buffer)
 }

@@ -65,40 +65,54 @@ impl Pending {
 /// Only the writer thread uses it. A pass adds its hashes at once, so later passes of the same
 /// group transaction see them (they see its rows too); if the transaction does not commit, the
 /// pass's completion takes them out again ([`DedupBuffer::remove`]).
+///
+/// Its memory is taken once, when it is loaded: a flat map of hash → key sized for the whole
+/// buffer (16 bytes and a control byte per slot: 2.2 MB for 100,000), never shrunk by a flush.
+/// So a server's memory does not climb with every write until the flush and drop back after
+/// (OPERATIONS.md "Soak"), and no write allocates. The rare hash that several buffered memories
+/// share (the same content outside the dedup window) keeps its further keys in `more`.
 #[derive(Debug, Default)]
 pub(crate) struct DedupBuffer {
     /// Whether it was read from the database since start-up.
     pub loaded: bool,
     /// `memory_dedup` holds the hashes of every memory up to this key.
     pub flushed: i64,
-    /// Newer hashes → memory keys.
-    pub recent: HashMap<i64, Vec<i64>>,
+    /// Newer hashes → a memory key.
+    first: HashMap<i64, i64>,
+    /// Hashes with more than one buffered memory → their other keys.
+    more: HashMap<i64, Vec<i64>>,
     pub len: usize,
 }
 
 impl DedupBuffer {
+    /// An empty buffer, loaded, with room for `capacity` hashes.
+    pub(crate) fn with_capacity(flushed: i64, capacity: usize) -> Self {
+        Self { loaded: true, flushed, first: HashMap::with_capacity(capacity), more: HashMap::new(), len: 0 }
+    }
+
     pub(crate) fn add(&mut self, entries: &[(i64, i64)]) {
         for (hash, key) in entries {
             if *key > self.flushed {
-                self.recent.entry(*hash).or_default().push(*key);
+                match self.first.entry(*hash) {
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(*key);
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => self.more.entry(*hash).or_default().push(*key),
+                }
                 self.len += 1;
             }
         }
     }
 
+    /// The buffered memory keys of a hash.
+    pub(crate) fn keys(&self, hash: i64) -> impl Iterator<Item = i64> + '_ {
+        self.first.get(&hash).into_iter().chain(self.more.get(&hash).into_iter().flatten()).copied()
+    }
+
     /// Takes out what [`DedupBuffer::add`] added (its transaction did not commit).
     pub(crate) fn remove(&mut self, entries: &[(i64, i64)]) {
-        for (hash, key) in entries {
-            if let Some(keys) = self.recent.get_mut(hash)
-                && let Some(at) = keys.iter().position(|k| k == key)
-            {
-                keys.swap_remove(at);
-                self.len -= 1;
-                if keys.is_empty() {
-                    self.recent.remove(hash);
-                }
-            }
-        }
+        let gone: std::collections::HashSet<(i64, i64)> = entries.iter().copied().collect();
+        self.retain(|hash, key| !gone.contains(&(hash, key)));
     }
 
     /// Drops the entries of these memories (erased: their hashes must not reach the table).
@@ -107,20 +121,14 @@ impl DedupBuffer {
             return;
         }
         let gone: std::collections::HashSet<i64> = keys.iter().copied().collect();
-        let mut dropped = 0;
-        self.recent.retain(|_, memories| {
-            let before = memories.len();
-            memories.retain(|k| !gone.contains(k));
-            dropped += before - memories.len();
-            !memories.is_empty()
-        });
-        self.len -= dropped;
+        self.retain(|_, key| !gone.contains(&key));
     }
 
     /// Everything buffered, sorted by hash (the order of `memory_dedup`).
     pub(crate) fn sorted(&self) -> Vec<(i64, i64)> {
-        let mut all: Vec<(i64, i64)> =
-            self.recent.iter().flat_map(|(hash, keys)| keys.iter().map(move |key| (*hash, *key))).collect();
+        let mut all = Vec::with_capacity(self.len);
+        all.extend(self.first.iter().map(|(hash, key)| (*hash, *key)));
+        all.extend(self.more.iter().flat_map(|(hash, keys)| keys.iter().map(move |key| (*hash, *key))));
         all.sort_unstable();
         all
     }
@@ -129,10 +137,80 @@ impl DedupBuffer {
     /// added keys above it: they stay).
     pub(crate) fn flushed_to(&mut self, key: i64) {
         self.flushed = key;
-        self.recent.retain(|_, keys| {
-            keys.retain(|k| *k > key);
+        self.retain(|_, k| k > key);
+    }
+
+    /// Keeps the (hash, key) entries `keep` accepts. The map keeps its room.
+    fn retain(&mut self, keep: impl Fn(i64, i64) -> bool) {
+        let Self { first, more, .. } = self;
+        more.retain(|hash, keys| {
+            keys.retain(|key| keep(*hash, *key));
             !keys.is_empty()
         });
-        self.len = self.recent.values().map(Vec::len).sum();
+        first.retain(|hash, key| {
+            if keep(*hash, *key) {
+                return true;
+            }
+            // One of the hash's other keys takes its place.
+            let Some(keys) = more.get_mut(hash) else { return false };
+            match keys.pop() {
+                Some(other) => {
+                    *key = other;
+                    if keys.is_empty() {
+                        more.remove(hash);
+                    }
+                    true
+                }
+                None => false,
+            }
+        });
+        self.len = self.first.len() + self.more.values().map(Vec::len).sum::<usize>();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DedupBuffer;
+
+    fn keys(buffer: &DedupBuffer, hash: i64) -> Vec<i64> {
+        let mut keys: Vec<i64> = buffer.keys(hash).collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn shared_hashes_keep_every_key_through_removals_and_flushes() {
+        let mut buffer = DedupBuffer::with_capacity(10, 100);
+        let room = buffer.first.capacity();
+        // Key 5 is at or below the flushed key: already in the table, not buffered.
+        buffer.add(&[(1, 11), (2, 12), (1, 13), (1, 14), (3, 5)]);
+        assert_eq!(buffer.len, 4);
+        assert_eq!((keys(&buffer, 1), keys(&buffer, 2), keys(&buffer, 3)), (vec![11, 13, 14], vec![12], vec![]));
+        assert_eq!(buffer.sorted(), vec![(1, 11), (1, 13), (1, 14), (2, 12)]);
+
+        // A pass that did not commit: its entries go, the others of the same hash stay.
+        buffer.remove(&[(1, 11), (2, 12), (9, 99)]);
+        assert_eq!(buffer.len, 2);
+        assert_eq!((keys(&buffer, 1), keys(&buffer, 2)), (vec![13, 14], vec![]));
+
+        // Erased memories.
+        buffer.add(&[(4, 15), (4, 16)]);
+        buffer.forget(&[14, 15]);
+        assert_eq!((keys(&buffer, 1), keys(&buffer, 4)), (vec![13], vec![16]));
+        assert_eq!(buffer.len, 2);
+
+        // A flush up to 13 keeps what came after it.
+        buffer.add(&[(5, 17), (5, 18)]);
+        buffer.flushed_to(13);
+        assert_eq!(buffer.sorted(), vec![(4, 16), (5, 17), (5, 18)]);
+        assert_eq!(buffer.len, 3);
+        buffer.add(&[(6, 12)]);
+        assert_eq!(buffer.len, 3, "a key at or below the flushed one is not buffered");
+
+        // Emptied, it keeps its room: the next fill allocates nothing.
+        buffer.flushed_to(18);
+        assert_eq!((buffer.len, buffer.sorted()), (0, vec![]));
+        assert_eq!(buffer.first.capacity(), room);
+        assert!(room >= 100);
     }
 }
