@@ -613,7 +613,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             engram_malloc::spawn_trimmer(args.malloc_trim_interval, |trim| {
                 let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
-                let (in_use, free, mmapped) = trim.heap.map_or((0.0, 0.0, 0.0), |h| (mib(h.in_use), mib(h.free), mib(h.mmapped)));
+                let (in_use, free, mmapped) =
+                    trim.heap.map_or((0.0, 0.0, 0.0), |h| (mib(h.in_use), mib(h.free), mib(h.mmapped)));
                 tracing::debug!(
                     released = trim.released,
                     took_ms = trim.took.as_secs_f64() * 1e3,
