@@ -27,6 +27,21 @@ pub fn cap_arenas(max: usize) -> bool {
     set_arena_max(max)
 }
 
+/// Fixes glibc malloc's mmap threshold at `bytes`, unless the operator set
+/// `MALLOC_MMAP_THRESHOLD_` (or `GLIBC_TUNABLES`): every allocation of at least that size is
+/// mapped on its own and unmapped when freed. glibc's default threshold moves: each large block
+/// freed raises it to that block's size (up to 32 MiB), after which such blocks come from the
+/// arenas, where a transient one (the full-text index's per-commit term table and arena pages,
+/// a merge's buffers) leaves resident free memory behind among live blocks. Fixing it also fixes
+/// the trim threshold (mallopt(3)); [`spawn_trimmer`] returns free memory anyway. Returns whether
+/// the threshold was set; elsewhere than on glibc it does nothing and returns false.
+pub fn fix_mmap_threshold(bytes: usize) -> bool {
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() || std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return false;
+    }
+    set_mmap_threshold(bytes)
+}
+
 /// What one trim did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trim {
@@ -129,8 +144,25 @@ fn set_arena_max(_max: usize) -> bool {
     false
 }
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn set_mmap_threshold(bytes: usize) -> bool {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt takes two integers and only changes malloc's parameters; M_MMAP_THRESHOLD
+    // with a value up to 32 MiB is a documented use (mallopt(3)). It returns 1 on success.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, bytes) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_mmap_threshold(_bytes: usize) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
+    /// Held by the tests that compare the mapped bytes before and after a large block (`cargo
+    /// test` runs them on threads of one process).
+    static LARGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn the_cap_is_accepted_by_glibc() {
@@ -159,9 +191,31 @@ mod tests {
 
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn a_fixed_mmap_threshold_maps_every_large_block() {
+        let operator =
+            std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() || std::env::var_os("GLIBC_TUNABLES").is_some();
+        let _large = LARGE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert_eq!(super::fix_mmap_threshold(256 << 10), !operator);
+        if operator {
+            return;
+        }
+        // A 1 MiB block freed would raise glibc's moving threshold to 1 MiB, and the next one
+        // would come from an arena; with the threshold fixed, every one is mapped on its own.
+        for _ in 0..3 {
+            let before = super::heap().unwrap();
+            let block = std::hint::black_box(vec![1u8; 1 << 20]);
+            let during = super::heap().unwrap();
+            assert!(during.mmapped >= before.mmapped + (1 << 20), "{before:?} -> {during:?}");
+            drop(block);
+        }
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn the_heap_counts_what_is_allocated() {
         // 64 MiB is above glibc's largest mmap threshold (32 MiB): a block of its own, counted as
-        // in use and mapped. Other tests may allocate meanwhile, but none maps such a block.
+        // in use and mapped.
+        let _large = LARGE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = super::heap().unwrap();
         let block = std::hint::black_box(vec![7u8; 64 << 20]);
         let during = super::heap().unwrap();

@@ -2,10 +2,14 @@ use clap::Parser;
 
 /// glibc malloc's arenas, at most (`MALLOC_ARENA_MAX` overrides): see `engram_malloc`.
 const MALLOC_ARENAS: usize = 2;
+/// Allocations of this size or more are mapped on their own (`MALLOC_MMAP_THRESHOLD_`
+/// overrides): see `engram_malloc::fix_mmap_threshold`, OPERATIONS.md "Soak > The allocator".
+const MALLOC_MMAP_THRESHOLD: usize = 256 << 10;
 
 fn main() -> std::process::ExitCode {
     // Before any other thread exists (the runtime's, the stores'): arenas made earlier are kept.
     engram_malloc::cap_arenas(MALLOC_ARENAS);
+    engram_malloc::fix_mmap_threshold(MALLOC_MMAP_THRESHOLD);
     let cli = engram_server::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
