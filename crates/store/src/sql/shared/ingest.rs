@@ -111,8 +111,26 @@ impl DedupBuffer {
 
     /// Takes out what [`DedupBuffer::add`] added (its transaction did not commit).
     pub(crate) fn remove(&mut self, entries: &[(i64, i64)]) {
-        let gone: std::collections::HashSet<(i64, i64)> = entries.iter().copied().collect();
-        self.retain(|hash, key| !gone.contains(&(hash, key)));
+        for (hash, key) in entries {
+            let Some(first) = self.first.get_mut(hash) else { continue };
+            let more = self.more.get_mut(hash);
+            let removed = if *first == *key {
+                // One of the hash's other keys takes its place, if it has one.
+                match more.and_then(Vec::pop) {
+                    Some(other) => *first = other,
+                    None => {
+                        self.first.remove(hash);
+                    }
+                }
+                true
+            } else {
+                more.and_then(|keys| keys.iter().position(|k| k == key).map(|at| keys.swap_remove(at))).is_some()
+            };
+            if self.more.get(hash).is_some_and(Vec::is_empty) {
+                self.more.remove(hash);
+            }
+            self.len -= usize::from(removed);
+        }
     }
 
     /// Drops the entries of these memories (erased: their hashes must not reach the table).
