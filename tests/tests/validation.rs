@@ -860,10 +860,15 @@ async fn limits_are_inclusive() {
 /// A minimal HTTP/1.1 exchange with the REST surface (one request, `Connection: close`): the
 /// status code and the body.
 async fn rest(server: &Server, method: &str, path: &str, body: Option<&serde_json::Value>) -> (u16, String) {
+    rest_text(server, method, path, &body.map(|b| b.to_string()).unwrap_or_default()).await
+}
+
+/// [`rest`] with the body's text as given (numbers exactly as written, not as this test's
+/// serde_json would write them).
+async fn rest_text(server: &Server, method: &str, path: &str, body: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = server.url().trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -977,6 +982,79 @@ async fn metadata_nesting_limit_is_the_same_on_grpc_and_rest() {
 
     assert_alive(&mut server);
     assert_eq!(all_memories(&mut admin).await.len(), 2, "exactly the two allowed memories are stored");
+}
+
+/// Numbers in metadata and working memory read back as the nearest f64 to what was written, on
+/// the write's answer, on REST and gRPC reads, and after a restart. fuzz/merge_patch found that a
+/// 62-digit integer (1e61) was parsed one ulp off (serde_json without `float_roundtrip`) and
+/// stored as 1.0000000000000001e61, which reads back as 1e61: a stored value that changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_read_back_exactly_as_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Server::start_in(dir.path(), &[]);
+    let long = format!("1{}", "0".repeat(61));
+    let numbers = [long.as_str(), "0.1", "3.141592653589793", "5e-324", "1.7976931348623157e308", "2.5e-8"];
+    let want: Vec<f64> = numbers.iter().map(|n| n.parse().expect("a float")).collect();
+    let fields = numbers.iter().enumerate().map(|(i, n)| format!("\"n{i}\": {n}")).collect::<Vec<_>>().join(", ");
+    let exact = |doc: &serde_json::Value, what: &str| {
+        for (i, want) in want.iter().enumerate() {
+            let got = doc[format!("n{i}")].as_f64();
+            assert_eq!(
+                got.map(f64::to_bits),
+                Some(want.to_bits()),
+                "{what}: n{i} = {} read back as {got:?}",
+                numbers[i]
+            );
+        }
+    };
+
+    let (status, body) = rest_text(
+        &server,
+        "POST",
+        "/api/v1/memories",
+        &format!("{{\"agent_id\": \"numbers\", \"content\": \"long numbers\", \"metadata\": {{{fields}}}}}"),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let written: serde_json::Value = serde_json::from_str(&body).expect("JSON answer");
+    exact(&written["metadata"], "the write's answer");
+    let id = written["id"].as_str().expect("an id").to_owned();
+
+    let (status, body) = rest_text(&server, "POST", "/api/v1/sessions", r#"{"agent_id": "numbers"}"#).await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let session: serde_json::Value = serde_json::from_str(&body).expect("JSON answer");
+    let session = session["id"].as_str().expect("a session id").to_owned();
+    let working = format!("/api/v1/sessions/{session}/working-memory");
+    let (status, body) =
+        rest_text(&server, "PATCH", &working, &format!("{{\"patch\": {{{fields}}}, \"version\": 0}}")).await;
+    assert_eq!(status, 200, "{body}");
+    let patched: serde_json::Value = serde_json::from_str(&body).expect("JSON answer");
+    exact(&patched["document"], "the patch's answer");
+
+    for round in ["before a restart", "after a restart"] {
+        let (status, body) = rest_text(&server, "GET", &format!("/api/v1/memories/{id}"), "").await;
+        assert_eq!(status, 200, "{body}");
+        exact(&serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["metadata"], round);
+        let (status, body) = rest_text(&server, "GET", &working, "").await;
+        assert_eq!(status, 200, "{body}");
+        exact(&serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["document"], round);
+        // gRPC carries numbers as doubles in a Struct: the same f64s.
+        let mut admin = server.admin().await;
+        let got =
+            admin.memories.get_memory(pb::GetMemoryRequest { id: id.clone() }).await.expect("GetMemory").into_inner();
+        let metadata = got.metadata.expect("metadata");
+        for (i, want) in want.iter().enumerate() {
+            let got = match metadata.fields.get(&format!("n{i}")).and_then(|v| v.kind.as_ref()) {
+                Some(Kind::NumberValue(x)) => Some(x.to_bits()),
+                _ => None,
+            };
+            assert_eq!(got, Some(want.to_bits()), "gRPC {round}: n{i} = {}", numbers[i]);
+        }
+        if round == "before a restart" {
+            server.kill9();
+            server = Server::start_in(dir.path(), &[]);
+        }
+    }
 }
 
 /// One gRPC call with a hand-made body over HTTP/2: the HTTP status, and the grpc-status and

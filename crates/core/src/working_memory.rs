@@ -91,6 +91,25 @@ mod tests {
         }
     }
 
+    /// fuzz/merge_patch's crash in CI: `1` and 61 zeros (1e61, too long for an integer) was parsed
+    /// one ulp off (1.0000000000000001e61) and written as such, which reads back as 1e61, so a
+    /// stored document changed on its way back. The workspace builds serde_json with
+    /// `float_roundtrip`: every number parses to its nearest f64, as the standard library's does.
+    #[test]
+    fn numbers_read_back_as_they_were_written() {
+        let long = format!("1{}", "0".repeat(61));
+        for text in [long.as_str(), "1e61", "0.1", "3.141592653589793", "5e-324", "1.7976931348623157e308", "-0.0"] {
+            let want: f64 = text.parse().expect("a valid float");
+            let patch: Value = serde_json::from_str(&format!("{{\"n\": {text}}}")).expect("valid JSON");
+            let mut doc = json!({"n": "before"});
+            merge_patch(&mut doc, &patch);
+            let stored = serde_json::to_string(&doc).expect("serializes");
+            let back: Value = serde_json::from_str(&stored).expect("reads back");
+            assert_eq!(back, doc, "{text} stored as {stored}");
+            assert_eq!(back["n"].as_f64().map(f64::to_bits), Some(want.to_bits()), "{text} stored as {stored}");
+        }
+    }
+
     #[test]
     fn documents_are_bounded() {
         let limits = Limits::default();
