@@ -135,12 +135,21 @@ pub(crate) async fn touch_agents(conn: &mut Conn<'_>, agent_keys: &[i64], now: T
 /// derived from keys, by `legacy_id` for ids from before. A keyed id also decodes from some old
 /// ids by chance, and its creation millisecond is not in the test: the caller confirms that the
 /// row's id is the one asked for.
+///
+/// The keyed form names its candidate keys first (`m.key IN (key, the legacy id's key)`; the
+/// legacy index is unique), so it is a primary-key lookup whatever the planner knows. The bare
+/// `OR` of the two tests was, on PostgreSQL without statistics (a fresh database, autovacuum off),
+/// a BitmapAnd with a scan of the org's whole index: 4 ms at 120,000 memories against 0.1 ms
+/// (EXPLAIN ANALYZE; OPERATIONS.md "Soak"), paid by every GetMemory, delete and read-access update.
 pub(crate) fn memory_id_test(sql: &mut super::filter::Sql, id: &str) -> String {
     let legacy = sql.param(id);
     match ids::memory_key_of(id) {
         Some((_, key)) => {
             let key = sql.param(key);
-            format!("((m.key = {key} AND m.legacy_id IS NULL) OR m.legacy_id = {legacy})")
+            format!(
+                "(m.key IN ({key}, (SELECT l.key FROM memories l WHERE l.legacy_id = {legacy})) \
+                 AND ((m.key = {key} AND m.legacy_id IS NULL) OR m.legacy_id = {legacy}))"
+            )
         }
         None => format!("m.legacy_id = {legacy}"),
     }
