@@ -29,13 +29,11 @@ impl AccessStore for SqlStore {
                     let mut sql = Sql::new("UPDATE memories SET access_count = access_count + ");
                     let n = sql.param(i64::try_from(count).unwrap_or(i64::MAX));
                     let at = sql.param(to_micros(at));
-                    let org = sql.param(org_key);
                     sql.push(&format!(
                         "{n}, last_accessed_at = CASE WHEN last_accessed_at IS NULL OR last_accessed_at < {at} \
-                         THEN {at} ELSE last_accessed_at END WHERE key IN (SELECT m.key FROM memories m WHERE \
-                         m.org_key = {org} AND "
+                         THEN {at} ELSE last_accessed_at END WHERE key IN (SELECT m.key FROM memories m WHERE "
                     ));
-                    let test = memory_id_test(&mut sql, &id);
+                    let test = memory_id_test(&mut sql, org_key, &id);
                     sql.push(&format!("{test}) RETURNING key, block_key, block_slot"));
                     let read =
                         c.query(&sql.text, sql.params, |r| Ok((r.i64(0)?, r.opt_i64(1)?, r.opt_i64(2)?))).await?;

@@ -50,10 +50,10 @@ async fn read_memory(
     id: &str,
     now: Timestamp,
 ) -> Result<Option<(i64, Memory)>> {
-    let mut sql = Sql::new(&format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.org_key = "));
-    let (org, now) = (sql.param(org_key), sql.param(to_micros(now)));
-    let test = super::shared::refs::memory_id_test(&mut sql, id);
-    sql.push(&format!("{org} AND (m.expires_at IS NULL OR m.expires_at > {now}) AND {test}"));
+    let mut sql = Sql::new(&format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE "));
+    let now = sql.param(to_micros(now));
+    let test = super::shared::refs::memory_id_test(&mut sql, org_key, id);
+    sql.push(&format!("{test} AND (m.expires_at IS NULL OR m.expires_at > {now})"));
     let found = c.query(&sql.text, sql.params, rows::memory_row).await?;
     let found = found.into_iter().filter(|row| row.memory.id == id).collect();
     Ok(super::shared::refs::memories(c, ids, org_id, found).await?.pop())
@@ -308,7 +308,8 @@ impl MemoryStore for SqlStore {
                 let key = keys.get(&id).copied().ok_or_else(|| Error::not_found("memory", &id))?;
                 let mut condition = Sql::new("");
                 let (org, key) = (condition.param(org_key), condition.param(key));
-                condition.push(&format!("m.org_key = {org} AND m.key = {key}"));
+                // A primary-key lookup (see `memory_id_test`: no index serves `m.org_key + 0`).
+                condition.push(&format!("m.key = {key} AND m.org_key + 0 = {org}"));
                 match delete_memories(c, &store.inner.tags, org_key, condition).await? {
                     0 => Err(Error::not_found("memory", &id)),
                     _ => Ok(()),

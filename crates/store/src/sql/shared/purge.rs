@@ -11,7 +11,8 @@ use super::refs::{TagKeys, tag_keys};
 use crate::sql::conn::{Conn, Param, params};
 
 /// Deletes the memories that `condition` (a WHERE clause over `memories m` that includes
-/// `m.org_key = <org_key>`) selects. Returns how many went.
+/// `m.org_key = <org_key>`, or `m.org_key + 0 = <org_key>` for a lookup by key) selects. Returns
+/// how many went.
 pub(crate) async fn delete_memories(conn: &mut Conn<'_>, tags: &TagKeys, org_key: i64, condition: Sql) -> Result<u64> {
     let select = format!(
         "SELECT m.key, m.agent_key, m.memory_type, m.time, m.tags, octet_length(m.content), m.block_key, \

@@ -131,27 +131,31 @@ pub(crate) async fn touch_agents(conn: &mut Conn<'_>, agent_keys: &[i64], now: T
     Ok(())
 }
 
-/// The SQL test (over `memories m`) that selects the memory a public id names: by key for ids
-/// derived from keys, by `legacy_id` for ids from before. A keyed id also decodes from some old
-/// ids by chance, and its creation millisecond is not in the test: the caller confirms that the
-/// row's id is the one asked for.
+/// The SQL test (over `memories m`) that selects the memory of org `org_key` a public id names:
+/// by key for ids derived from keys, by `legacy_id` for ids from before. A keyed id also decodes
+/// from some old ids by chance, and its creation millisecond is not in the test: the caller
+/// confirms that the row's id is the one asked for.
 ///
-/// The keyed form names its candidate keys first (`m.key IN (key, the legacy id's key)`; the
-/// legacy index is unique), so it is a primary-key lookup whatever the planner knows. The bare
-/// `OR` of the two tests was, on PostgreSQL without statistics (a fresh database, autovacuum off),
-/// a BitmapAnd with a scan of the org's whole index: 4 ms at 120,000 memories against 0.1 ms
-/// (EXPLAIN ANALYZE; OPERATIONS.md "Soak"), paid by every GetMemory, delete and read-access update.
-pub(crate) fn memory_id_test(sql: &mut super::filter::Sql, id: &str) -> String {
+/// It is a primary-key lookup (or one of the unique legacy index) whatever the planner knows: the
+/// candidate keys come first (`m.key IN (key, the legacy id's key)`), and the org is tested as
+/// `m.org_key + 0`, which no index serves. On PostgreSQL without statistics (a fresh database,
+/// autovacuum off) the bare `OR` of the two tests was a BitmapAnd with a scan of the org's whole
+/// index (4 ms at 120,000 memories), and with the org as an index condition the planner took
+/// `memories_by_org_time` with the key as a filter of the org's range (0.4 ms at 12,000); this
+/// form takes 0.03 ms (EXPLAIN ANALYZE; OPERATIONS.md "Soak"). Every GetMemory, delete by id and
+/// read-access update runs it.
+pub(crate) fn memory_id_test(sql: &mut super::filter::Sql, org_key: i64, id: &str) -> String {
+    let org = sql.param(org_key);
     let legacy = sql.param(id);
     match ids::memory_key_of(id) {
         Some((_, key)) => {
             let key = sql.param(key);
             format!(
-                "(m.key IN ({key}, (SELECT l.key FROM memories l WHERE l.legacy_id = {legacy})) \
-                 AND ((m.key = {key} AND m.legacy_id IS NULL) OR m.legacy_id = {legacy}))"
+                "m.key IN ({key}, (SELECT l.key FROM memories l WHERE l.legacy_id = {legacy})) \
+                 AND m.org_key + 0 = {org} AND ((m.key = {key} AND m.legacy_id IS NULL) OR m.legacy_id = {legacy})"
             )
         }
-        None => format!("m.legacy_id = {legacy}"),
+        None => format!("m.legacy_id = {legacy} AND m.org_key + 0 = {org}"),
     }
 }
 
@@ -159,12 +163,9 @@ pub(crate) fn memory_id_test(sql: &mut super::filter::Sql, id: &str) -> String {
 pub(crate) async fn find_memory_keys(c: &mut Conn<'_>, org_key: i64, ids: &[String]) -> Result<HashMap<String, i64>> {
     let mut found = HashMap::new();
     for id in ids {
-        let mut sql =
-            super::filter::Sql::new("SELECT m.key, m.legacy_id, m.created_at FROM memories m WHERE m.org_key = ");
-        let org = sql.param(org_key);
-        sql.push(&org);
-        let test = memory_id_test(&mut sql, id);
-        sql.push(&format!(" AND {test}"));
+        let mut sql = super::filter::Sql::new("SELECT m.key, m.legacy_id, m.created_at FROM memories m WHERE ");
+        let test = memory_id_test(&mut sql, org_key, id);
+        sql.push(&test);
         let rows = c
             .query(&sql.text, sql.params, |r| {
                 let key = r.i64(0)?;
@@ -320,4 +321,76 @@ pub(crate) async fn tag_keys(
         }
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory_id_test;
+    use crate::sql::shared::filter::Sql;
+    use crate::testsuite::TestStore;
+
+    /// How PostgreSQL runs [`memory_id_test`] in org 1 for a keyed id and for an id from before:
+    /// each plan's text, labelled.
+    async fn plans(store: &TestStore, when: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (what, id) in [
+            ("keyed", engram_core::ids::memory_id_of(1_770_000_000_000, 15_000)),
+            ("legacy", "mem_01M8NMQRAM1AVVA6REY45ZYTVV".to_owned()),
+        ] {
+            // As GetMemory reads it (`read_memory`): with the expiry test, which makes the org's
+            // time index (org, time, key, expires_at) look like a covering choice.
+            let mut sql = Sql::new("EXPLAIN SELECT m.key, m.content FROM memories m WHERE ");
+            let now = sql.param(1_i64);
+            let test = memory_id_test(&mut sql, 1, &id);
+            sql.push(&format!("{test} AND (m.expires_at IS NULL OR m.expires_at > {now})"));
+            let plan = store
+                .sql
+                .read(move |c| Box::pin(async move { c.query(&sql.text, sql.params, |r| r.string(0)).await }))
+                .await
+                .expect("EXPLAIN");
+            out.push((format!("{what} id, {when}"), plan.join("\n")));
+        }
+        out
+    }
+
+    /// Without statistics (a fresh database, autovacuum off or not run yet) the planner took the
+    /// org's indexes for a memory's id and scanned the whole org for one row (with the bare `OR`
+    /// a BitmapAnd with `memories_by_org_seq`; with the org as an index condition, at 20,000
+    /// memories, `memories_by_org_time`): every GetMemory, delete and read-access update paid for
+    /// it. The id's test must be a lookup of the primary key or of the unique legacy index, at
+    /// any size, with or without statistics.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_id_is_an_index_lookup_with_or_without_statistics() {
+        let store = TestStore::postgres().await;
+        let pool = store.sql.pg_pool().expect("a PostgreSQL store").clone();
+        let run = |sql: String| {
+            let pool = pool.clone();
+            async move {
+                sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(sql.clone()))
+                    .execute(&pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+        };
+        run("ALTER TABLE memories SET (autovacuum_enabled = false)".into()).await;
+        let insert = |from: u32, to: u32| {
+            format!(
+                "INSERT INTO memories (org_key, agent_key, memory_type, event_type, content, metadata, tags, \
+                 importance, dedup_hash, time, created_at, seq) SELECT 1, 1 + g % 10, 1, 'note', 'content ' || g, \
+                 '{{}}', '[]', 0.5, g, g, g, g FROM generate_series({from}, {to}) g"
+            )
+        };
+        let mut all = Vec::new();
+        run(insert(1, 20_000)).await;
+        all.extend(plans(&store, "20,000 memories, no statistics").await);
+        run(insert(20_001, 60_000)).await;
+        all.extend(plans(&store, "60,000 memories, no statistics").await);
+        run("ANALYZE memories".into()).await;
+        all.extend(plans(&store, "60,000 memories, analyzed").await);
+        for (case, plan) in all {
+            let index = if case.starts_with("keyed") { "memories_pkey" } else { "memories_by_legacy_id" };
+            assert!(plan.contains(index), "{case}: not a lookup of {index}:\n{plan}");
+            assert!(!plan.contains("memories_by_org") && !plan.contains("Seq Scan"), "{case}: scans the org:\n{plan}");
+        }
+    }
 }
