@@ -58,7 +58,8 @@ cmd=("$ENGRAM_BENCH_BIN" --server-bin "$ENGRAM_BIN" --data-dir "$dir" --database
 # Planner statistics: a production PostgreSQL's autovacuum analyzes the growing tables every
 # minute or so. Where autovacuum is off (this machine's test cluster is configured so), an ANALYZE
 # of the soak's database every 15 s stands in for it, as in bench/run.sh: without statistics
-# PostgreSQL plans the id lookups of deletes and read-access updates as scans of the org's index.
+# PostgreSQL plans an agent's time-ordered reads (context, listings) as a scan and sort of all its
+# memories (lookups by id and ingest do not depend on statistics; OPERATIONS.md "Soak").
 analyzer=
 if [[ "$(psql -Atq "$db_url" -c 'SHOW autovacuum')" != on ]]; then
     echo "==> soak: autovacuum is off on $pg_url: ANALYZE of $db every 15 s in its stead" >&2
