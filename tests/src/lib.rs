@@ -217,6 +217,11 @@ impl PgDatabase {
     pub async fn execute(&self, sql: &str) {
         self.db.execute(sql).await;
     }
+
+    /// The first column of the first row of `sql`, as text (`None`: no row, or NULL).
+    pub async fn query_text(&self, sql: &str) -> Option<String> {
+        self.db.query_text(sql).await
+    }
 }
 
 /// Adds `x-api-key` to every request.

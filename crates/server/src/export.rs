@@ -277,6 +277,10 @@ pub async fn import(store: &DynStore, input: impl BufRead) -> anyhow::Result<Sum
         bail!("line 1: the input is empty; an export starts with its header line");
     }
     write_batch(store, &mut batch, &mut lines, &mut summary).await?;
+    // Everything is imported by now: a failed ANALYZE leaves the reads to autovacuum's statistics.
+    if let Err(err) = store.refresh_statistics().await {
+        tracing::warn!(error = %err, "the import is complete, but ANALYZE of the database failed: run it by hand");
+    }
     Ok(summary)
 }
 

@@ -445,6 +445,12 @@ pub trait ImportStore: Send + Sync {
     /// record fails with [`Error::InvalidItem`] naming its index and field: the records before it
     /// are written, it and those after are not.
     async fn import_records(&self, records: Vec<records::Record>) -> Result<Vec<records::Imported>>;
+
+    /// Brings the planner's statistics up to date after a bulk import, as after any bulk load
+    /// (PostgreSQL: `ANALYZE` of the database, so reads are planned for the imported rows at
+    /// once rather than when autovacuum gets to them, or never where it is off; SQLite: nothing,
+    /// the store's plans follow its indexes, not statistics).
+    async fn refresh_statistics(&self) -> Result<()>;
 }
 
 /// Everything a server needs from storage.

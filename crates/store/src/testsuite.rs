@@ -53,6 +53,15 @@ impl PgTestDatabase {
         Self { url: with_database(&admin_url, &name), admin_url, name }
     }
 
+    /// The first column of the first row of `sql`, as text (`None`: no row, or NULL).
+    pub async fn query_text(&self, sql: &str) -> Option<String> {
+        let db = sea_orm::Database::connect(self.url.as_str()).await.expect("connect to the test database");
+        let statement = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, format!("SELECT ({sql})::text"));
+        let row = db.query_one_raw(statement).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
+        db.close().await.expect("close");
+        row.and_then(|r| r.try_get_by_index::<Option<String>>(0).expect("a text column"))
+    }
+
     /// Runs SQL (one or more statements) on it.
     pub async fn execute(&self, sql: &str) {
         let db = sea_orm::Database::connect(self.url.as_str()).await.expect("connect to the test database");

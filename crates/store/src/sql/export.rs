@@ -395,6 +395,13 @@ impl ImportStore for SqlStore {
         }
         Ok(out)
     }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn refresh_statistics(&self) -> Result<()> {
+        let Some(pool) = self.pg_pool() else { return Ok(()) };
+        sea_orm::sqlx::query("ANALYZE").execute(pool).await.map_err(crate::sql::conn::postgres::error)?;
+        Ok(())
+    }
 }
 
 /// `err` as the error of record `index` (a check's `InvalidArgument` names the field).
